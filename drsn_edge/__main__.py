@@ -1,0 +1,3 @@
+from drsn_edge.cli import main
+
+raise SystemExit(main())
