@@ -1,0 +1,92 @@
+"""The one small base class every inference backend implements.
+
+A backend is constructed from a model file and its :class:`~runtime.artifact.ModelMetadata`,
+then ``load()``-ed once, called with ``infer(batch) -> logits`` from a single inference thread,
+and ``close()``-d. The base class checks the input's shape and dtype in one place so that every
+backend fails the same way on a wrong window length or layout.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from runtime.artifact import ModelMetadata
+from runtime.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+class Backend(abc.ABC):
+    """Runs one model. Subclasses implement :meth:`_load`, :meth:`_infer` and :meth:`_close`."""
+
+    #: key in :data:`runtime.backends.BACKENDS`
+    name: ClassVar[str] = ""
+
+    def __init__(self, model_path: str | Path, metadata: ModelMetadata) -> None:
+        self.model_path = Path(model_path)
+        self.metadata = metadata
+        self.sample_shape: tuple[int, ...] = tuple(int(d) for d in metadata.input.shape[1:])
+        self.num_classes = len(metadata.classes)
+        self._loaded = False
+
+    #: largest batch the backend accepts in one call (None: unbounded)
+    max_batch: int | None = None
+
+    def load(self) -> None:
+        """Prepare the model (session, engine, buffers). Idempotent."""
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Classify a batch of normalised windows; return float32 logits of shape (N, classes)."""
+        if not self._loaded:
+            self.load()
+        x = self.check_input(batch)
+        logits = self._infer(x)
+        return np.asarray(logits, dtype=np.float32).reshape(x.shape[0], self.num_classes)
+
+    def check_input(self, batch: np.ndarray) -> np.ndarray:
+        x = np.asarray(batch)
+        if x.ndim != len(self.sample_shape) + 1 or tuple(x.shape[1:]) != self.sample_shape:
+            raise DataError(
+                f"batch of shape {tuple(x.shape)} does not match the model input (N, "
+                f"{', '.join(map(str, self.sample_shape))}) of {self.model_path.name}; window and channel "
+                "count come from the model metadata"
+            )
+        if x.shape[0] == 0:
+            raise DataError("empty batch: call infer with at least one window")
+        if self.max_batch is not None and x.shape[0] > self.max_batch:
+            raise DataError(
+                f"batch of {x.shape[0]} exceeds this backend's maximum of {self.max_batch}; "
+                "lower max_batch in the config or rebuild the engine with a larger profile"
+            )
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
+        return np.ascontiguousarray(x)
+
+    def close(self) -> None:
+        if self._loaded:
+            self._close()
+            self._loaded = False
+
+    def __enter__(self) -> Backend:
+        self.load()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def _load(self) -> None: ...
+
+    @abc.abstractmethod
+    def _infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def _close(self) -> None:
+        """Release resources; default does nothing."""
