@@ -1,0 +1,29 @@
+"""Metrics against values worked out by hand on small cases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drsn_edge.training.metrics import confusion_matrix, evaluate_predictions
+
+
+def test_confusion_matrix_counts_pairs() -> None:
+    cm = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+def test_macro_f1_and_per_class() -> None:
+    # class 0: tp=1 fp=1 fn=1 -> p=r=f1=0.5 ; class 1: tp=1 fp=1 fn=0 -> p=.5 r=1 f1=2/3 ; class 2: tp=2 fp=0 fn=1
+    ev = evaluate_predictions(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), ["a", "b", "c"])
+    assert ev.accuracy == 4 / 6
+    f1 = [c.f1 for c in ev.per_class]
+    np.testing.assert_allclose(f1, [0.5, 2 / 3, 0.8])
+    np.testing.assert_allclose(ev.macro_f1, np.mean([0.5, 2 / 3, 0.8]))
+    assert [c.support for c in ev.per_class] == [2, 1, 3]
+    assert "macro-F1" in ev.text_report()
+
+
+def test_absent_class_is_listed_but_not_averaged() -> None:
+    ev = evaluate_predictions(np.array([0, 1]), np.array([0, 1]), ["a", "b", "never"])
+    assert ev.macro_f1 == 1.0
+    assert ev.per_class[2].support == 0
