@@ -35,7 +35,7 @@ except ModuleNotFoundError as _exc:  # pragma: no cover - only while the TensorR
     class TensorRTConfig(StrictModel):  # type: ignore[no-redef]
         """Placeholder used only while runtime.backends.tensorrt is not installed."""
 
-        type: Literal["tensorrt"] = Field("tensorrt", description="Selects the TensorRT backend.")
+        type: Literal["tensorrt"] = Field(default="tensorrt", description="Selects the TensorRT backend.")
 
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,15 @@ class AutoBackendConfig(StrictModel):
     """Let the model file and the installed packages pick the backend."""
 
     type: Literal["auto"] = Field(
-        "auto",
+        default="auto",
         description="TensorRT for .engine/.plan files, and for .onnx files when tensorrt is installed; "
         "ONNX Runtime otherwise.",
     )
     onnxruntime: OnnxRuntimeConfig = Field(
-        default_factory=OnnxRuntimeConfig, description="Options used when ONNX Runtime is picked."
+        default_factory=lambda: OnnxRuntimeConfig(), description="Options used when ONNX Runtime is picked."
     )
     tensorrt: TensorRTConfig = Field(
-        default_factory=TensorRTConfig, description="Options used when TensorRT is picked."
+        default_factory=lambda: TensorRTConfig(), description="Options used when TensorRT is picked."
     )
 
 
@@ -153,7 +153,8 @@ def resolve_kind(model_path: str | Path, kind: str = "auto") -> str:
     if suffix in ONNX_SUFFIXES:
         return "tensorrt" if is_installed("tensorrt") else "onnxruntime"
     raise ModelFileError(
-        f"{model_path}: cannot pick a backend for a {suffix or 'suffix-less'} file; use .onnx, .engine or .plan"
+        f"{model_path}: cannot pick a backend for a {suffix or 'suffix-less'} file; "
+        "use an .onnx, .engine or .plan file"
     )
 
 

@@ -36,7 +36,8 @@ class OnnxRuntimeConfig(StrictModel):
     """Options of the ONNX Runtime backend."""
 
     type: Literal["onnxruntime"] = Field(
-        "onnxruntime", description="Selects the ONNX Runtime backend (CPU, or CUDA with onnxruntime-gpu)."
+        default="onnxruntime",
+        description="Selects the ONNX Runtime backend (CPU, or CUDA with onnxruntime-gpu).",
     )
     providers: list[str] = Field(
         default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -45,19 +46,19 @@ class OnnxRuntimeConfig(StrictModel):
         "onnxruntime are skipped (with a log line), so one config serves CPU and GPU devices.",
     )
     intra_op_threads: int = Field(
-        0,
+        default=0,
         ge=0,
         description="Threads used inside one operator; 0 lets ONNX Runtime pick one per physical core. "
         "Lower it to leave cores for the sensor sources and the MQTT client.",
     )
     inter_op_threads: int = Field(
-        0,
+        default=0,
         ge=0,
         description="Threads running independent operators in parallel; 0 or 1 keeps sequential "
         "execution, which is fastest for the chain-shaped DRSN graphs.",
     )
     graph_optimization: Literal["disabled", "basic", "extended", "all"] = Field(
-        "all", description="ONNX Runtime graph optimisation level; lower it only to debug numerics."
+        default="all", description="ONNX Runtime graph optimisation level; lower it only to debug numerics."
     )
 
 
@@ -99,7 +100,7 @@ class OnnxRuntimeBackend(Backend):
         self, model_path: str | Path, metadata: ModelMetadata, config: OnnxRuntimeConfig | None = None
     ) -> None:
         super().__init__(model_path, metadata)
-        self.config = config or OnnxRuntimeConfig()
+        self.config = config if config is not None else OnnxRuntimeConfig()
         self._session: Any = None
         self._input_name = metadata.input.name
         self._output_name = metadata.output_name
@@ -109,7 +110,9 @@ class OnnxRuntimeBackend(Backend):
     def _load(self) -> None:
         ort = _import_onnxruntime()
         if not self.model_path.is_file():
-            raise ModelFileError(f"model file {self.model_path} does not exist; check the path in your config")
+            raise ModelFileError(
+                f"model file {self.model_path} does not exist; check the model path in your config"
+            )
         providers = select_providers(self.config.providers, list(ort.get_available_providers()))
         try:
             session = ort.InferenceSession(
@@ -133,7 +136,8 @@ class OnnxRuntimeBackend(Backend):
         opts.inter_op_num_threads = cfg.inter_op_threads
         if cfg.inter_op_threads > 1:
             opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL
-        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[cfg.graph_optimization])
+        level = _OPT_LEVELS[cfg.graph_optimization]
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         return opts
 
     def _bind_io(self, session: Any) -> None:
@@ -147,11 +151,12 @@ class OnnxRuntimeBackend(Backend):
         inp = inputs[0]
         static = [d if isinstance(d, int) else None for d in inp.shape[1:]]
         if len(static) != len(self.sample_shape) or any(
-            d is not None and d != want for d, want in zip(static, self.sample_shape)
+            d is not None and d != want for d, want in zip(static, self.sample_shape, strict=True)
         ):
             raise ModelFileError(
                 f"{self.model_path}: the graph input {inp.name} has shape {inp.shape} but the metadata says "
-                f"(N, {', '.join(map(str, self.sample_shape))}); the file was edited after export: re-export it"
+                f"(N, {', '.join(map(str, self.sample_shape))}); the file was changed after export: "
+                "re-export it"
             )
         self._input_name = inp.name
         self._input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32

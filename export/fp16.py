@@ -1,0 +1,232 @@
+"""FP32 ONNX -> FP16 ONNX with the precision-sensitive nodes kept in FP32, behind an accuracy gate.
+
+TensorRT 10.12+ (and 11, where the FP16 builder flag is gone) builds strongly typed networks:
+the precision is whatever the ONNX says. This module writes that ONNX: FP16 weights and
+activations, FP32 inputs and outputs (casts inside the graph, so callers never change), and the
+nodes listed by :mod:`export.precision_sensitive` in FP32. NVIDIA ModelOpt AutoCast is used when
+it is installed; otherwise onnxconverter-common with an explicit node block list.
+
+The gate runs both files in ONNX Runtime on the CPU: argmax agreement of at least 99.5% and, when
+labels are given, an accuracy drop of at most 0.2 percentage points. The figures are printed and
+stored in the metadata under ``export.fp16_gate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnx
+
+from export.fp16_graph import drop_cast_round_trips, float_tensors, restore_fp32_inputs, restore_fp32_outputs
+from export.metadata_io import embed_metadata, load_onnx, metadata_of, save_onnx
+from export.ort_run import cpu_session, onnx_logits, run_logits
+from export.precision_sensitive import SensitiveNodes, find_sensitive_nodes
+from runtime.artifact import sha256_file
+from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
+
+log = logging.getLogger(__name__)
+
+Converter = Literal["auto", "autocast", "onnxconverter"]
+MIN_AGREEMENT = 0.995
+MAX_ACCURACY_DROP_POINTS = 0.2
+
+
+@dataclass
+class Fp16Report:
+    """The FP16 gate's figures; ``accuracy_*`` are None without labels."""
+
+    path: Path
+    converter: str
+    n: int
+    argmax_agreement: float
+    max_abs_diff: float
+    accuracy_fp32: float | None = None
+    accuracy_fp16: float | None = None
+    kept_fp32: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def accuracy_drop_points(self) -> float | None:
+        if self.accuracy_fp32 is None or self.accuracy_fp16 is None:
+            return None
+        return 100.0 * (self.accuracy_fp32 - self.accuracy_fp16)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "converter": self.converter,
+            "n": self.n,
+            "argmax_agreement": self.argmax_agreement,
+            "max_abs_diff": self.max_abs_diff,
+            "accuracy_fp32": self.accuracy_fp32,
+            "accuracy_fp16": self.accuracy_fp16,
+            "accuracy_drop_points": self.accuracy_drop_points,
+            "min_agreement": MIN_AGREEMENT,
+            "max_accuracy_drop_points": MAX_ACCURACY_DROP_POINTS,
+            "kept_fp32": self.kept_fp32,
+        }
+
+    def summary(self) -> str:
+        text = (
+            f"FP16 vs FP32 on {self.n} windows: argmax agreement {100 * self.argmax_agreement:.2f}% "
+            f"(gate >= {100 * MIN_AGREEMENT:.1f}%), max |logit diff| {self.max_abs_diff:.3g}"
+        )
+        if self.accuracy_drop_points is not None:
+            text += (
+                f", accuracy {100 * self.accuracy_fp32:.2f}% -> {100 * self.accuracy_fp16:.2f}% "  # type: ignore[operator]
+                f"(drop {self.accuracy_drop_points:.2f} points, gate <= {MAX_ACCURACY_DROP_POINTS})"
+            )
+        return text
+
+
+def fp16_from_onnx(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    eval_windows: np.ndarray | None = None,
+    eval_labels: np.ndarray | None = None,
+    converter: Converter = "auto",
+) -> Fp16Report:
+    """Convert the drsn-edge FP32 ONNX file ``src`` into the FP16 file ``dst`` and gate it.
+
+    ``eval_windows`` are normalised model inputs (N, ...); without them the golden windows stored
+    in the metadata are used. Raises :class:`ParityError` (and writes nothing) when the gate fails.
+    """
+    model = load_onnx(src)
+    meta = metadata_of(model, source=str(src))
+    if meta.precision != "fp32":
+        raise ModelFileError(f"{src} is already {meta.precision}; convert the FP32 export instead")
+    windows, labels = _eval_set(meta, eval_windows, eval_labels, src)
+    sensitive = find_sensitive_nodes(model)
+    converted, used = _convert(model, sensitive, converter)
+    check_kept_fp32(converted, sensitive)
+    report = _gate(model, converted, windows, labels, used, Path(dst), sensitive)
+    print(report.summary())
+    gate = {**report.as_dict(), "source_sha256": sha256_file(src)}
+    new_meta = meta.model_copy(update={"precision": "fp16", "export": {**meta.export, "fp16_gate": gate}})
+    embed_metadata(converted, new_meta)
+    save_onnx(converted, dst)
+    onnx_logits(Path(dst), windows[:2])  # the file on disk really runs in ONNX Runtime CPU
+    log.info("wrote FP16 model %s (%s)", dst, used)
+    return report
+
+
+def _eval_set(
+    meta: Any, windows: np.ndarray | None, labels: np.ndarray | None, src: str | Path
+) -> tuple[np.ndarray, np.ndarray | None]:
+    if windows is None:
+        if meta.golden is None:
+            raise ModelFileError(
+                f"{src} stores no golden windows and none were given; pass evaluation windows "
+                "(`drsn-edge export fp16 ... --windows windows.npz`)"
+            )
+        windows = meta.golden.arrays()[0]
+    x = np.asarray(windows, dtype=np.float32)
+    expected = tuple(meta.input.shape[1:])
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or len(x) == 0:
+        raise ModelFileError(
+            f"evaluation windows of shape {x.shape} do not fit the model input (N, {', '.join(map(str, expected))}); "
+            "pass normalised windows cut like the training data"
+        )
+    y = None if labels is None else np.asarray(labels).reshape(-1).astype(np.int64)
+    if y is not None and len(y) != len(x):
+        raise ModelFileError(f"{len(y)} labels for {len(x)} evaluation windows; pass one label per window")
+    return x, y
+
+
+def _convert(model: onnx.ModelProto, sensitive: SensitiveNodes, converter: Converter) -> tuple[onnx.ModelProto, str]:
+    """Run AutoCast when available (or asked for), onnxconverter-common otherwise."""
+    if converter in ("auto", "autocast"):
+        try:
+            from modelopt.onnx.autocast import convert_to_mixed_precision
+        except ImportError:
+            if converter == "autocast":
+                raise BackendUnavailableError(
+                    "ModelOpt AutoCast is not installed; `pip install nvidia-modelopt[onnx]` or use "
+                    "converter='onnxconverter'"
+                ) from None
+        else:
+            return _autocast(convert_to_mixed_precision, model, sensitive), "modelopt-autocast"
+    try:
+        from onnxconverter_common import float16
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "FP16 conversion needs onnxconverter-common; install it with `pip install 'drsn-edge[export]'`"
+        ) from exc
+    # FP16 IO here, FP32 IO restored below: keep_io_types=True fails when the logits node is blocked.
+    converted = float16.convert_float_to_float16(model, keep_io_types=False, node_block_list=sensitive.all)
+    graph = converted.graph
+    restore_fp32_inputs(graph)
+    restore_fp32_outputs(graph)
+    drop_cast_round_trips(graph, float_tensors(converted))
+    del graph.value_info[:]
+    converted = onnx.shape_inference.infer_shapes(converted)
+    onnx.checker.check_model(converted, full_check=True)
+    return converted, "onnxconverter-common"
+
+
+def _autocast(convert: Any, model: onnx.ModelProto, sensitive: SensitiveNodes) -> onnx.ModelProto:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fp32.onnx"
+        onnx.save(model, str(path))
+        result: onnx.ModelProto = convert(
+            onnx_path=str(path),
+            low_precision_type="fp16",
+            nodes_to_exclude=[f"^{re.escape(name)}$" for name in sensitive.all],
+            keep_io_types=True,
+        )
+    return result
+
+
+def check_kept_fp32(model: onnx.ModelProto, sensitive: SensitiveNodes) -> None:
+    """Inspect the converted graph: every sensitive node must read and write float32 tensors."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.graph.value_info, *inferred.graph.input,
+                                                            *inferred.graph.output]}
+    types.update({t.name: t.data_type for t in inferred.graph.initializer})
+    nodes = {n.name: n for n in inferred.graph.node}
+    wrong = []
+    for name in sensitive.all:
+        node = nodes.get(name)
+        tensors = [] if node is None else [t for t in (*node.input[:1], *node.output[:1]) if t]
+        if node is None or any(types.get(t) != onnx.TensorProto.FLOAT for t in tensors):
+            wrong.append(name)
+    if wrong:
+        raise ModelFileError(
+            f"the FP16 conversion did not keep {wrong} in FP32; use converter='onnxconverter' or report the model"
+        )
+
+
+def _gate(
+    fp32: onnx.ModelProto,
+    fp16: onnx.ModelProto,
+    windows: np.ndarray,
+    labels: np.ndarray | None,
+    converter: str,
+    dst: Path,
+    sensitive: SensitiveNodes,
+) -> Fp16Report:
+    ref = run_logits(cpu_session(fp32), windows)
+    low = run_logits(cpu_session(fp16), windows)
+    report = Fp16Report(
+        path=dst,
+        converter=converter,
+        n=len(windows),
+        argmax_agreement=float(np.mean(ref.argmax(1) == low.argmax(1))),
+        max_abs_diff=float(np.abs(ref - low).max()),
+        kept_fp32=sensitive.as_dict(),
+    )
+    if labels is not None:
+        report.accuracy_fp32 = float(np.mean(ref.argmax(1) == labels))
+        report.accuracy_fp16 = float(np.mean(low.argmax(1) == labels))
+    drop = report.accuracy_drop_points
+    if report.argmax_agreement < MIN_AGREEMENT or (drop is not None and drop > MAX_ACCURACY_DROP_POINTS):
+        raise ParityError(
+            f"FP16 gate failed: {report.summary()}; keep the FP32 model (TensorRT 10.3 builds FP16 from it "
+            "with the FP16 flag) or report the model so more nodes can be kept in FP32"
+        )
+    return report

@@ -1,0 +1,242 @@
+"""Micro-batching of windows across sensors onto one inference thread.
+
+Sixty-four sensors each produce a window every few tens of milliseconds; running them one by one
+wastes the accelerator, and waiting too long to fill a batch adds latency. The
+:class:`MicroBatcher` collects windows until ``max_batch`` are waiting or the oldest has waited
+``max_wait_ms``, stacks them with one ``np.stack`` and makes one backend call.
+
+Every backend call happens on the batcher's single thread, including ``backend.load()`` and
+``backend.close()``: TensorRT execution contexts and CUDA streams belong to the thread that made
+them.
+
+When the queue is full the **oldest** window is dropped and counted: under overload the freshest
+data is the most useful for a condition monitor, and a bounded queue keeps memory and latency
+bounded. Exceptions from the backend or from the result callback are logged and counted; the
+thread keeps serving the other sensors.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.backends.base import Backend
+from runtime.windowing import Window
+
+log = logging.getLogger(__name__)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32, shifted by the row max so large logits cannot overflow."""
+    z = np.asarray(logits, dtype=np.float32)
+    e: np.ndarray = np.exp(z - z.max(axis=-1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    """The classification of one window."""
+
+    window: Window
+    logits: np.ndarray
+    probs: np.ndarray
+    batch_size: int
+    infer_s: float
+    latency_s: float
+
+    @property
+    def sensor_id(self) -> str:
+        return self.window.sensor_id
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One backend call: its windows and their logits/probabilities, row-aligned.
+
+    ``infer_s`` is the backend call alone; ``t_done`` (monotonic) minus a window's ``t_mono`` is
+    that window's latency from receipt to classification.
+    """
+
+    windows: list[Window]
+    logits: np.ndarray
+    probs: np.ndarray
+    infer_s: float
+    t_done: float
+
+    @property
+    def size(self) -> int:
+        return len(self.windows)
+
+    def latencies(self) -> np.ndarray:
+        """Per-window latency from receipt of the last sample to the end of inference, seconds."""
+        return self.t_done - np.fromiter((w.t_mono for w in self.windows), dtype=np.float64, count=self.size)
+
+    def results(self) -> list[InferenceResult]:
+        n = self.size
+        return [
+            InferenceResult(w, self.logits[i], self.probs[i], n, self.infer_s, self.t_done - w.t_mono)
+            for i, w in enumerate(self.windows)
+        ]
+
+
+@dataclass
+class BatcherStats:
+    """Counters of one batcher (read them from any thread; they only grow)."""
+
+    submitted: int = 0
+    dropped: int = 0
+    batches: int = 0
+    inferred: int = 0
+    errors: int = 0
+    callback_errors: int = 0
+
+
+class MicroBatcher:
+    """Batch windows across sensors and classify them on one dedicated thread.
+
+    ``on_batch`` is called once per batch with a :class:`BatchResult` (cheapest);
+    ``on_result`` once per window with an :class:`InferenceResult`. Both run on the inference
+    thread, so they must be quick (hand work to another queue if it blocks).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        max_batch: int = 32,
+        max_wait_ms: float = 5.0,
+        on_result: Callable[[InferenceResult], None] | None = None,
+        *,
+        on_batch: Callable[[BatchResult], None] | None = None,
+        max_queue: int = 4096,
+        name: str = "drsn-infer",
+    ) -> None:
+        if max_batch < 1 or max_queue < max_batch or max_wait_ms < 0:
+            raise ValueError("need max_batch >= 1, max_queue >= max_batch and max_wait_ms >= 0")
+        if backend.max_batch is not None and max_batch > backend.max_batch:
+            log.warning("max_batch %d exceeds the backend's %d; using %d", max_batch, backend.max_batch,
+                        backend.max_batch)
+            max_batch = backend.max_batch
+        self.backend = backend
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.on_result, self.on_batch = on_result, on_batch
+        self.stats = BatcherStats()
+        self._queue: collections.deque[tuple[Window, float]] = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._loaded = threading.Event()
+        self._load_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the thread and wait until the backend has loaded there; re-raise its load error."""
+        self._thread.start()
+        if not self._loaded.wait(timeout):
+            raise TimeoutError(f"backend {self.backend.name} did not load within {timeout} s")
+        if self._load_error is not None:
+            raise self._load_error
+
+    def submit(self, window: Window) -> None:
+        """Queue one window; never blocks (the oldest is dropped when the queue is full)."""
+        self.submit_many((window,))
+
+    def submit_many(self, windows: Iterable[Window]) -> None:
+        """Queue several windows under one lock (a windower's output for one chunk)."""
+        now = time.monotonic()
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("MicroBatcher is closed; no more windows are accepted")
+            q = self._queue
+            was_empty = not q
+            for w in windows:
+                if len(q) >= self.max_queue:
+                    q.popleft()
+                    self.stats.dropped += 1
+                q.append((w, now))
+                self.stats.submitted += 1
+            if q and (was_empty or len(q) >= self.max_batch):
+                self._cond.notify()
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop accepting windows, classify those still queued, close the backend, join the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("inference thread did not finish within %s s", timeout)
+
+    def _run(self) -> None:
+        try:
+            self.backend.load()
+        except BaseException as exc:  # handed to start(), which re-raises it in the caller
+            self._load_error = exc
+            self._loaded.set()
+            return
+        self._loaded.set()
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._process(batch)
+        finally:
+            self._close_backend()
+
+    def _next_batch(self) -> list[Window] | None:
+        """Block until a batch is due: max_batch waiting, the oldest past max_wait, or closing."""
+        with self._cond:
+            q = self._queue
+            while not q:
+                if self._closing:
+                    return None
+                self._cond.wait()
+            deadline = q[0][1] + self.max_wait_s
+            while len(q) < self.max_batch and not self._closing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            n = min(len(q), self.max_batch)
+            return [q.popleft()[0] for _ in range(n)]
+
+    def _process(self, windows: list[Window]) -> None:
+        try:
+            x = np.stack([w.data for w in windows])
+            t0 = time.monotonic()
+            logits = self.backend.infer(x)
+            t_done = time.monotonic()
+        except Exception:
+            self.stats.errors += 1
+            log.exception("inference failed for a batch of %d windows; they are dropped", len(windows))
+            return
+        self.stats.batches += 1
+        self.stats.inferred += len(windows)
+        self._deliver(BatchResult(windows, logits, softmax(logits), t_done - t0, t_done))
+
+    def _deliver(self, batch: BatchResult) -> None:
+        try:
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            if self.on_result is not None:
+                for r in batch.results():
+                    self.on_result(r)
+        except Exception:
+            self.stats.callback_errors += 1
+            log.exception("result callback failed for a batch of %d windows", batch.size)
+
+    def _close_backend(self) -> None:
+        try:
+            self.backend.close()
+        except Exception:
+            log.exception("closing backend %s failed", self.backend.name)

@@ -1,0 +1,274 @@
+"""Turn noisy per-window predictions into a stable per-sensor fault state.
+
+A single window is a weak witness: one impact or a cable knock can make it look like a fault.
+What gets alerted is a *state*, kept per sensor:
+
+* **Smoothing** over the last N windows: the mean of the class probabilities, or k-of-n votes of
+  each window's top class.
+* **Hysteresis**: a class is *entered* when its smoothed score reaches ``enter_threshold`` (or it
+  wins k of the last n votes), and the current state is *held* while its score stays at or above
+  the lower ``exit_threshold``. A score hovering at one threshold therefore cannot flap.
+* **Minimum duration**: a change must be indicated continuously for ``min_duration_s`` of sensor
+  time before it is published.
+* **Warm-up**: the state is ``"unknown"`` until ``min_windows`` windows have been seen.
+
+Each change is a :class:`StateChange` event with a per-sensor sequence number that only grows
+(``start_seq`` continues it after a restart) and a unique id, so consumers can de-duplicate and
+detect loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from runtime.config_base import StrictModel
+from runtime.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+UNKNOWN = "unknown"
+
+
+class FaultStateConfig(StrictModel):
+    """How per-window predictions become a per-sensor state."""
+
+    smoothing: Literal["mean", "vote"] = Field(
+        default="mean",
+        description="mean: average the class probabilities of the last `history` windows; vote: count "
+        "each window's top class and enter a class that wins `votes` of the last `history` (k-of-n).",
+    )
+    history: int = Field(
+        default=5, ge=1, le=10_000, description="N: how many recent windows the smoothing uses."
+    )
+    votes: int = Field(
+        default=3,
+        ge=1,
+        description="k in k-of-n voting (smoothing=vote): wins out of `history` needed to enter a class.",
+    )
+    enter_threshold: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="smoothing=mean: mean probability a class needs to become the state.",
+    )
+    exit_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="The current state is held while its smoothed score (mean probability, or fraction of "
+        "votes) stays at or above this; keep it below enter_threshold so a borderline score cannot flap.",
+    )
+    min_duration_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="A change must be indicated continuously for this many seconds (window timestamps) "
+        "before it is published; 0 publishes at once.",
+    )
+    min_windows: int = Field(
+        default=5, ge=1, description="Windows to see before the state may leave 'unknown'."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> FaultStateConfig:
+        if self.votes > self.history:
+            raise ValueError(f"votes ({self.votes}) cannot exceed history ({self.history}); lower votes")
+        if self.exit_threshold > self.enter_threshold:
+            raise ValueError(
+                f"exit_threshold ({self.exit_threshold}) above enter_threshold ({self.enter_threshold}) "
+                "would make states flap; set exit_threshold <= enter_threshold"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A published state change (an MQTT event)."""
+
+    sensor_id: str
+    seq: int
+    id: str
+    from_state: str
+    to_state: str
+    class_index: int | None
+    fault: bool | None
+    confidence: float
+    ts: float
+    since: float | None
+    reason: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "sensor": self.sensor_id,
+            "from": self.from_state,
+            "to": self.to_state,
+            "class_index": self.class_index,
+            "fault": self.fault,
+            "confidence": round(self.confidence, 6),
+            "ts": self.ts,
+            "previous_since": self.since,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """The current state of one sensor (the retained state topic)."""
+
+    sensor_id: str
+    state: str
+    class_index: int | None
+    fault: bool | None
+    confidence: float
+    since: float | None
+    seq: int
+    windows: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "sensor": self.sensor_id,
+            "state": self.state,
+            "class_index": self.class_index,
+            "fault": self.fault,
+            "confidence": round(self.confidence, 6),
+            "since": self.since,
+            "seq": self.seq,
+            "windows": self.windows,
+        }
+
+
+class FaultStateTracker:
+    """The state machine of one sensor; call :meth:`update` with each window's probabilities."""
+
+    def __init__(
+        self,
+        sensor_id: str,
+        classes: Sequence[str],
+        healthy_class: str,
+        config: FaultStateConfig | None = None,
+        start_seq: int = 0,
+    ) -> None:
+        if healthy_class not in classes:
+            raise ConfigError(
+                f"healthy class {healthy_class!r} is not one of the model's classes {list(classes)}; "
+                "use a class name from the model metadata"
+            )
+        self.sensor_id = sensor_id
+        self.classes = list(classes)
+        self.healthy_index = self.classes.index(healthy_class)
+        self.config = config if config is not None else FaultStateConfig()
+        self._history = np.zeros((self.config.history, len(self.classes)), dtype=np.float32)
+        self._pos = 0
+        self._filled = 0
+        self._windows = 0
+        self._seq = int(start_seq)
+        self._state: int | None = None
+        self._since: float | None = None
+        self._confidence = 0.0
+        self._pending: int | None = None
+        self._pending_since = 0.0
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the last event (persist it; pass it back as ``start_seq``)."""
+        return self._seq
+
+    @property
+    def state(self) -> str:
+        return UNKNOWN if self._state is None else self.classes[self._state]
+
+    def snapshot(self) -> StateSnapshot:
+        idx = self._state
+        return StateSnapshot(
+            self.sensor_id, self.state, idx, None if idx is None else idx != self.healthy_index,
+            self._confidence, self._since, self._seq, self._windows,
+        )
+
+    def update(self, probs: np.ndarray | Sequence[float], ts: float) -> StateChange | None:
+        """Feed one window's class probabilities at time ``ts`` (seconds); return a change or None."""
+        self._record(probs)
+        if self._windows < self.config.min_windows:
+            return None
+        scores = self._scores()
+        if self._state is not None:
+            self._confidence = float(scores[self._state])
+        target = self._target(scores)
+        if target is None:
+            self._pending = None
+            return None
+        if self._pending != target:
+            self._pending, self._pending_since = target, ts
+        if ts - self._pending_since < self.config.min_duration_s:
+            return None
+        return self._change(target, float(scores[target]), ts, self.config.smoothing)
+
+    def reset(self, ts: float, reason: str = "reset") -> StateChange | None:
+        """Forget the history and return to 'unknown' (e.g. the sensor went silent)."""
+        self._history[:] = 0
+        self._pos = self._filled = self._windows = 0
+        self._pending = None
+        if self._state is None:
+            return None
+        return self._change(None, 0.0, ts, reason)
+
+    def _record(self, probs: np.ndarray | Sequence[float]) -> None:
+        p = np.asarray(probs, dtype=np.float32)
+        if p.shape != (len(self.classes),) or not np.isfinite(p).all():
+            raise DataError(
+                f"sensor {self.sensor_id!r}: expected {len(self.classes)} finite class probabilities, got "
+                f"shape {p.shape}; the model's output does not match its metadata classes"
+            )
+        self._history[self._pos] = p
+        self._pos = (self._pos + 1) % self.config.history
+        self._filled = min(self._filled + 1, self.config.history)
+        self._windows += 1
+
+    def _scores(self) -> np.ndarray:
+        """Smoothed score per class: mean probability, or the fraction of votes won."""
+        recent = self._history[: self._filled]
+        if self.config.smoothing == "mean":
+            return np.asarray(recent.mean(axis=0))
+        wins = np.bincount(recent.argmax(axis=1), minlength=len(self.classes))
+        return np.asarray(wins / self._filled)
+
+    def _target(self, scores: np.ndarray) -> int | None:
+        """The class to change to, or None when the current state holds or nothing qualifies."""
+        top = int(np.argmax(scores))
+        if top == self._state:
+            return None
+        if self._state is not None and scores[self._state] >= self.config.exit_threshold:
+            return None
+        if self.config.smoothing == "mean":
+            qualifies = scores[top] >= self.config.enter_threshold
+        else:
+            qualifies = round(scores[top] * self._filled) >= self.config.votes
+        return top if qualifies else None
+
+    def _change(self, to: int | None, confidence: float, ts: float, reason: str) -> StateChange:
+        self._seq += 1
+        event = StateChange(
+            sensor_id=self.sensor_id,
+            seq=self._seq,
+            id=str(uuid.uuid4()),
+            from_state=self.state,
+            to_state=UNKNOWN if to is None else self.classes[to],
+            class_index=to,
+            fault=None if to is None else to != self.healthy_index,
+            confidence=confidence,
+            ts=ts,
+            since=self._since,
+            reason=reason,
+        )
+        self._state, self._since, self._confidence = to, ts, confidence
+        self._pending = None
+        log.info("sensor %s: %s -> %s (confidence %.2f)", self.sensor_id, event.from_state, event.to_state,
+                 confidence)
+        return event

@@ -1,0 +1,181 @@
+"""The daemon's Prometheus metrics, on a private registry.
+
+A private :class:`~prometheus_client.CollectorRegistry` keeps two daemons (or a test and a
+daemon) in one process from colliding, and keeps importing this module free of side effects.
+The same numbers serve two readers: Prometheus scrapes them over HTTP (:meth:`Metrics.start`),
+and :meth:`Metrics.snapshot` condenses them into a small dict for the periodic MQTT metrics
+message, for sites that only have a broker.
+
+Per-sensor series are labelled ``sensor``; :meth:`Metrics.sensor` caches the labelled children
+so the hot path does not look labels up for every window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "drsn_edge"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class SensorMetrics:
+    """The labelled children of one sensor, resolved once."""
+
+    windows: Any
+    dropped_samples: Any
+    gaps: Any
+    bad_payloads: Any
+    events: Any
+
+
+class Metrics:
+    """All metrics of one daemon."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r, ns = self.registry, NAMESPACE
+        self.windows = Counter("windows", "Windows classified.", ["sensor"], namespace=ns, registry=r)
+        self.inference_latency = Histogram(
+            "inference_latency_seconds", "Duration of one backend call (a whole batch).",
+            namespace=ns, registry=r, buckets=LATENCY_BUCKETS,
+        )
+        self.e2e_latency = Histogram(
+            "end_to_end_latency_seconds", "From receipt of a window's last sample to its classification.",
+            namespace=ns, registry=r, buckets=LATENCY_BUCKETS,
+        )
+        self.batch_size = Histogram(
+            "batch_size", "Windows per backend call.", namespace=ns, registry=r, buckets=BATCH_BUCKETS
+        )
+        self.queue_depth = Gauge("queue_depth", "Windows waiting for inference.", namespace=ns, registry=r)
+        self.windows_dropped = Counter(
+            "windows_dropped", "Windows dropped because the inference queue was full.",
+            namespace=ns, registry=r,
+        )
+        self.inference_errors = Counter(
+            "inference_errors", "Backend calls that raised.", namespace=ns, registry=r
+        )
+        self.dropped_samples = Counter(
+            "dropped_samples", "Samples lost to gaps, bad chunks and restarts.", ["sensor"],
+            namespace=ns, registry=r,
+        )
+        self.gaps = Counter(
+            "gaps", "Sequence-number jumps in a sensor's stream.", ["sensor"], namespace=ns, registry=r
+        )
+        self.bad_payloads = Counter(
+            "bad_payloads", "Malformed or non-finite sample messages.", ["sensor"], namespace=ns, registry=r
+        )
+        self.events = Counter("events", "Fault state changes.", ["sensor"], namespace=ns, registry=r)
+        self.outbox_depth = Gauge(
+            "outbox_depth", "Events waiting in the outbox for a PUBACK.", namespace=ns, registry=r
+        )
+        self.broker_connected = Gauge(
+            "broker_connected", "1 while connected to the MQTT broker.", namespace=ns, registry=r
+        )
+        self._sensors: dict[str, SensorMetrics] = {}
+        self._lock = threading.Lock()
+        self._server: Any = None
+
+    def sensor(self, sensor_id: str) -> SensorMetrics:
+        """The per-sensor children, created on first use."""
+        found = self._sensors.get(sensor_id)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._sensors.get(sensor_id)
+            if found is None:
+                found = SensorMetrics(
+                    self.windows.labels(sensor_id), self.dropped_samples.labels(sensor_id),
+                    self.gaps.labels(sensor_id), self.bad_payloads.labels(sensor_id),
+                    self.events.labels(sensor_id),
+                )
+                self._sensors[sensor_id] = found
+            return found
+
+    def observe_batch(self, size: int, infer_s: float, latencies_s: np.ndarray) -> None:
+        """Record one backend call and the end-to-end latency of each of its windows."""
+        self.batch_size.observe(size)
+        self.inference_latency.observe(infer_s)
+        for v in np.asarray(latencies_s, dtype=np.float64).ravel().tolist():
+            self.e2e_latency.observe(v)
+
+    def track_queue_depth(self, read: Callable[[], float]) -> None:
+        """Read the queue depth at scrape/snapshot time instead of setting it on every change."""
+        self.queue_depth.set_function(read)
+
+    def start(self, port: int, addr: str = "0.0.0.0") -> None:
+        """Serve /metrics over HTTP on ``port`` from a daemon thread (0 picks a free port)."""
+        if self._server is not None:
+            return
+        result = start_http_server(port, addr=addr, registry=self.registry)
+        self._server = result[0] if isinstance(result, tuple) else None
+        log.info("Prometheus metrics on http://%s:%d/metrics", addr, self.port or port)
+
+    @property
+    def port(self) -> int | None:
+        """The port the HTTP exporter listens on, when started."""
+        return None if self._server is None else int(self._server.server_port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready summary: counters and gauges as numbers (per-sensor ones as dicts with a
+        ``total``), histograms as count/sum/mean and bucket-interpolated quantiles."""
+        out: dict[str, Any] = {}
+        for family in self.registry.collect():
+            name = family.name.removeprefix(NAMESPACE + "_")
+            if family.type == "histogram":
+                out[name] = _histogram_summary(family.samples)
+            elif family.type in ("counter", "gauge"):
+                out[name] = _value_summary(family.samples, family.type)
+        return out
+
+
+def _value_summary(samples: list[Any], kind: str) -> float | dict[str, Any]:
+    values = [s for s in samples if kind != "counter" or s.name.endswith("_total")]
+    if not any(s.labels for s in values):
+        return float(values[0].value) if values else 0.0
+    by_sensor = {s.labels.get("sensor", ""): float(s.value) for s in values}
+    return {"total": float(sum(by_sensor.values())), "by_sensor": by_sensor}
+
+
+def _histogram_summary(samples: list[Any]) -> dict[str, float | None]:
+    buckets = [(float(s.labels["le"]), float(s.value)) for s in samples if s.name.endswith("_bucket")]
+    count = next((float(s.value) for s in samples if s.name.endswith("_count")), 0.0)
+    total = next((float(s.value) for s in samples if s.name.endswith("_sum")), 0.0)
+    mean = total / count if count else None
+    summary: dict[str, float | None] = {"count": count, "sum": total, "mean": mean}
+    for q in QUANTILES:
+        summary[f"p{round(q * 100)}"] = bucket_quantile(buckets, count, q)
+    return summary
+
+
+def bucket_quantile(buckets: list[tuple[float, float]], count: float, q: float) -> float | None:
+    """Estimate a quantile from cumulative buckets by linear interpolation (as PromQL does)."""
+    if count <= 0:
+        return None
+    rank = q * count
+    lower_bound, lower_count = 0.0, 0.0
+    for upper, cum in sorted(buckets):
+        if cum >= rank:
+            if upper == float("inf"):
+                return lower_bound  # above the highest finite bucket: report its bound
+            span = cum - lower_count
+            return lower_bound + (upper - lower_bound) * ((rank - lower_count) / span if span else 1.0)
+        lower_bound, lower_count = upper, cum
+    return lower_bound

@@ -1,0 +1,164 @@
+"""What every sample source gives the daemon: chunks of one sensor's samples, on a thread of its own.
+
+A source reads one kind of input (a simulator, a file, an MQTT topic, a UDP port) and may serve
+many sensors. The daemon only sees this interface:
+
+* :attr:`Source.sensors` -- ``{sensor_id: sample_rate}``, known before :meth:`Source.start`, so
+  every sensor can be checked against its model before anything runs;
+* :meth:`Source.start` ``(emit, on_error)`` -- spawns the source's thread; ``emit`` receives
+  :class:`SampleChunk` objects, ``on_error`` receives ``(sensor_id, exception)`` for every problem
+  the source survives (a malformed payload, an unreadable chunk). ``sensor_id`` is
+  :data:`SOURCE_WIDE` when no single configured sensor is to blame;
+* :meth:`Source.stop` -- stops the thread and releases sockets and connections;
+* :attr:`Source.finished` -- set when the source will produce nothing more on its own: a finite
+  source reached its end, or its thread failed (reported through ``on_error`` first).
+
+Both callbacks run on the source's thread (or the MQTT client's network thread), so they must
+be thread-safe and quick. In "as fast as possible" modes ``emit`` may block to push back.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from runtime.config_base import StrictModel
+from runtime.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: ``on_error``'s sensor id for problems no configured sensor can be blamed for
+SOURCE_WIDE = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class SampleChunk:
+    """Consecutive samples of one sensor.
+
+    ``seq`` counts this sensor's chunks (+1 per chunk); a jump tells the windower that chunks
+    were lost, so it never cuts a window across the gap. ``t0`` is the wall-clock (Unix) time of
+    the first sample.
+    """
+
+    sensor_id: str
+    samples: np.ndarray
+    sample_rate: float
+    seq: int
+    t0: float
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.samples)
+        if x.ndim != 1:
+            raise DataError(
+                f"sensor {self.sensor_id!r}: a chunk holds a 1-D array of samples, got shape {x.shape}"
+            )
+        if x.dtype != np.float32:
+            object.__setattr__(self, "samples", x.astype(np.float32))
+
+    @property
+    def duration(self) -> float:
+        """Seconds of signal in this chunk."""
+        return float(self.samples.size) / self.sample_rate
+
+
+EmitFn = Callable[[SampleChunk], None]
+ErrorFn = Callable[[str, Exception], None]
+ConfigT = TypeVar("ConfigT", bound=StrictModel)
+
+
+class Source(abc.ABC, Generic[ConfigT]):
+    """A thread that turns one input into :class:`SampleChunk` objects.
+
+    Subclasses implement :attr:`sensors` and :meth:`_run`; they may override :meth:`_open`
+    (runs in the caller's thread inside :meth:`start`, so a port already in use fails loudly
+    there) and :meth:`_interrupt` (wakes a blocking :meth:`_run` on :meth:`stop`).
+    """
+
+    #: key in :data:`runtime.sources.SOURCES` and the config's ``type``
+    type: ClassVar[str] = ""
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+        self.finished = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._emit_fn: EmitFn | None = None
+        self._error_fn: ErrorFn | None = None
+
+    @property
+    @abc.abstractmethod
+    def sensors(self) -> dict[str, float]:
+        """``{sensor_id: sample_rate}`` of every sensor this source serves."""
+
+    @property
+    def running(self) -> bool:
+        """True while the source's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, emit: EmitFn, on_error: ErrorFn) -> None:
+        """Open the input and start the thread; raises if the input cannot be opened."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.type} source was already started; create a new source to run again")
+        self._emit_fn, self._error_fn = emit, on_error
+        self._open()
+        self._thread = threading.Thread(target=self._thread_main, name=f"source-{self.type}", daemon=True)
+        self._thread.start()
+        log.info("%s source started for sensors %s", self.type, sorted(self.sensors))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end, wake it, and wait up to ``timeout`` seconds. Idempotent."""
+        self._stopping.set()
+        self._interrupt()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("%s source did not stop within %.1f s", self.type, timeout)
+
+    def _open(self) -> None:
+        """Acquire the input before the thread starts (default: nothing to acquire)."""
+
+    def _interrupt(self) -> None:
+        """Wake a :meth:`_run` blocked on I/O (default: it polls the stop event)."""
+
+    @abc.abstractmethod
+    def _run(self) -> None:
+        """The thread body: produce chunks until the input ends or :attr:`_stopping` is set.
+
+        Set :attr:`finished` when a finite input is exhausted; release what :meth:`_open`
+        acquired before returning.
+        """
+
+    def _thread_main(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:
+            log.exception("%s source failed; it produces no more samples", self.type)
+            self._report(SOURCE_WIDE, exc)
+            self.finished.set()
+
+    def _emit(self, chunk: SampleChunk) -> None:
+        """Hand a chunk to the daemon; a failing consumer is reported, never fatal to the source."""
+        if self._emit_fn is None:
+            return
+        try:
+            self._emit_fn(chunk)
+        except Exception as exc:
+            log.exception("consumer rejected a chunk of sensor %s", chunk.sensor_id)
+            self._report(chunk.sensor_id, exc)
+
+    def _report(self, sensor_id: str, exc: Exception) -> None:
+        """Pass a survivable error to ``on_error``; errors in the handler itself are only logged."""
+        log.debug("%s source: sensor %s: %s", self.type, sensor_id, exc)
+        if self._error_fn is None:
+            return
+        try:
+            self._error_fn(sensor_id, exc)
+        except Exception:
+            log.exception("on_error handler failed for sensor %s", sensor_id)

@@ -1,0 +1,135 @@
+"""Replay recorded vibration files as if sensors were streaming them.
+
+Replay is how a model is checked against real recordings on the device (the daemon, windowing
+and fault-state logic see exactly what they would see live) and how demos run without hardware.
+Files are read when the source is created, so a missing file, a wrong .mat key or an unknown
+rate fails before the daemon starts, and :attr:`ReplaySource.sensors` knows every rate.
+
+Each entry is one sensor. At the end of a file the source either starts over (``loop``; the
+stream stays continuous in ``seq`` and the seam is an ordinary sample boundary) or ends that
+sensor; when every sensor has ended, :attr:`~runtime.sources.base.Source.finished` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from runtime.config_base import StrictModel
+from runtime.errors import ConfigError
+from runtime.signals.readers import read_signal
+from runtime.sources.base import Source
+from runtime.sources.fields import PACING_DESCRIPTION, Pacing, SensorId, require_unique
+from runtime.sources.pacing import run_paced
+
+log = logging.getLogger(__name__)
+
+
+class ReplayFile(StrictModel):
+    """One recording played as one sensor."""
+
+    id: SensorId = Field(..., description="Sensor id the recording is played as.")
+    path: Path = Field(..., description="A .wav, .npy, .csv or .mat file.")
+    key: str | None = Field(None, description=".mat files: the variable to play (CWRU: e.g. X097_DE_time).")
+    column: str | int | None = Field(None, description=".csv files: column name or 0-based index.")
+    channel: int | None = Field(None, ge=0, description="Multi-channel files: the 0-based channel to play.")
+    sample_rate: float | None = Field(None, gt=0, description="Rate of files that declare none (.npy, .csv, "
+                                      "CWRU .mat); must agree with the rate a file does declare.")
+
+
+class ReplaySourceConfig(StrictModel):
+    """Play recordings in real time (optionally faster) or as fast as possible."""
+
+    type: Literal["replay"] = Field("replay", description="Selects the file replay source.")
+    files: list[ReplayFile] = Field(..., min_length=1, description="One entry per sensor.")
+    chunk: int = Field(1024, gt=0, description="Samples per emitted chunk.")
+    pacing: Pacing = Field("realtime", description=PACING_DESCRIPTION)
+    speed: float = Field(1.0, gt=0, description="realtime pacing only: playback speed (2.0 = twice as fast).")
+    loop: bool = Field(True, description="Start over at the end of a file; false ends that sensor there.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ReplaySourceConfig:
+        require_unique(f.id for f in self.files)
+        return self
+
+
+class _Recording:
+    """One loaded file, read in order (and around again when looping)."""
+
+    def __init__(self, sensor_id: str, samples: np.ndarray, sample_rate: float, loop: bool) -> None:
+        self.sensor_id = sensor_id
+        self.sample_rate = sample_rate
+        self._samples = samples
+        self._loop = loop
+        self._pos = 0
+
+    def read(self, n: int) -> np.ndarray | None:
+        """Next ``n`` samples; a looping read wraps around the end within one chunk."""
+        total = self._samples.size
+        if not self._loop:
+            out = self._samples[self._pos : self._pos + n]
+            self._pos += out.size
+            return out if out.size else None
+        idx = (self._pos + np.arange(n)) % total
+        self._pos = (self._pos + n) % total
+        return self._samples[idx]
+
+
+def load_recording(entry: ReplayFile) -> tuple[np.ndarray, float]:
+    """Read one entry's 1-D float32 samples and rate; raise ConfigError/DataError naming the fix."""
+    samples, rate = read_signal(entry.path, key=entry.key, column=entry.column, sample_rate=entry.sample_rate)
+    if rate is None:
+        raise ConfigError(
+            f"replay sensor {entry.id!r}: {entry.path} declares no sample rate; set sample_rate for this "
+            "file (CWRU drive-end data is 12000 or 48000)"
+        )
+    if entry.sample_rate is not None and abs(rate - entry.sample_rate) > 1e-6 * rate:
+        raise ConfigError(
+            f"replay sensor {entry.id!r}: {entry.path} declares {rate:g} Hz but the config says "
+            f"{entry.sample_rate:g} Hz; remove sample_rate from this entry or resample the file"
+        )
+    return _pick_channel(entry, samples), rate
+
+
+def _pick_channel(entry: ReplayFile, samples: np.ndarray) -> np.ndarray:
+    if samples.ndim == 1:
+        if entry.channel not in (None, 0):
+            raise ConfigError(f"replay sensor {entry.id!r}: {entry.path} has one channel; remove channel")
+        return samples
+    channels = samples.shape[0]
+    if entry.channel is None or entry.channel >= channels:
+        raise ConfigError(
+            f"replay sensor {entry.id!r}: {entry.path} has {channels} channels; "
+            f"set channel to 0..{channels - 1}"
+        )
+    return np.ascontiguousarray(samples[entry.channel], dtype=np.float32)
+
+
+class ReplaySource(Source[ReplaySourceConfig]):
+    """Plays every configured file on one thread, interleaved by signal time."""
+
+    type = "replay"
+
+    def __init__(self, config: ReplaySourceConfig) -> None:
+        super().__init__(config)
+        self._recordings: list[_Recording] = []
+        for entry in config.files:
+            samples, rate = load_recording(entry)
+            log.info("replay sensor %s: %s, %d samples at %g Hz (%.1f s)", entry.id, entry.path,
+                     samples.size, rate, samples.size / rate)
+            self._recordings.append(_Recording(entry.id, samples, rate, config.loop))
+
+    @property
+    def sensors(self) -> dict[str, float]:
+        return {r.sensor_id: r.sample_rate for r in self._recordings}
+
+    def _run(self) -> None:
+        speed = self.config.speed if self.config.pacing == "realtime" else None
+        ended = run_paced(self._recordings, chunk=self.config.chunk, speed=speed, stopping=self._stopping,
+                          emit=self._emit, report=self._report)
+        if ended:
+            self.finished.set()

@@ -1,0 +1,109 @@
+"""Raw samples in UDP datagrams: one frame (see :mod:`runtime.sources.frames`) per datagram.
+
+UDP suits gateways on the same network segment that stream at high rate and would rather lose a
+chunk than stall: there is no connection to keep up, and a lost datagram shows up as a ``seq``
+jump that the windower turns into a clean window restart. Every datagram must name its sensor
+in the frame, because all sensors share one port. A datagram holds at most 65,507 bytes: about
+16,000 float32 or 32,000 int16 samples after the 40-byte header and the sensor id.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from runtime.config_base import StrictModel
+from runtime.errors import ConfigError
+from runtime.sources.base import Source
+from runtime.sources.fields import SensorId, require_unique
+from runtime.sources.intake import PAYLOAD_DESCRIPTION, FrameIntake, PayloadFormat
+
+log = logging.getLogger(__name__)
+
+_MAX_DATAGRAM = 65507
+_POLL_S = 0.25
+
+
+class UdpSensor(StrictModel):
+    """One sensor whose frames arrive on the shared port."""
+
+    id: SensorId = Field(..., description="Sensor id; frames must carry it in their sensor-id field.")
+    sample_rate: float = Field(..., gt=0, description="Declared samples per second; frames at another rate "
+                               "are rejected.")
+
+
+class UdpSourceConfig(StrictModel):
+    """Listen on a UDP port for binary (or JSON) frames from several sensors."""
+
+    type: Literal["udp"] = Field("udp", description="Selects the UDP source.")
+    host: str = Field("0.0.0.0", description="Address to bind; 127.0.0.1 accepts only local senders.")
+    port: int = Field(..., ge=0, le=65535, description="UDP port to bind; 0 picks a free port (tests).")
+    payload: PayloadFormat = Field("auto", description=PAYLOAD_DESCRIPTION)
+    receive_buffer: int = Field(4 * 1024 * 1024, ge=65536, description="Socket receive buffer in bytes; "
+                                "larger buffers ride out bursts while the daemon is busy.")
+    sensors: list[UdpSensor] = Field(..., min_length=1, description="Sensors expected on this port.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> UdpSourceConfig:
+        require_unique(s.id for s in self.sensors)
+        return self
+
+
+class UdpSource(Source[UdpSourceConfig]):
+    """Receives datagrams on one socket and emits a chunk per valid frame."""
+
+    type = "udp"
+
+    def __init__(self, config: UdpSourceConfig) -> None:
+        super().__init__(config)
+        self._sock: socket.socket | None = None
+
+    @property
+    def sensors(self) -> dict[str, float]:
+        return {s.id: s.sample_rate for s in self.config.sensors}
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); the real port when the config asked for port 0."""
+        if self._sock is None:
+            raise RuntimeError("the UDP source is not started; call start() first")
+        host, port = self._sock.getsockname()[:2]
+        return str(host), int(port)
+
+    def _open(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.receive_buffer)
+            sock.bind((self.config.host, self.config.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"cannot bind UDP {self.config.host}:{self.config.port} ({exc}); choose a free port or "
+                "stop the other program listening there"
+            ) from exc
+        sock.settimeout(_POLL_S)
+        self._sock = sock
+        log.info("listening for UDP frames on %s:%d", *self.address)
+
+    def _run(self) -> None:
+        sock = self._sock
+        assert sock is not None, "_open() runs before _run()"
+        intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
+                             report=self._report)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    data, addr = sock.recvfrom(_MAX_DATAGRAM)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    if self._stopping.is_set():
+                        break
+                    raise
+                intake.handle(data, origin=f"UDP datagram from {addr[0]}:{addr[1]}")
+        finally:
+            sock.close()
+
