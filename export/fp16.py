@@ -23,7 +23,13 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
-from export.fp16_graph import drop_cast_round_trips, float_tensors, restore_fp32_inputs, restore_fp32_outputs
+from export.fp16_graph import (
+    drop_cast_round_trips,
+    float_tensors,
+    restore_fp32_inputs,
+    restore_fp32_outputs,
+    untie_initializers,
+)
 from export.metadata_io import embed_metadata, load_onnx, metadata_of, save_onnx
 from export.ort_run import cpu_session, onnx_logits, run_logits
 from export.precision_sensitive import SensitiveNodes, find_sensitive_nodes
@@ -157,6 +163,8 @@ def _convert(model: onnx.ModelProto, sensitive: SensitiveNodes, converter: Conve
         raise BackendUnavailableError(
             "FP16 conversion needs onnxconverter-common; install it with `pip install 'drsn-edge[export]'`"
         ) from exc
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    untie_initializers(model.graph, set(sensitive.all))
     # FP16 IO here, FP32 IO restored below: keep_io_types=True fails when the logits node is blocked.
     converted = float16.convert_float_to_float16(model, keep_io_types=False, node_block_list=sensitive.all)
     graph = converted.graph

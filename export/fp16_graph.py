@@ -98,3 +98,30 @@ def float_tensors(model: onnx.ModelProto) -> set[str]:
     infos = [*g.value_info, *g.input, *g.output]
     names = {v.name for v in infos if v.type.tensor_type.elem_type == FLOAT}
     return names | {t.name for t in g.initializer if t.data_type == FLOAT}
+
+
+def untie_initializers(graph: onnx.GraphProto, blocked: set[str]) -> int:
+    """Give FP32-kept nodes private copies of initializers they share with FP16 nodes.
+
+    Exporters and simplifiers merge equal constants (all-zero biases of an untrained model, say);
+    one tensor cannot be FP32 for one consumer and FP16 for another, so the converter would emit
+    a graph with mismatched types.
+    """
+    inits = {t.name: t for t in graph.initializer}
+    consumers: dict[str, set[bool]] = {}
+    for node in graph.node:
+        for name in node.input:
+            if name in inits:
+                consumers.setdefault(name, set()).add(node.name in blocked)
+    shared = {name for name, kinds in consumers.items() if len(kinds) == 2}
+    for node in graph.node:
+        if node.name not in blocked:
+            continue
+        for i, name in enumerate(node.input):
+            if name in shared:
+                copy = onnx.TensorProto()
+                copy.CopyFrom(inits[name])
+                copy.name = f"{name}_fp32_{node.name}"
+                graph.initializer.append(copy)
+                node.input[i] = copy.name
+    return len(shared)

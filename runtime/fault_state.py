@@ -47,10 +47,11 @@ class FaultStateConfig(StrictModel):
     history: int = Field(
         default=5, ge=1, le=10_000, description="N: how many recent windows the smoothing uses."
     )
-    votes: int = Field(
-        default=3,
+    votes: int | None = Field(
+        default=None,
         ge=1,
-        description="k in k-of-n voting (smoothing=vote): wins out of `history` needed to enter a class.",
+        description="k in k-of-n voting (smoothing=vote): wins out of `history` needed to enter a class; "
+        "default: a majority of `history`.",
     )
     enter_threshold: float = Field(
         default=0.7,
@@ -77,7 +78,7 @@ class FaultStateConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> FaultStateConfig:
-        if self.votes > self.history:
+        if self.votes is not None and self.votes > self.history:
             raise ValueError(f"votes ({self.votes}) cannot exceed history ({self.history}); lower votes")
         if self.exit_threshold > self.enter_threshold:
             raise ValueError(
@@ -85,6 +86,11 @@ class FaultStateConfig(StrictModel):
                 "would make states flap; set exit_threshold <= enter_threshold"
             )
         return self
+
+    @property
+    def required_votes(self) -> int:
+        """k of k-of-n: the configured votes, or a majority of the history."""
+        return self.votes if self.votes is not None else self.history // 2 + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +255,7 @@ class FaultStateTracker:
         if self.config.smoothing == "mean":
             qualifies = scores[top] >= self.config.enter_threshold
         else:
-            qualifies = round(scores[top] * self._filled) >= self.config.votes
+            qualifies = round(scores[top] * self._filled) >= self.config.required_votes
         return top if qualifies else None
 
     def _change(self, to: int | None, confidence: float, ts: float, reason: str) -> StateChange:

@@ -27,6 +27,8 @@ NAMESPACE = "drsn_edge"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 QUANTILES = (0.5, 0.95, 0.99)
+#: the metrics labelled by sensor (the snapshot always reports them with a per-sensor breakdown)
+PER_SENSOR = frozenset({"windows", "dropped_samples", "gaps", "bad_payloads", "events"})
 
 
 @dataclass(frozen=True)
@@ -142,13 +144,13 @@ class Metrics:
             if family.type == "histogram":
                 out[name] = _histogram_summary(family.samples)
             elif family.type in ("counter", "gauge"):
-                out[name] = _value_summary(family.samples, family.type)
+                out[name] = _value_summary(family.samples, family.type, name in PER_SENSOR)
         return out
 
 
-def _value_summary(samples: list[Any], kind: str) -> float | dict[str, Any]:
+def _value_summary(samples: list[Any], kind: str, per_sensor: bool) -> float | dict[str, Any]:
     values = [s for s in samples if kind != "counter" or s.name.endswith("_total")]
-    if not any(s.labels for s in values):
+    if not per_sensor:
         return float(values[0].value) if values else 0.0
     by_sensor = {s.labels.get("sensor", ""): float(s.value) for s in values}
     return {"total": float(sum(by_sensor.values())), "by_sensor": by_sensor}

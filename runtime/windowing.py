@@ -143,16 +143,18 @@ class SensorWindower:
         NaN/inf or a wrong shape, after counting the chunk and restarting the window.
         """
         t_mono, t_wall_now = self._clock(), self._wall_clock()
-        x = self._as_channels(samples)
+        try:
+            x = self._as_channels(samples)
+        except DataError:
+            self._reject(0)
+            raise
         n = x.shape[1]
         if seq is not None:
             self._check_seq(int(seq), n)
         if n == 0:
             return []
         if not np.isfinite(x).all():
-            self.stats.bad_chunks += 1
-            self.stats.dropped_samples += n
-            self._restart()
+            self._reject(n)
             raise DataError(
                 f"sensor {self.sensor_id!r}: chunk of {n} samples contains NaN or inf; it was dropped and "
                 "the window restarted. Check the sensor's wiring and its driver's overflow handling"
@@ -181,6 +183,12 @@ class SensorWindower:
             f"sensor {self.sensor_id!r}: samples of shape {a.shape} do not fit the model's {self.channels} "
             f"channel(s); send shape (n,) for one channel or (n, {self.channels})"
         )
+
+    def _reject(self, n: int) -> None:
+        """Count an unusable chunk of ``n`` samples; the stream now has a hole, so restart."""
+        self.stats.bad_chunks += 1
+        self.stats.dropped_samples += n
+        self._restart()
 
     def _check_seq(self, seq: int, n: int) -> None:
         last, self._last_seq = self._last_seq, seq

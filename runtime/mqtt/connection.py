@@ -57,7 +57,7 @@ def build_client(cfg: MqttConfig, topics: Topics, tls: ssl.SSLContext | None) ->
         reconnect_on_failure=False,
     )
     client.connect_timeout = cfg.connect_timeout_s
-    client.max_inflight_messages_set(cfg.max_inflight)
+    client.max_inflight_messages_set(0)  # the publisher's window governs; paho must not hold messages back
     client.enable_logger(logging.getLogger("runtime.mqtt.paho"))
     if cfg.username is not None:
         password = cfg.password.get_secret_value() if cfg.password is not None else None
@@ -83,7 +83,9 @@ def open_connection(client: mqtt.Client, cfg: MqttConfig) -> None:
 class Backoff:
     """Exponential reconnect delay with jitter, so a fleet does not reconnect in lockstep."""
 
-    def __init__(self, min_s: float, max_s: float, jitter: float = 0.2, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, min_s: float, max_s: float, jitter: float = 0.2, rng: random.Random | None = None
+    ) -> None:
         self.min_s = min_s
         self.max_s = max_s
         self.jitter = jitter

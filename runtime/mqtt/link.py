@@ -41,7 +41,10 @@ class Link:
     ready: bool = False
     lost: bool = False
     refused: str | None = None
+    closed_because: str | None = None
     inflight: dict[int, Sent] = field(default_factory=dict)
+    #: mids of retained state and discovery messages awaiting their PUBACK (they share the window)
+    control: set[int] = field(default_factory=set)
     watermark: int = 0
     announced: set[str] = field(default_factory=set)
     fresh: bool = True
@@ -56,7 +59,7 @@ class Link:
 
     def fill_window(self, outbox: Outbox) -> int:
         """Send un-sent rows, oldest first, until the in-flight window is full; return how many."""
-        room = self.window - len(self.inflight)
+        room = self.window - len(self.inflight) - len(self.control)
         if room <= 0:
             return 0
         sent = 0
@@ -64,7 +67,7 @@ class Link:
             try:
                 info = self.client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
             except ValueError as exc:  # a row paho can never send (corrupt topic): do not block the queue
-                log.error("outbox row %d for %s cannot be published (%s); deleting it", msg.id, msg.topic, exc)
+                log.error("outbox row %d (%s) cannot be published: %s; deleting it", msg.id, msg.topic, exc)
                 outbox.ack(msg.id)
                 self.watermark = msg.id
                 continue
@@ -77,4 +80,4 @@ class Link:
 
     def done(self, outbox: Outbox) -> bool:
         """Every stored event was sent on this link and acknowledged."""
-        return not self.inflight and not outbox.pending(1, after_id=self.watermark)
+        return not self.inflight and not self.control and not outbox.pending(1, after_id=self.watermark)

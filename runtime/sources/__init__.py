@@ -8,7 +8,7 @@ and :func:`create_source` builds the source a config describes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -27,7 +27,7 @@ SOURCES: dict[str, tuple[type[StrictModel], type[Source[Any]]]] = {
 }
 
 SourceConfig = Annotated[
-    Union[SyntheticSourceConfig, ReplaySourceConfig, MqttRawSourceConfig, UdpSourceConfig],  # noqa: UP007
+    SyntheticSourceConfig | ReplaySourceConfig | MqttRawSourceConfig | UdpSourceConfig,
     Field(discriminator="type"),
 ]
 

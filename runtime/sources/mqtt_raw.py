@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from runtime.config_base import StrictModel
@@ -140,7 +142,7 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
             self.subscribed.clear()
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
-                    reason_code: Any, properties: Any) -> None:
+                    reason_code: ReasonCode, properties: Properties | None) -> None:
         if reason_code.is_failure:
             self._report(SOURCE_WIDE, ConfigError(
                 f"MQTT broker {self.config.host}:{self.config.port} refused the raw-sample connection "
@@ -162,13 +164,13 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
             ))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-                       reason_code: Any, properties: Any) -> None:
+                       reason_code: ReasonCode, properties: Properties | None) -> None:
         self.subscribed.clear()
         if not self._stopping.is_set():
             log.warning("raw-sample source disconnected from broker (%s); reconnecting", reason_code)
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
-                      properties: Any) -> None:
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
+                      properties: Properties | None) -> None:
         refused = [t for t, rc in zip(self._topics, reason_codes, strict=False) if rc.is_failure]
         for topic in refused:
             self._report(self._topics[topic], ConfigError(
@@ -184,4 +186,8 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
         if sensor_id is None or intake is None:
             log.debug("ignoring message on unexpected topic %s", message.topic)
             return
-        intake.handle(message.payload, origin=f"topic {message.topic!r}", sensor_id=sensor_id)
+        try:
+            intake.handle(message.payload, origin=f"topic {message.topic!r}", sensor_id=sensor_id)
+        except Exception as exc:  # an exception escaping a paho callback would end its network loop
+            log.exception("handling a message on %s failed", message.topic)
+            self._report(sensor_id, exc)

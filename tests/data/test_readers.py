@@ -27,7 +27,7 @@ def test_mat_channel_by_key(tmp_path: Path) -> None:
 
 def test_mat_missing_key_lists_the_keys_present(tmp_path: Path) -> None:
     p = tmp_path / "rec.mat"
-    scipy.io.savemat(p, {"X001_DE_time": RNG.standard_normal((50, 1)), "X001_FE_time": RNG.standard_normal(50)})
+    scipy.io.savemat(p, {"X001_DE_time": RNG.standard_normal(50), "X001_FE_time": RNG.standard_normal(50)})
     with pytest.raises(DataError, match=r"X001_DE_time.*X001_FE_time") as err:
         read_signal(p, key="X002_DE_time")
     assert "rec.mat" in str(err.value)

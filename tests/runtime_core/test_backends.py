@@ -55,11 +55,12 @@ def test_fp16_onnx_takes_and_returns_float32(tiny_fp16: TinyModel) -> None:
         logits = backend.infer(x)
     assert logits.dtype == np.float32
     np.testing.assert_allclose(logits, tiny_fp16.reference(x), rtol=2e-2, atol=2e-2)
-    assert not np.allclose(logits, tiny_fp16.reference(x), rtol=0, atol=1e-7), "FP16 math should differ slightly"
+    assert not np.allclose(logits, tiny_fp16.reference(x), rtol=0, atol=1e-7), "FP16 math differs slightly"
 
 
 def test_wrong_window_length_is_a_data_error(tiny: TinyModel) -> None:
-    with create_backend(tiny.path, "onnxruntime", **ONE_THREAD) as backend, pytest.raises(DataError, match="64"):
+    backend = create_backend(tiny.path, "onnxruntime", **ONE_THREAD)
+    with backend, pytest.raises(DataError, match="64"):
         backend.infer(np.zeros((2, 1, 63), dtype=np.float32))
 
 
@@ -124,10 +125,10 @@ def test_unknown_kind_and_bad_option_are_config_errors(tiny: TinyModel) -> None:
 def test_corrupt_onnx_file_names_the_file(tmp_path: Path, tiny: TinyModel) -> None:
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(tiny.path.read_bytes()[:200] + b"\x00garbage" * 10)
-    with pytest.raises(ModelFileError, match="broken.onnx"):
+    with pytest.raises(ModelFileError, match=r"broken\.onnx"):
         create_backend(bad, "onnxruntime")
     # the backend itself also reports it, when handed metadata from elsewhere
-    with pytest.raises(ModelFileError, match="broken.onnx"):
+    with pytest.raises(ModelFileError, match=r"broken\.onnx"):
         OnnxRuntimeBackend(bad, tiny.metadata, OnnxRuntimeConfig(**ONE_THREAD)).load()
 
 

@@ -175,7 +175,7 @@ def test_load_error_surfaces_in_start(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
     batcher = MicroBatcher(OnnxRuntimeBackend(bad, META), max_batch=4)
-    with pytest.raises(ModelFileError, match="bad.onnx"):
+    with pytest.raises(ModelFileError, match=r"bad\.onnx"):
         batcher.start(timeout=10)
 
 

@@ -13,7 +13,7 @@ from runtime.metrics import Metrics, bucket_quantile
 def test_two_instances_do_not_collide() -> None:
     a, b = Metrics(), Metrics()  # the global registry would raise on duplicate names
     a.sensor("s1").windows.inc(3)
-    assert b.snapshot()["windows"] == 0.0
+    assert b.snapshot()["windows"] == {"total": 0.0, "by_sensor": {}}
     assert a.snapshot()["windows"] == {"total": 3.0, "by_sensor": {"s1": 3.0}}
 
 
@@ -30,7 +30,7 @@ def test_snapshot_summarises_counters_gauges_and_histograms() -> None:
     m.observe_batch(2, 0.002, np.array([0.02, 0.03]))
     snap = m.snapshot()
     assert snap["windows"]["total"] == 10.0 and snap["windows"]["by_sensor"]["s2"] == 6.0
-    assert snap["gaps"]["by_sensor"] == {"s2": 1.0}
+    assert snap["gaps"]["by_sensor"]["s2"] == 1.0 and snap["gaps"]["total"] == 1.0
     assert snap["dropped_samples"]["total"] == 128.0
     assert snap["broker_connected"] == 1.0 and snap["queue_depth"] == 7.0
     assert snap["batch_size"]["count"] == 2 and snap["batch_size"]["mean"] == pytest.approx(3.0)
@@ -38,7 +38,7 @@ def test_snapshot_summarises_counters_gauges_and_histograms() -> None:
     assert e2e["count"] == 6 and e2e["mean"] == pytest.approx(0.025)
     assert 0.01 <= e2e["p50"] <= 0.05 and e2e["p50"] <= e2e["p95"] <= e2e["p99"] <= 0.05
     assert snap["inference_latency_seconds"]["count"] == 2
-    assert snap["outbox_depth"] == 0.0 and snap["events"] == 0.0
+    assert snap["outbox_depth"] == 0.0 and snap["events"]["total"] == 0.0
 
 
 def test_bucket_quantile_interpolates_within_a_bucket() -> None:

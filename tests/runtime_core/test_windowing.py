@@ -66,8 +66,11 @@ def test_multichannel_windows_keep_channels_apart() -> None:
     assert got[0].data.shape == (2, WINDOW)
     for ch in range(2):
         np.testing.assert_array_equal(np.stack([g.data[ch] for g in got]), _expected(x[:, ch], WINDOW, HOP))
+    w = SensorWindower("tri", RATE, make_metadata(WINDOW, channels=2, hop=HOP, norm="none"))
+    w.push(x[:40])
     with pytest.raises(DataError, match="channel"):
         w.push(np.zeros((10, 3), dtype=np.float32))
+    assert w.stats.bad_chunks == 1 and w.stats.dropped_samples == 40  # the partial window went too
 
 
 def test_resampling_produces_model_rate_windows() -> None:
@@ -138,9 +141,8 @@ def test_nan_chunk_raises_counts_and_restarts() -> None:
 
 def test_window_timestamps_point_at_the_last_sample() -> None:
     clock = iter([100.0, 101.0])
-    w = SensorWindower(
-        "s1", RATE, make_metadata(WINDOW, hop=HOP, norm="none"), clock=lambda: next(clock), wall_clock=lambda: 0.0
-    )
+    meta = make_metadata(WINDOW, hop=HOP, norm="none")
+    w = SensorWindower("s1", RATE, meta, clock=lambda: next(clock), wall_clock=lambda: 0.0)
     t0 = 1_700_000_000.0
     first = w.push(np.zeros(100, dtype=np.float32), t0=t0)
     # windows end at samples 63, 79, 95 of the chunk

@@ -1,0 +1,193 @@
+"""Checkpoint -> ONNX, checked, simplified and gated against PyTorch: the only export step with torch.
+
+The result is the model artifact the device consumes: one ONNX file (opset 17 by default) with a
+dynamic batch axis, input ``input`` and output ``logits``, BatchNorm folded where exact, no
+operator TensorRT would trip on, and the drsn-edge metadata (classes, signal, normalisation,
+golden windows with their ONNX FP32 logits, and the gate's figures) in ``metadata_props``.
+
+The TorchScript exporter (``dynamo=False``) is used on purpose: the dynamo exporter needs
+onnxscript, and for these static, control-flow-free networks both produce the same graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from drsn_edge.training.checkpoint import Checkpoint, load_checkpoint
+from export.bn_fold import fold_batchnorm
+from export.graph_rules import check_supported_ops, op_histogram
+from export.metadata_io import embed_metadata, save_onnx
+from export.ort_run import cpu_session, run_logits
+from export.parity import ParityReport, check_parity
+from runtime.artifact import Golden, ModelMetadata, read_onnx_metadata
+from runtime.errors import ModelFileError
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+DEFAULT_GOLDEN = 8
+
+
+@dataclass
+class ExportReport:
+    """What :func:`onnx_from_checkpoint` wrote and measured."""
+
+    path: Path
+    opset: int
+    parity: ParityReport
+    ops: dict[str, int]
+    bn_folded: int
+    metadata: ModelMetadata
+
+    def summary(self) -> str:
+        return (
+            f"wrote {self.path} (opset {self.opset}, {sum(self.ops.values())} nodes, "
+            f"{self.bn_folded} BatchNorm folded); {self.parity.summary()}"
+        )
+
+
+def onnx_from_checkpoint(
+    ckpt_path: str | Path,
+    out_path: str | Path,
+    *,
+    opset: int = 17,
+    parity_inputs: np.ndarray | None = None,
+    atol: float = 1e-4,
+    golden_count: int = DEFAULT_GOLDEN,
+) -> ExportReport:
+    """Export a drsn-edge checkpoint to ONNX and gate it: ONNX Runtime vs PyTorch on real windows.
+
+    ``parity_inputs`` default to the checkpoint's golden windows (real, normalised windows from
+    the validation span). The gate demands max |logit diff| <= ``atol`` and identical argmax;
+    otherwise :class:`~runtime.errors.ParityError` is raised and nothing is written.
+    """
+    ckpt = load_checkpoint(ckpt_path)
+    model = _build(ckpt, ckpt_path)
+    shape = _sample_shape(ckpt, model)
+    windows = _parity_windows(ckpt, parity_inputs, shape)
+    proto = _export_graph(model, windows[:2], opset)
+    folded = _clean_graph(proto)
+    session = cpu_session(proto)
+    ort_out = run_logits(session, windows)
+    report = check_parity(
+        _torch_logits(model, windows), ort_out, atol=atol, rtol=0.0, exact_argmax=True,
+        reference_name="pytorch", candidate_name="onnxruntime",
+        fix="the exported graph computes something else than the model: report the model with this message",
+    )
+    golden_x = ckpt.golden_inputs[:golden_count] if len(ckpt.golden_inputs) else windows[:golden_count]
+    golden = Golden.from_arrays(golden_x, run_logits(session, golden_x))
+    meta = _metadata(ckpt, model, shape, golden, {
+        "opset": opset, "exporter": "torch.onnx TorchScript", "torch_version": torch.__version__,
+        "onnx_version": onnx.__version__, "parity": report.as_dict(), "bn_folded": folded,
+    })
+    embed_metadata(proto, meta)
+    onnx.checker.check_model(proto, full_check=True)
+    save_onnx(proto, out_path)
+    read_onnx_metadata(out_path)  # the file on disk round-trips through the device's reader
+    result = ExportReport(Path(out_path), opset, report, op_histogram(proto), folded, meta)
+    log.info("%s", result.summary())
+    return result
+
+
+def _build(ckpt: Checkpoint, path: str | Path) -> torch.nn.Module:
+    """Rebuild the network; a state dict that does not fit its model is a corrupt checkpoint."""
+    try:
+        return ckpt.build_model()
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{path}: the weights do not fit model {ckpt.model_name} with {ckpt.model_kwargs} ({exc}); "
+            "the checkpoint is corrupt or from an incompatible version: retrain it"
+        ) from exc
+
+
+def _sample_shape(ckpt: Checkpoint, model: torch.nn.Module) -> tuple[int, ...]:
+    """The input shape without batch, from the metadata, cross-checked with the model's own."""
+    shape = tuple(int(d) for d in ckpt.metadata.input.shape[1:])
+    declared = tuple(getattr(model, "input_shape", shape))
+    if declared != shape:
+        raise ModelFileError(
+            f"checkpoint metadata says input (N, {shape}) but model {ckpt.model_name} expects (N, {declared}); "
+            "the checkpoint was edited or written by a different version: retrain or fix model_kwargs"
+        )
+    return shape
+
+
+def _parity_windows(ckpt: Checkpoint, given: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    x = ckpt.golden_inputs if given is None else np.asarray(given)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if len(x) == 0:
+        raise ModelFileError(
+            "the checkpoint holds no golden windows and no parity_inputs were given; pass real windows "
+            "(normalised like the training data) to gate the export"
+        )
+    if tuple(x.shape[1:]) != shape:
+        raise ModelFileError(f"parity windows of shape {x.shape} do not fit the model input (N, {shape})")
+    return x
+
+
+def _export_graph(model: torch.nn.Module, example: np.ndarray, opset: int) -> onnx.ModelProto:
+    """TorchScript export with a dynamic batch axis, read back as a ModelProto."""
+    dummy = torch.from_numpy(np.repeat(example[:1], 2, axis=0) if len(example) < 2 else example)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces itself
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # strided shortcut
+        path = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            model, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset, dynamo=False, do_constant_folding=True,
+        )
+        return onnx.load(str(path))
+
+
+def _clean_graph(proto: onnx.ModelProto) -> int:
+    """Simplify, fold BatchNorm, refuse bad operators, check and infer shapes; return folds."""
+    try:
+        import onnxslim
+    except ImportError:
+        log.warning("onnxslim is not installed; exporting without graph simplification")
+    else:
+        proto.CopyFrom(onnxslim.slim(proto))
+    folded = fold_batchnorm(proto)
+    check_supported_ops(proto)
+    onnx.checker.check_model(proto, full_check=True)
+    proto.CopyFrom(onnx.shape_inference.infer_shapes(proto, strict_mode=True))
+    _check_io(proto)
+    return folded
+
+
+def _check_io(proto: onnx.ModelProto) -> None:
+    inputs, outputs = proto.graph.input, proto.graph.output
+    if [i.name for i in inputs] != [INPUT_NAME] or outputs[0].name != OUTPUT_NAME:
+        raise ModelFileError(f"exported graph has inputs {[i.name for i in inputs]} and outputs "
+                             f"{[o.name for o in outputs]}; expected one 'input' and 'logits'")
+    batch = inputs[0].type.tensor_type.shape.dim[0]
+    if not batch.dim_param:
+        raise ModelFileError("the exported graph has a fixed batch size; the model must not depend on the batch axis")
+
+
+def _torch_logits(model: torch.nn.Module, windows: np.ndarray, batch: int = 64) -> np.ndarray:
+    with torch.inference_mode():
+        outs = [model(torch.from_numpy(windows[i : i + batch])).float().numpy() for i in range(0, len(windows), batch)]
+    return np.concatenate(outs)
+
+
+def _metadata(
+    ckpt: Checkpoint, model: torch.nn.Module, shape: tuple[int, ...], golden: Golden, export: dict[str, Any]
+) -> ModelMetadata:
+    meta = ckpt.metadata
+    info = meta.model.model_copy(update={"num_parameters": sum(p.numel() for p in model.parameters())})
+    tensor = meta.input.model_copy(update={"name": INPUT_NAME, "shape": [-1, *shape], "dtype": "float32"})
+    update = {"model": info, "input": tensor, "output_name": OUTPUT_NAME, "precision": "fp32",
+              "golden": golden, "export": {**meta.export, **export}}
+    return ModelMetadata.model_validate(meta.model_copy(update=update).model_dump(by_alias=True))

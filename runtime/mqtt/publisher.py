@@ -1,0 +1,547 @@
+"""The daemon's MQTT voice: status, retained states, events through the outbox, predictions, metrics.
+
+Threads: the daemon calls ``publish_*`` from its own thread; one worker thread owns the broker
+connection (connect, backoff, sending events and states, processing acknowledgements); paho's
+network thread only reports back through lock-free queues and flags. Events are committed to the
+:class:`~runtime.mqtt.outbox.Outbox` before ``publish_event`` returns and are deleted only when
+the broker's PUBACK for exactly that message arrives, so neither an outage nor a crash loses one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from runtime.mqtt.commands import parse_command
+from runtime.mqtt.config import MqttConfig
+from runtime.mqtt.connection import AUTH_REFUSED, Backoff, build_client, open_connection, tls_context
+from runtime.mqtt.homeassistant import discovery_config, package_version
+from runtime.mqtt.link import Link, Sent
+from runtime.mqtt.outbox import NewMessage, Outbox
+from runtime.mqtt.payload import encode_json
+from runtime.mqtt.topics import STATUS_ONLINE, STATUS_STOPPED, Topics, check_sensor_name
+
+log = logging.getLogger(__name__)
+
+_TICK_S = 1.0  # worker wake-up without news: dead-link detection
+_EXPIRE_EVERY_S = 30.0
+_CONNACK_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class EventReceipt:
+    """What ``publish_event`` stored: outbox row (None if refused by drop_newest), event id and seq."""
+
+    row: int | None
+    id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A PUBACK for an event; ``latency_s`` spans accept (put) to PUBACK, None for earlier runs' rows."""
+
+    row: int
+    topic: str
+    event_id: str | None
+    latency_s: float | None
+    sent_to_ack_s: float
+
+
+@dataclass(frozen=True)
+class PublisherStats:
+    """Connection and queue figures for the daemon's metrics."""
+
+    connected: bool
+    connects: int
+    connection_losses: int
+    outbox_depth: int
+    in_flight: int
+    events_acked: int
+    events_rejected: int
+    dropped_full: int
+    dropped_expired: int
+    qos0_dropped: int
+    last_error: str | None
+
+
+AckHook = Callable[[Ack], None]
+CommandHandler = Callable[[dict[str, Any]], None]
+
+
+class MqttPublisher:
+    """Publishes the daemon's topics; see the module docstring for the threading model."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        outbox: Outbox,
+        *,
+        on_acked: AckHook | None = None,
+        on_command: CommandHandler | None = None,
+    ) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.topics = Topics(config.topic_prefix, config.device_id)
+        #: called on the worker thread for every acknowledged event; keep it short
+        self.on_acked = on_acked
+        #: called on paho's network thread with each valid command; hand work off, do not block
+        self.on_command = on_command
+        self._tls = tls_context(config.tls) if config.tls.enabled else None
+        self._sw_version = package_version()
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
+        self._retry_at = 0.0
+        self._generation = 0
+        self._link: Link | None = None
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._close_timeout = 0.0
+        self._lock = threading.Lock()  # states, dirty set, put times
+        self._event_lock = threading.Lock()  # sequence numbers and their outbox rows stay in order
+        self._states: dict[str, bytes] = {}
+        self._dirty: dict[str, None] = {}
+        self._reannounce = False
+        self._seq: dict[str, int] = {}
+        self._put_info: dict[int, tuple[float, str]] = {}
+        self._acks: deque[tuple[int, int, float, bool]] = deque()
+        self._sensors: set[str] = set()
+        self._next_expire = 0.0
+        self._failures = 0
+        self._connects = 0
+        self._losses = 0
+        self._acked = 0
+        self._rejected = 0
+        self._qos0_dropped = 0
+        self._last_error: str | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker and return at once; the daemon runs even while the broker is down."""
+        if self._closing.is_set():
+            raise RuntimeError("this MqttPublisher was closed; create a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush events for up to ``timeout`` s, publish ``stopped`` and disconnect cleanly (no will).
+
+        Events not acknowledged in time stay in the outbox and are replayed by the next start.
+        """
+        self._close_timeout = timeout
+        self._closing.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout + self.config.connect_timeout_s + _CONNACK_GRACE_S)
+            if self._thread.is_alive():
+                log.warning("MQTT worker did not stop within %.1f s; continuing shutdown", timeout)
+            self._thread = None
+
+    def __enter__(self) -> MqttPublisher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- publishing (daemon thread) -----------------------------------------------------------
+
+    def publish_state(self, sensor: str, payload: Mapping[str, Any]) -> None:
+        """Set ``sensor``'s retained state; the latest one is re-published on every reconnect."""
+        self._check_sensor(sensor)
+        data = encode_json(payload, f"state of sensor {sensor!r}")
+        with self._lock:
+            self._states[sensor] = data
+            self._dirty[sensor] = None
+        self._wake.set()
+
+    def publish_event(self, sensor: str, payload: Mapping[str, Any]) -> EventReceipt:
+        """Accept a state-change event durably, then send it at ``event_qos``.
+
+        Adds a unique ``id`` and the next per-sensor ``seq`` unless the payload carries them;
+        the sequence number is persisted in the same transaction as the event.
+        """
+        return self.publish_events([(sensor, payload)])[0]
+
+    def publish_events(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[EventReceipt]:
+        """Accept several events in one outbox transaction (one fsync for a whole batch of sensors)."""
+        with self._event_lock:
+            receipts, messages, seqs = self._prepare_events(events)
+            t_put = time.monotonic()
+            rows = self.outbox.put_many(messages, meta={f"seq/{s}": str(n) for s, n in seqs.items()})
+            self._seq.update(seqs)
+        receipts = [EventReceipt(row, r.id, r.seq) for row, r in zip(rows, receipts, strict=True)]
+        with self._lock:
+            for r in receipts:
+                if r.row is not None:
+                    self._put_info[r.row] = (t_put, r.id)
+            self._prune_put_info()
+        self._wake.set()
+        return receipts
+
+    def publish_prediction(self, sensor: str, payload: Mapping[str, Any]) -> bool:
+        """Send one window's prediction at QoS 0 if enabled and connected; False if not sent."""
+        if not self.config.publish_predictions:
+            return False
+        self._check_sensor(sensor)
+        return self._send_qos0(self.topics.prediction(sensor), encode_json(payload, "prediction"))
+
+    def publish_metrics(self, payload: Mapping[str, Any]) -> bool:
+        """Send a metrics document at QoS 0 if connected; False if not sent."""
+        return self._send_qos0(self.topics.metrics, encode_json(payload, "metrics"))
+
+    def last_seq(self, sensor: str) -> int:
+        """The last sequence number used for ``sensor``'s events (0 if none), across restarts."""
+        with self._event_lock:
+            return self._current_seq(sensor)
+
+    # -- figures ------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        link = self._link
+        return link is not None and link.ready and not link.dead(time.monotonic())
+
+    def stats(self) -> PublisherStats:
+        link = self._link
+        dropped = self.outbox.dropped
+        return PublisherStats(
+            connected=self.connected,
+            connects=self._connects,
+            connection_losses=self._losses,
+            outbox_depth=self.outbox.depth,
+            in_flight=len(link.inflight) if link is not None else 0,
+            events_acked=self._acked,
+            events_rejected=self._rejected,
+            dropped_full=dropped.full,
+            dropped_expired=dropped.expired,
+            qos0_dropped=self._qos0_dropped,
+            last_error=self._last_error,
+        )
+
+    # -- helpers for the daemon-side calls ----------------------------------------------------
+
+    def _check_sensor(self, sensor: str) -> None:
+        if sensor not in self._sensors:
+            self._sensors.add(check_sensor_name(sensor))
+
+    def _current_seq(self, sensor: str) -> int:
+        if sensor not in self._seq:
+            self._seq[sensor] = int(self.outbox.get_meta(f"seq/{sensor}", "0") or 0)
+        return self._seq[sensor]
+
+    def _prepare_events(
+        self, events: Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> tuple[list[EventReceipt], list[NewMessage], dict[str, int]]:
+        """Encode events and number them; nothing changes state until the outbox commit succeeds."""
+        receipts: list[EventReceipt] = []
+        messages: list[NewMessage] = []
+        seqs: dict[str, int] = {}
+        for sensor, payload in events:
+            self._check_sensor(sensor)
+            event = dict(payload)
+            previous = seqs[sensor] if sensor in seqs else self._current_seq(sensor)
+            seq = int(event.setdefault("seq", previous + 1))
+            event_id = str(event.setdefault("id", uuid.uuid4().hex))
+            data = encode_json(event, f"event of sensor {sensor!r}")
+            seqs[sensor] = seq
+            messages.append(NewMessage(self.topics.event(sensor), data, self.config.event_qos, False))
+            receipts.append(EventReceipt(None, event_id, seq))
+        return receipts, messages, seqs
+
+    def _prune_put_info(self) -> None:
+        """Forget accept times of rows the outbox dropped unsent (caller holds ``_lock``)."""
+        excess = len(self._put_info) - (self.outbox.max_messages + self.config.max_inflight)
+        for row in list(self._put_info)[: max(0, excess)]:
+            del self._put_info[row]
+
+    def _send_qos0(self, topic: str, data: bytes) -> bool:
+        link = self._link
+        ready = link is not None and link.ready and not link.lost
+        if ready and link.client.publish(topic, data, qos=0).rc == mqtt.MQTT_ERR_SUCCESS:  # type: ignore[union-attr]
+            return True
+        self._qos0_dropped += 1
+        return False
+
+    # -- worker thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self._step()
+            except Exception:  # keep serving: a failed step must not silence the daemon for good
+                log.exception("MQTT worker step failed; dropping the connection and retrying")
+                self._last_error = "internal error, see log"
+                if self._link is not None:
+                    self._retire(self._link)
+                self._closing.wait(1.0)
+        self._shutdown()
+
+    def _step(self) -> None:
+        link = self._link
+        if link is None or link.dead(time.monotonic()):
+            if link is not None:
+                self._retire(link)
+            self._connect_when_due()
+            return
+        self._wake.wait(_TICK_S)
+        self._wake.clear()
+        self._service(link)
+
+    def _service(self, link: Link) -> None:
+        self._drain_acks(link)
+        if not link.ready:
+            return
+        if link.fresh or self._reannounce:
+            self._mark_all_dirty(link)
+        self._send_states(link)
+        link.fill_window(self.outbox)
+        now = time.monotonic()
+        if now >= self._next_expire:
+            self._next_expire = now + _EXPIRE_EVERY_S
+            self.outbox.expire()
+
+    def _mark_all_dirty(self, link: Link) -> None:
+        with self._lock:
+            self._dirty = dict.fromkeys(self._states)
+        link.announced.clear()
+        link.fresh = False
+        self._reannounce = False
+
+    def _send_states(self, link: Link) -> None:
+        with self._lock:
+            batch = [(s, self._states[s]) for s in self._dirty]
+            self._dirty.clear()
+        ha = self.config.home_assistant
+        for sensor, data in batch:
+            if ha.discovery and sensor not in link.announced:
+                config = discovery_config(self.topics, sensor, self._sw_version)
+                topic = self.topics.ha_config(ha.prefix, sensor)
+                info = link.client.publish(topic, encode_json(config, "discovery"), qos=1, retain=True)
+                link.control.add(info.mid)
+                link.announced.add(sensor)
+            qos = self.config.state_qos
+            info = link.client.publish(self.topics.state(sensor), data, qos=qos, retain=True)
+            if qos:
+                link.control.add(info.mid)
+
+    def _drain_acks(self, link: Link) -> None:
+        acked: list[tuple[Sent, float]] = []
+        while self._acks:
+            generation, mid, t_ack, ok = self._acks.popleft()
+            if generation != link.generation:
+                continue
+            sent = link.inflight.pop(mid, None)
+            if sent is None:
+                link.control.discard(mid)
+                continue
+            if ok:
+                acked.append((sent, t_ack))
+            else:
+                self._rejected += 1
+        if acked:
+            self.outbox.ack_many(s.row for s, _ in acked)
+            self._acked += len(acked)
+            self._report_acks(acked)
+
+    def _report_acks(self, acked: list[tuple[Sent, float]]) -> None:
+        with self._lock:
+            infos = [self._put_info.pop(s.row, None) for s, _ in acked]
+        hook = self.on_acked
+        if hook is None:
+            return
+        for (sent, t_ack), info in zip(acked, infos, strict=True):
+            ack = Ack(
+                row=sent.row,
+                topic=sent.topic,
+                event_id=info[1] if info else None,
+                latency_s=t_ack - info[0] if info else None,
+                sent_to_ack_s=t_ack - sent.sent_at,
+            )
+            try:
+                hook(ack)
+            except Exception:
+                log.exception("on_acked hook failed for row %d", sent.row)
+
+    # -- connection management (worker thread) ------------------------------------------------
+
+    def _connect_when_due(self) -> None:
+        delay = self._retry_at - time.monotonic()
+        if delay > 0:
+            self._closing.wait(delay)
+            return
+        cfg = self.config
+        self._generation += 1
+        client = build_client(cfg, self.topics, self._tls)
+        now = time.monotonic()
+        deadline = now + cfg.connect_timeout_s + _CONNACK_GRACE_S
+        link = Link(client, self._generation, deadline, cfg.max_inflight)
+        client.user_data_set(link)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        try:
+            open_connection(client, cfg)
+        except (OSError, ValueError) as exc:
+            self._note_failure(f"cannot connect to MQTT broker {cfg.host}:{cfg.port}: {exc}")
+            self._retry_at = time.monotonic() + self._backoff.next_delay()
+            return
+        client.loop_start()
+        self._link = link
+
+    def _retire(self, link: Link) -> None:
+        """Stop a dead link's client, keep its last acks, and schedule the next attempt."""
+        self._link = None
+        if link.ready:
+            link.client.loop_stop()  # the connection is closed, so paho's loop is ending
+            self._drain_acks(link)
+            self._backoff.reset()
+        else:  # never accepted: no events went out on it; do not wait for a stuck socket
+            threading.Thread(target=_abandon, args=(link.client,), daemon=True).start()
+        if link.refused is None and not link.ready:
+            why = link.closed_because or "no CONNACK in time"
+            cfg = self.config
+            self._note_failure(f"MQTT broker {cfg.host}:{cfg.port} closed the connection ({why})")
+        self._retry_at = time.monotonic() + self._backoff.next_delay()
+
+    def _note_failure(self, message: str) -> None:
+        self._last_error = message
+        self._failures += 1
+        if self._failures == 1:
+            log.warning(
+                "%s; retrying with backoff up to %.0f s, events are kept in the outbox meanwhile",
+                message, self.config.reconnect_max_s,
+            )
+        else:
+            log.debug("%s (attempt %d)", message, self._failures)
+
+    def _shutdown(self) -> None:
+        link = self._link
+        self._link = None
+        if link is None:
+            return
+        if not link.ready:
+            threading.Thread(target=_abandon, args=(link.client,), daemon=True).start()
+            return
+        if link.dead(time.monotonic()):
+            link.client.loop_stop()
+            return
+        deadline = time.monotonic() + self._close_timeout
+        while time.monotonic() < deadline and not link.dead(time.monotonic()):
+            self._service(link)
+            if not self._dirty and link.done(self.outbox):
+                break
+            self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            self._wake.clear()
+        info = link.client.publish(self.topics.status, STATUS_STOPPED, qos=1, retain=True)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            info.wait_for_publish(max(0.5, deadline - time.monotonic()))
+        link.client.disconnect()
+        link.client.loop_stop()
+        self._drain_acks(link)
+        log.info("MQTT publisher stopped; %d events left in the outbox", self.outbox.depth)
+
+    # -- paho callbacks (network thread) ------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, link: Link, flags: Any, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            link.refused = str(reason)
+            self._log_refusal(reason)
+            return
+        receive_max = getattr(props, "ReceiveMaximum", None)
+        if receive_max:  # MQTT 5 flow control: never have more QoS>0 messages unacknowledged
+            link.window = max(1, min(link.window, int(receive_max) - 1))  # 1 left for the status
+        client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True)
+        subs = [(self.topics.command, 1)]
+        if self.config.home_assistant.discovery:
+            subs.append((f"{self.config.home_assistant.prefix}/status", 1))
+        client.subscribe(subs)
+        self._connects += 1
+        self._failures = 0
+        self._last_error = None
+        log.info(
+            "connected to MQTT broker %s:%d (MQTT %s); %d events waiting in the outbox",
+            self.config.host, self.config.port, self.config.protocol, self.outbox.depth,
+        )
+        link.ready = True
+        self._wake.set()
+
+    def _log_refusal(self, reason: ReasonCode) -> None:
+        cfg = self.config
+        if reason.value in AUTH_REFUSED:
+            hint = "check mqtt.username and mqtt.password and the broker's user/ACL settings"
+        else:
+            hint = f"check the broker's log and mqtt.client_id ({cfg.effective_client_id})"
+        message = f"MQTT broker {cfg.host}:{cfg.port} refused the connection: {reason}; {hint}"
+        self._last_error = message
+        self._failures += 1
+        if self._failures == 1:
+            log.error(message)
+        else:
+            log.debug("%s (attempt %d)", message, self._failures)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, link: Link, flags: Any, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        was_ready = link.ready and not link.lost
+        link.closed_because = str(reason)
+        link.lost = True
+        if was_ready and not self._closing.is_set():
+            self._losses += 1
+            self._last_error = f"connection lost: {reason}"
+            log.warning(
+                "lost the MQTT connection (%s); events are kept in the outbox and replayed in order "
+                "after reconnecting", reason,
+            )
+        self._wake.set()
+
+    def _on_publish(
+        self, client: mqtt.Client, link: Link, mid: int, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        ok = not reason.is_failure
+        if not ok:
+            log.error("the broker rejected message %d: %s; check its ACL for this client", mid, reason)
+        self._acks.append((link.generation, mid, time.monotonic(), ok))
+        self._wake.set()
+
+    def _on_message(self, client: mqtt.Client, link: Link, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self.topics.command:
+            self._dispatch_command(msg)
+        elif msg.topic == f"{self.config.home_assistant.prefix}/status" and msg.payload == b"online":
+            # Home Assistant (re)started and forgot non-retained state: announce again
+            self._reannounce = True
+            self._wake.set()
+
+    def _dispatch_command(self, msg: mqtt.MQTTMessage) -> None:
+        command = parse_command(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
+        handler = self.on_command
+        if command is None or handler is None:
+            return
+        try:
+            handler(command)
+        except Exception:
+            log.exception("command handler failed for %s", command)
+
+
+def _abandon(client: mqtt.Client) -> None:
+    """Close a client whose connection never got going, without blocking the caller on it."""
+    try:
+        client.disconnect()
+    except Exception as exc:  # already closed
+        log.debug("disconnect of an abandoned client: %s", exc)
+    client.loop_stop()

@@ -1,0 +1,117 @@
+"""Checkpoints and ONNX files for the export tests, built from the registry on generated data.
+
+Models are untrained, but their BatchNorm statistics and biases are randomised so that folding
+and FP16 conversion act on non-trivial numbers (a fresh BatchNorm is the identity, which would
+hide a wrong fold).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import torch
+
+from drsn_edge.models import create_model, model_info
+from drsn_edge.training.checkpoint import Checkpoint, save_checkpoint
+from runtime.artifact import ModelInfo, ModelMetadata, Normalization, SignalSpec, TensorSpec
+from runtime.signals.normalize import normalize_windows
+
+CLASSES = ["normal", "inner_race", "outer_race", "ball"]
+SAMPLE_RATE = 12000.0
+
+
+def bearing_windows(shape: tuple[int, ...], n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised windows from the bearing simulator, cycling through the conditions; (x, labels)."""
+    from runtime.signals.simulator import BearingSimulator
+
+    channels, length = shape
+    x = np.empty((n, channels, length), dtype=np.float32)
+    labels = np.arange(n) % len(CLASSES)
+    for i, label in enumerate(labels):
+        for c in range(channels):
+            sim = BearingSimulator(CLASSES[label], sample_rate=SAMPLE_RATE, seed=seed * 1000 + i * 10 + c)
+            x[i, c] = sim.generate(length)
+    return normalize_windows(x, Normalization(kind="zscore")), labels
+
+
+def image_windows(shape: tuple[int, ...], n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Structured images: a class-dependent bright blob on noise, standardised; (x, labels)."""
+    rng = np.random.default_rng(seed)
+    channels, h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    labels = np.arange(n) % len(CLASSES)
+    x = rng.normal(0, 0.3, size=(n, channels, h, w))
+    for i, label in enumerate(labels):
+        cy, cx = (h * (1 + label)) // 5, (w * (4 - label)) // 5
+        x[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (0.02 * h * w))
+    return ((x - x.mean()) / x.std()).astype(np.float32), labels
+
+
+def windows_for(shape: tuple[int, ...], n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    return bearing_windows(shape, n, seed) if len(shape) == 2 else image_windows(shape, n, seed)
+
+
+def _randomise_batchnorm(model: torch.nn.Module, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                c = m.num_features
+                m.running_mean.copy_(0.2 * torch.randn(c, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(c, generator=gen))
+                m.weight.copy_(0.8 + 0.4 * torch.rand(c, generator=gen))
+                m.bias.copy_(0.1 * torch.randn(c, generator=gen))
+
+
+def make_checkpoint(path: Path, name: str, *, n_golden: int = 16, seed: int = 0) -> Checkpoint:
+    """Write a checkpoint of registered model ``name`` with generated golden windows."""
+    info = model_info(name)
+    shape = tuple(info["input_shape"])
+    torch.manual_seed(seed)
+    model = create_model(name, num_classes=len(CLASSES)).eval()
+    _randomise_batchnorm(model, seed)
+    x, y = windows_for(shape, n_golden, seed)
+    one_d = len(shape) == 2
+    meta = ModelMetadata(
+        model=ModelInfo(name=name, version="test"),
+        classes=CLASSES,
+        healthy_class="normal",
+        signal=SignalSpec(sample_rate=SAMPLE_RATE, window=shape[-1], hop=shape[-1] // 4, channels=shape[0])
+        if one_d else None,
+        input=TensorSpec(layout="NCW" if one_d else "NCHW", shape=[-1, *shape]),
+        normalization=Normalization(kind="zscore" if one_d else "none"),
+    )
+    ckpt = Checkpoint(name, {"num_classes": len(CLASSES)}, model.state_dict(), meta, x, y)
+    save_checkpoint(path, ckpt)
+    return ckpt
+
+
+class ExportCache:
+    """Exports each model once per session; tests share the files read-only."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._done: dict[str, Path] = {}
+
+    def checkpoint(self, name: str) -> Path:
+        path = self.root / f"{name}.ckpt"
+        if not path.exists():
+            make_checkpoint(path, name)
+        return path
+
+    def onnx(self, name: str) -> Path:
+        if name not in self._done:
+            from export.onnx_export import onnx_from_checkpoint
+
+            out = self.root / f"{name}.onnx"
+            onnx_from_checkpoint(self.checkpoint(name), out)
+            self._done[name] = out
+        return self._done[name]
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> ExportCache:
+    return ExportCache(tmp_path_factory.mktemp("exports"))

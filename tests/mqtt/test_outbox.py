@@ -1,0 +1,144 @@
+"""The SQLite outbox: order, acks, bounds, drop counters, metadata, threads and SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import ConfigError
+from runtime.mqtt.outbox import NewMessage, Outbox
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_pending_is_insertion_order_and_ack_deletes(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db") as ob:
+        ids = [ob.put(f"t/{i}", f"p{i}".encode(), qos=1, retain=i == 2) for i in range(5)]
+        assert ids == sorted(ids) and len(set(ids)) == 5
+        rows = ob.pending(10)
+        assert [r.topic for r in rows] == [f"t/{i}" for i in range(5)]
+        assert rows[2].retain and not rows[1].retain and rows[0].payload == b"p0"
+        assert ob.ack(ids[1]) and not ob.ack(ids[1])
+        assert ob.ack_many([ids[0], ids[3], 10_000]) == 2
+        assert [r.id for r in ob.pending(10)] == [ids[2], ids[4]]
+        assert [r.id for r in ob.pending(10, after_id=ids[2])] == [ids[4]]
+        assert len(ob) == ob.depth == 2
+
+
+def test_ids_are_never_reused_after_the_table_empties(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db") as ob:
+        first = ob.put("t", b"1")
+        assert first is not None
+        ob.ack(first)
+        assert ob.put("t", b"2") == first + 1
+
+
+def test_drop_oldest_keeps_the_newest_and_counts_persist(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path, max_messages=3) as ob:
+        for i in range(5):
+            ob.put("t", str(i).encode())
+        assert [r.payload for r in ob.pending(10)] == [b"2", b"3", b"4"]
+        assert ob.dropped.full == 2 and ob.dropped.total == 2
+    with Outbox(path, max_messages=3) as again:
+        assert again.dropped.full == 2 and len(again) == 3
+
+
+def test_drop_newest_refuses_new_messages(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", max_messages=2, drop_policy="drop_newest") as ob:
+        results = [ob.put("t", str(i).encode()) for i in range(4)]
+        assert results[2] is None and results[3] is None and None not in results[:2]
+        assert [r.payload for r in ob.pending(10)] == [b"0", b"1"]
+        assert ob.dropped.full == 2
+
+
+def test_messages_older_than_max_age_expire(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", max_age_s=0.2) as ob:
+        ob.put("t", b"old")
+        time.sleep(0.3)
+        assert ob.expire() == 1
+        ob.put("t", b"new")
+        assert [r.payload for r in ob.pending(10)] == [b"new"] and ob.dropped.expired == 1
+
+
+def test_meta_is_committed_with_the_message(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path) as ob:
+        ob.put_many([NewMessage("a", b"1"), NewMessage("b", b"2")], meta={"seq/a": "7"})
+        ob.set_meta("other", "x")
+        assert ob.get_meta("missing", "d") == "d"
+    with Outbox(path) as ob:
+        assert ob.get_meta("seq/a") == "7" and ob.get_meta("other") == "x"
+        assert [r.topic for r in ob.pending(5)] == ["a", "b"]
+
+
+def test_puts_and_acks_from_two_threads_lose_nothing(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db") as ob:
+        done = threading.Event()
+        acked: list[int] = []
+
+        def acker() -> None:
+            after = 0
+            while not done.is_set() or ob.pending(1, after):
+                rows = ob.pending(50, after)
+                if rows:
+                    after = rows[-1].id
+                    ob.ack_many(r.id for r in rows)
+                    acked.extend(r.id for r in rows)
+
+        t = threading.Thread(target=acker)
+        t.start()
+        ids = [ob.put("t", str(i).encode()) for i in range(400)]
+        done.set()
+        t.join(10)
+        assert acked == ids and len(ob) == 0
+
+
+def test_survives_sigkill_right_after_put(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    code = textwrap.dedent(f"""
+        import os, signal
+        from runtime.mqtt.outbox import Outbox
+        ob = Outbox({str(path)!r}, synchronous="normal")
+        for i in range(50):
+            ob.put("drsn-edge/d/s/event", str(i).encode(), meta={{"seq/s": str(i + 1)}})
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert Path(f"{path}-wal").exists()  # the data lives in the WAL: nothing was checkpointed
+    with Outbox(path) as ob:
+        assert [r.payload for r in ob.pending(100)] == [str(i).encode() for i in range(50)]
+        assert ob.get_meta("seq/s") == "50"
+
+
+def test_second_process_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path):
+        code = f"from runtime.mqtt.outbox import Outbox; Outbox({str(path)!r})"
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "in use by another process" in proc.stderr and "mqtt.outbox.path" in proc.stderr
+
+
+def test_a_file_that_is_not_an_outbox_is_refused_with_a_fix(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(ConfigError, match="move the file aside"):
+        Outbox(path)
+
+
+def test_closed_outbox_says_so(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    ob.close()
+    ob.close()
+    with pytest.raises(ConfigError, match="closed"):
+        ob.put("t", b"x")
