@@ -46,7 +46,10 @@ def fold_batchnorm(model: onnx.ModelProto) -> int:
 
 
 def _foldable(
-    prev: onnx.NodeProto, bn: onnx.NodeProto, inits: dict[str, onnx.TensorProto], uses: collections.Counter[str]
+    prev: onnx.NodeProto,
+    bn: onnx.NodeProto,
+    inits: dict[str, onnx.TensorProto],
+    uses: collections.Counter[str],
 ) -> bool:
     if len(bn.output) != 1 or any(name not in inits for name in bn.input[1:5]):
         return False
@@ -72,7 +75,11 @@ def _affine_of(bn: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> tuple[
 
 
 def _fold_into(
-    prev: onnx.NodeProto, s: np.ndarray, t: np.ndarray, inits: dict[str, onnx.TensorProto], graph: onnx.GraphProto
+    prev: onnx.NodeProto,
+    s: np.ndarray,
+    t: np.ndarray,
+    inits: dict[str, onnx.TensorProto],
+    graph: onnx.GraphProto,
 ) -> None:
     w = numpy_helper.to_array(inits[prev.input[1]]).astype(np.float64)
     attrs = {a.name: helper.get_attribute_value(a) for a in prev.attribute}
@@ -101,7 +108,9 @@ def _set_attr(node: onnx.NodeProto, name: str, value: float) -> None:
     node.attribute.append(helper.make_attribute(name, value))
 
 
-def _replace_init(graph: onnx.GraphProto, inits: dict[str, onnx.TensorProto], name: str, value: np.ndarray) -> None:
+def _replace_init(
+    graph: onnx.GraphProto, inits: dict[str, onnx.TensorProto], name: str, value: np.ndarray
+) -> None:
     tensor = numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name)
     if name in inits:
         inits[name].CopyFrom(tensor)

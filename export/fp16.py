@@ -135,7 +135,8 @@ def _eval_set(
     expected = tuple(meta.input.shape[1:])
     if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or len(x) == 0:
         raise ModelFileError(
-            f"evaluation windows of shape {x.shape} do not fit the model input (N, {', '.join(map(str, expected))}); "
+            f"evaluation windows of shape {x.shape} do not fit the model input "
+            f"(N, {', '.join(map(str, expected))}); "
             "pass normalised windows cut like the training data"
         )
     y = None if labels is None else np.asarray(labels).reshape(-1).astype(np.int64)
@@ -144,7 +145,9 @@ def _eval_set(
     return x, y
 
 
-def _convert(model: onnx.ModelProto, sensitive: SensitiveNodes, converter: Converter) -> tuple[onnx.ModelProto, str]:
+def _convert(
+    model: onnx.ModelProto, sensitive: SensitiveNodes, converter: Converter
+) -> tuple[onnx.ModelProto, str]:
     """Run AutoCast when available (or asked for), onnxconverter-common otherwise."""
     if converter in ("auto", "autocast"):
         try:
@@ -193,8 +196,10 @@ def _autocast(convert: Any, model: onnx.ModelProto, sensitive: SensitiveNodes) -
 def check_kept_fp32(model: onnx.ModelProto, sensitive: SensitiveNodes) -> None:
     """Inspect the converted graph: every sensitive node must read and write float32 tensors."""
     inferred = onnx.shape_inference.infer_shapes(model)
-    types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.graph.value_info, *inferred.graph.input,
-                                                            *inferred.graph.output]}
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    }
     types.update({t.name: t.data_type for t in inferred.graph.initializer})
     nodes = {n.name: n for n in inferred.graph.node}
     wrong = []
@@ -205,7 +210,8 @@ def check_kept_fp32(model: onnx.ModelProto, sensitive: SensitiveNodes) -> None:
             wrong.append(name)
     if wrong:
         raise ModelFileError(
-            f"the FP16 conversion did not keep {wrong} in FP32; use converter='onnxconverter' or report the model"
+            f"the FP16 conversion did not keep {wrong} in FP32; use converter='onnxconverter' or "
+            "report the model"
         )
 
 

@@ -43,7 +43,9 @@ def restore_fp32_inputs(graph: onnx.GraphProto) -> None:
         tt.elem_type = FLOAT
         inner = f"{inp.name}_to_fp16"
         _rename_input(graph, inp.name, inner)
-        casts.append(helper.make_node("Cast", [inp.name], [inner], name=f"{inp.name}_cast_to_fp16", to=FLOAT16))
+        casts.append(
+            helper.make_node("Cast", [inp.name], [inner], name=f"{inp.name}_cast_to_fp16", to=FLOAT16)
+        )
     for cast in reversed(casts):
         graph.node.insert(0, cast)
 
@@ -67,7 +69,9 @@ def restore_fp32_outputs(graph: onnx.GraphProto) -> None:
         if node is not None:
             node.output[list(node.output).index(out.name)] = inner
         _rename_input(graph, out.name, inner)
-        graph.node.append(helper.make_node("Cast", [inner], [out.name], name=f"{out.name}_cast_to_fp32", to=FLOAT))
+        graph.node.append(
+            helper.make_node("Cast", [inner], [out.name], name=f"{out.name}_cast_to_fp32", to=FLOAT)
+        )
 
 
 def drop_cast_round_trips(graph: onnx.GraphProto, fp32_tensors: set[str]) -> int:

@@ -41,7 +41,9 @@ def check_supported_ops(model: onnx.ModelProto, source: str = "the exported grap
         if node.op_type in FORBIDDEN_OPS:
             problems.append(f"{node.op_type} ({node.name or 'unnamed'}): {FORBIDDEN_OPS[node.op_type]}")
         elif node.domain not in _STANDARD_DOMAINS:
-            problems.append(f"{node.domain}::{node.op_type} ({node.name or 'unnamed'}): not a standard ONNX op")
+            problems.append(
+                f"{node.domain}::{node.op_type} ({node.name or 'unnamed'}): not a standard ONNX op"
+            )
     if problems:
         raise ModelFileError(
             f"{source} contains operators that TensorRT/ONNX Runtime do not handle well: "

@@ -30,7 +30,9 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     """
     p = Path(path)
     if not p.is_file():
-        raise ModelFileError(f"ONNX file {p} does not exist; export one with `drsn-edge export onnx CKPT -o {p}`")
+        raise ModelFileError(
+            f"ONNX file {p} does not exist; export one with `drsn-edge export onnx CKPT -o {p}`"
+        )
     try:
         model = onnx.load(str(p))
     except Exception as exc:  # protobuf's DecodeError and friends share no useful base class

@@ -80,16 +80,31 @@ def onnx_from_checkpoint(
     session = cpu_session(proto)
     ort_out = run_logits(session, windows)
     report = check_parity(
-        _torch_logits(model, windows), ort_out, atol=atol, rtol=0.0, exact_argmax=True,
-        reference_name="pytorch", candidate_name="onnxruntime",
+        _torch_logits(model, windows),
+        ort_out,
+        atol=atol,
+        rtol=0.0,
+        exact_argmax=True,
+        reference_name="pytorch",
+        candidate_name="onnxruntime",
         fix="the exported graph computes something else than the model: report the model with this message",
     )
     golden_x = ckpt.golden_inputs[:golden_count] if len(ckpt.golden_inputs) else windows[:golden_count]
     golden = Golden.from_arrays(golden_x, run_logits(session, golden_x))
-    meta = _metadata(ckpt, model, shape, golden, {
-        "opset": opset, "exporter": "torch.onnx TorchScript", "torch_version": torch.__version__,
-        "onnx_version": onnx.__version__, "parity": report.as_dict(), "bn_folded": folded,
-    })
+    meta = _metadata(
+        ckpt,
+        model,
+        shape,
+        golden,
+        {
+            "opset": opset,
+            "exporter": "torch.onnx TorchScript",
+            "torch_version": torch.__version__,
+            "onnx_version": onnx.__version__,
+            "parity": report.as_dict(),
+            "bn_folded": folded,
+        },
+    )
     embed_metadata(proto, meta)
     onnx.checker.check_model(proto, full_check=True)
     save_onnx(proto, out_path)
@@ -116,7 +131,8 @@ def _sample_shape(ckpt: Checkpoint, model: torch.nn.Module) -> tuple[int, ...]:
     declared = tuple(getattr(model, "input_shape", shape))
     if declared != shape:
         raise ModelFileError(
-            f"checkpoint metadata says input (N, {shape}) but model {ckpt.model_name} expects (N, {declared}); "
+            f"checkpoint metadata says input (N, {shape}) but model {ckpt.model_name} expects "
+            f"(N, {declared}); "
             "the checkpoint was edited or written by a different version: retrain or fix model_kwargs"
         )
     return shape
@@ -143,9 +159,15 @@ def _export_graph(model: torch.nn.Module, example: np.ndarray, opset: int) -> on
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # strided shortcut
         path = Path(tmp) / "model.onnx"
         torch.onnx.export(
-            model, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            model,
+            (dummy,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            opset_version=opset, dynamo=False, do_constant_folding=True,
+            opset_version=opset,
+            dynamo=False,
+            do_constant_folding=True,
         )
         return onnx.load(str(path))
 
@@ -169,16 +191,23 @@ def _clean_graph(proto: onnx.ModelProto) -> int:
 def _check_io(proto: onnx.ModelProto) -> None:
     inputs, outputs = proto.graph.input, proto.graph.output
     if [i.name for i in inputs] != [INPUT_NAME] or outputs[0].name != OUTPUT_NAME:
-        raise ModelFileError(f"exported graph has inputs {[i.name for i in inputs]} and outputs "
-                             f"{[o.name for o in outputs]}; expected one 'input' and 'logits'")
+        raise ModelFileError(
+            f"exported graph has inputs {[i.name for i in inputs]} and outputs "
+            f"{[o.name for o in outputs]}; expected one 'input' and 'logits'"
+        )
     batch = inputs[0].type.tensor_type.shape.dim[0]
     if not batch.dim_param:
-        raise ModelFileError("the exported graph has a fixed batch size; the model must not depend on the batch axis")
+        raise ModelFileError(
+            "the exported graph has a fixed batch size; the model must not depend on the batch axis"
+        )
 
 
 def _torch_logits(model: torch.nn.Module, windows: np.ndarray, batch: int = 64) -> np.ndarray:
     with torch.inference_mode():
-        outs = [model(torch.from_numpy(windows[i : i + batch])).float().numpy() for i in range(0, len(windows), batch)]
+        outs = [
+            model(torch.from_numpy(windows[i : i + batch])).float().numpy()
+            for i in range(0, len(windows), batch)
+        ]
     return np.concatenate(outs)
 
 
@@ -188,6 +217,12 @@ def _metadata(
     meta = ckpt.metadata
     info = meta.model.model_copy(update={"num_parameters": sum(p.numel() for p in model.parameters())})
     tensor = meta.input.model_copy(update={"name": INPUT_NAME, "shape": [-1, *shape], "dtype": "float32"})
-    update = {"model": info, "input": tensor, "output_name": OUTPUT_NAME, "precision": "fp32",
-              "golden": golden, "export": {**meta.export, **export}}
+    update = {
+        "model": info,
+        "input": tensor,
+        "output_name": OUTPUT_NAME,
+        "precision": "fp32",
+        "golden": golden,
+        "export": {**meta.export, **export},
+    }
     return ModelMetadata.model_validate(meta.model_copy(update=update).model_dump(by_alias=True))

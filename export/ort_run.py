@@ -57,6 +57,8 @@ def run_logits(session: Any, windows: np.ndarray, *, batch_size: int = 64) -> np
     return np.concatenate(outs).astype(np.float32)
 
 
-def onnx_logits(model: str | Path | onnx.ModelProto | bytes, windows: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+def onnx_logits(
+    model: str | Path | onnx.ModelProto | bytes, windows: np.ndarray, *, batch_size: int = 64
+) -> np.ndarray:
     """One-shot helper: load ``model`` on the CPU and return its logits for ``windows``."""
     return run_logits(cpu_session(model), windows, batch_size=batch_size)

@@ -45,7 +45,8 @@ class ParityReport:
         ref_arg, cand_arg = self.worst_argmax
         return (
             f"{self.candidate} vs {self.reference} on {self.n} windows: max |diff| {self.max_abs_diff:.3g} "
-            f"(tolerance {self.tolerance:.3g}) at window {self.worst_index} (argmax {ref_arg} vs {cand_arg}), "
+            f"(tolerance {self.tolerance:.3g}) at window {self.worst_index} "
+            f"(argmax {ref_arg} vs {cand_arg}), "
             f"mean |diff| {self.mean_abs_diff:.3g}, argmax agreement {100 * self.argmax_agreement:.2f}% "
             f"({len(self.mismatches)} differ, {len(self.decisive_mismatches)} beyond a near-tie)"
         )
@@ -83,7 +84,8 @@ def compare_logits(
     if ref.shape != cand.shape or ref.ndim != 2 or ref.shape[0] == 0:
         raise ParityError(
             f"cannot compare {candidate_name} logits of shape {cand.shape} with {reference_name} logits of "
-            f"shape {ref.shape}; both must be (N, classes) with N >= 1: the two models differ in their outputs"
+            f"shape {ref.shape}; both must be (N, classes) with N >= 1: the two models differ in "
+            "their outputs"
         )
     diff = np.abs(ref - cand)
     per_window = diff.max(axis=1)
@@ -133,7 +135,12 @@ def check_parity(
     near-tie, which is not a defect of the conversion).
     """
     report = compare_logits(
-        reference, candidate, atol=atol, rtol=rtol, reference_name=reference_name, candidate_name=candidate_name
+        reference,
+        candidate,
+        atol=atol,
+        rtol=rtol,
+        reference_name=reference_name,
+        candidate_name=candidate_name,
     )
     bad_argmax = report.mismatches if exact_argmax else report.decisive_mismatches
     if not report.within_tolerance or bad_argmax:

@@ -38,7 +38,11 @@ class SensitiveNodes:
         return [*self.abs_means, *self.sigmoids, *self.logits]
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {"abs_means": list(self.abs_means), "sigmoids": list(self.sigmoids), "logits": list(self.logits)}
+        return {
+            "abs_means": list(self.abs_means),
+            "sigmoids": list(self.sigmoids),
+            "logits": list(self.logits),
+        }
 
 
 def name_all_nodes(model: onnx.ModelProto) -> None:
@@ -87,7 +91,10 @@ def _logit_nodes(model: onnx.ModelProto, producers: dict[str, onnx.NodeProto]) -
         if node is None:
             continue
         if node.op_type == "Add":
-            matmul = next((producers[i] for i in node.input if i in producers and producers[i].op_type == "MatMul"), None)
+            matmul = next(
+                (producers[i] for i in node.input if i in producers and producers[i].op_type == "MatMul"),
+                None,
+            )
             if matmul is not None:
                 names += [matmul.name, node.name]
         elif node.op_type in ("Gemm", "MatMul"):

@@ -60,7 +60,9 @@ class BuildRecipe:
     def describe(self) -> str:
         typing = "strongly typed" if self.strongly_typed else "weakly typed"
         flag = " + BuilderFlag.FP16" if self.use_fp16_flag else ""
-        return f"TensorRT {self.tensorrt_version}: {typing}{flag}, from the {self.onnx_precision.upper()} ONNX"
+        return (
+            f"TensorRT {self.tensorrt_version}: {typing}{flag}, from the {self.onnx_precision.upper()} ONNX"
+        )
 
 
 def recipe_for(tensorrt_version: str, precision: Precision) -> BuildRecipe:

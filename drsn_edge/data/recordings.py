@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 HEALTHY_LABELS: tuple[str, ...] = ("normal", "healthy", "ok", "good")
 
 
-@dataclass
+@dataclass(eq=False)
 class Recording:
-    """One continuous labelled signal: float32 ``(n,)`` or ``(channels, n)`` at ``sample_rate`` Hz."""
+    """One continuous labelled signal: float32 ``(n,)`` or ``(channels, n)`` at ``sample_rate`` Hz.
+
+    Equality is identity: comparing sample arrays element-wise is neither cheap nor meaningful.
+    """
 
     signal: np.ndarray
     sample_rate: float
@@ -62,7 +65,7 @@ class Recording:
 
     def describe(self) -> dict[str, Any]:
         """Fields of ``meta`` and the label that identify the recording in a JSON summary."""
-        keep = {k: _jsonable(v) for k, v in self.meta.items() if k != "selection"}
+        keep = {k: jsonable(v) for k, v in self.meta.items() if k != "selection"}
         return {"label": self.label, "sample_rate": float(self.sample_rate), "n_samples": self.n_samples,
                 **keep}
 
@@ -134,13 +137,14 @@ def _same(value: Any, wanted: Any) -> bool:
     return str(value).strip().lower() == str(wanted).strip().lower()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars and tuples turned into plain JSON types (others become strings)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)

@@ -23,20 +23,9 @@ from pydantic import Field, ValidationError
 from runtime.artifact import ModelMetadata, read_engine_file, read_onnx_metadata
 from runtime.backends.base import Backend
 from runtime.backends.onnxruntime import OnnxRuntimeConfig
+from runtime.backends.tensorrt import TensorRTConfig
 from runtime.config_base import StrictModel
 from runtime.errors import BackendUnavailableError, ConfigError, ModelFileError
-
-try:
-    from runtime.backends.tensorrt import TensorRTConfig
-except ModuleNotFoundError as _exc:  # pragma: no cover - only while the TensorRT backend is absent
-    if _exc.name != "runtime.backends.tensorrt":
-        raise
-
-    class TensorRTConfig(StrictModel):  # type: ignore[no-redef]
-        """Placeholder used only while runtime.backends.tensorrt is not installed."""
-
-        type: Literal["tensorrt"] = Field(default="tensorrt", description="Selects the TensorRT backend.")
-
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +57,8 @@ class AutoBackendConfig(StrictModel):
         default_factory=lambda: OnnxRuntimeConfig(), description="Options used when ONNX Runtime is picked."
     )
     tensorrt: TensorRTConfig = Field(
-        default_factory=lambda: TensorRTConfig(), description="Options used when TensorRT is picked."
+        default_factory=lambda: TensorRTConfig.model_validate({}),
+        description="Options used when TensorRT is picked.",
     )
 
 

@@ -60,10 +60,10 @@ class CudaApi(abc.ABC):
         finally:
             self._pop()
 
-    def _push(self) -> None:
+    def _push(self) -> None:  # noqa: B027 - optional hook, a no-op for most libraries
         """Make the device current; default is a no-op."""
 
-    def _pop(self) -> None:
+    def _pop(self) -> None:  # noqa: B027 - optional hook
         """Undo :meth:`_push`; default is a no-op."""
 
     @abc.abstractmethod
@@ -155,11 +155,15 @@ class CudaPythonApi(CudaApi):
 
     def copy_to_device(self, dst: int, src: np.ndarray, stream: Any) -> None:
         kind = self._rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        self._check("cudaMemcpyAsync", self._rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream))
+        self._check(
+            "cudaMemcpyAsync", self._rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream)
+        )
 
     def copy_to_host(self, dst: np.ndarray, src: int, stream: Any) -> None:
         kind = self._rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self._check("cudaMemcpyAsync", self._rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream))
+        self._check(
+            "cudaMemcpyAsync", self._rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream)
+        )
 
     def synchronize(self, stream: Any) -> None:
         self._check("cudaStreamSynchronize", self._rt.cudaStreamSynchronize(stream))
@@ -255,7 +259,8 @@ def load_cuda(device_id: int = 0, library: CudaLibrary = "auto") -> CudaApi:
     wanted = "cuda-python or pycuda" if library == "auto" else library
     raise BackendUnavailableError(
         f"the TensorRT backend needs {wanted} for GPU buffers, which is not installed; install it with "
-        "`pip install 'drsn-edge[trt]'` (pycuda) or `pip install cuda-python` (on Jetson, use the JetPack wheels)"
+        "`pip install 'drsn-edge[trt]'` (pycuda) or `pip install cuda-python` (on Jetson, use the "
+        "JetPack wheels)"
     )
 
 

@@ -13,29 +13,26 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from runtime.mqtt.commands import parse_command
 from runtime.mqtt.config import MqttConfig
-from runtime.mqtt.connection import AUTH_REFUSED, Backoff, build_client, open_connection, tls_context
 from runtime.mqtt.homeassistant import discovery_config, package_version
 from runtime.mqtt.link import Link, Sent
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.payload import encode_json
-from runtime.mqtt.topics import STATUS_ONLINE, STATUS_STOPPED, Topics, check_sensor_name
+from runtime.mqtt.supervisor import Supervisor
+from runtime.mqtt.topics import STATUS_STOPPED, Topics, check_sensor_name
 
 log = logging.getLogger(__name__)
 
 _TICK_S = 1.0  # worker wake-up without news: dead-link detection
 _EXPIRE_EVERY_S = 30.0
-_CONNACK_GRACE_S = 5.0
+_JOIN_MARGIN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -97,14 +94,10 @@ class MqttPublisher:
         self.on_acked = on_acked
         #: called on paho's network thread with each valid command; hand work off, do not block
         self.on_command = on_command
-        self._tls = tls_context(config.tls) if config.tls.enabled else None
         self._sw_version = package_version()
-        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
-        self._retry_at = 0.0
-        self._generation = 0
-        self._link: Link | None = None
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
+        self._sup = Supervisor(config, self.topics, self._wake, self._on_message, lambda: self.outbox.depth)
         self._closing = threading.Event()
         self._close_timeout = 0.0
         self._lock = threading.Lock()  # states, dirty set, put times
@@ -114,16 +107,11 @@ class MqttPublisher:
         self._reannounce = False
         self._seq: dict[str, int] = {}
         self._put_info: dict[int, tuple[float, str]] = {}
-        self._acks: deque[tuple[int, int, float, bool]] = deque()
         self._sensors: set[str] = set()
         self._next_expire = 0.0
-        self._failures = 0
-        self._connects = 0
-        self._losses = 0
         self._acked = 0
         self._rejected = 0
         self._qos0_dropped = 0
-        self._last_error: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -144,7 +132,7 @@ class MqttPublisher:
         self._closing.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout + self.config.connect_timeout_s + _CONNACK_GRACE_S)
+            self._thread.join(timeout + self.config.connect_timeout_s + _JOIN_MARGIN_S)
             if self._thread.is_alive():
                 log.warning("MQTT worker did not stop within %.1f s; continuing shutdown", timeout)
             self._thread = None
@@ -211,16 +199,17 @@ class MqttPublisher:
 
     @property
     def connected(self) -> bool:
-        link = self._link
-        return link is not None and link.ready and not link.dead(time.monotonic())
+        """The broker accepted the current connection and it is up."""
+        link = self._sup.usable()
+        return link is not None and link.ready
 
     def stats(self) -> PublisherStats:
-        link = self._link
+        link = self._sup.link
         dropped = self.outbox.dropped
         return PublisherStats(
             connected=self.connected,
-            connects=self._connects,
-            connection_losses=self._losses,
+            connects=self._sup.connects,
+            connection_losses=self._sup.losses,
             outbox_depth=self.outbox.depth,
             in_flight=len(link.inflight) if link is not None else 0,
             events_acked=self._acked,
@@ -228,7 +217,7 @@ class MqttPublisher:
             dropped_full=dropped.full,
             dropped_expired=dropped.expired,
             qos0_dropped=self._qos0_dropped,
-            last_error=self._last_error,
+            last_error=self._sup.last_error,
         )
 
     # -- helpers for the daemon-side calls ----------------------------------------------------
@@ -268,9 +257,10 @@ class MqttPublisher:
             del self._put_info[row]
 
     def _send_qos0(self, topic: str, data: bytes) -> bool:
-        link = self._link
-        ready = link is not None and link.ready and not link.lost
-        if ready and link.client.publish(topic, data, qos=0).rc == mqtt.MQTT_ERR_SUCCESS:  # type: ignore[union-attr]
+        link = self._sup.usable()
+        ok = mqtt.MQTT_ERR_SUCCESS
+        sent = link is not None and link.ready and link.client.publish(topic, data, qos=0).rc == ok
+        if sent:
             return True
         self._qos0_dropped += 1
         return False
@@ -283,18 +273,19 @@ class MqttPublisher:
                 self._step()
             except Exception:  # keep serving: a failed step must not silence the daemon for good
                 log.exception("MQTT worker step failed; dropping the connection and retrying")
-                self._last_error = "internal error, see log"
-                if self._link is not None:
-                    self._retire(self._link)
+                link = self._sup.link
+                if link is not None:
+                    self._sup.retire(link)
                 self._closing.wait(1.0)
         self._shutdown()
 
     def _step(self) -> None:
-        link = self._link
+        link = self._sup.link
         if link is None or link.dead(time.monotonic()):
             if link is not None:
-                self._retire(link)
-            self._connect_when_due()
+                self._sup.retire(link)
+                self._drain_acks(link)
+            self._sup.connect_when_due(self._closing)
             return
         self._wake.wait(_TICK_S)
         self._wake.clear()
@@ -321,36 +312,38 @@ class MqttPublisher:
         self._reannounce = False
 
     def _send_states(self, link: Link) -> None:
+        """Publish changed states (latest value only), each after its discovery config."""
         with self._lock:
             batch = [(s, self._states[s]) for s in self._dirty]
             self._dirty.clear()
         ha = self.config.home_assistant
+        qos = self.config.state_qos
         for sensor, data in batch:
             if ha.discovery and sensor not in link.announced:
-                config = discovery_config(self.topics, sensor, self._sw_version)
                 topic = self.topics.ha_config(ha.prefix, sensor)
-                info = link.client.publish(topic, encode_json(config, "discovery"), qos=1, retain=True)
+                config = encode_json(discovery_config(self.topics, sensor, self._sw_version), "discovery")
+                info = link.client.publish(topic, config, qos=1, retain=True)
                 link.control.add(info.mid)
                 link.announced.add(sensor)
-            qos = self.config.state_qos
             info = link.client.publish(self.topics.state(sensor), data, qos=qos, retain=True)
             if qos:
                 link.control.add(info.mid)
 
     def _drain_acks(self, link: Link) -> None:
+        """Apply the PUBACKs paho reported: delete acked rows in one transaction, then report them."""
         acked: list[tuple[Sent, float]] = []
-        while self._acks:
-            generation, mid, t_ack, ok = self._acks.popleft()
+        acks = self._sup.acks
+        while acks:
+            generation, mid, t_ack, ok = acks.popleft()
             if generation != link.generation:
                 continue
             sent = link.inflight.pop(mid, None)
             if sent is None:
                 link.control.discard(mid)
-                continue
-            if ok:
+            elif ok:
                 acked.append((sent, t_ack))
             else:
-                self._rejected += 1
+                self._rejected += 1  # stays in the outbox; re-sent on the next connection
         if acked:
             self.outbox.ack_many(s.row for s, _ in acked)
             self._acked += len(acked)
@@ -375,69 +368,15 @@ class MqttPublisher:
             except Exception:
                 log.exception("on_acked hook failed for row %d", sent.row)
 
-    # -- connection management (worker thread) ------------------------------------------------
-
-    def _connect_when_due(self) -> None:
-        delay = self._retry_at - time.monotonic()
-        if delay > 0:
-            self._closing.wait(delay)
-            return
-        cfg = self.config
-        self._generation += 1
-        client = build_client(cfg, self.topics, self._tls)
-        now = time.monotonic()
-        deadline = now + cfg.connect_timeout_s + _CONNACK_GRACE_S
-        link = Link(client, self._generation, deadline, cfg.max_inflight)
-        client.user_data_set(link)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        try:
-            open_connection(client, cfg)
-        except (OSError, ValueError) as exc:
-            self._note_failure(f"cannot connect to MQTT broker {cfg.host}:{cfg.port}: {exc}")
-            self._retry_at = time.monotonic() + self._backoff.next_delay()
-            return
-        client.loop_start()
-        self._link = link
-
-    def _retire(self, link: Link) -> None:
-        """Stop a dead link's client, keep its last acks, and schedule the next attempt."""
-        self._link = None
-        if link.ready:
-            link.client.loop_stop()  # the connection is closed, so paho's loop is ending
-            self._drain_acks(link)
-            self._backoff.reset()
-        else:  # never accepted: no events went out on it; do not wait for a stuck socket
-            threading.Thread(target=_abandon, args=(link.client,), daemon=True).start()
-        if link.refused is None and not link.ready:
-            why = link.closed_because or "no CONNACK in time"
-            cfg = self.config
-            self._note_failure(f"MQTT broker {cfg.host}:{cfg.port} closed the connection ({why})")
-        self._retry_at = time.monotonic() + self._backoff.next_delay()
-
-    def _note_failure(self, message: str) -> None:
-        self._last_error = message
-        self._failures += 1
-        if self._failures == 1:
-            log.warning(
-                "%s; retrying with backoff up to %.0f s, events are kept in the outbox meanwhile",
-                message, self.config.reconnect_max_s,
-            )
-        else:
-            log.debug("%s (attempt %d)", message, self._failures)
-
     def _shutdown(self) -> None:
-        link = self._link
-        self._link = None
+        """Flush for the close timeout, say ``stopped``, disconnect cleanly so no will is sent."""
+        self._sup.stopping = True
+        link = self._sup.link
         if link is None:
             return
-        if not link.ready:
-            threading.Thread(target=_abandon, args=(link.client,), daemon=True).start()
-            return
-        if link.dead(time.monotonic()):
-            link.client.loop_stop()
+        if not link.ready or link.dead(time.monotonic()):
+            self._sup.retire(link)
+            self._drain_acks(link)
             return
         deadline = time.monotonic() + self._close_timeout
         while time.monotonic() < deadline and not link.dead(time.monotonic()):
@@ -451,75 +390,13 @@ class MqttPublisher:
             info.wait_for_publish(max(0.5, deadline - time.monotonic()))
         link.client.disconnect()
         link.client.loop_stop()
+        self._sup.link = None
         self._drain_acks(link)
         log.info("MQTT publisher stopped; %d events left in the outbox", self.outbox.depth)
 
-    # -- paho callbacks (network thread) ------------------------------------------------------
+    # -- incoming messages (paho's network thread) --------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, link: Link, flags: Any, reason: ReasonCode, props: Properties | None
-    ) -> None:
-        if reason.is_failure:
-            link.refused = str(reason)
-            self._log_refusal(reason)
-            return
-        receive_max = getattr(props, "ReceiveMaximum", None)
-        if receive_max:  # MQTT 5 flow control: never have more QoS>0 messages unacknowledged
-            link.window = max(1, min(link.window, int(receive_max) - 1))  # 1 left for the status
-        client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True)
-        subs = [(self.topics.command, 1)]
-        if self.config.home_assistant.discovery:
-            subs.append((f"{self.config.home_assistant.prefix}/status", 1))
-        client.subscribe(subs)
-        self._connects += 1
-        self._failures = 0
-        self._last_error = None
-        log.info(
-            "connected to MQTT broker %s:%d (MQTT %s); %d events waiting in the outbox",
-            self.config.host, self.config.port, self.config.protocol, self.outbox.depth,
-        )
-        link.ready = True
-        self._wake.set()
-
-    def _log_refusal(self, reason: ReasonCode) -> None:
-        cfg = self.config
-        if reason.value in AUTH_REFUSED:
-            hint = "check mqtt.username and mqtt.password and the broker's user/ACL settings"
-        else:
-            hint = f"check the broker's log and mqtt.client_id ({cfg.effective_client_id})"
-        message = f"MQTT broker {cfg.host}:{cfg.port} refused the connection: {reason}; {hint}"
-        self._last_error = message
-        self._failures += 1
-        if self._failures == 1:
-            log.error(message)
-        else:
-            log.debug("%s (attempt %d)", message, self._failures)
-
-    def _on_disconnect(
-        self, client: mqtt.Client, link: Link, flags: Any, reason: ReasonCode, props: Properties | None
-    ) -> None:
-        was_ready = link.ready and not link.lost
-        link.closed_because = str(reason)
-        link.lost = True
-        if was_ready and not self._closing.is_set():
-            self._losses += 1
-            self._last_error = f"connection lost: {reason}"
-            log.warning(
-                "lost the MQTT connection (%s); events are kept in the outbox and replayed in order "
-                "after reconnecting", reason,
-            )
-        self._wake.set()
-
-    def _on_publish(
-        self, client: mqtt.Client, link: Link, mid: int, reason: ReasonCode, props: Properties | None
-    ) -> None:
-        ok = not reason.is_failure
-        if not ok:
-            log.error("the broker rejected message %d: %s; check its ACL for this client", mid, reason)
-        self._acks.append((link.generation, mid, time.monotonic(), ok))
-        self._wake.set()
-
-    def _on_message(self, client: mqtt.Client, link: Link, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.topics.command:
             self._dispatch_command(msg)
         elif msg.topic == f"{self.config.home_assistant.prefix}/status" and msg.payload == b"online":
@@ -536,12 +413,3 @@ class MqttPublisher:
             handler(command)
         except Exception:
             log.exception("command handler failed for %s", command)
-
-
-def _abandon(client: mqtt.Client) -> None:
-    """Close a client whose connection never got going, without blocking the caller on it."""
-    try:
-        client.disconnect()
-    except Exception as exc:  # already closed
-        log.debug("disconnect of an abandoned client: %s", exc)
-    client.loop_stop()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import torch
 
 from drsn_edge.models import create_model, model_info
@@ -80,7 +79,8 @@ def make_checkpoint(path: Path, name: str, *, n_golden: int = 16, seed: int = 0)
         classes=CLASSES,
         healthy_class="normal",
         signal=SignalSpec(sample_rate=SAMPLE_RATE, window=shape[-1], hop=shape[-1] // 4, channels=shape[0])
-        if one_d else None,
+        if one_d
+        else None,
         input=TensorSpec(layout="NCW" if one_d else "NCHW", shape=[-1, *shape]),
         normalization=Normalization(kind="zscore" if one_d else "none"),
     )

@@ -83,8 +83,12 @@ class Recorder:
         def hit(msgs: list[Received]) -> bool:
             return any(m.topic == topic and (payload is None or m.payload == payload) for m in msgs)
 
-        assert self.wait_for(hit, timeout), f"no {payload!r} on {topic}; got {[m.topic for m in self.messages]}"
+        assert self.wait_for(hit, timeout), f"no {payload!r} on {topic}; got {self.topics()}"
         return [m for m in self.on(topic) if payload is None or m.payload == payload][-1]
+
+    def topics(self) -> list[str]:
+        with self._cond:
+            return [m.topic for m in self.messages]
 
     def close(self) -> None:
         self.client.disconnect()
@@ -164,8 +168,17 @@ class PasswordBroker(MosquittoBroker):
             pytest.skip("mosquitto_passwd is not installed (it ships with the mosquitto package)")
         pw_file = self._dir / "passwd"
         subprocess.run([tool, "-c", "-b", str(pw_file), user, password], check=True, capture_output=True)
-        self.conf_path.write_text(self.conf_path.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+        conf = self.conf_path.read_text()
+        self.conf_path.write_text(conf.replace("allow_anonymous true", "allow_anonymous false"))
         _append_conf(self, f"password_file {pw_file}\n")
+
+
+class PersistentBroker(MosquittoBroker):
+    """Mosquitto that keeps sessions across a restart, so a recorder misses nothing of an outage."""
+
+    def __init__(self) -> None:
+        super().__init__(persistence=True)
+        _append_conf(self, "")
 
 
 class TlsBroker(MosquittoBroker):
@@ -177,7 +190,7 @@ class TlsBroker(MosquittoBroker):
             pytest.skip("the openssl command is not installed")
         self.ca_file = self._dir / "ca.pem"
         cert, key = _make_certs(self._dir)
-        _append_conf(self, f"cafile {self.ca_file}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate false\n")
+        _append_conf(self, f"cafile {self.ca_file}\ncertfile {cert}\nkeyfile {key}\n")
 
 
 def _make_certs(d: Path) -> tuple[Path, Path]:

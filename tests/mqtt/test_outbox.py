@@ -124,7 +124,8 @@ def test_second_process_on_the_same_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     with Outbox(path):
         code = f"from runtime.mqtt.outbox import Outbox; Outbox({str(path)!r})"
-        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+        args = [sys.executable, "-c", code]
+        proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "in use by another process" in proc.stderr and "mqtt.outbox.path" in proc.stderr
 

@@ -144,13 +144,14 @@ def test_bad_credentials_are_refused_with_a_clear_log(
 ) -> None:
     caplog.set_level(logging.INFO, logger="runtime.mqtt")
     with PasswordBroker("edge", "right") as secured:
-        bad = running(make_config(secured, tmp_path / "bad", protocol=protocol, username="edge", password="wrong"))
+        auth = {"protocol": protocol, "username": "edge"}
+        bad = running(make_config(secured, tmp_path / "bad", password="wrong", **auth))
         assert wait_until(lambda: "refused the connection" in caplog.text)
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert errors and "mqtt.username and mqtt.password" in errors[0].getMessage()
         assert "wrong" not in caplog.text
         assert not bad.connected and "refused" in (bad.stats().last_error or "")
-        good = running(make_config(secured, tmp_path / "good", protocol=protocol, username="edge", password="right"))
+        good = running(make_config(secured, tmp_path / "good", password="right", **auth))
         assert wait_until(lambda: good.connected)
         assert not bad.connected
 

@@ -96,6 +96,8 @@ def test_auto_picks_by_suffix_and_installed_packages(tiny: TinyModel) -> None:
 def test_engine_without_tensorrt_names_the_extra(tiny: TinyModel, tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailableError, match=r"drsn-edge\[trt\]"):
         create_backend(tmp_path / "x.engine")
+    with pytest.raises(BackendUnavailableError, match=r"drsn-edge\[trt\]"):
+        create_backend(tiny.path, "tensorrt")
 
 
 def test_missing_onnxruntime_names_the_extra(tiny: TinyModel, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,6 +169,8 @@ def test_backend_config_union_discriminates_on_type(tiny: TinyModel) -> None:
         adapter.validate_python({"type": "onnxruntime", "threads": 2})
     with pytest.raises(ValidationError):
         adapter.validate_python({"type": "cuda"})
+    trt_cfg = adapter.validate_python({"type": "tensorrt", "batch": [1, 4, 16]})
+    assert type(trt_cfg).__name__ == "TensorRTConfig" and trt_cfg.batch == (1, 4, 16)  # type: ignore[attr-defined]
     with create_backend(tiny.path, config=auto) as backend:
         assert backend.name in ("onnxruntime", "tensorrt")
 

@@ -1,0 +1,318 @@
+"""TensorRT backend: runs a drsn-edge engine file, or builds (once) and caches one from an ONNX file.
+
+The config may name either file. An engine file must carry the drsn-edge header (model metadata
+plus what it was built for); an ONNX file is turned into an engine on first start through
+:mod:`export.engine_cache` (imported only then), keyed by the ONNX hash, TensorRT version, GPU,
+precision and batch profile, so a JetPack upgrade or a new model rebuilds instead of crashing.
+
+Inference uses the TensorRT 10 tensor API: ``set_input_shape``, ``set_tensor_address`` and
+``execute_async_v3`` on one CUDA stream, with pinned host buffers sized for the profile's largest
+batch. Every CUDA call happens on the thread that calls :meth:`load`/:meth:`infer`, with the
+device made current for the call; load and infer on the inference thread.
+
+``tensorrt`` and the CUDA bindings are imported inside :meth:`TensorRTBackend._load`, so this
+module imports (and its config validates) on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from runtime.artifact import EngineInfo, ModelMetadata, read_engine_file
+from runtime.backends.base import Backend
+from runtime.backends.cuda_buffers import CudaApi, CudaError, TensorBuffer, load_cuda
+from runtime.config_base import StrictModel
+from runtime.errors import BackendUnavailableError, DataError, ModelFileError, ParityError
+
+log = logging.getLogger(__name__)
+
+#: (atol, rtol) for engine logits against FP32 reference logits, per engine precision
+ENGINE_TOLERANCES: dict[str, tuple[float, float]] = {"fp32": (1e-2, 1e-2), "fp16": (5e-2, 5e-2)}
+
+_LOGGERS: dict[int, Any] = {}
+
+
+def import_tensorrt() -> Any:
+    """The ``tensorrt`` module, or :class:`BackendUnavailableError` naming how to install it."""
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "the tensorrt backend needs TensorRT's Python package; install it with "
+            "`pip install 'drsn-edge[trt]'` (on Jetson, TensorRT comes with JetPack: `apt install "
+            "python3-libnvinfer`), or use the onnxruntime backend"
+        ) from exc
+    return tensorrt
+
+
+def trt_logger(trt: Any) -> Any:
+    """One ``trt.Logger`` per TensorRT module: TensorRT wants a single logger for its lifetime."""
+    key = id(trt)
+    if key not in _LOGGERS:
+        _LOGGERS[key] = trt.Logger(trt.Logger.WARNING)
+    return _LOGGERS[key]
+
+
+class TensorRTConfig(StrictModel):
+    """Options of the TensorRT backend."""
+
+    type: Literal["tensorrt"] = Field(
+        default="tensorrt", description="Selects the TensorRT backend (NVIDIA GPUs, Jetson)."
+    )
+    device_id: int = Field(default=0, ge=0, description="CUDA device index to run on.")
+    precision: Literal["fp16", "fp32"] = Field(
+        default="fp16", description="Precision of an engine built from an ONNX model file; ignored for engine files."
+    )
+    batch: tuple[int, int, int] = Field(
+        default=(1, 8, 32),
+        description="Batch sizes (min, opt, max) of the optimisation profile of an engine built from an "
+        "ONNX file; max is the largest batch one inference call accepts.",
+    )
+    workspace_mb: int = Field(
+        default=1024, ge=16, description="Builder workspace limit in MiB (on-device builds only)."
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="Where engines built from an ONNX file are cached; default: beside the ONNX file."
+    )
+    timing_cache: Path | None = Field(
+        default=None, description="Persistent TensorRT timing cache; default: trt-timing.cache in the engine folder."
+    )
+    golden_check: Literal["error", "warn", "off"] = Field(
+        default="error",
+        description="On load, run the golden windows stored in the model and compare with their reference "
+        "logits: error refuses a wrong engine, warn only logs, off skips the check.",
+    )
+    cuda_library: Literal["auto", "cuda-python", "pycuda"] = Field(
+        default="auto", description="CUDA bindings for the GPU buffers; auto prefers cuda-python, then pycuda."
+    )
+
+    @field_validator("batch")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        lo, opt, hi = value
+        if not 1 <= lo <= opt <= hi:
+            raise ValueError(f"batch must satisfy 1 <= min <= opt <= max, got {list(value)}")
+        return value
+
+
+class TensorRTBackend(Backend):
+    """Runs a serialized TensorRT engine with one execution context and one CUDA stream."""
+
+    name = "tensorrt"
+
+    def __init__(
+        self, model_path: str | Path, metadata: ModelMetadata, config: TensorRTConfig | None = None
+    ) -> None:
+        super().__init__(model_path, metadata)
+        self.config = config or TensorRTConfig()
+        self.engine_path: Path | None = None
+        self.engine_info: EngineInfo | None = None
+        self._cuda: CudaApi | None = None
+        self._runtime: Any = None
+        self._engine: Any = None
+        self._context: Any = None
+        self._input_name = metadata.input.name
+        self._output_name = metadata.output_name
+        self._stream: Any = None
+        self._buffers: list[TensorBuffer] = []
+        self._owner_thread = 0
+        self._warned_thread = False
+
+    def _load(self) -> None:
+        trt = import_tensorrt()
+        self.engine_path = self._resolve_engine()
+        try:
+            self._open(trt, self.engine_path)
+        except ModelFileError as exc:
+            if self.model_path.suffix.lower() != ".onnx":
+                raise
+            log.warning("tensorrt: cached engine %s is unusable (%s); rebuilding it", self.engine_path, exc)
+            self.engine_path = self._resolve_engine(force=True)
+            self._open(trt, self.engine_path)
+        assert self.engine_info is not None
+        self._golden_check(self.engine_info.precision)
+        log.info(
+            "tensorrt: loaded %s (%s, batch %s, %s)",
+            self.engine_path.name,
+            self.engine_info.precision,
+            list(self.engine_info.profile),
+            self.engine_info.gpu_name,
+        )
+
+    def _open(self, trt: Any, engine_path: Path) -> None:
+        """Read and check the engine file, deserialize it and allocate its buffers."""
+        meta, info, blob = read_engine_file(engine_path)
+        self._check_model(meta)
+        cuda = load_cuda(self.config.device_id, self.config.cuda_library)
+        self._check_target(info, trt.__version__, cuda)
+        self._cuda, self.engine_info, self._owner_thread = cuda, info, threading.get_ident()
+        with cuda.current():
+            try:
+                self._create(trt, blob)
+            except BaseException:
+                self._release()
+                raise
+
+    def _resolve_engine(self, force: bool = False) -> Path:
+        """The engine file to load: the model path itself, or the cached build of an ONNX file."""
+        if self.model_path.suffix.lower() != ".onnx":
+            return self.model_path
+        from export.engine_cache import ensure_engine  # on-device build path only
+
+        cfg = self.config
+        return ensure_engine(
+            self.model_path,
+            precision=cfg.precision,
+            batch=cfg.batch,
+            workspace_mb=cfg.workspace_mb,
+            timing_cache=cfg.timing_cache,
+            cache_dir=cfg.cache_dir,
+            device_id=cfg.device_id,
+            force=force,
+        )
+
+    def _check_model(self, header: ModelMetadata) -> None:
+        """The engine must hold the model the daemon was configured with."""
+        mine = self.metadata
+        if (header.model.name, header.classes, header.input.shape) != (
+            mine.model.name,
+            mine.classes,
+            mine.input.shape,
+        ):
+            raise ModelFileError(
+                f"{self.engine_path} holds model {header.model.name} ({header.classes}, "
+                f"input {header.input.shape}) "
+                f"but {mine.model.name} ({mine.classes}, input {mine.input.shape}) was expected; point the "
+                "config at the right engine or rebuild it from the model's ONNX file"
+            )
+
+    def _check_target(self, info: EngineInfo, trt_version: str, cuda: CudaApi) -> None:
+        """A plan only runs on the TensorRT version and GPU it was built for: say so before TensorRT fails."""
+        device = cuda.device_info()
+        built = (info.tensorrt_version, info.gpu_name, info.compute_capability)
+        here = (trt_version, device.name, device.compute_capability)
+        if built != here:
+            raise ModelFileError(
+                f"{self.engine_path} was built for TensorRT {built[0]} on {built[1]} (sm {built[2]}) "
+                "but this "
+                f"device has TensorRT {here[0]} on {here[1]} (sm {here[2]}); rebuild it here with `drsn-edge "
+                "build-engine`, or put the ONNX file in the config so the engine is built and cached "
+                "automatically"
+            )
+
+    def _create(self, trt: Any, blob: bytes) -> None:
+        runtime = trt.Runtime(trt_logger(trt))
+        engine = runtime.deserialize_cuda_engine(blob)
+        if engine is None:
+            raise ModelFileError(
+                f"TensorRT could not deserialize {self.engine_path} (truncated, corrupt, or built by another "
+                "TensorRT); rebuild it with `drsn-edge build-engine`"
+            )
+        self._runtime, self._engine = runtime, engine
+        self._context = engine.create_execution_context()
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outputs = [n for n in names if n not in inputs]
+        if len(inputs) != 1 or not outputs:
+            raise ModelFileError(
+                f"{self.engine_path} has inputs {inputs} and outputs {outputs}; expected one of each"
+            )
+        self._input_name = inputs[0]
+        self._output_name = self.metadata.output_name if self.metadata.output_name in outputs else outputs[0]
+        max_batch = int(engine.get_tensor_profile_shape(self._input_name, 0)[2][0])
+        self.max_batch = max_batch
+        self._allocate(trt, max_batch)
+
+    def _allocate(self, trt: Any, max_batch: int) -> None:
+        assert self._cuda is not None
+        engine, cuda = self._engine, self._cuda
+        specs = [
+            (self._input_name, (max_batch, *self.sample_shape)),
+            (self._output_name, (max_batch, self.num_classes)),
+        ]
+        for name, shape in specs:
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            self._buffers.append(TensorBuffer(cuda, name, dtype, shape))
+        self._stream = cuda.create_stream()
+        for buf in self._buffers:
+            if not self._context.set_tensor_address(buf.name, buf.device):
+                raise CudaError(f"TensorRT refused the device address of tensor {buf.name}")
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        assert self._cuda is not None
+        self._note_thread()
+        inp, out = self._buffers
+        n = batch.shape[0]
+        with self._cuda.current():
+            if not self._context.set_input_shape(self._input_name, tuple(batch.shape)):
+                raise DataError(
+                    f"TensorRT rejected input shape {tuple(batch.shape)}; the engine profile allows batches "
+                    f"up to {self.max_batch}"
+                )
+            inp.upload(batch, self._stream)
+            if not self._context.execute_async_v3(self._cuda.stream_handle(self._stream)):
+                raise CudaError(f"TensorRT execution failed for a batch of {n}; see the TensorRT log")
+            logits = out.download(n, self._stream)
+            self._cuda.synchronize(self._stream)
+            return np.array(logits, dtype=np.float32)
+
+    def _note_thread(self) -> None:
+        if threading.get_ident() != self._owner_thread and not self._warned_thread:
+            self._warned_thread = True
+            log.warning(
+                "tensorrt: infer called from a thread other than the one that loaded the engine; "
+                "call load() on the inference thread"
+            )
+
+    def _golden_check(self, precision: str) -> None:
+        golden = self.metadata.golden
+        if golden is None or self.config.golden_check == "off":
+            return
+        x, ref = golden.arrays()
+        step = self.max_batch or len(x)
+        got = np.concatenate([self._infer(self.check_input(x[i : i + step])) for i in range(0, len(x), step)])
+        problem = golden_mismatch(ref, got, *ENGINE_TOLERANCES[precision])
+        if problem is None:
+            return
+        message = f"{self.engine_path}: engine disagrees with the model's golden windows ({problem})"
+        if self.config.golden_check == "warn":
+            log.warning("%s", message)
+            return
+        self._release()
+        raise ParityError(message + "; rebuild the engine, or set golden_check: warn to run it anyway")
+
+    def _close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._cuda is None:
+            return
+        with self._cuda.current():
+            for buf in self._buffers:
+                buf.release()
+            if self._stream is not None:
+                self._cuda.destroy_stream(self._stream)
+        self._buffers, self._stream = [], None
+        self._context = self._engine = self._runtime = None
+
+
+def golden_mismatch(reference: np.ndarray, logits: np.ndarray, atol: float, rtol: float) -> str | None:
+    """None when ``logits`` match ``reference`` within ``atol + rtol * max|reference|`` with the same
+    argmax wherever the reference is not a near-tie; otherwise what differs, in words."""
+    diff = float(np.abs(reference - logits).max())
+    tolerance = atol + rtol * float(np.abs(reference).max())
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    decisive = (top2[:, 1] - top2[:, 0]) > 2 * tolerance
+    flipped = int(np.sum((reference.argmax(1) != logits.argmax(1)) & decisive))
+    if diff <= tolerance and flipped == 0:
+        return None
+    return (
+        f"max |logit diff| {diff:.3g} (tolerance {tolerance:.3g}), "
+        f"{flipped} of {len(reference)} argmax changed"
+    )

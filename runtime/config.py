@@ -1,0 +1,200 @@
+"""The daemon's configuration: one typed object, loaded from YAML or TOML, validated before start.
+
+Each part's config class lives beside the code it configures (sources, backends, MQTT, fault
+state); this module assembles them. Strings may reference environment variables as ``${NAME}``
+or ``${NAME:-default}``, so secrets such as the broker password stay out of the file. Relative
+paths (model files, the outbox) are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from runtime.backends import AutoBackendConfig, BackendConfig
+from runtime.config_base import StrictModel
+from runtime.errors import ConfigError
+from runtime.fault_state import FaultStateConfig
+from runtime.mqtt.config import MqttConfig
+from runtime.sources import SourceConfig
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class BatchingConfig(StrictModel):
+    """How windows from many sensors are grouped into one backend call."""
+
+    max_batch: int = Field(32, ge=1, le=4096, description="Most windows per backend call.")
+    max_wait_ms: float = Field(
+        5.0, ge=0, description="Longest a window waits for others to fill a batch; bounds the added latency."
+    )
+    max_queue: int = Field(
+        4096, ge=1, description="Windows queued for inference; when full the oldest is dropped and counted."
+    )
+
+
+class SensorOverride(StrictModel):
+    """Per-sensor settings that differ from the daemon-wide ones."""
+
+    model: Path | None = Field(None, description="A different model file for this sensor.")
+    hop: int | None = Field(None, gt=0, description="Hop between windows in model samples (default: the model's).")
+    fault_state: FaultStateConfig | None = Field(None, description="Different smoothing/hysteresis for this sensor.")
+    enabled: bool = Field(True, description="False ignores this sensor's samples.")
+
+
+class MetricsConfig(StrictModel):
+    """Prometheus exporter."""
+
+    prometheus_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: any free port; None: off)."
+    )
+    prometheus_addr: str = Field("0.0.0.0", description="Address the Prometheus exporter binds to.")
+
+
+class LoggingConfig(StrictModel):
+    """Log output of the daemon."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe level logged.")
+    format: Literal["text", "json"] = Field(
+        "text", description="text for people, json (one object per line) for journald/Loki/Elasticsearch."
+    )
+
+
+class DaemonConfig(StrictModel):
+    """Everything `drsn-edge run` needs; see `drsn-edge validate-config --reference`."""
+
+    model: Path = Field(..., description="Model file (.onnx with drsn-edge metadata, or a drsn-edge .engine).")
+    backend: BackendConfig = Field(
+        default_factory=AutoBackendConfig, description="Inference backend; auto picks TensorRT when installed."
+    )
+    sources: list[SourceConfig] = Field(..., min_length=1, description="Where samples come from.")
+    sensors: dict[str, SensorOverride] = Field(
+        default_factory=dict, description="Per-sensor overrides, by sensor id."
+    )
+    fault_state: FaultStateConfig = Field(
+        default_factory=FaultStateConfig, description="How window predictions become a fault state."
+    )
+    batching: BatchingConfig = Field(default_factory=BatchingConfig, description="Cross-sensor micro-batching.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker connection, topics and outbox.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus exporter.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log level and format.")
+    exit_when_sources_finish: bool = Field(
+        False, description="Stop the daemon once every finite source (e.g. a replay without loop) has ended."
+    )
+
+    @model_validator(mode="after")
+    def _unique_sensors(self) -> DaemonConfig:
+        seen: dict[str, int] = {}
+        for i, src in enumerate(self.sources):
+            for sid in _sensor_ids(src):
+                if sid in seen:
+                    raise ValueError(f"sensor id {sid!r} appears in sources[{seen[sid]}] and sources[{i}]; "
+                                     "sensor ids must be unique per daemon")
+                seen[sid] = i
+        unknown = sorted(set(self.sensors) - set(seen))
+        if unknown:
+            raise ValueError(f"sensors {unknown} have overrides but no source serves them; check the ids")
+        return self
+
+
+def _sensor_ids(src: Any) -> list[str]:
+    """Sensor ids a source config declares (synthetic/mqtt_raw/udp list ``sensors``; replay ``files``)."""
+    entries = getattr(src, "sensors", None) or getattr(src, "files", None) or []
+    return [str(e.id) for e in entries]
+
+
+def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
+    """Replace ``${NAME}`` / ``${NAME:-default}``; a missing variable without default is an error."""
+    env = dict(os.environ) if env is None else env
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"config references ${{{name}}} but the environment has no {name}; "
+                          f"export it or write ${{{name}:-default}}")
+
+    return _ENV.sub(repl, text)
+
+
+def parse_config_text(text: str, suffix: str) -> dict[str, Any]:
+    """Parse YAML (.yaml/.yml), TOML (.toml) or JSON (.json) into a dict."""
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            data = _load_toml(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"config files end in .yaml, .yml, .toml or .json, not {suffix!r}")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"config is not valid {suffix.lstrip('.').upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping of settings at the top level")
+    return data
+
+
+def _load_toml(text: str) -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 (JetPack 6)
+        try:
+            import tomli as tomllib
+        except ImportError as exc:
+            raise ConfigError("TOML configs on Python 3.10 need `pip install tomli`; or use YAML") from exc
+    return tomllib.loads(text)
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> DaemonConfig:
+    """Read, substitute, validate; relative paths are taken relative to the config file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    data = parse_config_text(substitute_env(p.read_text(), env), p.suffix.lower())
+    return validate_config_dict(data, base_dir=p.resolve().parent, source=str(p))
+
+
+def validate_config_dict(data: dict[str, Any], base_dir: Path | None = None, source: str = "config") -> DaemonConfig:
+    try:
+        cfg = DaemonConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source} is invalid:\n{format_errors(exc)}") from exc
+    if base_dir is not None:
+        _resolve_paths(cfg, base_dir)
+    return cfg
+
+
+def format_errors(exc: ValidationError) -> str:
+    """One line per problem: the dotted location and pydantic's message."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  - {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(cfg: DaemonConfig, base: Path) -> None:
+    def fix(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p)
+
+    cfg.model = fix(cfg.model)
+    for ov in cfg.sensors.values():
+        if ov.model is not None:
+            ov.model = fix(ov.model)
+    cfg.mqtt.outbox.path = fix(cfg.mqtt.outbox.path)
+    for src in cfg.sources:
+        for entry in getattr(src, "files", None) or []:
+            entry.path = fix(entry.path)

@@ -1,0 +1,321 @@
+"""The monitoring daemon's lifecycle: start, serve, reload, stop — losing nothing on the way.
+
+Threads: each source has its own (chunks -> windows -> batcher queue); each model has one
+inference thread (batch -> probabilities -> fault state -> events); the MQTT publisher has a
+worker; the main thread only supervises (signals, reload, periodic metrics). Events are handed
+to the publisher, which commits them to the SQLite outbox before anything is sent.
+
+Order of shutdown (SIGTERM/SIGINT): stop sources, drain the batchers (every window already cut
+is classified), hand the last events to the outbox, publish ``stopped`` and disconnect cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runtime.batching import BatchResult
+from runtime.config import DaemonConfig
+from runtime.errors import ConfigError, DrsnEdgeError
+from runtime.fault_state import StateChange
+from runtime.metrics import Metrics
+from runtime.mqtt.outbox import Outbox
+from runtime.mqtt.publisher import MqttPublisher
+from runtime.pipeline import ModelRuntime, SensorPipeline, build_sensor, model_path_for, open_model_runtime
+from runtime.sources import SOURCE_WIDE, SampleChunk, Source, create_source
+
+log = logging.getLogger(__name__)
+
+_TICK_S = 0.2
+_ERROR_LOG_EVERY_S = 10.0
+
+
+class Daemon:
+    """Runs one :class:`DaemonConfig`; use :meth:`run` (blocking) or :meth:`start`/:meth:`stop`."""
+
+    def __init__(self, config: DaemonConfig, *, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.sources: list[Source[Any]] = [create_source(s) for s in config.sources]
+        self.sensors: dict[str, SensorPipeline] = {}
+        self.models: dict[Path, ModelRuntime] = {}
+        self.outbox: Outbox | None = None
+        self.publisher: MqttPublisher | None = None
+        self.disabled: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._state_lock = threading.Lock()
+        self._last_error_log: dict[str, float] = {}
+        self._next_metrics = 0.0
+        self.exit_code = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the outbox and the broker link, load models, check sensors, start sources."""
+        cfg = self.config
+        out_cfg = cfg.mqtt.outbox
+        out_cfg.path.parent.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox.from_config(out_cfg)
+        self.publisher = MqttPublisher(cfg.mqtt, self.outbox, on_command=self._on_command)
+        self.publisher.start()
+        self._build_sensors()
+        if not self.sensors:
+            raise ConfigError("no sensor can be served: " + "; ".join(self.disabled.values()))
+        for sp in self.sensors.values():
+            self._publish_state(sp)
+        self.metrics.track_queue_depth(lambda: float(sum(m.batcher.queue_depth for m in self.models.values())))
+        if cfg.metrics.prometheus_port is not None:
+            self.metrics.start(cfg.metrics.prometheus_port, cfg.metrics.prometheus_addr)
+        for src in self.sources:
+            src.start(self._on_chunk, self._on_source_error)
+        log.info("daemon serving %d sensor(s) on %d model(s); %d disabled",
+                 len(self.sensors), len(self.models), len(self.disabled))
+
+    def run(self, install_signals: bool = True) -> int:
+        """Start, then supervise until SIGTERM/SIGINT (or the sources end); return an exit code."""
+        if install_signals:
+            self._install_signal_handlers()
+        try:
+            self.start()
+            while not self._stop.wait(_TICK_S):
+                self._tick()
+        finally:
+            self.stop()
+        return self.exit_code
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def stop(self) -> None:
+        """Graceful shutdown; idempotent."""
+        self._stop.set()
+        for src in self.sources:
+            src.stop()
+        for m in list(self.models.values()):
+            m.close()  # drains queued windows through on_batch
+        self.models.clear()
+        if self.publisher is not None:
+            self.publisher.publish_metrics(self._metrics_payload())
+            self.publisher.close(timeout=5.0)
+            self.publisher = None
+        if self.outbox is not None:
+            self.outbox.close()
+            self.outbox = None
+        self.metrics.stop()
+        log.info("daemon stopped")
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build_sensors(self) -> None:
+        assert self.publisher is not None
+        for src in self.sources:
+            for sid, rate in src.sensors.items():
+                override = self.config.sensors.get(sid)
+                if override is not None and not override.enabled:
+                    self.disabled[sid] = f"sensor {sid!r} is disabled in the config"
+                    continue
+                try:
+                    model = self._model(model_path_for(sid, self.config))
+                    self.sensors[sid] = build_sensor(sid, rate, model, self.config, self.publisher.last_seq(sid))
+                except DrsnEdgeError as exc:
+                    self.disabled[sid] = str(exc)
+                    log.error("sensor %s is not served: %s", sid, exc)
+
+    def _model(self, path: Path) -> ModelRuntime:
+        found = self.models.get(path)
+        if found is None:
+            found = open_model_runtime(path, self.config.backend, self.config.batching, self._on_batch)
+            self.models[path] = found
+        return found
+
+    # -- hot path ---------------------------------------------------------------------------
+
+    def _on_chunk(self, chunk: SampleChunk) -> None:
+        """Source thread: cut windows and queue them for inference."""
+        sp = self.sensors.get(chunk.sensor_id)
+        if sp is None:
+            if chunk.sensor_id not in self.disabled:
+                self._count_error(chunk.sensor_id, ConfigError(
+                    f"samples for unknown sensor {chunk.sensor_id!r}; add it to a source in the config"))
+            return
+        stats = sp.windower.stats
+        gaps, dropped = stats.gaps, stats.dropped_samples
+        try:
+            windows = sp.windower.push(chunk.samples, seq=chunk.seq, t0=chunk.t0)
+        except DrsnEdgeError as exc:
+            self._count_error(chunk.sensor_id, exc)
+            windows = []
+        m = self.metrics.sensor(chunk.sensor_id)
+        if stats.gaps != gaps:
+            m.gaps.inc(stats.gaps - gaps)
+        if stats.dropped_samples != dropped:
+            m.dropped_samples.inc(stats.dropped_samples - dropped)
+        if windows:
+            sp.model.batcher.submit_many(windows)
+
+    def _on_batch(self, batch: BatchResult) -> None:
+        """Inference thread: probabilities -> fault states -> events (outbox first) and states."""
+        self.metrics.observe_batch(batch.size, batch.infer_s, batch.latencies())
+        changes: list[tuple[SensorPipeline, StateChange]] = []
+        publish_predictions = self.config.mqtt.publish_predictions
+        with self._state_lock:
+            for i, w in enumerate(batch.windows):
+                sp = self.sensors.get(w.sensor_id)
+                if sp is None:
+                    continue
+                self.metrics.sensor(w.sensor_id).windows.inc()
+                change = sp.tracker.update(batch.probs[i], w.t_wall)
+                if change is not None:
+                    changes.append((sp, change))
+                if publish_predictions and self.publisher is not None:
+                    self.publisher.publish_prediction(w.sensor_id, self._prediction(sp, w.index, w.t_wall, batch, i))
+        if changes:
+            self._publish_changes(changes)
+
+    def _publish_changes(self, changes: list[tuple[SensorPipeline, StateChange]]) -> None:
+        if self.publisher is None:
+            return
+        events = []
+        for sp, ch in changes:
+            payload = ch.to_payload()
+            payload.update({"device": self.config.mqtt.device_id, "class": ch.to_state, "model": sp.model.identity})
+            events.append((sp.sensor_id, payload))
+            self.metrics.sensor(sp.sensor_id).events.inc()
+            log.info("sensor %s: %s -> %s (confidence %.3f)", sp.sensor_id, ch.from_state, ch.to_state, ch.confidence)
+        self.publisher.publish_events(events)
+        for sp, _ in changes:
+            self._publish_state(sp)
+
+    def _publish_state(self, sp: SensorPipeline) -> None:
+        if self.publisher is None:
+            return
+        payload = sp.tracker.snapshot().to_payload()
+        payload.update({"device": self.config.mqtt.device_id, "class": payload["state"],
+                        "model": sp.model.identity, "ts": time.time()})
+        self.publisher.publish_state(sp.sensor_id, payload)
+
+    @staticmethod
+    def _prediction(sp: SensorPipeline, index: int, ts: float, batch: BatchResult, row: int) -> dict[str, Any]:
+        probs = batch.probs[row]
+        k = int(probs.argmax())
+        return {"sensor": sp.sensor_id, "window": index, "ts": ts, "class": sp.model.metadata.classes[k],
+                "confidence": round(float(probs[k]), 6), "probs": [round(float(p), 6) for p in probs]}
+
+    # -- errors, commands, supervision -------------------------------------------------------
+
+    def _on_source_error(self, sensor_id: str, exc: Exception) -> None:
+        self._count_error(sensor_id, exc)
+
+    def _count_error(self, sensor_id: str, exc: Exception) -> None:
+        """Count every bad input; log each kind at most every few seconds so a flood cannot drown the log."""
+        self.metrics.sensor(sensor_id if sensor_id != SOURCE_WIDE else "_source").bad_payloads.inc()
+        key = f"{sensor_id}:{type(exc).__name__}"
+        now = time.monotonic()
+        if now - self._last_error_log.get(key, -1e9) >= _ERROR_LOG_EVERY_S:
+            self._last_error_log[key] = now
+            log.warning("sensor %s: %s", sensor_id, exc)
+
+    def _on_command(self, command: dict[str, Any]) -> None:
+        action = command.get("action")
+        if action == "reload":
+            log.info("reload requested over MQTT")
+            self._reload.set()
+        else:
+            log.warning("ignoring unknown MQTT command %r; known actions: reload", action)
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: Any) -> None:
+            log.info("received %s; shutting down", signal.Signals(signum).name)
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def _tick(self) -> None:
+        if self._reload.is_set():
+            self._reload.clear()
+            self.reload()
+        pub = self.publisher
+        if pub is not None:
+            st = pub.stats()
+            self.metrics.outbox_depth.set(st.outbox_depth)
+            self.metrics.broker_connected.set(1.0 if st.connected else 0.0)
+            interval = self.config.mqtt.metrics_interval_s
+            now = time.monotonic()
+            if interval > 0 and now >= self._next_metrics:
+                self._next_metrics = now + interval
+                pub.publish_metrics(self._metrics_payload())
+        if self.config.exit_when_sources_finish and all(s.finished.is_set() for s in self.sources):
+            log.info("all sources finished; stopping")
+            self._stop.set()
+
+    def _metrics_payload(self) -> dict[str, Any]:
+        snap = self.metrics.snapshot()
+        pub = self.publisher
+        if pub is not None:
+            st = pub.stats()
+            snap["mqtt"] = {"connected": st.connected, "outbox_depth": st.outbox_depth, "acked": st.events_acked,
+                            "dropped_full": st.dropped_full, "dropped_expired": st.dropped_expired}
+        snap["disabled_sensors"] = dict(self.disabled)
+        snap["ts"] = time.time()
+        return snap
+
+    # -- reload -----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-open every model file whose weights changed; a bad new file keeps the old model serving."""
+        from runtime.backends import open_model
+
+        for path, old in list(self.models.items()):
+            try:
+                meta = open_model(path)
+            except DrsnEdgeError as exc:
+                log.error("reload: %s is unusable (%s); keeping the loaded model", path, exc)
+                continue
+            if meta.weights_sha256 == old.metadata.weights_sha256 and meta.precision == old.metadata.precision:
+                log.info("reload: %s unchanged", path.name)
+                continue
+            self._swap_model(path, old)
+
+    def _swap_model(self, path: Path, old: ModelRuntime) -> None:
+        try:
+            new = open_model_runtime(path, self.config.backend, self.config.batching, self._on_batch)
+        except DrsnEdgeError as exc:
+            log.error("reload: cannot load %s (%s); keeping the loaded model", path, exc)
+            return
+        rebuilt: dict[str, SensorPipeline] = {}
+        for sid, sp in self.sensors.items():
+            if sp.model is not old:
+                continue
+            try:
+                rebuilt[sid] = build_sensor(sid, sp.rate, new, self.config, sp.tracker.seq)
+            except DrsnEdgeError as exc:
+                log.error("reload: sensor %s cannot use the new model (%s); keeping the old one", sid, exc)
+                new.close()
+                return
+        with self._state_lock:
+            self.sensors.update(rebuilt)
+            self.models[path] = new
+        old.close()
+        for sp in rebuilt.values():
+            self._publish_state(sp)
+        log.info("reload: %s now serves %s v%s", path.name, new.metadata.model.name, new.metadata.model.version)
+
+
+def run_daemon(config: DaemonConfig, *, on_started: Callable[[Daemon], None] | None = None) -> int:
+    """Entry point used by `drsn-edge run`."""
+    daemon = Daemon(config)
+    if on_started is not None:
+        on_started(daemon)
+    return daemon.run()

@@ -1,0 +1,109 @@
+"""Per-model and per-sensor wiring: which backend, batcher, windower and state machine serve whom.
+
+A model file is loaded once (:class:`ModelRuntime`: backend + micro-batcher on one inference
+thread) however many sensors use it; each sensor gets its own :class:`SensorPipeline`
+(windower + fault-state tracker). Problems found here are reported per sensor so the daemon can
+serve the sensors that are fine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.artifact import ModelMetadata
+from runtime.backends import AnyBackendConfig, create_backend, open_model
+from runtime.batching import BatchResult, MicroBatcher
+from runtime.config import BatchingConfig, DaemonConfig
+from runtime.errors import ConfigError, DrsnEdgeError
+from runtime.fault_state import FaultStateTracker
+from runtime.windowing import SensorWindower, check_rates, signal_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelRuntime:
+    """One loaded model: its metadata, backend and batcher (which owns the inference thread)."""
+
+    path: Path
+    metadata: ModelMetadata
+    batcher: MicroBatcher
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the state and event payloads say about the model."""
+        m = self.metadata
+        return {"name": m.model.name, "version": m.model.version, "sha256": m.weights_sha256,
+                "precision": m.precision, "backend": self.batcher.backend.name}
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+@dataclass
+class SensorPipeline:
+    """One sensor: its windower, its state machine, the model it uses."""
+
+    sensor_id: str
+    rate: float
+    model: ModelRuntime
+    windower: SensorWindower
+    tracker: FaultStateTracker
+    errors: list[str] = field(default_factory=list)
+
+
+def open_model_runtime(path: Path, backend_cfg: AnyBackendConfig, batching: BatchingConfig,
+                       on_batch: Callable[[BatchResult], None]) -> ModelRuntime:
+    """Read the model's metadata, create its backend and start the batcher (loads the backend there)."""
+    meta = open_model(path)
+    signal_spec(meta)  # a 2-D image model cannot serve vibration sensors
+    backend = create_backend(path, config=backend_cfg, metadata=meta)
+    batcher = MicroBatcher(backend, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
+                           max_queue=batching.max_queue, on_batch=on_batch, name=f"infer-{path.stem}")
+    batcher.start(timeout=600)
+    log.info("model %s v%s (%s, %d classes, %g Hz, window %d) on %s", meta.model.name, meta.model.version,
+             path.name, len(meta.classes), meta.signal.sample_rate if meta.signal else 0,
+             meta.signal.window if meta.signal else 0, backend.name)
+    return ModelRuntime(path, meta, batcher)
+
+
+def build_sensor(sensor_id: str, rate: float, model: ModelRuntime, cfg: DaemonConfig, start_seq: int) -> SensorPipeline:
+    """Check the sensor against its model and build its windower and tracker (ConfigError if impossible)."""
+    meta = model.metadata
+    spec = signal_spec(meta)
+    check_rates(sensor_id, rate, spec.sample_rate)
+    override = cfg.sensors.get(sensor_id)
+    hop = override.hop if override is not None else None
+    fs_cfg = override.fault_state if override is not None and override.fault_state is not None else cfg.fault_state
+    windower = SensorWindower(sensor_id, rate, meta, hop=hop)
+    tracker = FaultStateTracker(sensor_id, meta.classes, meta.healthy_class, fs_cfg, start_seq=start_seq)
+    return SensorPipeline(sensor_id, rate, model, windower, tracker)
+
+
+def model_path_for(sensor_id: str, cfg: DaemonConfig) -> Path:
+    override = cfg.sensors.get(sensor_id)
+    return override.model if override is not None and override.model is not None else cfg.model
+
+
+def check_plan(cfg: DaemonConfig, sensors: dict[str, float]) -> list[str]:
+    """Everything that can be checked without loading a backend; one message per problem."""
+    problems: list[str] = []
+    metas: dict[Path, ModelMetadata] = {}
+    for sid, rate in sensors.items():
+        path = model_path_for(sid, cfg)
+        try:
+            meta = metas.get(path) or open_model(path)
+            metas[path] = meta
+            spec = signal_spec(meta)
+            check_rates(sid, rate, spec.sample_rate)
+            override = cfg.sensors.get(sid)
+            hop = override.hop if override is not None and override.hop is not None else spec.hop
+            if hop > 4 * spec.window:
+                raise ConfigError(f"sensor {sid!r}: hop {hop} skips most of the signal (window {spec.window})")
+        except DrsnEdgeError as exc:
+            problems.append(f"sensor {sid!r}: {exc}")
+    return problems
