@@ -10,11 +10,9 @@ settings and the measured runtime.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import platform
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,7 +46,7 @@ def write_report(results: dict[str, ProtocolResult], study: NoiseStudy, wall_s: 
         paths.update({f"{protocol}_{k}": v for k, v in written.items()})
     paths.update(_write_thresholds(results, out))
     summary = summarise(aggs, results)
-    paths["summary_csv"] = _write_csv(summary, out / "noise_summary.csv")
+    paths["summary_csv"] = thr.write_csv(summary, out / "noise_summary.csv")
     paths["summary_md"] = out / "noise_summary.md"
     paths["summary_md"].write_text(summary_markdown(summary))
     meta = study_metadata(results, study, wall_s)
@@ -206,15 +204,6 @@ def study_page(aggs: dict[str, list[dict[str, Any]]], results: dict[str, Protoco
             parts += ["\nLearnt thresholds per block (tau / mean|x| and the share of values set to zero), "
                       "data in `thresholds.csv`:\n", f"![thresholds](thresholds_{protocol}.png)\n"]
     return "\n".join(parts)
-
-
-def _write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    return path
 
 
 def _pct(v: float | None) -> str:

@@ -118,7 +118,7 @@ def _epoch(model: nn.Module, x: np.ndarray, y: np.ndarray, opt: torch.optim.Opti
         loss = loss_fn(logits, yb)
         loss.backward()
         opt.step()
-        loss_sum += float(loss) * len(idx)
+        loss_sum += float(loss.detach()) * len(idx)
         correct += int((logits.argmax(1) == yb).sum())
         total += len(idx)
     return loss_sum / max(total, 1), correct / max(total, 1)

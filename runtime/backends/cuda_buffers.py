@@ -135,7 +135,7 @@ class CudaPythonApi(CudaApi):
 
     def host_alloc(self, nbytes: int) -> np.ndarray:
         ptr = int(self._check("cudaMallocHost", self._rt.cudaMallocHost(nbytes)))
-        array = np.frombuffer((ctypes.c_ubyte * nbytes).from_address(ptr), dtype=np.uint8)
+        array: np.ndarray = np.ctypeslib.as_array((ctypes.c_ubyte * nbytes).from_address(ptr))
         self._host[array.ctypes.data] = ptr
         return array
 

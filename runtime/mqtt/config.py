@@ -47,15 +47,17 @@ def default_device_id() -> str:
 class TlsConfig(StrictModel):
     """TLS towards the broker. Off unless ``enabled``; the system CA store is used without ``ca_file``."""
 
-    enabled: bool = Field(False, description="Connect over TLS (usually port 8883).")
+    enabled: bool = Field(default=False, description="Connect over TLS (usually port 8883).")
     ca_file: Path | None = Field(
-        None,
+        default=None,
         description="PEM file of the CA that signed the broker's certificate; None uses the system store.",
     )
-    cert_file: Path | None = Field(None, description="PEM client certificate, for brokers that require one.")
-    key_file: Path | None = Field(None, description="PEM private key of cert_file.")
+    cert_file: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require one."
+    )
+    key_file: Path | None = Field(default=None, description="PEM private key of cert_file.")
     insecure: bool = Field(
-        False,
+        default=False,
         description="Skip verification of the broker's certificate and host name. Only for testing: "
         "it allows anyone on the network to impersonate the broker.",
     )
@@ -70,8 +72,10 @@ class TlsConfig(StrictModel):
 class HomeAssistantConfig(StrictModel):
     """Home Assistant MQTT discovery: one retained config message per sensor's state."""
 
-    discovery: bool = Field(False, description="Publish Home Assistant MQTT discovery config messages.")
-    prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix.")
+    discovery: bool = Field(
+        default=False, description="Publish Home Assistant MQTT discovery config messages."
+    )
+    prefix: str = Field(default="homeassistant", description="Home Assistant's discovery prefix.")
 
     @field_validator("prefix")
     @classmethod
@@ -83,27 +87,27 @@ class OutboxConfig(StrictModel):
     """The on-disk queue that holds events until the broker acknowledges them."""
 
     path: Path = Field(
-        Path("drsn-edge-outbox.sqlite3"),
+        default=Path("drsn-edge-outbox.sqlite3"),
         description="SQLite file of the outbox, relative to the daemon's working directory unless "
         "absolute. Put it on persistent storage: events survive a crash or power cut only if it does.",
     )
     max_messages: int = Field(
-        100_000,
+        default=100_000,
         gt=0,
         description="Most events kept while the broker is unreachable; beyond it drop_policy applies.",
     )
     max_age_s: float | None = Field(
-        7 * 24 * 3600.0,
+        default=7 * 24 * 3600.0,
         gt=0,
         description="Events older than this are dropped unsent; None keeps them forever.",
     )
     drop_policy: Literal["drop_oldest", "drop_newest"] = Field(
-        "drop_oldest",
+        default="drop_oldest",
         description="When the outbox is full: drop_oldest deletes the oldest event to admit the new one; "
         "drop_newest refuses the new event. Drops are counted and reported in metrics.",
     )
     synchronous: Literal["normal", "full"] = Field(
-        "full",
+        default="full",
         description="SQLite durability. full: an accepted event survives a power cut (one fsync per "
         "event); normal: it survives a crash of the daemon, but a power cut may lose the last events, "
         "at lower latency.",
@@ -113,54 +117,72 @@ class OutboxConfig(StrictModel):
 class MqttConfig(StrictModel):
     """How the daemon talks to the MQTT broker."""
 
-    host: str = Field("localhost", min_length=1, description="Broker host name or IP address.")
-    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port (1883 plain, 8883 usually TLS).")
+    host: str = Field(default="localhost", min_length=1, description="Broker host name or IP address.")
+    port: int = Field(
+        default=1883, ge=1, le=65535, description="Broker TCP port (1883 plain, 8883 usually TLS)."
+    )
     protocol: Literal["3.1.1", "5"] = Field(
-        "3.1.1", description="MQTT protocol version; 5 adds reason codes and flow control from the broker."
+        default="3.1.1",
+        description="MQTT protocol version; 5 adds reason codes and flow control from the broker.",
     )
     client_id: str | None = Field(
-        None, description="MQTT client id; None uses 'drsn-edge-<device_id>'. Must be unique on the broker."
+        default=None,
+        description="MQTT client id; None uses 'drsn-edge-<device_id>'. Must be unique on the broker.",
     )
-    username: str | None = Field(None, description="User name for brokers that require authentication.")
-    password: SecretStr | None = Field(None, description="Password of username; never logged.")
-    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")  # type: ignore[arg-type]
+    username: str | None = Field(
+        default=None, description="User name for brokers that require authentication."
+    )
+    password: SecretStr | None = Field(default=None, description="Password of username; never logged.")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
     topic_prefix: str = Field(
-        "drsn-edge", description="First topic level(s): topics are <topic_prefix>/<device_id>/..."
+        default="drsn-edge",
+        description="First topic level(s): topics are <topic_prefix>/<device_id>/...",
     )
     device_id: str = Field(
         default_factory=default_device_id,
         description="This device's name in topics and Home Assistant; defaults to the host name.",
     )
     keepalive_s: int = Field(
-        60, ge=5, le=65535, description="MQTT keepalive; the broker declares us offline after 1.5x this."
+        default=60,
+        ge=5,
+        le=65535,
+        description="MQTT keepalive; the broker declares us offline after 1.5x this.",
     )
-    connect_timeout_s: float = Field(5.0, gt=0, description="Time allowed for the TCP/TLS connection.")
-    reconnect_min_s: float = Field(1.0, gt=0, description="First delay before reconnecting after a loss.")
+    connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="Time allowed for the TCP/TLS connection."
+    )
+    reconnect_min_s: float = Field(
+        default=1.0, gt=0, description="First delay before reconnecting after a loss."
+    )
     reconnect_max_s: float = Field(
-        30.0, gt=0, description="Longest delay between reconnection attempts (the backoff cap)."
+        default=30.0, gt=0, description="Longest delay between reconnection attempts (the backoff cap)."
     )
     event_qos: Literal[1, 2] = Field(
-        1, description="QoS of state-change events; they leave the outbox on the broker's acknowledgement."
+        default=1,
+        description="QoS of state-change events; they leave the outbox on the broker's acknowledgement.",
     )
-    state_qos: Literal[0, 1, 2] = Field(1, description="QoS of the retained per-sensor state messages.")
-    publish_predictions: bool = Field(False, description="Publish every window's prediction at QoS 0.")
+    state_qos: Literal[0, 1, 2] = Field(
+        default=1, description="QoS of the retained per-sensor state messages."
+    )
+    publish_predictions: bool = Field(
+        default=False, description="Publish every window's prediction at QoS 0."
+    )
     metrics_interval_s: float = Field(
-        30.0,
+        default=30.0,
         ge=0,
         description="Seconds between metrics messages on <prefix>/<device>/metrics; 0 disables them.",
     )
     max_inflight: int = Field(
-        64,
+        default=64,
         ge=1,
         le=65535,
         description="Events sent but not yet acknowledged; more means higher throughput over slow links. "
         "Capped by the broker's Receive Maximum under MQTT 5.",
     )
     home_assistant: HomeAssistantConfig = Field(
-        default_factory=HomeAssistantConfig,  # type: ignore[arg-type]
-        description="Home Assistant MQTT discovery.",
+        default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery."
     )
-    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The durable event queue.")  # type: ignore[arg-type]
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The durable event queue.")
 
     @field_validator("topic_prefix")
     @classmethod

@@ -17,7 +17,9 @@ def normalize_windows(x: np.ndarray, norm: Normalization) -> np.ndarray:
     if norm.kind == "none":
         return x
     if norm.kind == "global":
-        return ((x - np.float32(norm.mean)) / np.float32(norm.std + norm.eps)).astype(np.float32)
+        scaled: np.ndarray = ((x - np.float32(norm.mean)) / np.float32(norm.std + norm.eps)).astype(np.float32)
+        return scaled
     mean = x.mean(axis=-1, keepdims=True, dtype=np.float64)
     std = x.std(axis=-1, keepdims=True, dtype=np.float64)
-    return ((x - mean) / (std + norm.eps)).astype(np.float32)
+    out: np.ndarray = ((x - mean) / (std + norm.eps)).astype(np.float32)
+    return out

@@ -74,11 +74,12 @@ def read_mat(path: str | Path, *, key: str | None = None) -> tuple[np.ndarray, f
     drive-end, fan-end and base channels) the caller must name the one it wants.
     """
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     p = Path(path)
     try:
         content = loadmat(p, squeeze_me=False)
-    except (ValueError, TypeError, OSError, NotImplementedError) as exc:
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
         raise DataError(
             f"{p}: not a readable MATLAB file ({exc}); save it with MATLAB's -v7 option or convert it to .npy"
         ) from exc

@@ -48,7 +48,7 @@ class Recorder:
         self._cond = threading.Condition()
         self._filters = filters
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
-        self.client.reconnect_delay_set(0.05, 0.2)
+        self.client.reconnect_delay_set(1, 1)
         self._subscribed = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message

@@ -19,9 +19,15 @@ from runtime.mqtt.outbox import NewMessage, Outbox
 REPO = Path(__file__).resolve().parents[2]
 
 
+def put_ok(ob: Outbox, topic: str, payload: bytes, retain: bool = False) -> int:
+    row = ob.put(topic, payload, qos=1, retain=retain)
+    assert row is not None
+    return row
+
+
 def test_pending_is_insertion_order_and_ack_deletes(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.db") as ob:
-        ids = [ob.put(f"t/{i}", f"p{i}".encode(), qos=1, retain=i == 2) for i in range(5)]
+        ids = [put_ok(ob, f"t/{i}", f"p{i}".encode(), retain=i == 2) for i in range(5)]
         assert ids == sorted(ids) and len(set(ids)) == 5
         rows = ob.pending(10)
         assert [r.topic for r in rows] == [f"t/{i}" for i in range(5)]
@@ -35,8 +41,7 @@ def test_pending_is_insertion_order_and_ack_deletes(tmp_path: Path) -> None:
 
 def test_ids_are_never_reused_after_the_table_empties(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.db") as ob:
-        first = ob.put("t", b"1")
-        assert first is not None
+        first = put_ok(ob, "t", b"1")
         ob.ack(first)
         assert ob.put("t", b"2") == first + 1
 
@@ -81,7 +86,7 @@ def test_meta_is_committed_with_the_message(tmp_path: Path) -> None:
 
 
 def test_puts_and_acks_from_two_threads_lose_nothing(tmp_path: Path) -> None:
-    with Outbox(tmp_path / "o.db") as ob:
+    with Outbox(tmp_path / "o.db", synchronous="normal") as ob:
         done = threading.Event()
         acked: list[int] = []
 
@@ -96,7 +101,7 @@ def test_puts_and_acks_from_two_threads_lose_nothing(tmp_path: Path) -> None:
 
         t = threading.Thread(target=acker)
         t.start()
-        ids = [ob.put("t", str(i).encode()) for i in range(400)]
+        ids = [put_ok(ob, "t", str(i).encode()) for i in range(400)]
         done.set()
         t.join(10)
         assert acked == ids and len(ob) == 0

@@ -157,7 +157,8 @@ def test_bad_credentials_are_refused_with_a_clear_log(
 
 
 def test_tls_with_a_private_ca(tmp_path: Path, running: Running) -> None:
-    with TlsBroker() as secured:
+    secured = TlsBroker()
+    with secured:
         cfg = make_config(secured, tmp_path, tls={"enabled": True, "ca_file": str(secured.ca_file)})
         pub = running(cfg)
         assert wait_until(lambda: pub.connected)

@@ -14,6 +14,7 @@ from runtime.backends import (
     AutoBackendConfig,
     BackendConfig,
     OnnxRuntimeConfig,
+    TensorRTConfig,
     create_backend,
     is_installed,
     open_model,
@@ -170,7 +171,7 @@ def test_backend_config_union_discriminates_on_type(tiny: TinyModel) -> None:
     with pytest.raises(ValidationError):
         adapter.validate_python({"type": "cuda"})
     trt_cfg = adapter.validate_python({"type": "tensorrt", "batch": [1, 4, 16]})
-    assert type(trt_cfg).__name__ == "TensorRTConfig" and trt_cfg.batch == (1, 4, 16)  # type: ignore[attr-defined]
+    assert isinstance(trt_cfg, TensorRTConfig) and trt_cfg.batch == (1, 4, 16)
     with create_backend(tiny.path, config=auto) as backend:
         assert backend.name in ("onnxruntime", "tensorrt")
 
