@@ -27,6 +27,8 @@ def add_data_arguments(p: argparse.ArgumentParser, *, for_eval: bool = False) ->
     g.add_argument("--noise", metavar="KIND:SNR", help="add noise at an SNR in dB: gaussian:-4, laplacian:0, pink:-8")
     g.add_argument("--noise-protocol", choices=["train_test", "test_only"],
                    help="train_test: noisy train and test (as the paper); test_only: clean train, noisy test")
+    g.add_argument("--synthetic-per-class", type=int, help="synthetic source: simulated recordings per class")
+    g.add_argument("--synthetic-seconds", type=float, help="synthetic source: seconds per simulated recording")
     g.add_argument("--data-seed", type=int, help="seed for noise and synthetic data (default: --seed)")
 
 
@@ -36,7 +38,8 @@ def spec_from_args(args: argparse.Namespace, base: DataSpec | None = None) -> Da
     mapping = {
         "source": "source", "data": "path", "sample_rate": "sample_rate", "window": "window", "hop": "hop",
         "test_hop": "test_hop", "split": "split", "labels": "labels", "noise": "noise",
-        "noise_protocol": "noise_protocol",
+        "noise_protocol": "noise_protocol", "synthetic_per_class": "synthetic_per_class",
+        "synthetic_seconds": "synthetic_seconds",
     }
     for arg, attr in mapping.items():
         value = getattr(args, arg, None)

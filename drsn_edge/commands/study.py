@@ -17,34 +17,61 @@ from pathlib import Path
 from typing import Any
 
 #: Grid flags that, when given, replace the preset's value (name -> parser of the comma list).
-_GRID_FLAGS = {"models": str, "noise_types": str, "snrs": float, "seeds": int, "low_snr_seeds": int,
-               "protocols": str}
+_GRID_FLAGS = {
+    "models": str,
+    "noise_types": str,
+    "snrs": float,
+    "seeds": int,
+    "low_snr_seeds": int,
+    "protocols": str,
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="study", metavar="STUDY", required=True)
-    _add_noise(sub.add_parser("noise", help="DRSN vs baselines under noise on CWRU (tables + plots)",
-                              description=__doc__.split("\n\n")[1] if __doc__ else None))
-    _add_mnist(sub.add_parser("mnist", help="2-D reference: DRSN vs ResNet on noisy MNIST",
-                              description="DRSN-CW against the same network without shrinkage on MNIST "
-                              "with x/255 + 0.5*U(0,1) noise (one 8-channel block, Adam-type optimiser 1e-3)."))
+    _add_noise(
+        sub.add_parser(
+            "noise",
+            help="DRSN vs baselines under noise on CWRU (tables + plots)",
+            description=__doc__.split("\n\n")[1] if __doc__ else None,
+        )
+    )
+    _add_mnist(
+        sub.add_parser(
+            "mnist",
+            help="2-D reference: DRSN vs ResNet on noisy MNIST",
+            description="DRSN-CW against the same network without shrinkage on MNIST "
+            "with x/255 + 0.5*U(0,1) noise (one 8-channel block, Adam-type optimiser 1e-3).",
+        )
+    )
 
 
 def _add_noise(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("data")
-    d.add_argument("--source", choices=["cwru", "synthetic", "folder"], default="cwru",
-                   help="cwru (needs --data), or the bearing simulator for a smoke run")
+    d.add_argument(
+        "--source",
+        choices=["cwru", "synthetic", "folder"],
+        default="cwru",
+        help="cwru (needs --data), or the bearing simulator for a smoke run",
+    )
     d.add_argument("--data", metavar="DIR", help="CWRU folder with MANIFEST.csv (e.g. ../shared/data/cwru)")
-    d.add_argument("--select", action="append", metavar="KEY=VALUE",
-                   help="recordings to use (default for CWRU: load_hp=0, the 10-class 0 HP set)")
+    d.add_argument(
+        "--select",
+        action="append",
+        metavar="KEY=VALUE",
+        help="recordings to use (default for CWRU: load_hp=0, the 10-class 0 HP set)",
+    )
     d.add_argument("--window", type=int, help="window length (default 2048; 1024 with --smoke)")
     d.add_argument("--hop", type=int, help="training hop (default window/4)")
-    d.add_argument("--test-hop", type=int, help="validation/test hop (default window/8: overlapping test windows)")
+    d.add_argument(
+        "--test-hop", type=int, help="validation/test hop (default window/8: overlapping test windows)"
+    )
     g = p.add_argument_group("grid (a preset, then any of these flags replaces its value)")
     size = g.add_mutually_exclusive_group()
     size.add_argument("--smoke", action="store_true", help="seconds: 2 models, 1 noise, 2 SNRs, 1 epoch")
-    size.add_argument("--full", action="store_true",
-                      help="5 models x 3 noises x 8 SNRs, 3 seeds (5 below -4 dB), 30 epochs")
+    size.add_argument(
+        "--full", action="store_true", help="5 models x 3 noises x 8 SNRs, 3 seeds (5 below -4 dB), 30 epochs"
+    )
     g.add_argument("--models", help="comma-separated model names")
     g.add_argument("--noise-types", help="comma-separated: gaussian,laplacian,pink")
     g.add_argument("--snrs", help="comma-separated SNRs in dB")
@@ -53,12 +80,18 @@ def _add_noise(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, help="epochs per run")
     g.add_argument("--protocols", help="comma-separated: train_test,test_only")
     t = p.add_argument_group("training and output")
-    t.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd",
-                   help="sgd: the paper's schedule, which measures best under noise (default)")
+    t.add_argument(
+        "--optimizer",
+        choices=["sgd", "adamw"],
+        default="sgd",
+        help="sgd: the paper's schedule, which measures best under noise (default)",
+    )
     t.add_argument("--lr", type=float, help="initial learning rate (default 0.1 for sgd)")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--weight-decay", type=float, default=1e-4)
-    t.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1, to share the machine)")
+    t.add_argument(
+        "--threads", type=int, default=1, help="torch threads per run (default 1, to share the machine)"
+    )
     t.add_argument("--no-fp16", action="store_true", help="skip the FP16-ONNX export and scoring of DRSN-CW")
     t.add_argument("--no-thresholds", action="store_true", help="skip the threshold statistics")
     t.add_argument("--out", "-o", default="docs/results", help="tables and figures")
@@ -67,7 +100,9 @@ def _add_noise(p: argparse.ArgumentParser) -> None:
 
 
 def _add_mnist(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="DIR", required=True, help="folder with t10k-images/labels-idx*-ubyte.gz")
+    p.add_argument(
+        "--data", metavar="DIR", required=True, help="folder with t10k-images/labels-idx*-ubyte.gz"
+    )
     p.add_argument("--models", default="drsn_cw_mnist,resnet_mnist", help="comma-separated 2-D model names")
     p.add_argument("--seeds", default="0,1,2,3,4", help="training seeds (the split and the noise stay fixed)")
     p.add_argument("--epochs", type=int, default=5)
@@ -93,11 +128,23 @@ def _run_noise(args: argparse.Namespace) -> int:
     from drsn_edge.training.trainer import TrainConfig
 
     grid = _grid(args)
-    study = NoiseStudy(grid=grid, data=_data_spec(args), out_dir=Path(args.out), work_root=Path(args.work),
-                       train=TrainConfig(batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                                         weight_decay=args.weight_decay, threads=args.threads),
-                       fp16_models=() if args.no_fp16 else ("drsn_cw_paper",), thresholds=not args.no_thresholds,
-                       progress=not args.no_progress, command=command_line(args))
+    study = NoiseStudy(
+        grid=grid,
+        data=_data_spec(args),
+        out_dir=Path(args.out),
+        work_root=Path(args.work),
+        train=TrainConfig(
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            threads=args.threads,
+        ),
+        fp16_models=() if args.no_fp16 else ("drsn_cw_paper",),
+        thresholds=not args.no_thresholds,
+        progress=not args.no_progress,
+        command=command_line(args),
+    )
     print(f"noise study, {grid.name} grid: {grid.runs()} training runs; work directory {study.work_dir}")
     results, wall = run_noise_study(study)
     paths = write_report(results, study, wall)
@@ -122,8 +169,14 @@ def _data_spec(args: argparse.Namespace) -> Any:
     from drsn_edge.training.datasource import DataSpec, parse_selection
 
     window = args.window or (1024 if args.smoke else 2048)
-    spec = DataSpec(source=args.source, path=args.data, window=window, hop=args.hop or window // 4,
-                    test_hop=args.test_hop or window // 8, split="time")
+    spec = DataSpec(
+        source=args.source,
+        path=args.data,
+        window=window,
+        hop=args.hop or window // 4,
+        test_hop=args.test_hop or window // 8,
+        split="time",
+    )
     if args.select:
         spec.select = parse_selection(args.select)
     elif args.source == "cwru":
@@ -137,11 +190,23 @@ def _data_spec(args: argparse.Namespace) -> Any:
 def _run_mnist(args: argparse.Namespace) -> int:
     from drsn_edge.study.mnist import MnistStudy, run_mnist_study
 
-    study = MnistStudy(data_dir=Path(args.data), out_dir=Path(args.out), work_dir=Path(args.work),
-                       models=tuple(_split(args.models)), seeds=tuple(int(s) for s in _split(args.seeds)),
-                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                       split_seed=args.split_seed, n_train=args.n_train, n_test=args.n_test, threads=args.threads,
-                       progress=not args.no_progress, command=command_line(args))
+    study = MnistStudy(
+        data_dir=Path(args.data),
+        out_dir=Path(args.out),
+        work_dir=Path(args.work),
+        models=tuple(_split(args.models)),
+        seeds=tuple(int(s) for s in _split(args.seeds)),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        split_seed=args.split_seed,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        threads=args.threads,
+        progress=not args.no_progress,
+        command=command_line(args),
+    )
     paths = run_mnist_study(study)
     print(paths["md"].read_text())
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))

@@ -94,11 +94,12 @@ def prepare_splits(
     rate, channels = _common_format(train_recs, test_recs)
     names = _classes(train_recs, test_recs, classes)
     healthy = _healthy(names, healthy_class)
-    clean, noisy = _signals(everything, plan)
+    fit_signals, test_signals = _signals(everything, plan)
     roles = _assign(train_recs, len(test_recs), plan)
     parts: dict[str, list[WindowSet]] = {s: [] for s in _SPLITS}
     for i, rec in enumerate(everything):
-        for name, ws in _windows_of(i, rec, roles[i], clean[i], noisy[i], names.index(rec.label), plan):
+        label = names.index(rec.label)
+        for name, ws in _windows_of(i, rec, roles[i], fit_signals[i], test_signals[i], label, plan):
             parts[name].append(ws)
     sets = {s: WindowSet.concat(parts[s], channels, plan.window) for s in _SPLITS}
     for s in _SPLITS:
@@ -271,7 +272,7 @@ def _summary(everything: list[Recording], n_train: int, roles: list[str], sets: 
     return {
         "source": ",".join(sorted({str(r.meta.get("dataset", "unknown")) for r in everything})),
         "n_recordings": len(everything),
-        "n_test_recordings": len(everything) - n_train if len(everything) > n_train else 0,
+        "n_test_recordings": len(everything) - n_train,
         "classes": list(classes),
         "sample_rate": float(everything[0].sample_rate),
         "windows": {s: sets[s].counts(classes) for s in _SPLITS},

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ class Fp16Model:
     fp16_path: Path
     session: Any
 
-    def score(self, x: np.ndarray, y: np.ndarray, reference_pred: np.ndarray | None = None) -> dict[str, float]:
+    def score(
+        self, x: np.ndarray, y: np.ndarray, reference_pred: np.ndarray | None = None
+    ) -> dict[str, float]:
         """FP16 accuracy on ``(x, y)``; with FP32 predictions, also the share of windows they agree on."""
         from export.ort_run import run_logits
 
@@ -54,7 +57,10 @@ def export_fp16(ckpt_path: Path, out_dir: Path | None = None) -> Fp16Model | str
     fp32, fp16 = folder / f"{ckpt_path.stem}.onnx", folder / f"{ckpt_path.stem}_fp16.onnx"
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed):  # the gates print their figures; keep the progress bar clean
+        # The gates print their figures and the converter warns about every tiny weight it rounds;
+        # both would break the study's progress bar, and the figures are kept in the files' metadata.
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             onnx_from_checkpoint(ckpt_path, fp32)
             fp16_from_onnx(fp32, fp16)
     except DrsnEdgeError as exc:

@@ -42,8 +42,9 @@ class NoiseGrid:
 
     def __post_init__(self) -> None:
         if not (self.models and self.kinds and self.snrs and self.seeds):
-            raise ConfigError(f"grid {self.name!r} is empty: give at least one model, noise kind, "
-                              "SNR and seed")
+            raise ConfigError(
+                f"grid {self.name!r} is empty: give at least one model, noise kind, SNR and seed"
+            )
         unknown = sorted(set(self.protocols) - set(PROTOCOLS))
         if unknown or not self.protocols:
             raise ConfigError(f"unknown noise protocol(s) {unknown}; use {', '.join(PROTOCOLS)}")
@@ -75,17 +76,26 @@ class NoiseGrid:
 
     def with_overrides(self, **changes: Sequence[object] | int | None) -> NoiseGrid:
         """A copy with the given fields replaced; ``None`` keeps the preset's value."""
-        kept = {k: (tuple(v) if isinstance(v, (list, tuple)) else v)
-                for k, v in changes.items() if v is not None}
+        kept = {
+            k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in changes.items() if v is not None
+        }
         return dataclasses.replace(self, **kept)
 
 
 PRESETS: dict[str, NoiseGrid] = {
-    "smoke": NoiseGrid("smoke", ("drsn_cw_paper", "resnet_paper"), ("gaussian",), (-6.0, 0.0), (0,), (0,),
-                       epochs=1),
+    "smoke": NoiseGrid(
+        "smoke", ("drsn_cw_paper", "resnet_paper"), ("gaussian",), (-6.0, 0.0), (0,), (0,), epochs=1
+    ),
     "default": NoiseGrid("default", PAPER_MODELS, NOISE_KINDS, (-8.0, -4.0, 0.0), (0,), (0,), epochs=20),
-    "full": NoiseGrid("full", PAPER_MODELS, NOISE_KINDS, (-10.0, -8.0, -6.0, -4.0, -2.0, 0.0, 2.0, 4.0),
-                      (0, 1, 2), (0, 1, 2, 3, 4), epochs=30),
+    "full": NoiseGrid(
+        "full",
+        PAPER_MODELS,
+        NOISE_KINDS,
+        (-10.0, -8.0, -6.0, -4.0, -2.0, 0.0, 2.0, 4.0),
+        (0, 1, 2),
+        (0, 1, 2, 3, 4),
+        epochs=30,
+    ),
 }
 
 

@@ -43,8 +43,14 @@ def _split_sizes(data: Any) -> dict[str, int]:
     return {"n_train": len(data.train.y), "n_val": len(data.val.y)}
 
 
-def _score_point(model: Any, x: np.ndarray, y: np.ndarray, classes: list[str], fp16: Fp16Model | str | None,
-                 thresholds: bool) -> dict[str, Any]:
+def _score_point(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    fp16: Fp16Model | str | None,
+    thresholds: bool,
+) -> dict[str, Any]:
     """Accuracy, macro-F1, optional FP16 accuracy and threshold statistics on one test set."""
     from drsn_edge.training.metrics import evaluate_predictions
     from drsn_edge.training.trainer import predict_logits
@@ -58,8 +64,9 @@ def _score_point(model: Any, x: np.ndarray, y: np.ndarray, classes: list[str], f
     return out
 
 
-def _fp16_columns(fp16: Fp16Model | str | None, x: np.ndarray, y: np.ndarray,
-                  pred: np.ndarray) -> dict[str, Any]:
+def _fp16_columns(
+    fp16: Fp16Model | str | None, x: np.ndarray, y: np.ndarray, pred: np.ndarray
+) -> dict[str, Any]:
     if fp16 is None:
         return {}
     if isinstance(fp16, str):
@@ -88,8 +95,13 @@ class TrainTestHook:
 class TestOnlyHook:
     """Score a clean-trained model on the clean test span and at every (noise kind, SNR)."""
 
-    def __init__(self, kinds: Sequence[str], snrs: Sequence[float], fp16_models: Sequence[str] = ("drsn_cw_paper",),
-                 thresholds: bool = True) -> None:
+    def __init__(
+        self,
+        kinds: Sequence[str],
+        snrs: Sequence[float],
+        fp16_models: Sequence[str] = ("drsn_cw_paper",),
+        thresholds: bool = True,
+    ) -> None:
         self.kinds = list(kinds)
         self.snrs = [float(s) for s in snrs]
         self.fp16_models = set(fp16_models)
@@ -104,15 +116,24 @@ class TestOnlyHook:
         classes = list(data.classes)
         with_thresholds = self.thresholds and bool(shrinkage_layers(model))
         clean, _ = prepare(DataSpec.from_dict({**spec_dict, "noise": None}))
-        row: dict[str, Any] = {**_split_sizes(data), "clean": _score_point(
-            model, clean.test.x, clean.test.y, classes, fp16, with_thresholds)}
+        row: dict[str, Any] = {
+            **_split_sizes(data),
+            "clean": _score_point(model, clean.test.x, clean.test.y, classes, fp16, with_thresholds),
+        }
         points = []
         for kind in self.kinds:
             for snr in self.snrs:
-                spec = DataSpec.from_dict({**spec_dict, "noise": f"{kind}:{snr:g}", "noise_protocol": "test_only"})
+                spec = DataSpec.from_dict(
+                    {**spec_dict, "noise": f"{kind}:{snr:g}", "noise_protocol": "test_only"}
+                )
                 noisy, _ = prepare(spec)
-                points.append({"noise": kind, "snr_db": snr,
-                               **_score_point(model, noisy.test.x, noisy.test.y, classes, fp16, with_thresholds)})
+                points.append(
+                    {
+                        "noise": kind,
+                        "snr_db": snr,
+                        **_score_point(model, noisy.test.x, noisy.test.y, classes, fp16, with_thresholds),
+                    }
+                )
         row["test_only"] = points
         return row
 

@@ -59,8 +59,11 @@ def run_mnist_study(study: MnistStudy) -> dict[str, Path]:
     data = load_mnist(study.data_dir, seed=study.split_seed, n_train=study.n_train, n_test=study.n_test)
     study.work_dir.mkdir(parents=True, exist_ok=True)
     rows_path = study.work_dir / "mnist_rows.jsonl"
-    rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()] \
-        if rows_path.exists() else []
+    rows = (
+        [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
+        if rows_path.exists()
+        else []
+    )
     done = {(r["model"], int(r["seed"])) for r in rows if r.get("settings") == _settings(study)}
     todo = [(m, s) for m in study.models for s in study.seeds if (m, s) not in done]
     bar = _bar(study, len(study.models) * len(study.seeds), len(study.models) * len(study.seeds) - len(todo))
@@ -75,7 +78,9 @@ def run_mnist_study(study: MnistStudy) -> dict[str, Path]:
     if bar is not None:
         bar.close()
     wanted = {(m, s) for m in study.models for s in study.seeds}
-    mine = [r for r in rows if (r["model"], int(r["seed"])) in wanted and r.get("settings") == _settings(study)]
+    mine = [
+        r for r in rows if (r["model"], int(r["seed"])) in wanted and r.get("settings") == _settings(study)
+    ]
     from drsn_edge.study.mnist_report import write_mnist_report
 
     return write_mnist_report(mine, data.summary, study, time.perf_counter() - t0)
@@ -83,9 +88,15 @@ def run_mnist_study(study: MnistStudy) -> dict[str, Path]:
 
 def _settings(study: MnistStudy) -> dict[str, Any]:
     """What must match for a stored row to count as this study's run."""
-    return {"epochs": study.epochs, "batch_size": study.batch_size, "lr": study.lr,
-            "weight_decay": study.weight_decay, "split_seed": study.split_seed, "n_train": study.n_train,
-            "n_test": study.n_test}
+    return {
+        "epochs": study.epochs,
+        "batch_size": study.batch_size,
+        "lr": study.lr,
+        "weight_decay": study.weight_decay,
+        "split_seed": study.split_seed,
+        "n_train": study.n_train,
+        "n_test": study.n_test,
+    }
 
 
 def _run_one(study: MnistStudy, data: Any, model_name: str, seed: int) -> dict[str, Any]:
@@ -97,19 +108,35 @@ def _run_one(study: MnistStudy, data: Any, model_name: str, seed: int) -> dict[s
     from runtime.artifact import Normalization
 
     spec = DataSpec(source="mnist", path=str(study.data_dir), window=28, seed=study.split_seed)
-    cfg = TrainConfig(model=model_name, epochs=study.epochs, batch_size=study.batch_size, optimizer="adamw",
-                      lr=study.lr, weight_decay=study.weight_decay, seed=seed, threads=study.threads,
-                      progress=False)
+    cfg = TrainConfig(
+        model=model_name,
+        epochs=study.epochs,
+        batch_size=study.batch_size,
+        optimizer="adamw",
+        lr=study.lr,
+        weight_decay=study.weight_decay,
+        seed=seed,
+        threads=study.threads,
+        progress=False,
+    )
     t0 = time.perf_counter()
     result = train(data, spec, cfg, study.work_dir / f"{model_name}_s{seed}", norm=Normalization(kind="none"))
     model = load_checkpoint(result.best_path).build_model()
     ev = evaluate_model(model, data.test.x, data.test.y, list(data.classes))
     return {
-        "model": model_name, "seed": seed, "accuracy": ev.accuracy, "macro_f1": ev.macro_f1, "n_test": ev.n,
-        "n_train": len(data.train.y), "n_val": len(data.val.y), "best_epoch": result.best_epoch,
+        "model": model_name,
+        "seed": seed,
+        "accuracy": ev.accuracy,
+        "macro_f1": ev.macro_f1,
+        "n_test": ev.n,
+        "n_train": len(data.train.y),
+        "n_val": len(data.val.y),
+        "best_epoch": result.best_epoch,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "val_acc": [h["val_acc"] for h in result.history], "seconds": time.perf_counter() - t0,
-        "thresholds": block_stats(model, data.test.x), "settings": _settings(study),
+        "val_acc": [h["val_acc"] for h in result.history],
+        "seconds": time.perf_counter() - t0,
+        "thresholds": block_stats(model, data.test.x),
+        "settings": _settings(study),
     }
 
 
@@ -128,8 +155,18 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rs = [r for r in rows if r["model"] == model]
         acc = np.array([r["accuracy"] for r in rs])
         f1 = np.array([r["macro_f1"] for r in rs])
-        out.append({"model": model, "seeds": len(rs), "accuracy": float(acc.mean()), "accuracy_std": float(acc.std()),
-                    "macro_f1": float(f1.mean()), "macro_f1_std": float(f1.std()),
-                    "min": float(acc.min()), "max": float(acc.max()), "parameters": rs[0]["parameters"],
-                    "seconds_per_run": float(np.mean([r["seconds"] for r in rs]))})
+        out.append(
+            {
+                "model": model,
+                "seeds": len(rs),
+                "accuracy": float(acc.mean()),
+                "accuracy_std": float(acc.std()),
+                "macro_f1": float(f1.mean()),
+                "macro_f1_std": float(f1.std()),
+                "min": float(acc.min()),
+                "max": float(acc.max()),
+                "parameters": rs[0]["parameters"],
+                "seconds_per_run": float(np.mean([r["seconds"] for r in rs])),
+            }
+        )
     return out

@@ -56,7 +56,9 @@ class NoiseStudy:
         if data.get("path"):
             data["path"] = str(Path(data["path"]).resolve())
         cfg = dataclasses.asdict(dataclasses.replace(self.train, epochs=self.grid.epochs))
-        train = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in _NOT_SETTINGS}
+        train = {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in _NOT_SETTINGS
+        }
         return {"data": data, "train": train}
 
     @property
@@ -110,11 +112,15 @@ def _run_protocol(study: NoiseStudy, protocol: str) -> ProtocolResult:
 def load_rows(path: Path, points: list[SweepPoint]) -> list[dict[str, Any]]:
     """The rows of ``path`` that belong to ``points`` (a resumed file may hold more)."""
     wanted = {(p.model, p.noise, float(p.snr_db), int(p.seed)) for p in points}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    )
     return [r for r in rows if (r["model"], r["noise"], float(r["snr_db"]), int(r["seed"])) in wanted]
 
 
-def expand_test_only(raw: list[dict[str, Any]], grid: NoiseGrid) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def expand_test_only(
+    raw: list[dict[str, Any]], grid: NoiseGrid
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One row per (model, seed, noise, SNR) from the clean runs, plus one clean-test row per run.
 
     Only the grid's points are kept, so a run scored on a wider grid earlier still fits this one.
@@ -122,13 +128,21 @@ def expand_test_only(raw: list[dict[str, Any]], grid: NoiseGrid) -> tuple[list[d
     wanted = {(k, float(s)) for k in grid.kinds for s in grid.snrs}
     rows, clean = [], []
     for r in raw:
-        base = {"model": r["model"], "seed": int(r["seed"]), "n_train": r.get("n_train"), "n_val": r.get("n_val")}
+        base = {
+            "model": r["model"],
+            "seed": int(r["seed"]),
+            "n_train": r.get("n_train"),
+            "n_val": r.get("n_val"),
+        }
         clean.append({**base, "noise": "clean", "snr_db": None, **(r.get("clean") or {})})
         for p in r.get("test_only", []):
             if (p["noise"], float(p["snr_db"])) in wanted:
                 rows.append({**base, **p, "snr_db": float(p["snr_db"])})
     missing = len(wanted) * len(raw) - len(rows)
     if missing:
-        log.warning("%d test_only points are missing from earlier runs scored on a smaller grid; "
-                    "use a new --work directory to score every point", missing)
+        log.warning(
+            "%d test_only points are missing from earlier runs scored on a smaller grid; "
+            "use a new --work directory to score every point",
+            missing,
+        )
     return rows, clean

@@ -25,8 +25,10 @@ from drsn_edge.training.sweep import aggregate, write_tables
 
 #: SNRs at or below this are "low" in the summary (the issue's -10..-6 dB band).
 LOW_BAND_DB = -6.0
-PROTOCOL_TITLES = {"train_test": "noise in train and test (the paper's protocol)",
-                   "test_only": "trained on clean data, tested on noisy data"}
+PROTOCOL_TITLES = {
+    "train_test": "noise in train and test (the paper's protocol)",
+    "test_only": "trained on clean data, tested on noisy data",
+}
 VALUE_KEYS = ("accuracy", "macro_f1", "fp16_accuracy", "fp16_agreement")
 REFERENCE = "drsn_cw_paper"
 
@@ -40,9 +42,14 @@ def write_report(results: dict[str, ProtocolResult], study: NoiseStudy, wall_s: 
     for protocol, res in results.items():
         keys = [k for k in VALUE_KEYS if any(k in r for r in res.rows)]
         aggs[protocol] = aggregate(res.rows, keys)
-        written = write_tables(aggs[protocol], out, stem=f"noise_{protocol}",
-                               title=f"CWRU accuracy against SNR: {PROTOCOL_TITLES[protocol]}"
-                               if study.data.source == "cwru" else PROTOCOL_TITLES[protocol])
+        written = write_tables(
+            aggs[protocol],
+            out,
+            stem=f"noise_{protocol}",
+            title=f"CWRU accuracy against SNR: {PROTOCOL_TITLES[protocol]}"
+            if study.data.source == "cwru"
+            else PROTOCOL_TITLES[protocol],
+        )
         paths.update({f"{protocol}_{k}": v for k, v in written.items()})
     paths.update(_write_thresholds(results, out))
     summary = summarise(aggs, results)
@@ -70,7 +77,9 @@ def _write_thresholds(results: dict[str, ProtocolResult], out: Path) -> dict[str
     return paths
 
 
-def summarise(aggs: dict[str, list[dict[str, Any]]], results: dict[str, ProtocolResult]) -> list[dict[str, Any]]:
+def summarise(
+    aggs: dict[str, list[dict[str, Any]]], results: dict[str, ProtocolResult]
+) -> list[dict[str, Any]]:
     """Per (protocol, model): mean accuracy over all points and over the low-SNR band, and margins."""
     rows = []
     for protocol, agg in aggs.items():
@@ -78,15 +87,22 @@ def summarise(aggs: dict[str, list[dict[str, Any]]], results: dict[str, Protocol
         means = {m: _means(agg, m) for m in sorted({r["model"] for r in agg})}
         ref = means.get(REFERENCE)
         for model, (mean_all, mean_low, fp16) in means.items():
-            row: dict[str, Any] = {"protocol": protocol, "model": model, "points": sum(r["model"] == model for r in agg),
-                                   "mean_accuracy": mean_all, "mean_accuracy_low_snr": mean_low}
+            row: dict[str, Any] = {
+                "protocol": protocol,
+                "model": model,
+                "points": sum(r["model"] == model for r in agg),
+                "mean_accuracy": mean_all,
+                "mean_accuracy_low_snr": mean_low,
+            }
             if fp16 is not None:
                 row["mean_fp16_accuracy"] = fp16
             if model in clean:
                 row["clean_accuracy"] = clean[model]
             if ref is not None and model != REFERENCE:
                 row["drsn_cw_margin"] = ref[0] - mean_all
-                row["drsn_cw_margin_low_snr"] = (ref[1] - mean_low) if None not in (ref[1], mean_low) else None
+                row["drsn_cw_margin_low_snr"] = (
+                    (ref[1] - mean_low) if None not in (ref[1], mean_low) else None
+                )
             rows.append(row)
     return rows
 
@@ -95,8 +111,11 @@ def _means(agg: list[dict[str, Any]], model: str) -> tuple[float, float | None, 
     mine = [r for r in agg if r["model"] == model]
     low = [r["accuracy"] for r in mine if r["snr_db"] <= LOW_BAND_DB]
     fp16 = [r["fp16_accuracy"] for r in mine if "fp16_accuracy" in r]
-    return (float(np.mean([r["accuracy"] for r in mine])), float(np.mean(low)) if low else None,
-            float(np.mean(fp16)) if fp16 else None)
+    return (
+        float(np.mean([r["accuracy"] for r in mine])),
+        float(np.mean(low)) if low else None,
+        float(np.mean(fp16)) if fp16 else None,
+    )
 
 
 def _clean_accuracy(clean_rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -115,26 +134,35 @@ def goals(summary: list[dict[str, Any]], protocol: str = "train_test") -> list[s
     ref = rows[REFERENCE]
     others = {m: r for m, r in rows.items() if m != REFERENCE}
     best = max(others.values(), key=lambda r: r["mean_accuracy"])
-    lines = [f"- DRSN-CW mean accuracy {_pct(ref['mean_accuracy'])} vs the best baseline ({best['model']}) "
-             f"{_pct(best['mean_accuracy'])}: **{'met' if ref['mean_accuracy'] >= best['mean_accuracy'] else 'not met'}**"]
+    verdict = "met" if ref["mean_accuracy"] >= best["mean_accuracy"] else "not met"
+    lines = [
+        f"- DRSN-CW mean accuracy {_pct(ref['mean_accuracy'])} vs the best baseline ({best['model']}) "
+        f"{_pct(best['mean_accuracy'])}: **{verdict}**"
+    ]
     resnet = others.get("resnet_paper")
     if resnet and ref["mean_accuracy_low_snr"] is not None and resnet["mean_accuracy_low_snr"] is not None:
         margin = 100 * (ref["mean_accuracy_low_snr"] - resnet["mean_accuracy_low_snr"])
-        lines.append(f"- DRSN-CW at SNR <= {LOW_BAND_DB:g} dB {_pct(ref['mean_accuracy_low_snr'])} vs ResNet "
-                     f"{_pct(resnet['mean_accuracy_low_snr'])} ({margin:+.2f} points, goal +3): "
-                     f"**{'met' if margin >= 3 else 'not met'}**")
+        lines.append(
+            f"- DRSN-CW at SNR <= {LOW_BAND_DB:g} dB {_pct(ref['mean_accuracy_low_snr'])} vs ResNet "
+            f"{_pct(resnet['mean_accuracy_low_snr'])} ({margin:+.2f} points, goal +3): "
+            f"**{'met' if margin >= 3 else 'not met'}**"
+        )
     return lines
 
 
 def summary_markdown(summary: list[dict[str, Any]]) -> str:
-    head = ("| protocol | model | points | mean acc. | mean acc. SNR <= -6 dB | clean acc. | FP16 mean | "
-            "DRSN-CW margin | DRSN-CW margin <= -6 dB |")
+    head = (
+        "| protocol | model | points | mean acc. | mean acc. SNR <= -6 dB | clean acc. | FP16 mean | "
+        "DRSN-CW margin | DRSN-CW margin <= -6 dB |"
+    )
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary:
-        lines.append(f"| {r['protocol']} | {r['model']} | {r['points']} | {_pct(r['mean_accuracy'])} | "
-                     f"{_pct(r.get('mean_accuracy_low_snr'))} | {_pct(r.get('clean_accuracy'))} | "
-                     f"{_pct(r.get('mean_fp16_accuracy'))} | {_pts(r.get('drsn_cw_margin'))} | "
-                     f"{_pts(r.get('drsn_cw_margin_low_snr'))} |")
+        lines.append(
+            f"| {r['protocol']} | {r['model']} | {r['points']} | {_pct(r['mean_accuracy'])} | "
+            f"{_pct(r.get('mean_accuracy_low_snr'))} | {_pct(r.get('clean_accuracy'))} | "
+            f"{_pct(r.get('mean_fp16_accuracy'))} | {_pts(r.get('drsn_cw_margin'))} | "
+            f"{_pts(r.get('drsn_cw_margin_low_snr'))} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -143,10 +171,15 @@ def fp16_markdown(agg: list[dict[str, Any]], model: str = REFERENCE) -> str:
     rows = [r for r in agg if r["model"] == model and "fp16_accuracy" in r]
     if not rows:
         return ""
-    lines = ["| noise | SNR (dB) | FP32 PyTorch | FP16 ONNX Runtime | argmax agreement |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| noise | SNR (dB) | FP32 PyTorch | FP16 ONNX Runtime | argmax agreement |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for r in sorted(rows, key=lambda r: (r["noise"], r["snr_db"])):
-        lines.append(f"| {r['noise']} | {r['snr_db']:g} | {_pct(r['accuracy'])} | {_pct(r['fp16_accuracy'])} | "
-                     f"{_pct(r.get('fp16_agreement'))} |")
+        lines.append(
+            f"| {r['noise']} | {r['snr_db']:g} | {_pct(r['accuracy'])} | {_pct(r['fp16_accuracy'])} | "
+            f"{_pct(r.get('fp16_agreement'))} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -154,56 +187,99 @@ def study_metadata(results: dict[str, ProtocolResult], study: NoiseStudy, wall_s
     """Settings, data sizes and runtime, for the page and for anyone re-running the study."""
     import torch
 
-    sizes = {k: sorted({int(r[k]) for res in results.values() for r in res.rows if r.get(k) is not None})
-             for k in ("n_train", "n_val", "n_test")}
+    sizes = {
+        k: sorted({int(r[k]) for res in results.values() for r in res.rows if r.get(k) is not None})
+        for k in ("n_train", "n_val", "n_test")
+    }
     runs = sum(res.runs for res in results.values())
     seconds = sum(res.seconds for res in results.values())
     return {
-        "grid": {"name": study.grid.name, "models": list(study.grid.models), "kinds": list(study.grid.kinds),
-                 "snrs": list(study.grid.snrs), "seeds": list(study.grid.seeds),
-                 "low_snr_seeds": list(study.grid.low_snr_seeds), "epochs": study.grid.epochs,
-                 "protocols": list(study.grid.protocols)},
+        "grid": {
+            "name": study.grid.name,
+            "models": list(study.grid.models),
+            "kinds": list(study.grid.kinds),
+            "snrs": list(study.grid.snrs),
+            "seeds": list(study.grid.seeds),
+            "low_snr_seeds": list(study.grid.low_snr_seeds),
+            "epochs": study.grid.epochs,
+            "protocols": list(study.grid.protocols),
+        },
         "settings": study.settings(),
         "windows": sizes,
-        "runtime": {"training_runs": runs, "run_seconds_total": seconds,
-                    "run_seconds_mean": seconds / runs if runs else None, "this_invocation_wall_s": wall_s,
-                    "torch_threads": study.train.threads or torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine(), "torch": torch.__version__},
+        "runtime": {
+            "training_runs": runs,
+            "run_seconds_total": seconds,
+            "run_seconds_mean": seconds / runs if runs else None,
+            "this_invocation_wall_s": wall_s,
+            "torch_threads": study.train.threads or torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+        },
         "work_dir": str(study.work_dir),
         "command": study.command,
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def study_page(aggs: dict[str, list[dict[str, Any]]], results: dict[str, ProtocolResult],
-               summary: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> str:
+def study_page(
+    aggs: dict[str, list[dict[str, Any]]],
+    results: dict[str, ProtocolResult],
+    summary: list[dict[str, Any]],
+    meta: dict[str, Any],
+    out: Path,
+) -> str:
     """The generated Markdown page: settings, runtime, goals, tables and figures."""
-    g, rt, w = meta["grid"], meta["runtime"], meta["windows"]
-    train = meta["settings"]["train"]
     parts = [
-        f"# Noise study: {g['name']} grid (generated)\n",
-        f"Command: `{meta['command']}`  \nGenerated {meta['generated']}; work directory `{meta['work_dir']}`.\n",
-        f"- models: {', '.join(g['models'])}\n- noise: {', '.join(g['kinds'])} at SNR {', '.join(f'{s:g}' for s in g['snrs'])} dB"
-        f"\n- seeds: {g['seeds']} (below -4 dB: {g['low_snr_seeds']}); protocols: {', '.join(g['protocols'])}"
-        f"\n- windows per run: train {_join(w['n_train'])}, validation {_join(w['n_val'])}, test n = {_join(w['n_test'])}"
-        f"\n- training: {g['epochs']} epochs, {train['optimizer']}, batch {train['batch_size']}, "
-        f"lr {train['lr'] or ('0.1' if train['optimizer'] == 'sgd' else '1e-3')}, weight decay {train['weight_decay']}, "
-        "best epoch chosen on validation"
-        f"\n- runtime: {rt['training_runs']} training runs, {rt['run_seconds_total'] / 60:.1f} min of run time "
-        f"({_num(rt['run_seconds_mean'])} s per run) on {rt['torch_threads']} torch thread(s), "
-        f"{rt['cpu_count']} CPU cores; this invocation {rt['this_invocation_wall_s'] / 60:.1f} min\n",
-        "## Summary\n", summary_markdown(summary), *(line + "\n" for line in goals(summary)),
+        f"# Noise study: {meta['grid']['name']} grid (generated)\n",
+        f"Command: `{meta['command']}`  ",
+        f"Generated {meta['generated']}; work directory `{meta['work_dir']}`.\n",
+        *settings_lines(meta),
+        "",
+        "## Summary\n",
+        summary_markdown(summary),
+        "\n".join(goals(summary)) + "\n",
     ]
     for protocol, agg in aggs.items():
-        parts += [f"\n## {PROTOCOL_TITLES[protocol].capitalize()}\n", f"![accuracy against SNR](noise_{protocol}.png)\n",
-                  "Test accuracy (%), mean ± std over seeds:\n", (out / f"noise_{protocol}.md").read_text()]
+        parts += [
+            f"\n## {PROTOCOL_TITLES[protocol].capitalize()}\n",
+            f"![accuracy against SNR](noise_{protocol}.png)\n",
+            "Test accuracy (%), mean ± std over seeds:\n",
+            (out / f"noise_{protocol}.md").read_text(),
+        ]
         fp16 = fp16_markdown(agg)
         if fp16:
-            parts += [f"\nFP16 ONNX ({REFERENCE}), scored with ONNX Runtime on the same test windows:\n", fp16]
+            parts += [
+                f"\nFP16 ONNX ({REFERENCE}), scored with ONNX Runtime on the same test windows:\n",
+                fp16,
+            ]
         if (out / f"thresholds_{protocol}.png").exists():
-            parts += ["\nLearnt thresholds per block (tau / mean|x| and the share of values set to zero), "
-                      "data in `thresholds.csv`:\n", f"![thresholds](thresholds_{protocol}.png)\n"]
+            parts += [
+                "\nLearnt thresholds per block (tau / mean|x| and the share of values set to zero), "
+                "data in `thresholds.csv`:\n",
+                f"![thresholds](thresholds_{protocol}.png)\n",
+            ]
     return "\n".join(parts)
+
+
+def settings_lines(meta: dict[str, Any]) -> list[str]:
+    """Bullet lines: models, noise, seeds, window counts, training settings and runtime."""
+    g, rt, w = meta["grid"], meta["runtime"], meta["windows"]
+    train = meta["settings"]["train"]
+    lr = train["lr"] or ("0.1" if train["optimizer"] == "sgd" else "1e-3")
+    snrs = ", ".join(f"{s:g}" for s in g["snrs"])
+    return [
+        f"- models: {', '.join(g['models'])}",
+        f"- noise: {', '.join(g['kinds'])} at SNR {snrs} dB, added once per recording",
+        f"- seeds: {g['seeds']} (below -4 dB: {g['low_snr_seeds']}); protocols: {', '.join(g['protocols'])}",
+        f"- windows per run: train {_join(w['n_train'])}, validation {_join(w['n_val'])}, "
+        f"test n = {_join(w['n_test'])}",
+        f"- training: {g['epochs']} epochs, {train['optimizer']} lr {lr}, batch {train['batch_size']}, "
+        f"weight decay {train['weight_decay']}, best epoch chosen on validation",
+        f"- runtime: {rt['training_runs']} training runs, {rt['run_seconds_total'] / 60:.1f} min of run time "
+        f"({_num(rt['run_seconds_mean'])} s per run) on {rt['torch_threads']} torch thread(s), "
+        f"{rt['cpu_count']} CPU cores; this invocation {rt['this_invocation_wall_s'] / 60:.1f} min",
+    ]
 
 
 def _pct(v: float | None) -> str:

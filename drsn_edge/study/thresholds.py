@@ -103,8 +103,16 @@ def flatten(rows: Iterable[dict[str, Any]], protocol: str) -> list[dict[str, Any
     out = []
     for r in rows:
         for b in r.get("thresholds") or []:
-            out.append({"protocol": protocol, "model": r["model"], "noise": r["noise"],
-                        "snr_db": float(r["snr_db"]), "seed": int(r["seed"]), **b})
+            out.append(
+                {
+                    "protocol": protocol,
+                    "model": r["model"],
+                    "noise": r["noise"],
+                    "snr_db": float(r["snr_db"]),
+                    "seed": int(r["seed"]),
+                    **b,
+                }
+            )
     return out
 
 
@@ -116,9 +124,17 @@ def aggregate(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(key, []).append(r)
     out = []
     for (protocol, model, noise, snr, block), rs in sorted(groups.items()):
-        row: dict[str, Any] = {"protocol": protocol, "model": model, "noise": noise, "snr_db": snr,
-                               "block": block, "stage": rs[0]["stage"], "mode": rs[0]["mode"],
-                               "channels": rs[0]["channels"], "seeds": len(rs)}
+        row: dict[str, Any] = {
+            "protocol": protocol,
+            "model": model,
+            "noise": noise,
+            "snr_db": snr,
+            "block": block,
+            "stage": rs[0]["stage"],
+            "mode": rs[0]["mode"],
+            "channels": rs[0]["channels"],
+            "seeds": len(rs),
+        }
         for k in STAT_KEYS:
             vals = np.array([float(r[k]) for r in rs])
             row[k] = float(vals.mean())
@@ -155,27 +171,35 @@ def plot_thresholds(agg: Sequence[dict[str, Any]], path: Path, protocol: str) ->
     models = sorted({r["model"] for r in rows})
     kinds = sorted({r["noise"] for r in rows})
     panels = [(m, stat) for m in models for stat in ("tau_ratio", "zero_fraction")]
-    fig, axes = plt.subplots(len(panels), len(kinds), figsize=(4.0 * len(kinds), 2.9 * len(panels)),
-                             dpi=110, squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), len(kinds), figsize=(4.0 * len(kinds), 2.9 * len(panels)), dpi=110, squeeze=False
+    )
     for (model, stat), ax_row in zip(panels, axes, strict=True):
         blocks = sorted({r["block"] for r in rows if r["model"] == model})
         colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(len(blocks), 1)))
         for ax, kind in zip(ax_row, kinds, strict=True):
             for colour, block in zip(colours, blocks, strict=True):
-                pts = sorted((r for r in rows
-                              if r["model"] == model and r["noise"] == kind and r["block"] == block),
-                             key=lambda r: r["snr_db"])
+                pts = sorted(
+                    (r for r in rows if r["model"] == model and r["noise"] == kind and r["block"] == block),
+                    key=lambda r: r["snr_db"],
+                )
                 if pts:
-                    ax.plot([p["snr_db"] for p in pts], [p[stat] for p in pts], marker="o", ms=2.5,
-                            color=colour, label=f"block {block} (stage {pts[0]['stage']})")
+                    ax.plot(
+                        [p["snr_db"] for p in pts],
+                        [p[stat] for p in pts],
+                        marker="o",
+                        ms=2.5,
+                        color=colour,
+                        label=f"block {block} (stage {pts[0]['stage']})",
+                    )
             ax.set_title(f"{model}, {kind}", fontsize=9)
             ax.set_xlabel("SNR (dB)")
             ax.set_ylabel("tau / mean|x|" if stat == "tau_ratio" else "fraction set to zero")
             ax.set_ylim(0, 1)
             ax.grid(alpha=0.3)
-        ax_row[-1].legend(fontsize=6, ncol=2, loc="best")
+    axes[0][-1].legend(fontsize=6, ncol=2, loc="best")
     title = "noise in train and test" if protocol == "train_test" else "trained clean, tested noisy"
-    fig.suptitle(f"learnt soft thresholds per block against SNR ({title})", fontsize=10)
+    fig.suptitle(f"learnt soft thresholds per block\n({title})", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 #: (atol, rtol) for engine logits against FP32 reference logits, per engine precision
 ENGINE_TOLERANCES: dict[str, tuple[float, float]] = {"fp32": (1e-2, 1e-2), "fp16": (5e-2, 5e-2)}
 
-_LOGGERS: dict[int, Any] = {}
+_LOGGERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def import_tensorrt() -> Any:
@@ -53,10 +54,9 @@ def import_tensorrt() -> Any:
 
 def trt_logger(trt: Any) -> Any:
     """One ``trt.Logger`` per TensorRT module: TensorRT wants a single logger for its lifetime."""
-    key = id(trt)
-    if key not in _LOGGERS:
-        _LOGGERS[key] = trt.Logger(trt.Logger.WARNING)
-    return _LOGGERS[key]
+    if trt not in _LOGGERS:
+        _LOGGERS[trt] = trt.Logger(trt.Logger.WARNING)
+    return _LOGGERS[trt]
 
 
 class TensorRTConfig(StrictModel):

@@ -8,6 +8,7 @@ never take a lock that the worker holds while calling into paho.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -26,6 +27,7 @@ from runtime.mqtt.topics import STATUS_ONLINE, Topics
 log = logging.getLogger(__name__)
 
 _CONNACK_GRACE_S = 5.0
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 #: (link generation, mid, monotonic time of the PUBACK, accepted by the broker)
 AckRecord = tuple[int, int, float, bool]
@@ -180,6 +182,7 @@ class Supervisor:
             log.error("the broker rejected message %d: %s; check its ACL for this client", mid, reason)
         self.acks.append((link.generation, mid, time.monotonic(), ok))
         self.wake.set()
+        quick_ack(client)
 
     def _on_paho_message(self, client: mqtt.Client, link: Link, msg: mqtt.MQTTMessage) -> None:
         self._on_message(msg)
@@ -192,3 +195,18 @@ def abandon(client: mqtt.Client) -> None:
     except Exception as exc:  # already closed underneath
         log.debug("disconnect of an abandoned client: %s", exc)
     client.loop_stop()
+
+
+def quick_ack(client: mqtt.Client) -> None:
+    """Ask Linux to acknowledge the broker's segments at once instead of after up to 40 ms.
+
+    Brokers that leave Nagle's algorithm on (Mosquitto's default) hold each PUBACK until the
+    previous one's TCP ACK arrives; a delayed ACK on our side then stalls acknowledgements by tens
+    of milliseconds. Quick-ack mode is not sticky, so it is re-armed after every PUBACK.
+    """
+    sock = client.socket()
+    if _QUICKACK is not None and isinstance(sock, socket.socket):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        except OSError:
+            pass

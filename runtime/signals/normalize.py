@@ -17,7 +17,8 @@ def normalize_windows(x: np.ndarray, norm: Normalization) -> np.ndarray:
     if norm.kind == "none":
         return x
     if norm.kind == "global":
-        scaled: np.ndarray = ((x - np.float32(norm.mean)) / np.float32(norm.std + norm.eps)).astype(np.float32)
+        scale = np.float32(norm.std + norm.eps)
+        scaled: np.ndarray = ((x - np.float32(norm.mean)) / scale).astype(np.float32)
         return scaled
     mean = x.mean(axis=-1, keepdims=True, dtype=np.float64)
     std = x.std(axis=-1, keepdims=True, dtype=np.float64)

@@ -7,6 +7,8 @@ hide a wrong fold).
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,8 @@ from drsn_edge.models import create_model, model_info
 from drsn_edge.training.checkpoint import Checkpoint, save_checkpoint
 from runtime.artifact import ModelInfo, ModelMetadata, Normalization, SignalSpec, TensorSpec
 from runtime.signals.normalize import normalize_windows
+from tests.fakes.fake_cuda import FakeGpu, install_fake_cuda_python
+from tests.fakes.fake_tensorrt import FakeTensorRT, install_fake_tensorrt
 
 CLASSES = ["normal", "inner_race", "outer_race", "ball"]
 SAMPLE_RATE = 12000.0
@@ -115,3 +119,32 @@ class ExportCache:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> ExportCache:
     return ExportCache(tmp_path_factory.mktemp("exports"))
+
+
+# --------------------------------------------------------------------------- fake TensorRT + CUDA
+
+TRT_VERSIONS = ("10.3.0.30", "10.13.0.35", "11.0.0.114")
+
+
+@pytest.fixture
+def fake_gpu() -> FakeGpu:
+    return FakeGpu()
+
+
+@pytest.fixture
+def make_fake_trt(monkeypatch: pytest.MonkeyPatch, fake_gpu: FakeGpu) -> Callable[[str], FakeTensorRT]:
+    """Install the fake CUDA (cuda-python face) and a fake tensorrt of the given version."""
+
+    def install(version: str) -> FakeTensorRT:
+        install_fake_cuda_python(monkeypatch, fake_gpu)
+        return install_fake_tensorrt(monkeypatch, version, fake_gpu)
+
+    return install
+
+
+@pytest.fixture
+def model_onnx(exports: ExportCache, tmp_path: Path) -> Path:
+    """A private copy of a small exported DRSN (engines and caches are written beside it)."""
+    dst = tmp_path / "model.onnx"
+    shutil.copyfile(exports.onnx("drsn_cs_mnist"), dst)
+    return dst
