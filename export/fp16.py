@@ -7,8 +7,8 @@ nodes listed by :mod:`export.precision_sensitive` in FP32. NVIDIA ModelOpt AutoC
 it is installed; otherwise onnxconverter-common with an explicit node block list.
 
 The gate runs both files in ONNX Runtime on the CPU: argmax agreement of at least 99.5% and, when
-labels are given, an accuracy drop of at most 0.2 percentage points. The figures are printed and
-stored in the metadata under ``export.fp16_gate``.
+labels are given, an accuracy drop of at most 0.2 percentage points. The figures are logged and
+stored in the metadata under ``export.fp16_gate`` (and printed by ``drsn-edge export fp16``).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def fp16_from_onnx(
     converted, used = _convert(model, sensitive, converter)
     check_kept_fp32(converted, sensitive)
     report = _gate(model, converted, windows, labels, used, Path(dst), sensitive)
-    print(report.summary())
+    log.info("%s", report.summary())
     gate = {**report.as_dict(), "source_sha256": sha256_file(src)}
     new_meta = meta.model_copy(update={"precision": "fp16", "export": {**meta.export, "fp16_gate": gate}})
     embed_metadata(converted, new_meta)

@@ -115,6 +115,7 @@ def _add_mnist(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", "-o", default="docs/results")
     p.add_argument("--work", default="runs/study/mnist")
+    p.add_argument("--stem", default="mnist", help="name of the output files (<stem>.csv/.md/.png)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -206,6 +207,7 @@ def _run_mnist(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         command=command_line(args),
+        stem=args.stem,
     )
     paths = run_mnist_study(study)
     print(paths["md"].read_text())

@@ -11,7 +11,9 @@ The reference programs for the DRSN classify MNIST with additive uniform noise
 * the optimiser is the trainer's Adam-type one (``adamw``: lr 1e-3, decoupled weight decay 1e-4,
   cosine schedule over the 5 epochs) rather than Keras' Adam with an L2 penalty.
 
-Runs resume from ``mnist_rows.jsonl`` in the work directory.
+Runs resume from ``<stem>_rows.jsonl`` in the work directory; ``stem`` (default ``mnist``) also
+names the output files, so a variant (e.g. as many optimisation steps as the reference's 5 epochs
+over 60,000 images) can sit beside the reference protocol.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class MnistStudy:
     threads: int | None = 1
     progress: bool = True
     command: str = ""
+    stem: str = "mnist"
 
 
 def run_mnist_study(study: MnistStudy) -> dict[str, Path]:
@@ -58,7 +61,7 @@ def run_mnist_study(study: MnistStudy) -> dict[str, Path]:
     t0 = time.perf_counter()
     data = load_mnist(study.data_dir, seed=study.split_seed, n_train=study.n_train, n_test=study.n_test)
     study.work_dir.mkdir(parents=True, exist_ok=True)
-    rows_path = study.work_dir / "mnist_rows.jsonl"
+    rows_path = study.work_dir / f"{study.stem}_rows.jsonl"
     rows = (
         [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
         if rows_path.exists()
@@ -120,7 +123,13 @@ def _run_one(study: MnistStudy, data: Any, model_name: str, seed: int) -> dict[s
         progress=False,
     )
     t0 = time.perf_counter()
-    result = train(data, spec, cfg, study.work_dir / f"{model_name}_s{seed}", norm=Normalization(kind="none"))
+    result = train(
+        data,
+        spec,
+        cfg,
+        study.work_dir / study.stem / f"{model_name}_s{seed}",
+        norm=Normalization(kind="none"),
+    )
     model = load_checkpoint(result.best_path).build_model()
     ev = evaluate_model(model, data.test.x, data.test.y, list(data.classes))
     return {

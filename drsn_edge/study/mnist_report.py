@@ -1,7 +1,7 @@
 """Table, figure and generated page of the MNIST reference experiment.
 
-``mnist.csv`` (mean ± std per model), ``mnist_runs.csv`` (one row per model and seed),
-``mnist.md`` (settings, both tables, the paired difference) and ``mnist.png`` (test accuracy
+``<stem>.csv`` (mean ± std per model), ``<stem>_runs.csv`` (one row per model and seed),
+``<stem>.md`` (settings, both tables, the paired difference) and ``<stem>.png`` (test accuracy
 per seed and validation accuracy per epoch).
 """
 
@@ -40,13 +40,13 @@ def write_mnist_report(
     summary = summarise(rows)
     runs = [{k: r.get(k) for k in RUN_COLUMNS} for r in sorted(rows, key=lambda r: (r["model"], r["seed"]))]
     paths = {
-        "csv": write_csv(summary, out / "mnist.csv"),
-        "runs_csv": write_csv(runs, out / "mnist_runs.csv"),
-        "png": plot_mnist(rows, out / "mnist.png"),
+        "csv": write_csv(summary, out / f"{study.stem}.csv"),
+        "runs_csv": write_csv(runs, out / f"{study.stem}_runs.csv"),
+        "png": plot_mnist(rows, out / f"{study.stem}.png"),
     }
-    paths["md"] = out / "mnist.md"
+    paths["md"] = out / f"{study.stem}.md"
     paths["md"].write_text(page(summary, runs, rows, data_summary, study, wall_s))
-    paths["json"] = out / "mnist.json"
+    paths["json"] = out / f"{study.stem}.json"
     paths["json"].write_text(
         json.dumps(
             {
@@ -121,7 +121,7 @@ def page(
                 f"{diff['seeds']} seeds."
             )
     lines += [
-        "\n![MNIST](mnist.png)\n",
+        f"\n![MNIST]({study.stem}.png)\n",
         "Per run:\n",
         "| model | seed | accuracy (%) | best epoch | seconds |",
         "|---|---:|---:|---:|---:|",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -45,6 +46,9 @@ class Link:
     inflight: dict[int, Sent] = field(default_factory=dict)
     #: mids of retained state and discovery messages awaiting their PUBACK (they share the window)
     control: set[int] = field(default_factory=set)
+    #: mids of QoS 0 messages whose write paho has not reported yet; paho reports those through
+    #: on_publish too, and after 65535 messages a QoS 0 mid can equal an in-flight event's mid
+    qos0: Counter[int] = field(default_factory=Counter)
     watermark: int = 0
     announced: set[str] = field(default_factory=set)
     fresh: bool = True
@@ -71,6 +75,8 @@ class Link:
                 outbox.ack(msg.id)
                 self.watermark = msg.id
                 continue
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # paho still holds a message with this mid
+                break  # not queued: retry with a fresh mid on the next pass
             self.watermark = msg.id
             self.inflight[info.mid] = Sent(msg.id, msg.topic, time.monotonic())
             sent += 1

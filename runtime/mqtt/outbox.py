@@ -115,6 +115,8 @@ class Outbox:
         self._lock = threading.Lock()
         self._closed = False
         self._db = _open(self.path, synchronous)
+        self._synchronous = synchronous.upper()
+        self._sync_now = self._synchronous
         self._next_expire_check = 0.0
         self._reload_counters()
         if self._count:
@@ -181,7 +183,7 @@ class Outbox:
         ids = [(int(i),) for i in message_ids]
         if not ids:
             return 0
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(durable=False):
             before = self._db.total_changes
             self._db.executemany("DELETE FROM messages WHERE id = ?", ids)
             removed = self._db.total_changes - before
@@ -260,8 +262,18 @@ class Outbox:
             raise ConfigError(f"outbox {self.path} is closed; create a new Outbox to use it again")
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def _transaction(self, durable: bool = True) -> Iterator[None]:
+        """One write transaction; ``durable=False`` skips the fsync of ``synchronous=full``.
+
+        Deleting acknowledged rows need not survive a power cut: losing a delete only re-sends
+        an event (a duplicate, which QoS 1 allows), so acks do not pay for an fsync. The next
+        durable commit syncs the WAL, and with it any earlier deletes.
+        """
         self._check_open()
+        wanted = self._synchronous if durable else "NORMAL"
+        if wanted != self._sync_now:
+            self._db.execute(f"PRAGMA synchronous={wanted}")
+            self._sync_now = wanted
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield

@@ -9,16 +9,21 @@ the broker's PUBACK for exactly that message arrives, so neither an outage nor a
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import numbers
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from runtime.errors import DataError
 from runtime.mqtt.commands import parse_command
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.homeassistant import discovery_config, package_version
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 _TICK_S = 1.0  # worker wake-up without news: dead-link detection
 _EXPIRE_EVERY_S = 30.0
 _JOIN_MARGIN_S = 5.0
+_QOS0_QUEUE = 4096  # predictions/metrics waiting for the worker; beyond it they are dropped
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class MqttPublisher:
         self._reannounce = False
         self._seq: dict[str, int] = {}
         self._put_info: dict[int, tuple[float, str]] = {}
+        self._qos0: deque[tuple[str, bytes]] = deque()
         self._sensors: set[str] = set()
         self._next_expire = 0.0
         self._acked = 0
@@ -242,7 +249,7 @@ class MqttPublisher:
             self._check_sensor(sensor)
             event = dict(payload)
             previous = seqs[sensor] if sensor in seqs else self._current_seq(sensor)
-            seq = int(event.setdefault("seq", previous + 1))
+            seq = _as_seq(event.setdefault("seq", previous + 1), sensor)
             event_id = str(event.setdefault("id", uuid.uuid4().hex))
             data = encode_json(event, f"event of sensor {sensor!r}")
             seqs[sensor] = seq
@@ -253,14 +260,19 @@ class MqttPublisher:
     def _prune_put_info(self) -> None:
         """Forget accept times of rows the outbox dropped unsent (caller holds ``_lock``)."""
         excess = len(self._put_info) - (self.outbox.max_messages + self.config.max_inflight)
-        for row in list(self._put_info)[: max(0, excess)]:
-            del self._put_info[row]
+        if excess > 0:
+            for row in list(itertools.islice(self._put_info, excess)):
+                del self._put_info[row]
 
     def _send_qos0(self, topic: str, data: bytes) -> bool:
-        link = self._sup.usable()
-        ok = mqtt.MQTT_ERR_SUCCESS
-        sent = link is not None and link.ready and link.client.publish(topic, data, qos=0).rc == ok
-        if sent:
+        """Queue a QoS 0 message for the worker if connected; count it as dropped otherwise.
+
+        The worker sends it, not this thread, so that it can note the message's mid before the
+        write is reported (see :attr:`Link.qos0`).
+        """
+        if self.connected and len(self._qos0) < _QOS0_QUEUE:
+            self._qos0.append((topic, data))
+            self._wake.set()
             return True
         self._qos0_dropped += 1
         return False
@@ -299,6 +311,7 @@ class MqttPublisher:
             self._mark_all_dirty(link)
         self._send_states(link)
         link.fill_window(self.outbox)
+        self._send_queued_qos0(link)
         now = time.monotonic()
         if now >= self._next_expire:
             self._next_expire = now + _EXPIRE_EVERY_S
@@ -329,6 +342,15 @@ class MqttPublisher:
             if qos:
                 link.control.add(info.mid)
 
+    def _send_queued_qos0(self, link: Link) -> None:
+        while self._qos0:
+            topic, data = self._qos0.popleft()
+            info = link.client.publish(topic, data, qos=0)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                link.qos0[info.mid] += 1
+            else:
+                self._qos0_dropped += 1
+
     def _drain_acks(self, link: Link) -> None:
         """Apply the PUBACKs paho reported: delete acked rows in one transaction, then report them."""
         acked: list[tuple[Sent, float]] = []
@@ -336,6 +358,11 @@ class MqttPublisher:
         while acks:
             generation, mid, t_ack, ok = acks.popleft()
             if generation != link.generation:
+                continue
+            if link.qos0[mid]:  # the write of a QoS 0 message, not a PUBACK
+                link.qos0[mid] -= 1
+                if not link.qos0[mid]:
+                    del link.qos0[mid]
                 continue
             sent = link.inflight.pop(mid, None)
             if sent is None:
@@ -387,7 +414,8 @@ class MqttPublisher:
             self._wake.clear()
         info = link.client.publish(self.topics.status, STATUS_STOPPED, qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
-            info.wait_for_publish(max(0.5, deadline - time.monotonic()))
+            with contextlib.suppress(RuntimeError):  # the connection dropped meanwhile
+                info.wait_for_publish(max(0.5, deadline - time.monotonic()))
         link.client.disconnect()
         link.client.loop_stop()
         self._sup.link = None
@@ -413,3 +441,13 @@ class MqttPublisher:
             handler(command)
         except Exception:
             log.exception("command handler failed for %s", command)
+
+
+def _as_seq(value: Any, sensor: str) -> int:
+    """A caller-supplied ``seq`` must be an integer, or subscribers cannot check for gaps."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise DataError(
+            f"event of sensor {sensor!r} has seq {value!r}; pass an integer or leave seq out "
+            "so the publisher numbers events itself"
+        )
+    return int(value)

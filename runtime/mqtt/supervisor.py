@@ -7,6 +7,7 @@ never take a lock that the worker holds while calling into paho.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -206,7 +207,5 @@ def quick_ack(client: mqtt.Client) -> None:
     """
     sock = client.socket()
     if _QUICKACK is not None and isinstance(sock, socket.socket):
-        try:
+        with contextlib.suppress(OSError):  # the socket closed underneath: nothing to speed up
             sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-        except OSError:
-            pass

@@ -69,13 +69,19 @@ def _randomise_batchnorm(model: torch.nn.Module, seed: int) -> None:
                 m.bias.copy_(0.1 * torch.randn(c, generator=gen))
 
 
+#: shorter windows than the 2048-sample default keep the suite fast; WDCNN's length is fixed
+SHORT_INPUT = 1024
+
+
 def make_checkpoint(path: Path, name: str, *, n_golden: int = 16, seed: int = 0) -> Checkpoint:
     """Write a checkpoint of registered model ``name`` with generated golden windows."""
-    info = model_info(name)
-    shape = tuple(info["input_shape"])
+    kwargs: dict[str, int] = {"num_classes": len(CLASSES)}
+    if "input_length" in model_info(name)["options"] and name != "wdcnn":
+        kwargs["input_length"] = SHORT_INPUT
     torch.manual_seed(seed)
-    model = create_model(name, num_classes=len(CLASSES)).eval()
+    model = create_model(name, **kwargs).eval()
     _randomise_batchnorm(model, seed)
+    shape = tuple(model.input_shape)
     x, y = windows_for(shape, n_golden, seed)
     one_d = len(shape) == 2
     meta = ModelMetadata(
@@ -88,7 +94,7 @@ def make_checkpoint(path: Path, name: str, *, n_golden: int = 16, seed: int = 0)
         input=TensorSpec(layout="NCW" if one_d else "NCHW", shape=[-1, *shape]),
         normalization=Normalization(kind="zscore" if one_d else "none"),
     )
-    ckpt = Checkpoint(name, {"num_classes": len(CLASSES)}, model.state_dict(), meta, x, y)
+    ckpt = Checkpoint(name, kwargs, model.state_dict(), meta, x, y)
     save_checkpoint(path, ckpt)
     return ckpt
 

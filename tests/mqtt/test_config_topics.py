@@ -43,8 +43,8 @@ def test_bad_config_values_are_rejected(field: str, value: object, message: str)
 
 def test_password_without_user_is_rejected_and_never_printed() -> None:
     with pytest.raises(ValidationError, match=r"without mqtt\.username"):
-        MqttConfig(password="hunter2")  # type: ignore[arg-type]
-    cfg = MqttConfig(username="u", password="hunter2")  # type: ignore[arg-type]
+        MqttConfig(password="hunter2")
+    cfg = MqttConfig(username="u", password="hunter2")
     assert "hunter2" not in repr(cfg) and "hunter2" not in cfg.model_dump_json()
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import paho.mqtt.publish as mqtt_publish
 import pytest
 
+from runtime.errors import ConfigError, DataError
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.outbox import Outbox
 from runtime.mqtt.publisher import Ack, MqttPublisher
-from tests.mqtt.conftest import PasswordBroker, Recorder, TlsBroker, make_config, wait_until
+from tests.mqtt.support import PasswordBroker, Recorder, TlsBroker, make_config, wait_until
 from tests.support.broker import MosquittoBroker
 
 Running = Callable[..., MqttPublisher]
@@ -85,6 +86,8 @@ def test_sequence_numbers_continue_after_a_restart(broker: MosquittoBroker, tmp_
             assert pub.publish_event("a", {"state": "fault"}).seq == expected
             assert pub.publish_event("b", {"state": "fault", "seq": 40 + expected}).seq == 40 + expected
             assert pub.last_seq("b") == 40 + expected
+            with pytest.raises(DataError, match="pass an integer"):
+                pub.publish_event("b", {"seq": "7"})
 
 
 def test_predictions_and_metrics_are_qos0_and_optional(
@@ -167,8 +170,6 @@ def test_tls_with_a_private_ca(tmp_path: Path, running: Running) -> None:
 
 
 def test_unreadable_tls_files_fail_at_construction(tmp_path: Path) -> None:
-    from runtime.errors import ConfigError
-
-    cfg = MqttConfig(tls={"enabled": True, "ca_file": str(tmp_path / "missing.pem")})  # type: ignore[arg-type]
+    cfg = MqttConfig(tls={"enabled": True, "ca_file": str(tmp_path / "missing.pem")})
     with pytest.raises(ConfigError, match="give readable PEM files"):
         MqttPublisher(cfg, Outbox(tmp_path / "o.db"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.outbox import Outbox
 from runtime.mqtt.publisher import MqttPublisher
-from tests.mqtt.conftest import PersistentBroker, Received, Recorder, make_config, wait_until
+from tests.mqtt.support import PersistentBroker, Received, Recorder, make_config, wait_until
 from tests.support.broker import MosquittoBroker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,13 +117,17 @@ def test_start_does_not_wait_for_a_broker_that_is_down(tmp_path: Path) -> None:
         t0 = time.monotonic()
         pub.start()
         receipts = [pub.publish_event("spindle", {"state": "fault", "n": n}) for n in range(5)]
+        pub.publish_state("spindle", {"state": "healthy"})
+        pub.publish_state("spindle", {"state": "fault"})
         assert time.monotonic() - t0 < 0.5
         assert all(r.row is not None for r in receipts) and not pub.connected
         assert wait_until(lambda: "cannot connect" in (pub.stats().last_error or ""))
         with broker:
-            rec = Recorder(broker, ("+/+/+/event",))
-            assert rec.wait_for(lambda msgs: len(msgs) >= 5, timeout=10)
-            assert [m.json()["n"] for m in rec.messages] == list(range(5))
+            rec = Recorder(broker, ("+/+/+/event", "+/+/+/state"))
+            events = pub.topics.event("spindle")
+            assert rec.wait_for(lambda msgs: sum(m.topic == events for m in msgs) >= 5, timeout=10)
+            assert [m.json()["n"] for m in rec.on(events)] == list(range(5))
+            assert [m.json() for m in rec.on(pub.topics.state("spindle"))] == [{"state": "fault"}]
             rec.close()
     finally:
         pub.close(timeout=0.5)
@@ -152,3 +156,22 @@ def test_rows_of_a_killed_publisher_replay_in_order_after_restart(
             pub.close(timeout=1.0)
             pub.outbox.close()
             rec.close()
+
+
+def test_a_full_outbox_drops_the_oldest_events_and_counts_them(tmp_path: Path) -> None:
+    broker = MosquittoBroker()  # down while the events are accepted
+    cfg = make_config(broker, tmp_path, outbox={"path": str(tmp_path / "o.db"), "max_messages": 5})
+    pub = MqttPublisher(cfg, Outbox.from_config(cfg.outbox))
+    try:
+        for n in range(8):
+            pub.publish_event("spindle", {"state": "fault", "n": n})
+        assert pub.stats().dropped_full == 3 and pub.stats().outbox_depth == 5
+        with broker:
+            rec = Recorder(broker, ("+/+/+/event",))
+            pub.start()
+            assert rec.wait_for(lambda msgs: len(msgs) >= 5)
+            assert [m.json()["seq"] for m in rec.messages] == [4, 5, 6, 7, 8]  # the gap shows the loss
+            rec.close()
+    finally:
+        pub.close(timeout=0.5)
+        pub.outbox.close()

@@ -45,7 +45,7 @@ def test_overrides_replace_only_what_is_given() -> None:
 
 @pytest.mark.parametrize("change", [{"protocols": ["both"]}, {"models": []}, {"epochs": 0}])
 def test_invalid_grids_are_refused_with_the_fix(change: dict) -> None:
-    with pytest.raises(ConfigError, match="protocol|empty|epochs"):
+    with pytest.raises(ConfigError, match=r"protocol|empty|epochs"):
         preset("smoke").with_overrides(**change)
 
 

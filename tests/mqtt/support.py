@@ -1,0 +1,173 @@
+"""Helpers for the MQTT tests: a recording subscriber, publisher configs, brokers with auth/TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from runtime.mqtt.config import MqttConfig
+from tests.support.broker import MosquittoBroker
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+    qos: int
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class Recorder:
+    """A real MQTT client that records every message it receives on ``filters``."""
+
+    def __init__(
+        self,
+        broker: MosquittoBroker,
+        filters: tuple[str, ...] = ("#",),
+        client_id: str = "",
+        clean: bool = True,
+    ) -> None:
+        self.messages: list[Received] = []
+        self._cond = threading.Condition()
+        self._filters = filters
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
+        self.client.reconnect_delay_set(1, 1)
+        self._subscribed = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.connect(broker.host, broker.port, keepalive=10)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "recorder did not subscribe"
+
+    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+        client.subscribe([(f, 1) for f in self._filters])
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos))
+            self._cond.notify_all()
+
+    def on(self, topic: str) -> list[Received]:
+        with self._cond:
+            return [m for m in self.messages if m.topic == topic]
+
+    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def wait_topic(self, topic: str, payload: bytes | None = None, timeout: float = 5.0) -> Received:
+        def hit(msgs: list[Received]) -> bool:
+            return any(m.topic == topic and (payload is None or m.payload == payload) for m in msgs)
+
+        assert self.wait_for(hit, timeout), f"no {payload!r} on {topic}; got {self.topics()}"
+        return [m for m in self.on(topic) if payload is None or m.payload == payload][-1]
+
+    def topics(self) -> list[str]:
+        with self._cond:
+            return [m.topic for m in self.messages]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def make_config(broker: MosquittoBroker, tmp_path: Path, **overrides: Any) -> MqttConfig:
+    """A publisher config for the test broker with fast reconnects and a private outbox."""
+    base: dict[str, Any] = {
+        "host": broker.host,
+        "port": broker.port,
+        "device_id": "press-7",
+        "reconnect_min_s": 0.1,
+        "reconnect_max_s": 0.5,
+        "connect_timeout_s": 2.0,
+        "outbox": {"path": str(tmp_path / "outbox.sqlite3"), "synchronous": "normal"},
+    }
+    base.update(overrides)
+    return MqttConfig.model_validate(base)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def _append_conf(broker: MosquittoBroker, lines: str) -> None:
+    """Add config lines; as root, keep root so mosquitto can read the 0700 temp dir's files."""
+    if os.geteuid() == 0:
+        lines += "user root\n"
+    broker.conf_path.write_text(broker.conf_path.read_text() + lines)
+
+
+class PasswordBroker(MosquittoBroker):
+    """Mosquitto that refuses anonymous clients and knows one user."""
+
+    def __init__(self, user: str, password: str) -> None:
+        super().__init__()
+        tool = shutil.which("mosquitto_passwd")
+        if tool is None:
+            pytest.skip("mosquitto_passwd is not installed (it ships with the mosquitto package)")
+        pw_file = self._dir / "passwd"
+        subprocess.run([tool, "-c", "-b", str(pw_file), user, password], check=True, capture_output=True)
+        conf = self.conf_path.read_text()
+        self.conf_path.write_text(conf.replace("allow_anonymous true", "allow_anonymous false"))
+        _append_conf(self, f"password_file {pw_file}\n")
+
+
+class PersistentBroker(MosquittoBroker):
+    """Mosquitto that keeps sessions across a restart, so a recorder misses nothing of an outage."""
+
+    def __init__(self) -> None:
+        super().__init__(persistence=True)
+        _append_conf(self, "")
+
+
+class TlsBroker(MosquittoBroker):
+    """Mosquitto with a TLS listener and a throwaway CA (made with the openssl CLI)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        if shutil.which("openssl") is None:
+            pytest.skip("the openssl command is not installed")
+        self.ca_file = self._dir / "ca.pem"
+        cert, key = _make_certs(self._dir)
+        _append_conf(self, f"cafile {self.ca_file}\ncertfile {cert}\nkeyfile {key}\n")
+
+
+def _make_certs(d: Path) -> tuple[Path, Path]:
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=drsn-edge test CA")
+    ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    return d / "server.pem", d / "server.key"

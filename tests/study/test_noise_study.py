@@ -1,0 +1,131 @@
+"""`drsn-edge study noise --smoke` end to end on the bearing simulator, as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from drsn_edge.cli import main
+from drsn_edge.study.grids import preset
+from drsn_edge.study.noise import expand_test_only
+
+SMOKE = ["study", "noise", "--smoke", "--source", "synthetic", "--no-progress"]
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("noise_study")
+    out, work = root / "out", root / "work"
+    assert main([*SMOKE, "--out", str(out), "--work", str(work)]) == 0
+    return out, work
+
+
+def test_tables_and_figures_are_written(smoke: tuple[Path, Path]) -> None:
+    out, _ = smoke
+    for name in ("noise_train_test", "noise_test_only"):
+        assert (out / f"{name}.png").stat().st_size > 5000
+        rows = _csv(out / f"{name}.csv")
+        assert {(r["model"], float(r["snr_db"])) for r in rows} == {
+            (m, s) for m in ("drsn_cw_paper", "resnet_paper") for s in (-6.0, 0.0)
+        }
+        for r in rows:
+            assert 0.0 <= float(r["accuracy"]) <= 1.0
+            # the FP16 ONNX model is scored for DRSN-CW only, on the same windows as FP32
+            assert (r["fp16_accuracy"] != "") == (r["model"] == "drsn_cw_paper")
+        assert "| gaussian | -6 |" in (out / f"{name}.md").read_text()
+    for name in ("thresholds_train_test.png", "thresholds_test_only.png"):
+        assert (out / name).stat().st_size > 5000
+
+
+def test_fp16_accuracy_tracks_fp32(smoke: tuple[Path, Path]) -> None:
+    out, _ = smoke
+    for r in _csv(out / "noise_train_test.csv"):
+        if r["model"] == "drsn_cw_paper":
+            assert float(r["fp16_agreement"]) >= 0.95
+            assert abs(float(r["fp16_accuracy"]) - float(r["accuracy"])) <= 0.05
+
+
+def test_threshold_table_has_sensible_values(smoke: tuple[Path, Path]) -> None:
+    out, _ = smoke
+    rows = _csv(out / "thresholds.csv")
+    assert {r["protocol"] for r in rows} == {"train_test", "test_only"}
+    assert {r["model"] for r in rows} == {"drsn_cw_paper"}  # ResNet has no thresholds
+    assert {int(r["block"]) for r in rows} == set(range(1, 13))
+    for r in rows:
+        assert 0.0 < float(r["tau_ratio"]) <= 1.0
+        assert 0.0 <= float(r["zero_fraction"]) <= 1.0
+        assert float(r["abs_mean"]) > 0.0
+
+
+def test_page_and_metadata_state_n_runtime_and_goals(smoke: tuple[Path, Path]) -> None:
+    out, work = smoke
+    meta = json.loads((out / "noise_study.json").read_text())
+    assert meta["runtime"]["training_runs"] == preset("smoke").runs() == 6
+    assert meta["runtime"]["run_seconds_total"] > 0
+    assert meta["windows"]["n_test"] and min(meta["windows"]["n_test"]) > 0
+    page = (out / "noise_study.md").read_text()
+    assert f"test n = {meta['windows']['n_test'][0]}" in page
+    assert "DRSN-CW at SNR <= -6 dB" in page
+    summary = _csv(out / "noise_summary.csv")
+    assert {(r["protocol"], r["model"]) for r in summary} == {
+        (p, m) for p in ("train_test", "test_only") for m in ("drsn_cw_paper", "resnet_paper")
+    }
+    assert all(r["clean_accuracy"] != "" for r in summary if r["protocol"] == "test_only")
+    assert Path(meta["work_dir"]).parent == work
+
+
+def test_a_second_invocation_resumes_without_training(smoke: tuple[Path, Path]) -> None:
+    out, work = smoke
+    rows = sorted(work.glob("*/*/*_rows.jsonl"))
+    assert len(rows) == 2
+    before = [p.read_text() for p in rows]
+    checkpoints = {p: p.stat().st_mtime_ns for p in work.rglob("best.pt")}
+    assert main([*SMOKE, "--out", str(out), "--work", str(work), "--no-fp16"]) == 0
+    assert [p.read_text() for p in rows] == before
+    assert {p: p.stat().st_mtime_ns for p in work.rglob("best.pt")} == checkpoints
+
+
+def test_changed_training_settings_get_their_own_work_directory(tmp_path: Path) -> None:
+    from drsn_edge.study.noise import NoiseStudy
+    from drsn_edge.training.datasource import DataSpec
+    from drsn_edge.training.trainer import TrainConfig
+
+    def study(**train: object) -> NoiseStudy:
+        return NoiseStudy(preset("smoke"), DataSpec(), TrainConfig(**train), tmp_path, tmp_path)  # type: ignore[arg-type]
+
+    assert study().work_dir == study(threads=2, progress=False).work_dir
+    assert study().work_dir != study(optimizer="adamw").work_dir
+
+
+def test_expanding_test_only_keeps_the_grid_points() -> None:
+    raw = [
+        {
+            "model": "m",
+            "noise": "gaussian",
+            "snr_db": -6.0,
+            "seed": 0,
+            "n_train": 5,
+            "n_val": 2,
+            "clean": {"accuracy": 0.9},
+            "test_only": [
+                {"noise": "gaussian", "snr_db": s, "accuracy": a}
+                for s, a in ((-6.0, 0.5), (0.0, 0.7), (4.0, 0.8))
+            ],
+        }
+    ]
+    rows, clean = expand_test_only(raw, preset("smoke"))
+    assert [(r["snr_db"], r["accuracy"]) for r in rows] == [(-6.0, 0.5), (0.0, 0.7)]
+    assert clean[0]["accuracy"] == 0.9 and clean[0]["noise"] == "clean"
+
+
+def test_missing_cwru_folder_is_an_error_that_names_the_flag(tmp_path: Path, capsys) -> None:
+    assert main(["study", "noise", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+    assert "--data" in capsys.readouterr().err
