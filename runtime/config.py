@@ -43,8 +43,12 @@ class SensorOverride(StrictModel):
     """Per-sensor settings that differ from the daemon-wide ones."""
 
     model: Path | None = Field(None, description="A different model file for this sensor.")
-    hop: int | None = Field(None, gt=0, description="Hop between windows in model samples (default: the model's).")
-    fault_state: FaultStateConfig | None = Field(None, description="Different smoothing/hysteresis for this sensor.")
+    hop: int | None = Field(
+        None, gt=0, description="Hop between windows in model samples (default: the model's)."
+    )
+    fault_state: FaultStateConfig | None = Field(
+        None, description="Different smoothing/hysteresis for this sensor."
+    )
     enabled: bool = Field(True, description="False ignores this sensor's samples.")
 
 
@@ -52,7 +56,8 @@ class MetricsConfig(StrictModel):
     """Prometheus exporter."""
 
     prometheus_port: int | None = Field(
-        None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: any free port; None: off)."
+        None, ge=0, le=65535,
+        description="Serve Prometheus metrics on this port (0: any free port; None: off).",
     )
     prometheus_addr: str = Field("0.0.0.0", description="Address the Prometheus exporter binds to.")
 
@@ -60,7 +65,9 @@ class MetricsConfig(StrictModel):
 class LoggingConfig(StrictModel):
     """Log output of the daemon."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe level logged.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe level logged."
+    )
     format: Literal["text", "json"] = Field(
         "text", description="text for people, json (one object per line) for journald/Loki/Elasticsearch."
     )
@@ -69,9 +76,12 @@ class LoggingConfig(StrictModel):
 class DaemonConfig(StrictModel):
     """Everything `drsn-edge run` needs; see `drsn-edge validate-config --reference`."""
 
-    model: Path = Field(..., description="Model file (.onnx with drsn-edge metadata, or a drsn-edge .engine).")
+    model: Path = Field(
+        ..., description="Model file (.onnx with drsn-edge metadata, or a drsn-edge .engine)."
+    )
     backend: BackendConfig = Field(
-        default_factory=AutoBackendConfig, description="Inference backend; auto picks TensorRT when installed."
+        default_factory=AutoBackendConfig,
+        description="Inference backend; auto picks TensorRT when installed.",
     )
     sources: list[SourceConfig] = Field(..., min_length=1, description="Where samples come from.")
     sensors: dict[str, SensorOverride] = Field(
@@ -80,12 +90,20 @@ class DaemonConfig(StrictModel):
     fault_state: FaultStateConfig = Field(
         default_factory=FaultStateConfig, description="How window predictions become a fault state."
     )
-    batching: BatchingConfig = Field(default_factory=BatchingConfig, description="Cross-sensor micro-batching.")
+    batching: BatchingConfig = Field(
+        default_factory=BatchingConfig, description="Cross-sensor micro-batching."
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker connection, topics and outbox.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus exporter.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log level and format.")
     exit_when_sources_finish: bool = Field(
         False, description="Stop the daemon once every finite source (e.g. a replay without loop) has ended."
+    )
+    prediction_qos: Literal[0, 1] = Field(
+        0,
+        description="QoS of the per-window predictions of mqtt.publish_predictions. 0: sent only while "
+        "connected, never stored. 1: each goes through the outbox like an event and leaves it on the "
+        "broker's PUBACK, so none is lost (one SQLite write per batch).",
     )
 
     @model_validator(mode="after")
@@ -167,7 +185,9 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> DaemonCo
     return validate_config_dict(data, base_dir=p.resolve().parent, source=str(p))
 
 
-def validate_config_dict(data: dict[str, Any], base_dir: Path | None = None, source: str = "config") -> DaemonConfig:
+def validate_config_dict(
+    data: dict[str, Any], base_dir: Path | None = None, source: str = "config"
+) -> DaemonConfig:
     try:
         cfg = DaemonConfig.model_validate(data)
     except ValidationError as exc:

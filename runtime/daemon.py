@@ -7,6 +7,10 @@ to the publisher, which commits them to the SQLite outbox before anything is sen
 
 Order of shutdown (SIGTERM/SIGINT): stop sources, drain the batchers (every window already cut
 is classified), hand the last events to the outbox, publish ``stopped`` and disconnect cleanly.
+
+Sources paced ``fast`` (replay or simulation as fast as possible) are pushed back when the
+inference queue is full instead of having their oldest windows dropped: an offline run must
+classify every window whatever the machine's speed. Live sources are never blocked.
 """
 
 from __future__ import annotations
@@ -15,32 +19,41 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from runtime.batching import BatchResult
+from runtime.batching import BatchResult, MicroBatcher
 from runtime.config import DaemonConfig
 from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.fault_state import StateChange
 from runtime.metrics import Metrics
-from runtime.mqtt.outbox import Outbox
-from runtime.mqtt.publisher import MqttPublisher
+from runtime.mqtt.outbox import NewMessage, Outbox
+from runtime.mqtt.payload import encode_json
+from runtime.mqtt.publisher import Ack, MqttPublisher
 from runtime.pipeline import ModelRuntime, SensorPipeline, build_sensor, model_path_for, open_model_runtime
 from runtime.sources import SOURCE_WIDE, SampleChunk, Source, create_source
+from runtime.sources.base import EmitFn
 
 log = logging.getLogger(__name__)
 
 _TICK_S = 0.2
 _ERROR_LOG_EVERY_S = 10.0
+_PUSH_BACK_POLL_S = 0.0005
+
+#: ``(sensor, window index, seconds from receipt of the window's last sample to the broker's PUBACK)``
+ResultAckHook = Callable[[str, int, float], None]
 
 
 class Daemon:
     """Runs one :class:`DaemonConfig`; use :meth:`run` (blocking) or :meth:`start`/:meth:`stop`."""
 
-    def __init__(self, config: DaemonConfig, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: DaemonConfig, *, metrics: Metrics | None = None,
+                 on_result_acked: ResultAckHook | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
+        #: called on the MQTT worker thread for each QoS 1 prediction the broker acknowledged
+        self.on_result_acked = on_result_acked
         self.sources: list[Source[Any]] = [create_source(s) for s in config.sources]
         self.sensors: dict[str, SensorPipeline] = {}
         self.models: dict[Path, ModelRuntime] = {}
@@ -52,6 +65,9 @@ class Daemon:
         self._state_lock = threading.Lock()
         self._last_error_log: dict[str, float] = {}
         self._next_metrics = 0.0
+        self._ack_lock = threading.Lock()
+        self._awaiting_ack: dict[int, tuple[str, int, float]] = {}  # outbox row -> (sensor, window, t_mono)
+        self._batcher_counts: dict[MicroBatcher, tuple[int, int]] = {}  # (dropped, errors) already counted
         self.exit_code = 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -62,18 +78,20 @@ class Daemon:
         out_cfg = cfg.mqtt.outbox
         out_cfg.path.parent.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox.from_config(out_cfg)
-        self.publisher = MqttPublisher(cfg.mqtt, self.outbox, on_command=self._on_command)
+        self.publisher = MqttPublisher(cfg.mqtt, self.outbox, on_command=self._on_command,
+                                       on_acked=self._on_acked)
         self.publisher.start()
         self._build_sensors()
         if not self.sensors:
             raise ConfigError("no sensor can be served: " + "; ".join(self.disabled.values()))
         for sp in self.sensors.values():
             self._publish_state(sp)
-        self.metrics.track_queue_depth(lambda: float(sum(m.batcher.queue_depth for m in self.models.values())))
+        self.metrics.track_queue_depth(
+            lambda: float(sum(m.batcher.queue_depth for m in self.models.values())))
         if cfg.metrics.prometheus_port is not None:
             self.metrics.start(cfg.metrics.prometheus_port, cfg.metrics.prometheus_addr)
         for src in self.sources:
-            src.start(self._on_chunk, self._on_source_error)
+            src.start(self._chunk_handler(src), self._on_source_error)
         log.info("daemon serving %d sensor(s) on %d model(s); %d disabled",
                  len(self.sensors), len(self.models), len(self.disabled))
 
@@ -100,9 +118,11 @@ class Daemon:
         self._stop.set()
         for src in self.sources:
             src.stop()
-        for m in list(self.models.values()):
+        closing = list(self.models.values())
+        for m in closing:
             m.close()  # drains queued windows through on_batch
         self.models.clear()
+        self._count_batcher_losses(closing)
         if self.publisher is not None:
             self.publisher.publish_metrics(self._metrics_payload())
             self.publisher.close(timeout=5.0)
@@ -125,7 +145,8 @@ class Daemon:
                     continue
                 try:
                     model = self._model(model_path_for(sid, self.config))
-                    self.sensors[sid] = build_sensor(sid, rate, model, self.config, self.publisher.last_seq(sid))
+                    start_seq = self.publisher.last_seq(sid)
+                    self.sensors[sid] = build_sensor(sid, rate, model, self.config, start_seq)
                 except DrsnEdgeError as exc:
                     self.disabled[sid] = str(exc)
                     log.error("sensor %s is not served: %s", sid, exc)
@@ -139,7 +160,13 @@ class Daemon:
 
     # -- hot path ---------------------------------------------------------------------------
 
-    def _on_chunk(self, chunk: SampleChunk) -> None:
+    def _chunk_handler(self, src: Source[Any]) -> EmitFn:
+        """The emit callback of one source: push back on ``fast`` sources, never on live ones."""
+        if getattr(src.config, "pacing", None) == "fast":
+            return lambda chunk: self._on_chunk(chunk, push_back=True)
+        return self._on_chunk
+
+    def _on_chunk(self, chunk: SampleChunk, push_back: bool = False) -> None:
         """Source thread: cut windows and queue them for inference."""
         sp = self.sensors.get(chunk.sensor_id)
         if sp is None:
@@ -160,12 +187,21 @@ class Daemon:
         if stats.dropped_samples != dropped:
             m.dropped_samples.inc(stats.dropped_samples - dropped)
         if windows:
+            if push_back:
+                self._wait_for_room(sp.model.batcher, len(windows))
             sp.model.batcher.submit_many(windows)
+
+    def _wait_for_room(self, batcher: MicroBatcher, n: int) -> None:
+        """Block a fast source until ``n`` windows fit in the queue (or the daemon stops)."""
+        limit = max(batcher.max_queue - n, 0)
+        while batcher.queue_depth > limit and not self._stop.is_set():
+            time.sleep(_PUSH_BACK_POLL_S)
 
     def _on_batch(self, batch: BatchResult) -> None:
         """Inference thread: probabilities -> fault states -> events (outbox first) and states."""
         self.metrics.observe_batch(batch.size, batch.infer_s, batch.latencies())
         changes: list[tuple[SensorPipeline, StateChange]] = []
+        predictions: list[tuple[str, int, float, dict[str, Any]]] = []
         publish_predictions = self.config.mqtt.publish_predictions
         with self._state_lock:
             for i, w in enumerate(batch.windows):
@@ -176,10 +212,49 @@ class Daemon:
                 change = sp.tracker.update(batch.probs[i], w.t_wall)
                 if change is not None:
                     changes.append((sp, change))
-                if publish_predictions and self.publisher is not None:
-                    self.publisher.publish_prediction(w.sensor_id, self._prediction(sp, w.index, w.t_wall, batch, i))
+                if publish_predictions:
+                    predictions.append((w.sensor_id, w.index, w.t_mono,
+                                        self._prediction(sp, w.index, w.t_wall, batch, i)))
         if changes:
             self._publish_changes(changes)
+        if predictions:
+            self._publish_predictions(predictions)
+
+    def _publish_predictions(self, predictions: list[tuple[str, int, float, dict[str, Any]]]) -> None:
+        """QoS 0: straight to the broker while connected. QoS 1: through the outbox, like events."""
+        pub = self.publisher
+        if pub is None:
+            return
+        if self.config.prediction_qos == 0:
+            for sensor, _, _, payload in predictions:
+                pub.publish_prediction(sensor, payload)
+            return
+        messages = [NewMessage(pub.topics.prediction(sensor), encode_json(payload, "prediction"), 1, False)
+                    for sensor, _, _, payload in predictions]
+        with self._ack_lock:  # registered before the worker can see (and ack) the rows
+            rows = pub.outbox.put_many(messages)
+            if self.on_result_acked is not None:
+                for row, (sensor, index, t_mono, _) in zip(rows, predictions, strict=True):
+                    if row is not None:
+                        self._awaiting_ack[row] = (sensor, index, t_mono)
+                excess = len(self._awaiting_ack) - pub.outbox.max_messages
+                for row in list(self._awaiting_ack)[: max(excess, 0)]:  # rows the outbox dropped unsent
+                    del self._awaiting_ack[row]
+        # MqttPublisher has no public call for non-event QoS 1 messages; its worker sends outbox rows
+        # when woken, exactly as after publish_events.
+        pub._wake.set()
+
+    def _on_acked(self, ack: Ack) -> None:
+        """MQTT worker thread: time each acknowledged QoS 1 prediction from its window's last sample."""
+        hook = self.on_result_acked
+        if hook is None:
+            return
+        now = time.monotonic()
+        with self._ack_lock:
+            found = self._awaiting_ack.pop(ack.row, None)
+        if found is not None:
+            sensor, index, t_mono = found
+            hook(sensor, index, now - t_mono)
 
     def _publish_changes(self, changes: list[tuple[SensorPipeline, StateChange]]) -> None:
         if self.publisher is None:
@@ -187,10 +262,12 @@ class Daemon:
         events = []
         for sp, ch in changes:
             payload = ch.to_payload()
-            payload.update({"device": self.config.mqtt.device_id, "class": ch.to_state, "model": sp.model.identity})
+            payload.update({"device": self.config.mqtt.device_id, "class": ch.to_state,
+                            "model": sp.model.identity})
             events.append((sp.sensor_id, payload))
             self.metrics.sensor(sp.sensor_id).events.inc()
-            log.info("sensor %s: %s -> %s (confidence %.3f)", sp.sensor_id, ch.from_state, ch.to_state, ch.confidence)
+            log.info("sensor %s: %s -> %s (confidence %.3f)", sp.sensor_id, ch.from_state, ch.to_state,
+                     ch.confidence)
         self.publisher.publish_events(events)
         for sp, _ in changes:
             self._publish_state(sp)
@@ -204,7 +281,9 @@ class Daemon:
         self.publisher.publish_state(sp.sensor_id, payload)
 
     @staticmethod
-    def _prediction(sp: SensorPipeline, index: int, ts: float, batch: BatchResult, row: int) -> dict[str, Any]:
+    def _prediction(
+        sp: SensorPipeline, index: int, ts: float, batch: BatchResult, row: int
+    ) -> dict[str, Any]:
         probs = batch.probs[row]
         k = int(probs.argmax())
         return {"sensor": sp.sensor_id, "window": index, "ts": ts, "class": sp.model.metadata.classes[k],
@@ -256,17 +335,30 @@ class Daemon:
             if interval > 0 and now >= self._next_metrics:
                 self._next_metrics = now + interval
                 pub.publish_metrics(self._metrics_payload())
+        self._count_batcher_losses()
         if self.config.exit_when_sources_finish and all(s.finished.is_set() for s in self.sources):
             log.info("all sources finished; stopping")
             self._stop.set()
+
+    def _count_batcher_losses(self, models: Iterable[ModelRuntime] | None = None) -> None:
+        """Carry the batchers' dropped-window and failed-call counts into the metrics."""
+        for m in list(self.models.values()) if models is None else models:
+            st = m.batcher.stats
+            dropped, errors = self._batcher_counts.get(m.batcher, (0, 0))
+            if st.dropped > dropped:
+                self.metrics.windows_dropped.inc(st.dropped - dropped)
+            if st.errors > errors:
+                self.metrics.inference_errors.inc(st.errors - errors)
+            self._batcher_counts[m.batcher] = (st.dropped, st.errors)
 
     def _metrics_payload(self) -> dict[str, Any]:
         snap = self.metrics.snapshot()
         pub = self.publisher
         if pub is not None:
             st = pub.stats()
-            snap["mqtt"] = {"connected": st.connected, "outbox_depth": st.outbox_depth, "acked": st.events_acked,
-                            "dropped_full": st.dropped_full, "dropped_expired": st.dropped_expired}
+            snap["mqtt"] = {"connected": st.connected, "outbox_depth": st.outbox_depth,
+                            "acked": st.events_acked, "dropped_full": st.dropped_full,
+                            "dropped_expired": st.dropped_expired}
         snap["disabled_sensors"] = dict(self.disabled)
         snap["ts"] = time.time()
         return snap
@@ -283,7 +375,7 @@ class Daemon:
             except DrsnEdgeError as exc:
                 log.error("reload: %s is unusable (%s); keeping the loaded model", path, exc)
                 continue
-            if meta.weights_sha256 == old.metadata.weights_sha256 and meta.precision == old.metadata.precision:
+            if meta == old.metadata:  # weights, precision, version, classes...: any change reloads
                 log.info("reload: %s unchanged", path.name)
                 continue
             self._swap_model(path, old)
@@ -295,22 +387,26 @@ class Daemon:
             log.error("reload: cannot load %s (%s); keeping the loaded model", path, exc)
             return
         rebuilt: dict[str, SensorPipeline] = {}
-        for sid, sp in self.sensors.items():
-            if sp.model is not old:
-                continue
+        with self._state_lock:  # no batch may advance an old tracker's seq between copy and swap
             try:
-                rebuilt[sid] = build_sensor(sid, sp.rate, new, self.config, sp.tracker.seq)
+                for sid, sp in self.sensors.items():
+                    if sp.model is old:
+                        rebuilt[sid] = build_sensor(sid, sp.rate, new, self.config, sp.tracker.seq)
             except DrsnEdgeError as exc:
-                log.error("reload: sensor %s cannot use the new model (%s); keeping the old one", sid, exc)
-                new.close()
-                return
-        with self._state_lock:
-            self.sensors.update(rebuilt)
-            self.models[path] = new
+                log.error("reload: a sensor cannot use the new model (%s); keeping the old one", exc)
+                rebuilt.clear()
+            else:
+                self.sensors.update(rebuilt)
+                self.models[path] = new
+        if not rebuilt:
+            new.close()
+            return
         old.close()
+        self._count_batcher_losses([old])
         for sp in rebuilt.values():
             self._publish_state(sp)
-        log.info("reload: %s now serves %s v%s", path.name, new.metadata.model.name, new.metadata.model.version)
+        log.info("reload: %s now serves %s v%s", path.name, new.metadata.model.name,
+                 new.metadata.model.version)
 
 
 def run_daemon(config: DaemonConfig, *, on_started: Callable[[Daemon], None] | None = None) -> int:

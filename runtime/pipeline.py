@@ -71,14 +71,17 @@ def open_model_runtime(path: Path, backend_cfg: AnyBackendConfig, batching: Batc
     return ModelRuntime(path, meta, batcher)
 
 
-def build_sensor(sensor_id: str, rate: float, model: ModelRuntime, cfg: DaemonConfig, start_seq: int) -> SensorPipeline:
+def build_sensor(
+    sensor_id: str, rate: float, model: ModelRuntime, cfg: DaemonConfig, start_seq: int
+) -> SensorPipeline:
     """Check the sensor against its model and build its windower and tracker (ConfigError if impossible)."""
     meta = model.metadata
     spec = signal_spec(meta)
     check_rates(sensor_id, rate, spec.sample_rate)
     override = cfg.sensors.get(sensor_id)
     hop = override.hop if override is not None else None
-    fs_cfg = override.fault_state if override is not None and override.fault_state is not None else cfg.fault_state
+    own_state = override.fault_state if override is not None else None
+    fs_cfg = own_state if own_state is not None else cfg.fault_state
     windower = SensorWindower(sensor_id, rate, meta, hop=hop)
     tracker = FaultStateTracker(sensor_id, meta.classes, meta.healthy_class, fs_cfg, start_seq=start_seq)
     return SensorPipeline(sensor_id, rate, model, windower, tracker)
@@ -103,7 +106,8 @@ def check_plan(cfg: DaemonConfig, sensors: dict[str, float]) -> list[str]:
             override = cfg.sensors.get(sid)
             hop = override.hop if override is not None and override.hop is not None else spec.hop
             if hop > 4 * spec.window:
-                raise ConfigError(f"sensor {sid!r}: hop {hop} skips most of the signal (window {spec.window})")
+                raise ConfigError(f"hop {hop} skips most of the signal (window {spec.window}); "
+                                  "use a hop of at most four windows")
         except DrsnEdgeError as exc:
             problems.append(f"sensor {sid!r}: {exc}")
     return problems

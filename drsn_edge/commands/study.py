@@ -183,7 +183,7 @@ def _data_spec(args: argparse.Namespace) -> Any:
     elif args.source == "cwru":
         spec.select = {"load_hp": 0}
     if args.source == "synthetic" and args.smoke:
-        spec.synthetic_seconds = 2.0
+        spec.synthetic_seconds, spec.synthetic_per_class = 2.0, 2
     spec.validate()
     return spec
 

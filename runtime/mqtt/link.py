@@ -32,8 +32,12 @@ class Sent:
 
 @dataclass
 class Link:
-    """State of one connection; mutated only by the publisher's worker thread, except the flags
-    ``ready`` and ``lost`` which paho's network thread sets from its callbacks."""
+    """State of one connection.
+
+    The worker thread owns everything except the connection facts (``ready``, ``lost``,
+    ``refused``, ``closed_because`` and ``window``), which paho's network thread sets from its
+    callbacks; ``window`` is final before ``ready`` becomes true.
+    """
 
     client: mqtt.Client
     generation: int

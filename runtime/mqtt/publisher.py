@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 
 from runtime.errors import DataError
 from runtime.mqtt.commands import parse_command
-from runtime.mqtt.config import MqttConfig
+from runtime.mqtt.config import MqttConfig, check_topic_segment
 from runtime.mqtt.homeassistant import discovery_config, package_version
 from runtime.mqtt.link import Link, Sent
 from runtime.mqtt.outbox import NewMessage, Outbox
@@ -112,7 +112,7 @@ class MqttPublisher:
         self._dirty: dict[str, None] = {}
         self._reannounce = False
         self._seq: dict[str, int] = {}
-        self._put_info: dict[int, tuple[float, str]] = {}
+        self._put_info: dict[int, tuple[float, str | None]] = {}
         self._qos0: deque[tuple[str, bytes]] = deque()
         self._sensors: set[str] = set()
         self._next_expire = 0.0
@@ -178,13 +178,30 @@ class MqttPublisher:
             rows = self.outbox.put_many(messages, meta={f"seq/{s}": str(n) for s, n in seqs.items()})
             self._seq.update(seqs)
         receipts = [EventReceipt(row, r.id, r.seq) for row, r in zip(rows, receipts, strict=True)]
+        self._accepted(rows, [r.id for r in receipts], t_put)
+        return receipts
+
+    def enqueue(self, messages: Sequence[NewMessage]) -> list[int | None]:
+        """Send other QoS 1/2 messages the event way: outbox first, deleted on PUBACK, in order.
+
+        For results that must not be lost or that are timed to PUBACK (per-window results at QoS 1
+        in the benchmark). Returns the outbox rows, which :class:`Ack` reports as ``row``.
+        """
+        for m in messages:
+            _check_durable(m)
+        t_put = time.monotonic()
+        rows = self.outbox.put_many(messages)
+        self._accepted(rows, [None] * len(rows), t_put)
+        return rows
+
+    def _accepted(self, rows: list[int | None], ids: list[str | None], t_put: float) -> None:
+        """Remember accept times for ack latency, then wake the worker to send the new rows."""
         with self._lock:
-            for r in receipts:
-                if r.row is not None:
-                    self._put_info[r.row] = (t_put, r.id)
+            for row, event_id in zip(rows, ids, strict=True):
+                if row is not None:
+                    self._put_info[row] = (t_put, event_id)
             self._prune_put_info()
         self._wake.set()
-        return receipts
 
     def publish_prediction(self, sensor: str, payload: Mapping[str, Any]) -> bool:
         """Send one window's prediction at QoS 0 if enabled and connected; False if not sent."""
@@ -451,3 +468,15 @@ def _as_seq(value: Any, sensor: str) -> int:
             "so the publisher numbers events itself"
         )
     return int(value)
+
+
+def _check_durable(m: NewMessage) -> None:
+    """Refuse what could never leave the outbox (a bad topic) or needs no outbox (QoS 0)."""
+    if m.qos not in (1, 2):
+        raise DataError(
+            f"enqueue takes QoS 1 or 2 messages, got QoS {m.qos} for {m.topic}; send QoS 0 directly"
+        )
+    try:
+        check_topic_segment(m.topic, "topic", allow_slash=True)
+    except ValueError as exc:
+        raise DataError(f"{exc}; enqueue needs a concrete topic name") from exc

@@ -69,6 +69,19 @@ def _randomise_batchnorm(model: torch.nn.Module, seed: int) -> None:
                 m.bias.copy_(0.1 * torch.randn(c, generator=gen))
 
 
+def _scale_logits(model: torch.nn.Module, x: np.ndarray, target: float = 10.0) -> None:
+    """Scale the last Linear layer so logits peak near ``target``, as a trained classifier's do.
+
+    Untrained deep networks with randomised BatchNorm reach logits of 100+, where float32
+    rounding alone exceeds the export gate's absolute 1e-4.
+    """
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        peak = float(model(torch.from_numpy(x)).abs().max())
+        last.weight.mul_(target / peak)
+        last.bias.mul_(target / peak)
+
+
 #: shorter windows than the 2048-sample default keep the suite fast; WDCNN's length is fixed
 SHORT_INPUT = 1024
 
@@ -83,6 +96,7 @@ def make_checkpoint(path: Path, name: str, *, n_golden: int = 16, seed: int = 0)
     _randomise_batchnorm(model, seed)
     shape = tuple(model.input_shape)
     x, y = windows_for(shape, n_golden, seed)
+    _scale_logits(model, x)
     one_d = len(shape) == 2
     meta = ModelMetadata(
         model=ModelInfo(name=name, version="test"),

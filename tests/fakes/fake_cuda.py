@@ -305,4 +305,10 @@ def install_fake_pycuda(monkeypatch: pytest.MonkeyPatch, gpu: FakeGpu, *, hide_c
     monkeypatch.setitem(sys.modules, "pycuda", pkg)
     monkeypatch.setitem(sys.modules, "pycuda.driver", drv)
     if hide_cuda_python:
-        monkeypatch.setitem(sys.modules, "cuda", None)
+        hide_cuda_python_modules(monkeypatch)
+
+
+def hide_cuda_python_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every spelling of the cuda-python import fail, as on a machine without it."""
+    for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
+        monkeypatch.setitem(sys.modules, name, None)

@@ -20,7 +20,7 @@ def recorder(broker: MosquittoBroker) -> Iterator[Callable[..., Recorder]]:
     made: list[Recorder] = []
 
     def make(*filters: str, **kw: Any) -> Recorder:
-        r = Recorder(kw.pop("on", broker), filters or ("#",), **kw)
+        r = Recorder(broker, filters or ("#",), **kw)
         made.append(r)
         return r
 

@@ -13,7 +13,7 @@ import pytest
 
 from runtime.errors import ConfigError, DataError
 from runtime.mqtt.config import MqttConfig
-from runtime.mqtt.outbox import Outbox
+from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.publisher import Ack, MqttPublisher
 from tests.mqtt.support import PasswordBroker, Recorder, TlsBroker, make_config, wait_until
 from tests.support.broker import MosquittoBroker
@@ -173,3 +173,21 @@ def test_unreadable_tls_files_fail_at_construction(tmp_path: Path) -> None:
     cfg = MqttConfig(tls={"enabled": True, "ca_file": str(tmp_path / "missing.pem")})
     with pytest.raises(ConfigError, match="give readable PEM files"):
         MqttPublisher(cfg, Outbox(tmp_path / "o.db"))
+
+
+def test_enqueued_results_travel_like_events_and_report_their_rows(
+    broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
+) -> None:
+    acks: list[Ack] = []
+    rec = recorder("+/+/+/prediction")
+    pub = running(make_config(broker, tmp_path), on_acked=acks.append)
+    topic = pub.topics.prediction("spindle")
+    rows = pub.enqueue([NewMessage(topic, f'{{"w": {i}}}'.encode(), 1, False) for i in range(10)])
+    assert rec.wait_for(lambda msgs: len(msgs) >= 10)
+    assert [m.json()["w"] for m in rec.messages] == list(range(10)) and rec.messages[0].qos == 1
+    assert wait_until(lambda: sorted(a.row for a in acks) == rows)
+    assert all(a.event_id is None and a.latency_s is not None for a in acks)
+    with pytest.raises(DataError, match="QoS 1 or 2"):
+        pub.enqueue([NewMessage(topic, b"{}", 0, False)])
+    with pytest.raises(DataError, match="concrete topic"):
+        pub.enqueue([NewMessage("drsn-edge/+/x", b"{}", 1, False)])

@@ -7,6 +7,7 @@ with apt; see .ci/run).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -46,7 +47,11 @@ class MosquittoBroker:
             "log_type all",
             "max_inflight_messages 100",
             "max_queued_messages 100000",
+            "set_tcp_nodelay true",
         ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # as root Mosquitto drops to the `mosquitto` user, which cannot write our private temp dir
+            conf.append("user root")
         if persistence:
             conf += ["persistence true", f"persistence_location {self._dir}/"]
         self.conf_path = self._dir / "mosquitto.conf"
@@ -64,7 +69,8 @@ class MosquittoBroker:
                     return
             except OSError:
                 if self._proc.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited at start: {self.log_path.read_text()[-2000:]}")
+                    log = self.log_path.read_text()[-2000:] if self.log_path.exists() else "(no log)"
+                    raise RuntimeError(f"mosquitto exited at start: {log}")
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout}s")
 

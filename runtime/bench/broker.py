@@ -1,0 +1,151 @@
+"""A broker for the daemon benchmark: one given by address, a private Mosquitto, or an in-process amqtt.
+
+Publishing at QoS 1 is part of what the benchmark measures, so it needs a real broker that sends
+real PUBACKs. A private Mosquitto on a free loopback port is the closest to a deployment (a C
+broker in its own process); amqtt runs inside the benchmark's own process and shares its GIL, so
+its figures are pessimistic and the report says which broker was used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    """Where the benchmark's broker listens and what it is."""
+
+    host: str
+    port: int
+    kind: str  # "external", "mosquitto" or "amqtt (in-process)"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` -> (host, port); raise ConfigError naming the expected form."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"broker address {text!r} is not host:port (for example 127.0.0.1:1883)")
+    return host, int(port)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mosquitto_binary() -> str | None:
+    """The mosquitto executable on PATH or in the usual sbin folders, if installed."""
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
+
+
+@contextlib.contextmanager
+def bench_broker(address: str | None = None) -> Iterator[BrokerInfo]:
+    """Yield a broker: ``address`` if given, else a private Mosquitto, else an in-process amqtt."""
+    if address:
+        host, port = parse_address(address)
+        _wait_listening(host, port, None, timeout=2.0)
+        yield BrokerInfo(host, port, "external")
+        return
+    binary = mosquitto_binary()
+    if binary is not None:
+        with _mosquitto(binary) as info:
+            yield info
+        return
+    with _amqtt() as info:
+        yield info
+
+
+@contextlib.contextmanager
+def _mosquitto(binary: str) -> Iterator[BrokerInfo]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="drsn-bench-mosq-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        # enough in-flight room for a whole batch of QoS 1 results, and no persistence (RAM only)
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\n"
+                        "max_queued_messages 1000000\n")
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            _wait_listening("127.0.0.1", port, proc, _START_TIMEOUT_S)
+            log.info("benchmark broker: mosquitto on 127.0.0.1:%d", port)
+            yield BrokerInfo("127.0.0.1", port, "mosquitto")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+@contextlib.contextmanager
+def _amqtt() -> Iterator[BrokerInfo]:
+    try:
+        from amqtt.broker import Broker
+    except ImportError as exc:
+        raise ConfigError(
+            "the daemon benchmark needs an MQTT broker: install mosquitto (apt-get install mosquitto), "
+            "`pip install 'drsn-edge[demo]'` for the in-process amqtt broker, or pass --broker host:port"
+        ) from exc
+    port = free_port()
+    config: dict[str, Any] = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    loop = asyncio.new_event_loop()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        holder["broker"] = Broker(config, loop=loop)
+        await holder["broker"].start()
+
+    thread = threading.Thread(target=loop.run_forever, name="bench-amqtt", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(start(), loop).result(_START_TIMEOUT_S)
+        _wait_listening("127.0.0.1", port, None, _START_TIMEOUT_S)
+        log.info("benchmark broker: in-process amqtt on 127.0.0.1:%d (shares this process's GIL)", port)
+        yield BrokerInfo("127.0.0.1", port, "amqtt (in-process)")
+    finally:
+        if "broker" in holder:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(holder["broker"].shutdown(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError as exc:
+            if proc is not None and proc.poll() is not None:
+                raise ConfigError(f"mosquitto exited at start (code {proc.returncode}); "
+                                  "pass --broker host:port to use a running broker") from exc
+            if time.monotonic() > deadline:
+                raise ConfigError(f"no MQTT broker listens on {host}:{port}; "
+                                  "start one or fix --broker") from exc
+            time.sleep(0.05)

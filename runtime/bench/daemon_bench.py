@@ -1,0 +1,145 @@
+"""`drsn-edge bench daemon`: the daemon's throughput and latency beside the bare backend, in one run.
+
+Phases, in this order so that a machine whose speed drifts (other load, thermal limits) shows
+up as a spread rather than a bias:
+
+1. the backend alone, called in a loop at the daemon's batch size (``bare #1``);
+2. the whole daemon with every sensor replayed as fast as possible (``fast``): windowing,
+   batching, inference, fault state and a QoS 1 publish of every window's result, with the
+   sources pushed back at a full queue, so the figure is what the daemon sustains;
+3. the backend alone again (``bare #2``); the ratio uses the mean of both bare runs;
+4. the daemon with every sensor in real time (``realtime``): the latency from the arrival of a
+   window's last sample to the broker's PUBACK of that window's result.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from runtime.backends import open_model
+from runtime.bench.broker import bench_broker
+from runtime.bench.runs import PhaseResult, run_bare, run_daemon_phase, sample_windows
+from runtime.bench.workload import Workload, daemon_config, make_recordings
+from runtime.errors import ConfigError
+from runtime.windowing import signal_spec
+
+Mode = Literal["fast", "realtime"]
+
+
+@dataclass(frozen=True)
+class DaemonBenchOptions:
+    """Everything one benchmark run needs (the command line maps onto this one to one)."""
+
+    work: Workload
+    modes: tuple[Mode, ...] = ("fast", "realtime")
+    seconds: float = 10.0
+    warmup_s: float = 2.0
+    recording_s: float = 10.0
+    broker: str | None = None
+    pin_cpu: int | None = None
+    ratio_target: float = 0.70
+    p99_target_ms: float = 25.0
+    seed: int = 0
+
+
+@dataclass
+class DaemonBenchRun:
+    """The JSON-ready result and the raw phases (the plot needs the real-time samples)."""
+
+    result: dict[str, Any]
+    phases: dict[str, PhaseResult]
+
+
+def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
+    """Run every phase and return the figures; the broker is started before pinning to a CPU."""
+    meta = open_model(opts.work.model)
+    spec = signal_spec(meta)
+    if abs(spec.sample_rate - opts.work.sample_rate) > 1e-6 * spec.sample_rate:
+        raise ConfigError(f"the model expects {spec.sample_rate:g} Hz; run the benchmark at that rate "
+                          f"(--rate {spec.sample_rate:g}) or pick a model trained at "
+                          f"{opts.work.sample_rate:g} Hz")
+    phases: dict[str, PhaseResult] = {}
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    with tempfile.TemporaryDirectory(prefix="drsn-bench-") as tmp, bench_broker(opts.broker) as broker:
+        if opts.pin_cpu is not None:
+            os.sched_setaffinity(0, {opts.pin_cpu})  # before any daemon or ORT thread exists
+        recordings = make_recordings(Path(tmp) / "rec", opts.work.sample_rate, opts.recording_s, opts.seed)
+        windows = sample_windows(meta, recordings, opts.work.batch)
+        w = opts.work
+        phases["bare1"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #1")
+        for mode in opts.modes:
+            outbox = Path(tmp) / f"outbox-{mode}.sqlite3"
+            cfg = daemon_config(w, recordings, mode, broker.host, broker.port, outbox)
+            phases[mode] = run_daemon_phase(cfg, f"daemon {mode}", opts.warmup_s, opts.seconds)
+            if mode == "fast":
+                phases["bare2"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #2")
+        broker_kind = f"{broker.kind} at {broker.host}:{broker.port}"
+    result = _result(opts, command, meta, spec.hop, phases)
+    result["environment"] = _environment(broker_kind, opts.pin_cpu, cpus)
+    return DaemonBenchRun(result, phases)
+
+
+def _result(opts: DaemonBenchOptions, command: str, meta: Any, hop: int,
+            phases: dict[str, PhaseResult]) -> dict[str, Any]:
+    from runtime.bench.report import summarise
+
+    bare_runs = [summarise(phases[k]) for k in ("bare1", "bare2") if k in phases]
+    bare_rate = sum(r["windows_per_s"] for r in bare_runs) / len(bare_runs)
+    work = asdict(opts.work) | {"model": str(opts.work.model)}
+    result: dict[str, Any] = {
+        "command": command,
+        "workload": work,
+        "model": {"name": meta.model.name, "version": meta.model.version, "window": meta.signal.window,
+                  "hop": hop, "classes": meta.classes, "sample_rate": meta.signal.sample_rate},
+        "bare": {"windows_per_s": round(bare_rate, 1), "runs": bare_runs},
+        "targets": {},
+    }
+    if "fast" in phases:
+        fast = summarise(phases["fast"])
+        ratio = fast["windows_per_s"] / bare_rate
+        result["fast"] = fast
+        result["targets"]["throughput_ratio"] = {"target": opts.ratio_target, "measured": round(ratio, 4),
+                                                 "met": ratio >= opts.ratio_target}
+    if "realtime" in phases:
+        rt = summarise(phases["realtime"])
+        rt["offered_per_s"] = round(opts.work.sensors * opts.work.sample_rate / hop, 1)
+        p99 = rt["ack_latency_ms"]["p99"]
+        result["realtime"] = rt
+        result["targets"]["p99_ack_latency_ms"] = {"target": opts.p99_target_ms, "measured": p99,
+                                                   "met": p99 is not None and p99 <= opts.p99_target_ms}
+    return result
+
+
+def _environment(broker: str, pinned: int | None, cpus: int) -> dict[str, Any]:
+    try:
+        import onnxruntime
+
+        ort_version = str(onnxruntime.__version__)
+    except ImportError:  # pragma: no cover - the benchmark already needed it
+        ort_version = "not installed"
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cpus_visible": cpus,
+        "pinned_cpu": pinned,
+        "onnxruntime": ort_version,
+        "broker": broker,
+        "argv0": Path(sys.argv[0]).name,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

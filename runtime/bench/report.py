@@ -1,0 +1,168 @@
+"""Figures of a daemon benchmark: percentiles, the console table, JSON, Markdown and a latency plot.
+
+The JSON keeps everything needed to check a claim later (workload, environment, every phase's
+summary, the targets and whether they were met); the Markdown is what goes into
+docs/benchmarks.md. The plot needs matplotlib, which a device need not have: without it the
+report says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.bench.runs import PhaseResult
+
+log = logging.getLogger(__name__)
+
+PERCENTILES = (50, 95, 99)
+
+
+def percentiles_ms(values: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99/max of seconds, in milliseconds (None when there are no samples)."""
+    out: dict[str, float | None] = {f"p{p}": None for p in PERCENTILES}
+    out["max"], out["count"] = None, 0
+    if values:
+        a = np.asarray(values, dtype=np.float64) * 1000.0
+        for p in PERCENTILES:
+            out[f"p{p}"] = round(float(np.percentile(a, p)), 3)
+        out["max"], out["count"] = round(float(a.max()), 3), int(a.size)
+    return out
+
+
+def summarise(phase: PhaseResult) -> dict[str, Any]:
+    """One phase as JSON-ready numbers."""
+    return {
+        "seconds": round(phase.seconds, 3),
+        "windows": phase.windows,
+        "windows_per_s": round(phase.windows_per_s, 1),
+        "mean_batch": round(float(np.mean(phase.batch_sizes)), 2) if phase.batch_sizes else None,
+        "backend_call_ms": percentiles_ms(phase.infer_s),
+        "classify_latency_ms": percentiles_ms(phase.classify_latency_s),
+        "ack_latency_ms": percentiles_ms(phase.ack_latency_s),
+        **phase.extra,
+    }
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.1f}{unit}" if abs(v) >= 10 else f"{v:.2f}{unit}"
+    return f"{v}{unit}"
+
+
+def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(figure, value, target) rows shared by the console table and the Markdown."""
+    rows: list[tuple[str, str, str]] = []
+    bare = result["bare"]
+    rows.append(("bare backend, windows/s", _fmt(bare["windows_per_s"]),
+                 f"runs: {', '.join(_fmt(r['windows_per_s']) for r in bare['runs'])}"))
+    fast = result.get("fast")
+    if fast is not None:
+        t = result["targets"]["throughput_ratio"]
+        rows.append(("daemon as fast as possible, windows/s", _fmt(fast["windows_per_s"]),
+                     f"mean batch {_fmt(fast['mean_batch'])}"))
+        rows.append(("daemon / bare", f"{t['measured']:.1%}",
+                     f">= {t['target']:.0%}: {'met' if t['met'] else 'MISSED'}"))
+    rt = result.get("realtime")
+    if rt is not None:
+        t = result["targets"]["p99_ack_latency_ms"]
+        ack, cls = rt["ack_latency_ms"], rt["classify_latency_ms"]
+        rows.append(("real time: windows/s (offered)",
+                     f"{_fmt(rt['windows_per_s'])} ({_fmt(rt['offered_per_s'])})",
+                     f"mean batch {_fmt(rt['mean_batch'])}"))
+        rows.append(("real time: last sample -> classified, p50/p99 ms",
+                     f"{_fmt(cls['p50'])} / {_fmt(cls['p99'])}", ""))
+        rows.append(("real time: last sample -> PUBACK, p50/p99 ms",
+                     f"{_fmt(ack['p50'])} / {_fmt(ack['p99'])}",
+                     f"p99 <= {t['target']:g} ms: {'met' if t['met'] else 'MISSED'}"))
+        rows.append(("real time: backend call p50/p99 ms",
+                     f"{_fmt(rt['backend_call_ms']['p50'])} / {_fmt(rt['backend_call_ms']['p99'])}", ""))
+    return rows
+
+
+def console_table(result: dict[str, Any]) -> str:
+    rows = [("figure", "value", "note"), *table_rows(result)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """A Markdown section: command, setup, the table, and the raw per-phase figures."""
+    w, env, m = result["workload"], result["environment"], result["model"]
+    pinned = f", process pinned to CPU {env['pinned_cpu']}" if env["pinned_cpu"] is not None else ""
+    lines = [
+        f"### `drsn-edge bench daemon`: {w['sensors']} sensors at {w['sample_rate']:g} Hz, "
+        f"batch {w['batch']}",
+        "",
+        "```",
+        result["command"],
+        "```",
+        "",
+        f"- model: {m['name']} v{m['version']} (window {m['window']}, hop {m['hop']}); "
+        f"ONNX Runtime {env['onnxruntime']} on CPU, {w['threads']} intra-op thread(s){pinned}",
+        f"- machine: {env['cpu']} ({env['cpus_visible']} CPUs visible), Python {env['python']}; "
+        f"broker: {env['broker']}",
+        f"- per-window results at QoS {w['prediction_qos']} through the outbox (SQLite synchronous="
+        f"{w['outbox_sync']}); chunks of {w['chunk']} samples; max_wait {w['max_wait_ms']:g} ms",
+        "",
+        "| figure | value | note |",
+        "|---|---|---|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in table_rows(result)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def save(result: dict[str, Any], out: Path, realtime: PhaseResult | None) -> list[Path]:
+    """Write result.json, result.md and (with matplotlib) latency.png; return the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "result.json", out / "result.md"]
+    written[0].write_text(json.dumps(result, indent=2) + "\n")
+    written[1].write_text(markdown(result))
+    if realtime is not None and realtime.ack_latency_s:
+        png = out / "latency.png"
+        if plot_latency(realtime, png, result["targets"]["p99_ack_latency_ms"]["target"]):
+            written.append(png)
+    return written
+
+
+def plot_latency(phase: PhaseResult, path: Path, target_ms: float) -> bool:
+    """Histogram + CDF of last-sample -> PUBACK latency; False (and a log line) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed; no latency plot (pip install matplotlib)")
+        return False
+    ack = np.asarray(phase.ack_latency_s) * 1000.0
+    cls = np.asarray(phase.classify_latency_s) * 1000.0
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    hi = float(max(np.percentile(ack, 99.9), target_ms) * 1.1)
+    bins = np.linspace(0, hi, 80)
+    ax1.hist(cls, bins=bins, alpha=0.6, label="classified")
+    ax1.hist(ack, bins=bins, alpha=0.6, label="PUBACK received")
+    ax1.axvline(target_ms, color="k", ls="--", label=f"target p99 {target_ms:g} ms")
+    ax1.set(xlabel="ms after the window's last sample arrived", ylabel="windows",
+            title="latency distribution")
+    ax1.legend()
+    for data, name in ((cls, "classified"), (ack, "PUBACK received")):
+        xs = np.sort(data)
+        ax2.plot(xs, np.arange(1, xs.size + 1) / xs.size, label=name)
+    ax2.axhline(0.99, color="grey", lw=0.8)
+    ax2.axvline(target_ms, color="k", ls="--")
+    ax2.set(xlabel="ms", ylabel="fraction of windows", title="CDF", xlim=(0, hi))
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,165 @@
+"""The benchmark's phases: the bare backend in a loop, and the whole daemon fast or in real time.
+
+Both sides use the same model, the same ONNX Runtime options and the same batch size, so the
+ratio of their throughputs is the daemon's overhead and nothing else. The daemon runs in this
+process with its real config path; a :class:`RecordingMetrics` (the daemon's own metrics class,
+which the daemon accepts by injection) keeps the exact per-batch figures that Prometheus only
+keeps as histogram buckets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from runtime.artifact import ModelMetadata
+from runtime.backends import OnnxRuntimeConfig, create_backend, open_model
+from runtime.config import validate_config_dict
+from runtime.daemon import Daemon
+from runtime.metrics import Metrics
+from runtime.signals.readers import read_signal
+from runtime.windowing import SensorWindower, signal_spec
+
+_TICK_S = 0.1
+
+
+@dataclass
+class PhaseResult:
+    """What one phase measured; latencies are in seconds."""
+
+    name: str
+    seconds: float
+    windows: int
+    windows_per_s: float
+    batch_sizes: list[int] = field(default_factory=list)
+    infer_s: list[float] = field(default_factory=list)
+    classify_latency_s: list[float] = field(default_factory=list)
+    ack_latency_s: list[float] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordingMetrics(Metrics):
+    """The daemon's metrics, plus the exact batch sizes, call times and latencies while recording."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recording = False
+        self.batch_sizes: list[int] = []
+        self.infer_s: list[float] = []
+        self.latency_s: list[float] = []
+
+    def observe_batch(self, size: int, infer_s: float, latencies_s: np.ndarray) -> None:
+        super().observe_batch(size, infer_s, latencies_s)
+        if self.recording:
+            self.batch_sizes.append(size)
+            self.infer_s.append(infer_s)
+            self.latency_s.extend(np.asarray(latencies_s, dtype=np.float64).tolist())
+
+
+class AckRecorder:
+    """Collects the PUBACK latency of every QoS 1 prediction acknowledged while recording."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.latency_s: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, sensor: str, window: int, latency_s: float) -> None:
+        if self.recording:
+            with self._lock:
+                self.latency_s.append(latency_s)
+
+
+def sample_windows(meta: ModelMetadata, recordings: list[Path], count: int) -> np.ndarray:
+    """``count`` normalised model inputs cut from the recordings exactly as the daemon cuts them."""
+    out: list[np.ndarray] = []
+    model_rate = signal_spec(meta).sample_rate
+    for i, path in enumerate(recordings):
+        samples, rate = read_signal(path)
+        windower = SensorWindower(f"bare{i}", rate or model_rate, meta)
+        out.extend(w.data for w in windower.push(samples))
+    if not out:
+        raise ValueError("the recordings are shorter than one model window; simulate longer recordings")
+    return np.stack([out[i % len(out)] for i in range(count)])
+
+
+def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.ndarray,
+             label: str = "bare backend") -> PhaseResult:
+    """Call the backend directly on one fixed batch in a loop for ``seconds``."""
+    meta = open_model(model)
+    backend = create_backend(model, config=OnnxRuntimeConfig(
+        providers=["CPUExecutionProvider"], intra_op_threads=threads, inter_op_threads=1), metadata=meta)
+    backend.load()
+    try:
+        x = np.ascontiguousarray(windows[:batch], dtype=np.float32)
+        for _ in range(3):  # warm-up: first calls allocate and pick kernels
+            backend.infer(x)
+        calls: list[float] = []
+        with tqdm(total=round(seconds, 1), desc=label, unit="s", leave=False, disable=None) as bar:
+            start = last = time.perf_counter()
+            while (now := time.perf_counter()) - start < seconds:
+                backend.infer(x)
+                done = time.perf_counter()
+                calls.append(done - now)
+                if done - last >= _TICK_S:
+                    bar.update(round(done - last, 1))
+                    bar.set_postfix_str(f"{len(calls) * batch / (done - start):.0f} windows/s")
+                    last = done
+            elapsed = time.perf_counter() - start
+    finally:
+        backend.close()
+    n = len(calls) * batch
+    return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls)
+
+
+def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, seconds: float) -> PhaseResult:
+    """Start the daemon in this process, record for ``seconds`` after ``warmup_s``, stop it."""
+    metrics = RecordingMetrics()
+    acks = AckRecorder()
+    daemon = Daemon(validate_config_dict(config), metrics=metrics, on_result_acked=acks)
+    try:
+        daemon.start()
+        time.sleep(warmup_s)
+
+        def inferred() -> int:
+            return sum(m.batcher.stats.inferred for m in list(daemon.models.values()))
+
+        n0, t0 = inferred(), time.perf_counter()
+        metrics.recording = acks.recording = True
+        _wait_with_progress(label, seconds, lambda: (inferred() - n0) / max(time.perf_counter() - t0, 1e-9))
+        metrics.recording = acks.recording = False
+        n1, t1 = inferred(), time.perf_counter()
+        extra = _daemon_state(daemon)
+    finally:
+        daemon.stop()
+    extra["windows_dropped_total"] = int(metrics.snapshot()["windows_dropped"])
+    return PhaseResult(label, t1 - t0, n1 - n0, (n1 - n0) / (t1 - t0), metrics.batch_sizes, metrics.infer_s,
+                       metrics.latency_s, acks.latency_s, extra)
+
+
+def _daemon_state(daemon: Daemon) -> dict[str, Any]:
+    """Backlog figures at the end of recording: a daemon that keeps up has none."""
+    pub = daemon.publisher
+    st = pub.stats() if pub is not None else None
+    return {
+        "queue_depth_at_end": sum(m.batcher.queue_depth for m in daemon.models.values()),
+        "outbox_depth_at_end": st.outbox_depth if st is not None else None,
+        "broker_connected": st.connected if st is not None else False,
+        "bad_inputs": daemon.metrics.snapshot()["bad_payloads"]["total"],
+    }
+
+
+def _wait_with_progress(label: str, seconds: float, rate: Callable[[], float]) -> None:
+    with tqdm(total=round(seconds, 1), desc=label, unit="s", leave=False, disable=None) as bar:
+        start = time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            time.sleep(min(_TICK_S, seconds - elapsed))
+            bar.n = round(min(time.perf_counter() - start, seconds), 1)
+            bar.set_postfix_str(f"{rate():.0f} windows/s")
