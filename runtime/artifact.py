@@ -105,7 +105,7 @@ class Golden(StrictModel):
 class ModelMetadata(StrictModel):
     """The document stored in every model artifact (schema ``drsn-edge/model`` v1)."""
 
-    schema_name: Literal["drsn-edge/model"] = Field(SCHEMA_NAME, alias="schema")
+    schema_name: Literal["drsn-edge/model"] = Field("drsn-edge/model", alias="schema")
     schema_version: int = Field(SCHEMA_VERSION, description="Bumped on incompatible changes.")
     model: ModelInfo
     classes: list[str] = Field(..., min_length=2, description="Class names in logit order.")
@@ -113,7 +113,7 @@ class ModelMetadata(StrictModel):
     signal: SignalSpec | None = Field(None, description="Sampling of 1-D models; None for images.")
     input: TensorSpec
     output_name: str = Field("logits", description="ONNX output name (raw logits, softmax not applied).")
-    normalization: Normalization = Field(default_factory=Normalization)  # type: ignore[arg-type]
+    normalization: Normalization = Field(default_factory=Normalization)
     precision: Literal["fp32", "fp16"] = Field("fp32", description="Precision of the stored weights.")
     weights_sha256: str = Field("", description="sha256 of the trained weights (state dict bytes).")
     training: dict[str, Any] = Field(default_factory=dict, description="Data summary and metrics.")
@@ -131,7 +131,11 @@ class ModelMetadata(StrictModel):
             )
         if self.healthy_class not in self.classes:
             raise ValueError(f"healthy_class {self.healthy_class!r} is not one of the classes {self.classes}")
-        if self.signal is not None and self.input.layout == "NCW" and self.input.shape[-1] != self.signal.window:
+        if (
+            self.signal is not None
+            and self.input.layout == "NCW"
+            and self.input.shape[-1] != self.signal.window
+        ):
             raise ValueError(
                 f"input shape {self.input.shape} does not end in the signal window {self.signal.window}"
             )
@@ -149,7 +153,9 @@ class ModelMetadata(StrictModel):
         try:
             return cls.model_validate(json.loads(text))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelFileError(f"{source}: drsn-edge metadata is not valid JSON ({exc}); re-export the model") from exc
+            raise ModelFileError(
+                f"{source}: drsn-edge metadata is not valid JSON ({exc}); re-export the model"
+            ) from exc
         except ValidationError as exc:
             raise ModelFileError(
                 f"{source}: drsn-edge metadata is invalid: {exc.errors()[0]['msg']} "
@@ -165,7 +171,9 @@ class EngineInfo(StrictModel):
     gpu_name: str
     compute_capability: str
     precision: Literal["fp32", "fp16"]
-    profile: tuple[int, int, int] = Field(..., description="Batch (min, opt, max) of the optimisation profile.")
+    profile: tuple[int, int, int] = Field(
+        ..., description="Batch (min, opt, max) of the optimisation profile."
+    )
     strongly_typed: bool = False
 
 
@@ -206,7 +214,9 @@ def _onnx_props(p: Path) -> dict[str, str]:
         try:
             proto = onnx.load(str(p), load_external_data=False)
         except Exception as exc:  # protobuf raises DecodeError and friends
-            raise ModelFileError(f"{p} is not a readable ONNX file ({type(exc).__name__}: {exc}); re-export it") from exc
+            raise ModelFileError(
+                f"{p} is not a readable ONNX file ({type(exc).__name__}: {exc}); re-export it"
+            ) from exc
         if not proto.graph.node:
             raise ModelFileError(f"{p} is not a readable ONNX file (empty graph); re-export it")
         return {e.key: e.value for e in proto.metadata_props}
@@ -225,7 +235,9 @@ def _onnx_props(p: Path) -> dict[str, str]:
     return dict(sess.get_modelmeta().custom_metadata_map)
 
 
-def write_engine_file(path: str | Path, model: ModelMetadata, engine: EngineInfo, engine_bytes: bytes) -> None:
+def write_engine_file(
+    path: str | Path, model: ModelMetadata, engine: EngineInfo, engine_bytes: bytes
+) -> None:
     """Write header + serialized engine atomically (temp file then rename)."""
     header = json.dumps(
         {"model": json.loads(model.to_json()), "engine": engine.model_dump(mode="json")}, sort_keys=True
@@ -240,7 +252,9 @@ def write_engine_file(path: str | Path, model: ModelMetadata, engine: EngineInfo
     tmp.replace(p)
 
 
-def read_engine_file(path: str | Path, *, with_engine: bool = True) -> tuple[ModelMetadata, EngineInfo, bytes]:
+def read_engine_file(
+    path: str | Path, *, with_engine: bool = True
+) -> tuple[ModelMetadata, EngineInfo, bytes]:
     """Parse an engine file; raise :class:`ModelFileError` naming what is wrong and how to fix it."""
     p = Path(path)
     if not p.is_file():
@@ -257,10 +271,14 @@ def read_engine_file(path: str | Path, *, with_engine: bool = True) -> tuple[Mod
             raise ModelFileError(f"{p} is truncated inside its header; rebuild the engine")
         (n,) = _LEN.unpack(raw_len)
         if n > MAX_HEADER_BYTES:
-            raise ModelFileError(f"{p} declares a {n}-byte header, which is not plausible; the file is corrupt")
+            raise ModelFileError(
+                f"{p} declares a {n}-byte header, which is not plausible; the file is corrupt"
+            )
         raw = f.read(n)
         if len(raw) != n:
-            raise ModelFileError(f"{p} is truncated inside its header ({len(raw)} of {n} bytes); rebuild the engine")
+            raise ModelFileError(
+                f"{p} is truncated inside its header ({len(raw)} of {n} bytes); rebuild the engine"
+            )
         body = f.read() if with_engine else b""
     try:
         doc = json.loads(raw)

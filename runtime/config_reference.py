@@ -56,8 +56,14 @@ def reference_markdown(root: type[BaseModel], title: str = "Configuration refere
             continue
         seen.add(model)
         doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-        lines += [f"### `{path or 'top level'}` — {model.__name__}", "", doc, "",
-                  "| key | type | default | description |", "|---|---|---|---|"]
+        lines += [
+            f"### `{path or 'top level'}` — {model.__name__}",
+            "",
+            doc,
+            "",
+            "| key | type | default | description |",
+            "|---|---|---|---|",
+        ]
         for name, field in model.model_fields.items():
             key = field.alias or name
             desc = (field.description or "").replace("|", "\\|").replace("\n", " ")

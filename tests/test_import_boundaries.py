@@ -53,9 +53,16 @@ def test_cli_and_device_commands_load_without_torch() -> None:
     res = _run(["drsn_edge.commands"])
     assert res.returncode == 0, f"command modules importing torch at module level:\n{res.stdout}{res.stderr}"
     res = subprocess.run(
-        [sys.executable, "-c", "import sys; sys.modules['torch'] = None\n"
-         "from drsn_edge.cli import main; raise SystemExit(main(['validate-config', '--help']))"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['torch'] = None\n"
+            "from drsn_edge.cli import main; raise SystemExit(main(['validate-config', '--help']))",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if "invalid choice" in res.stderr:
         pytest.fail("validate-config is not registered")
@@ -66,6 +73,8 @@ def test_no_torch_import_statement_in_runtime_sources() -> None:
     offenders = [
         str(p.relative_to(REPO))
         for p in (REPO / "runtime").rglob("*.py")
-        if any(line.lstrip().startswith(("import torch", "from torch")) for line in p.read_text().splitlines())
+        if any(
+            line.lstrip().startswith(("import torch", "from torch")) for line in p.read_text().splitlines()
+        )
     ]
     assert offenders == []

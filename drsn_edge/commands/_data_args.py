@@ -9,26 +9,52 @@ from drsn_edge.training.datasource import DataSpec, parse_selection
 
 def add_data_arguments(p: argparse.ArgumentParser, *, for_eval: bool = False) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--source", choices=["cwru", "folder", "synthetic", "mnist"],
-                   default=None if for_eval else "synthetic",
-                   help="where the recordings come from (default: synthetic bearing simulator)")
-    g.add_argument("--data", metavar="DIR", help="data directory (CWRU root with MANIFEST.csv, class folders, MNIST)")
-    g.add_argument("--sample-rate", type=float, help="target sample rate in Hz (CWRU default 12000; resamples)")
+    g.add_argument(
+        "--source",
+        choices=["cwru", "folder", "synthetic", "mnist"],
+        default=None if for_eval else "synthetic",
+        help="where the recordings come from (default: synthetic bearing simulator)",
+    )
+    g.add_argument(
+        "--data", metavar="DIR", help="data directory (CWRU root with MANIFEST.csv, class folders, MNIST)"
+    )
+    g.add_argument(
+        "--sample-rate", type=float, help="target sample rate in Hz (CWRU default 12000; resamples)"
+    )
     g.add_argument("--window", type=int, help="window length in samples (default 2048)")
     g.add_argument("--hop", type=int, help="hop between training windows (default window/4)")
     g.add_argument("--test-hop", type=int, help="hop between test windows (default: same as --hop)")
-    g.add_argument("--split", choices=["time", "recording"], help="leakage-free split: by time inside each "
-                   "recording (with a gap of one window) or by whole recording")
+    g.add_argument(
+        "--split",
+        choices=["time", "recording"],
+        help="leakage-free split: by time inside each "
+        "recording (with a gap of one window) or by whole recording",
+    )
     g.add_argument("--labels", choices=["10class", "4class"], help="CWRU label scheme")
-    g.add_argument("--select", action="append", metavar="KEY=VALUE",
-                   help="keep recordings whose metadata match, e.g. load_hp=0 or fault=inner,outer (repeatable)")
-    g.add_argument("--test-select", action="append", metavar="KEY=VALUE",
-                   help="take the test split from these recordings instead (train on one load, test on another)")
-    g.add_argument("--noise", metavar="KIND:SNR", help="add noise at an SNR in dB: gaussian:-4, laplacian:0, pink:-8")
-    g.add_argument("--noise-protocol", choices=["train_test", "test_only"],
-                   help="train_test: noisy train and test (as the paper); test_only: clean train, noisy test")
+    g.add_argument(
+        "--select",
+        action="append",
+        metavar="KEY=VALUE",
+        help="keep recordings whose metadata match, e.g. load_hp=0 or fault=inner,outer (repeatable)",
+    )
+    g.add_argument(
+        "--test-select",
+        action="append",
+        metavar="KEY=VALUE",
+        help="take the test split from these recordings instead (train on one load, test on another)",
+    )
+    g.add_argument(
+        "--noise", metavar="KIND:SNR", help="add noise at an SNR in dB: gaussian:-4, laplacian:0, pink:-8"
+    )
+    g.add_argument(
+        "--noise-protocol",
+        choices=["train_test", "test_only"],
+        help="train_test: noisy train and test (as the paper); test_only: clean train, noisy test",
+    )
     g.add_argument("--synthetic-per-class", type=int, help="synthetic source: simulated recordings per class")
-    g.add_argument("--synthetic-seconds", type=float, help="synthetic source: seconds per simulated recording")
+    g.add_argument(
+        "--synthetic-seconds", type=float, help="synthetic source: seconds per simulated recording"
+    )
     g.add_argument("--data-seed", type=int, help="seed for noise and synthetic data (default: --seed)")
 
 
@@ -36,9 +62,17 @@ def spec_from_args(args: argparse.Namespace, base: DataSpec | None = None) -> Da
     """Build a spec from flags; flags left unset keep ``base``'s values (the checkpoint's, for evaluate)."""
     spec = DataSpec.from_dict(base.to_dict()) if base else DataSpec()
     mapping = {
-        "source": "source", "data": "path", "sample_rate": "sample_rate", "window": "window", "hop": "hop",
-        "test_hop": "test_hop", "split": "split", "labels": "labels", "noise": "noise",
-        "noise_protocol": "noise_protocol", "synthetic_per_class": "synthetic_per_class",
+        "source": "source",
+        "data": "path",
+        "sample_rate": "sample_rate",
+        "window": "window",
+        "hop": "hop",
+        "test_hop": "test_hop",
+        "split": "split",
+        "labels": "labels",
+        "noise": "noise",
+        "noise_protocol": "noise_protocol",
+        "synthetic_per_class": "synthetic_per_class",
         "synthetic_seconds": "synthetic_seconds",
     }
     for arg, attr in mapping.items():

@@ -35,14 +35,29 @@ def run(args: argparse.Namespace) -> int:
     if list(data.classes) != list(ckpt.metadata.classes):
         from runtime.errors import DataError
 
-        raise DataError(f"the data's classes {data.classes} differ from the model's {ckpt.metadata.classes}; "
-                        "evaluate on data with the same label scheme")
+        raise DataError(
+            f"the data's classes {data.classes} differ from the model's {ckpt.metadata.classes}; "
+            "evaluate on data with the same label scheme"
+        )
     ev = evaluate_model(ckpt.build_model(), split.x, split.y, list(data.classes))
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
     noise = f", noise {spec.noise} ({spec.noise_protocol})" if spec.noise else ""
-    paths = write_evaluation(ev, out, title=f"{ckpt.model_name}: {args.on} split{noise}", stem=f"eval_{args.on}",
-                             extra={"data_spec": spec.to_dict()})
+    paths = write_evaluation(
+        ev,
+        out,
+        title=f"{ckpt.model_name}: {args.on} split{noise}",
+        stem=f"eval_{args.on}",
+        extra={"data_spec": spec.to_dict()},
+    )
     print(ev.text_report())
-    print(json.dumps({"accuracy": round(ev.accuracy, 4), "macro_f1": round(ev.macro_f1, 4), "n": ev.n,
-                      **{k: str(v) for k, v in paths.items()}}))
+    print(
+        json.dumps(
+            {
+                "accuracy": round(ev.accuracy, 4),
+                "macro_f1": round(ev.macro_f1, 4),
+                "n": ev.n,
+                **{k: str(v) for k, v in paths.items()},
+            }
+        )
+    )
     return 0

@@ -8,7 +8,9 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", required=True, help="daemon config file (.yaml, .yml, .toml or .json)")
     p.add_argument("--log-format", choices=["text", "json"], help="override logging.format from the config")
-    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override logging.level")
+    p.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override logging.level"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

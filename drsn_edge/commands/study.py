@@ -97,6 +97,11 @@ def _add_noise(p: argparse.ArgumentParser) -> None:
     t.add_argument("--out", "-o", default="docs/results", help="tables and figures")
     t.add_argument("--work", default="runs/study/noise", help="checkpoints and per-run rows (resumable)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: tabulate the runs already in the work directory (partial grids too)",
+    )
 
 
 def _add_mnist(p: argparse.ArgumentParser) -> None:
@@ -145,6 +150,7 @@ def _run_noise(args: argparse.Namespace) -> int:
         thresholds=not args.no_thresholds,
         progress=not args.no_progress,
         command=command_line(args),
+        train_missing=not args.report_only,
     )
     print(f"noise study, {grid.name} grid: {grid.runs()} training runs; work directory {study.work_dir}")
     results, wall = run_noise_study(study)
@@ -218,7 +224,7 @@ def _run_mnist(args: argparse.Namespace) -> int:
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces this run, every flag spelled out (defaults included)."""
     words = ["drsn-edge", "study", args.study]
-    skip = {"study", "command", "verbose", "_run", "no_progress"}
+    skip = {"study", "command", "verbose", "_run", "no_progress", "report_only"}
     for key, value in vars(args).items():
         if key in skip or value is None or value is False:
             continue

@@ -28,10 +28,20 @@ def run(args: argparse.Namespace) -> int:
     from drsn_edge.training.trainer import TrainConfig
 
     spec = spec_from_args(args)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                      weight_decay=args.weight_decay, threads=args.threads)
-    points = grid(_split(args.models), _split(args.noise_types), [float(s) for s in _split(args.snrs)],
-                  [int(s) for s in _split(args.seeds)])
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        threads=args.threads,
+    )
+    points = grid(
+        _split(args.models),
+        _split(args.noise_types),
+        [float(s) for s in _split(args.snrs)],
+        [int(s) for s in _split(args.seeds)],
+    )
     _agg, paths = run_sweep(points, spec, cfg, args.out)
     print(paths["md"].read_text())
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))

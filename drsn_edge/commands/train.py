@@ -16,8 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--list-models", action="store_true", help="print the registered model names and exit")
     g.add_argument("--epochs", type=int, default=30)
     g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd",
-                   help="sgd: the paper's (momentum 0.9, lr 0.1/0.01/0.001 at 40%%/80%%); adamw: cosine schedule")
+    g.add_argument(
+        "--optimizer",
+        choices=["sgd", "adamw"],
+        default="sgd",
+        help="sgd: the paper's (momentum 0.9, lr 0.1/0.01/0.001 at 40%%/80%%); adamw: cosine schedule",
+    )
     g.add_argument("--lr", type=float, help="initial learning rate (default 0.1 for sgd, 1e-3 for adamw)")
     g.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty (the paper uses 1e-4)")
     g.add_argument("--seed", type=int, default=0, help="same seed, same result on CPU")
@@ -39,9 +43,18 @@ def run(args: argparse.Namespace) -> int:
     from drsn_edge.training.trainer import TrainConfig, train
 
     spec = spec_from_args(args)
-    cfg = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                      lr=args.lr, weight_decay=args.weight_decay, seed=args.seed, threads=args.threads,
-                      model_version=args.model_version, progress=not args.no_progress)
+    cfg = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        threads=args.threads,
+        model_version=args.model_version,
+        progress=not args.no_progress,
+    )
     data, norm = prepare(spec)
     out = Path(args.out)
     result = train(data, spec, cfg, out, norm=norm)
@@ -51,14 +64,32 @@ def run(args: argparse.Namespace) -> int:
     model = best.build_model()
     ev = evaluate_model(model, data.test.x, data.test.y, data.classes)
     best.metadata.training["metrics"].update(
-        {"test_acc": ev.accuracy, "test_macro_f1": ev.macro_f1, "test_n": ev.n, "train_seconds": result.seconds})
+        {
+            "test_acc": ev.accuracy,
+            "test_macro_f1": ev.macro_f1,
+            "test_n": ev.n,
+            "train_seconds": result.seconds,
+        }
+    )
     save_checkpoint(result.best_path, best)
-    write_evaluation(ev, out, title=f"{args.model} on {spec.source} (best epoch {result.best_epoch})",
-                     extra={"train_seconds": result.seconds, "best_epoch": result.best_epoch})
+    write_evaluation(
+        ev,
+        out,
+        title=f"{args.model} on {spec.source} (best epoch {result.best_epoch})",
+        extra={"train_seconds": result.seconds, "best_epoch": result.best_epoch},
+    )
     plot_history(result.history, out / "history.png")
     print(ev.text_report())
-    print(json.dumps({"best_epoch": result.best_epoch, "val_acc": round(result.best_val_acc, 4),
-                      "test_acc": round(ev.accuracy, 4), "test_macro_f1": round(ev.macro_f1, 4),
-                      "train_seconds": round(result.seconds, 1), "checkpoint": str(result.best_path)}))
+    print(
+        json.dumps(
+            {
+                "best_epoch": result.best_epoch,
+                "val_acc": round(result.best_val_acc, 4),
+                "test_acc": round(ev.accuracy, 4),
+                "test_macro_f1": round(ev.macro_f1, 4),
+                "train_seconds": round(result.seconds, 1),
+                "checkpoint": str(result.best_path),
+            }
+        )
+    )
     return 0
-

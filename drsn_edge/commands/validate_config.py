@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         for msg in problems:
             print(f"  - {msg}", file=sys.stderr)
         return 1
-    print(f"{args.config}: OK — {len(sensors)} sensor(s) "
-          f"({', '.join(f'{k}@{v:g}Hz' for k, v in sensors.items())}), model {cfg.model}, "
-          f"backend {cfg.backend.type}, broker {cfg.mqtt.host}:{cfg.mqtt.port}")
+    print(
+        f"{args.config}: OK — {len(sensors)} sensor(s) "
+        f"({', '.join(f'{k}@{v:g}Hz' for k, v in sensors.items())}), model {cfg.model}, "
+        f"backend {cfg.backend.type}, broker {cfg.mqtt.host}:{cfg.mqtt.port}"
+    )
     return 0

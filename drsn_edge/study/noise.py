@@ -29,6 +29,7 @@ from drsn_edge.study.hooks import TestOnlyHook, TrainTestHook
 from drsn_edge.training.datasource import DataSpec
 from drsn_edge.training.sweep import SweepPoint, run_sweep
 from drsn_edge.training.trainer import TrainConfig
+from runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class NoiseStudy:
     thresholds: bool = True
     progress: bool = True
     command: str = ""
+    #: False: only tabulate the runs already done (e.g. while the grid is still running elsewhere)
+    train_missing: bool = True
 
     def settings(self) -> dict[str, Any]:
         """What must be equal for two runs of the same (model, noise, SNR, seed) to be the same run."""
@@ -82,8 +85,14 @@ def run_noise_study(study: NoiseStudy) -> tuple[dict[str, ProtocolResult], float
     """Run (or resume) every protocol of the grid; return the results and this call's wall time."""
     t0 = time.perf_counter()
     work = study.work_dir
+    if not study.train_missing and not work.is_dir():
+        raise ConfigError(
+            f"no runs to report in {work}: these settings were never run; "
+            "run the same command without --report-only first"
+        )
     work.mkdir(parents=True, exist_ok=True)
-    (work / "settings.json").write_text(json.dumps(study.settings(), indent=1, sort_keys=True))
+    if study.train_missing:
+        (work / "settings.json").write_text(json.dumps(study.settings(), indent=1, sort_keys=True))
     log.info("noise study %s: %d training runs, work directory %s", study.grid.name, study.grid.runs(), work)
     results = {p: _run_protocol(study, p) for p in study.grid.protocols}
     return results, time.perf_counter() - t0
@@ -100,7 +109,8 @@ def _run_protocol(study: NoiseStudy, protocol: str) -> ProtocolResult:
         points = study.grid.test_only_points()
         hook = TestOnlyHook(study.grid.kinds, study.grid.snrs, study.fp16_models, study.thresholds)
     work = study.work_dir / protocol
-    run_sweep(points, spec, cfg, work, after=hook, progress=study.progress, stem=protocol)
+    if study.train_missing:
+        run_sweep(points, spec, cfg, work, after=hook, progress=study.progress, stem=protocol)
     raw = load_rows(work / f"{protocol}_rows.jsonl", points)
     seconds = sum(float(r.get("seconds", 0.0)) for r in raw)
     if protocol == "train_test":

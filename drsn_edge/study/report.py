@@ -208,6 +208,7 @@ def study_metadata(results: dict[str, ProtocolResult], study: NoiseStudy, wall_s
         "windows": sizes,
         "runtime": {
             "training_runs": runs,
+            "planned_runs": study.grid.runs(),
             "run_seconds_total": seconds,
             "run_seconds_mean": seconds / runs if runs else None,
             "this_invocation_wall_s": wall_s,
@@ -276,10 +277,17 @@ def settings_lines(meta: dict[str, Any]) -> list[str]:
         f"test n = {_join(w['n_test'])}",
         f"- training: {g['epochs']} epochs, {train['optimizer']} lr {lr}, batch {train['batch_size']}, "
         f"weight decay {train['weight_decay']}, best epoch chosen on validation",
-        f"- runtime: {rt['training_runs']} training runs, {rt['run_seconds_total'] / 60:.1f} min of run time "
+        f"- runtime: {_runs_done(rt)}, {rt['run_seconds_total'] / 60:.1f} min of run time "
         f"({_num(rt['run_seconds_mean'])} s per run) on {rt['torch_threads']} torch thread(s), "
         f"{rt['cpu_count']} CPU cores; this invocation {rt['this_invocation_wall_s'] / 60:.1f} min",
     ]
+
+
+def _runs_done(rt: dict[str, Any]) -> str:
+    done, planned = rt["training_runs"], rt.get("planned_runs", rt["training_runs"])
+    return (
+        f"{done} training runs" if done >= planned else f"**partial: {done} of {planned} training runs done**"
+    )
 
 
 def _pct(v: float | None) -> str:

@@ -99,9 +99,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         doc = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelFileError(f"{p} is not a readable drsn-edge checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ModelFileError(
+            f"{p} is not a readable drsn-edge checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelFileError(f"{p} is not a drsn-edge checkpoint (missing format {FORMAT!r}); use `drsn-edge train`")
+        raise ModelFileError(
+            f"{p} is not a drsn-edge checkpoint (missing format {FORMAT!r}); use `drsn-edge train`"
+        )
     if int(doc.get("version", 0)) > VERSION:
         raise ModelFileError(f"{p} is checkpoint format v{doc['version']}; upgrade drsn-edge to read it")
     meta = ModelMetadata.model_validate(doc["metadata"])

@@ -67,7 +67,9 @@ def parse_selection(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise ConfigError(f"selection {item!r} must look like key=value (e.g. load_hp=0 or fault=inner,outer)")
+            raise ConfigError(
+                f"selection {item!r} must look like key=value (e.g. load_hp=0 or fault=inner,outer)"
+            )
         key, raw = item.split("=", 1)
         values = [_scalar(v) for v in raw.split(",") if v != ""]
         out[key.strip()] = values[0] if len(values) == 1 else values

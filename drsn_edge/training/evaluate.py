@@ -19,8 +19,13 @@ def evaluate_model(model: nn.Module, x: np.ndarray, y: np.ndarray, classes: list
     return evaluate_predictions(y, logits.argmax(1), classes)
 
 
-def write_evaluation(ev: Evaluation, out_dir: str | Path, title: str = "", extra: dict[str, Any] | None = None,
-                     stem: str = "test") -> dict[str, Path]:
+def write_evaluation(
+    ev: Evaluation,
+    out_dir: str | Path,
+    title: str = "",
+    extra: dict[str, Any] | None = None,
+    stem: str = "test",
+) -> dict[str, Path]:
     """Write ``<stem>_report.txt``, ``<stem>_metrics.json`` and ``<stem>_confusion.png`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -31,6 +36,10 @@ def write_evaluation(ev: Evaluation, out_dir: str | Path, title: str = "", extra
     }
     paths["report"].write_text((title + "\n\n" if title else "") + ev.text_report() + "\n")
     paths["metrics"].write_text(json.dumps({**ev.to_dict(), **(extra or {})}, indent=1))
-    plot_confusion(ev.confusion, ev.classes, paths["confusion"],
-                   title=f"{title}  acc {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}".strip())
+    plot_confusion(
+        ev.confusion,
+        ev.classes,
+        paths["confusion"],
+        title=f"{title}  acc {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}".strip(),
+    )
     return paths

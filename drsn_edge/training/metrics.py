@@ -89,5 +89,5 @@ def evaluate_predictions(y_true: np.ndarray, y_pred: np.ndarray, classes: list[s
         per_class=per_class,
         confusion=cm,
         classes=list(classes),
-        n=int(len(y_true)),
+        n=len(y_true),
     )

@@ -22,7 +22,9 @@ def load_recordings(spec: DataSpec, select: dict[str, Any] | None = None) -> lis
     if spec.source == "cwru":
         from drsn_edge.data.cwru import load_cwru
 
-        return load_cwru(spec.path, sample_rate=spec.sample_rate or 12000, select=select or None, labels=spec.labels)
+        return load_cwru(
+            spec.path, sample_rate=spec.sample_rate or 12000, select=select or None, labels=spec.labels
+        )
     if spec.source == "folder":
         from drsn_edge.data.folder import load_folder
         from drsn_edge.data.recordings import select as select_recordings
@@ -32,8 +34,12 @@ def load_recordings(spec: DataSpec, select: dict[str, Any] | None = None) -> lis
     if spec.source == "synthetic":
         from drsn_edge.data.synthetic import synthetic_recordings
 
-        return synthetic_recordings(n_per_class=spec.synthetic_per_class, seconds=spec.synthetic_seconds,
-                                    sample_rate=spec.sample_rate or 12000, seed=spec.seed)
+        return synthetic_recordings(
+            n_per_class=spec.synthetic_per_class,
+            seconds=spec.synthetic_seconds,
+            sample_rate=spec.sample_rate or 12000,
+            seed=spec.seed,
+        )
     raise ValueError(f"no recordings for source {spec.source!r}")
 
 
@@ -69,6 +75,11 @@ def prepare(spec: DataSpec) -> tuple[Any, Normalization]:
     for name in ("train", "val", "test"):
         ws = getattr(data, name)
         setattr(data, name, dataclasses.replace(ws, x=normalize_windows(ws.x, norm)))
-    log.info("data: %d train / %d val / %d test windows, %d classes",
-             len(data.train.y), len(data.val.y), len(data.test.y), len(data.classes))
+    log.info(
+        "data: %d train / %d val / %d test windows, %d classes",
+        len(data.train.y),
+        len(data.val.y),
+        len(data.test.y),
+        len(data.classes),
+    )
     return data, norm

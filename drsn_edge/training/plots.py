@@ -33,8 +33,15 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | Path, tit
     for i in range(n):
         for j in range(n):
             if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if frac[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if frac[i, j] > 0.5 else "black",
+                )
     ax.set_title(title or "confusion matrix", fontsize=10)
     fig.tight_layout()
     out = Path(path)
@@ -71,11 +78,20 @@ def plot_accuracy_vs_snr(rows: list[dict[str, Any]], path: str | Path, title: st
     plt = _pyplot()
     kinds = sorted({r["noise"] for r in rows})
     fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.6), dpi=120, squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
+    for ax, kind in zip(axes[0], kinds, strict=True):
         for model in sorted({r["model"] for r in rows if r["noise"] == kind}):
-            pts = sorted((r for r in rows if r["noise"] == kind and r["model"] == model), key=lambda r: r["snr_db"])
-            ax.errorbar([p["snr_db"] for p in pts], [p["accuracy"] for p in pts],
-                        yerr=[p.get("accuracy_std", 0.0) for p in pts], marker="o", ms=3, capsize=2, label=model)
+            pts = sorted(
+                (r for r in rows if r["noise"] == kind and r["model"] == model), key=lambda r: r["snr_db"]
+            )
+            ax.errorbar(
+                [p["snr_db"] for p in pts],
+                [p["accuracy"] for p in pts],
+                yerr=[p.get("accuracy_std", 0.0) for p in pts],
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=model,
+            )
         ax.set_title(kind)
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel("test accuracy")

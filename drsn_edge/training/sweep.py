@@ -34,14 +34,23 @@ class SweepPoint:
     seed: int
 
 
-def grid(models: Sequence[str], kinds: Sequence[str], snrs: Sequence[float], seeds: Sequence[int]) -> list[SweepPoint]:
+def grid(
+    models: Sequence[str], kinds: Sequence[str], snrs: Sequence[float], seeds: Sequence[int]
+) -> list[SweepPoint]:
     return [SweepPoint(m, k, float(s), int(sd)) for k in kinds for s in snrs for sd in seeds for m in models]
 
 
-def run_point(point: SweepPoint, base: DataSpec, cfg: TrainConfig, out_dir: Path,
-              after: Callable[[Any, Any, Path], dict[str, Any]] | None = None) -> dict[str, Any]:
+def run_point(
+    point: SweepPoint,
+    base: DataSpec,
+    cfg: TrainConfig,
+    out_dir: Path,
+    after: Callable[[Any, Any, Path], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Train and test one model at one noise level; ``after`` may add columns (e.g. FP16 accuracy)."""
-    spec = DataSpec.from_dict({**base.to_dict(), "noise": f"{point.noise}:{point.snr_db:g}", "seed": point.seed})
+    spec = DataSpec.from_dict(
+        {**base.to_dict(), "noise": f"{point.noise}:{point.snr_db:g}", "seed": point.seed}
+    )
     data, norm = prepare(spec)
     run_cfg = dataclasses.replace(cfg, model=point.model, seed=point.seed, progress=False)
     run_dir = out_dir / "runs" / f"{point.model}_{point.noise}_{point.snr_db:g}dB_s{point.seed}"
@@ -51,14 +60,22 @@ def run_point(point: SweepPoint, base: DataSpec, cfg: TrainConfig, out_dir: Path
 
     model = load_checkpoint(result.best_path).build_model()
     ev = evaluate_model(model, data.test.x, data.test.y, list(data.classes))
-    row = {**dataclasses.asdict(point), "accuracy": ev.accuracy, "macro_f1": ev.macro_f1, "n_test": ev.n,
-           "best_epoch": result.best_epoch, "seconds": time.perf_counter() - t0}
+    row = {
+        **dataclasses.asdict(point),
+        "accuracy": ev.accuracy,
+        "macro_f1": ev.macro_f1,
+        "n_test": ev.n,
+        "best_epoch": result.best_epoch,
+        "seconds": time.perf_counter() - t0,
+    }
     if after is not None:
         row.update(after(model, data, result.best_path))
     return row
 
 
-def aggregate(rows: list[dict[str, Any]], value_keys: Sequence[str] = ("accuracy", "macro_f1")) -> list[dict[str, Any]]:
+def aggregate(
+    rows: list[dict[str, Any]], value_keys: Sequence[str] = ("accuracy", "macro_f1")
+) -> list[dict[str, Any]]:
     """Mean and std over seeds for each (model, noise, snr)."""
     groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
     for r in rows:
@@ -75,11 +92,15 @@ def aggregate(rows: list[dict[str, Any]], value_keys: Sequence[str] = ("accuracy
     return out
 
 
-def write_tables(agg: list[dict[str, Any]], out_dir: Path, stem: str = "sweep", title: str = "") -> dict[str, Path]:
+def write_tables(
+    agg: list[dict[str, Any]], out_dir: Path, stem: str = "sweep", title: str = ""
+) -> dict[str, Path]:
     """CSV, Markdown (models as columns, one row per noise/SNR) and a PNG of accuracy against SNR."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / f"{stem}.csv", "md": out_dir / f"{stem}.md", "png": out_dir / f"{stem}.png"}
-    keys = sorted({k for r in agg for k in r}, key=lambda k: (k not in ("model", "noise", "snr_db", "seeds"), k))
+    keys = sorted(
+        {k for r in agg for k in r}, key=lambda k: (k not in ("model", "noise", "snr_db", "seeds"), k)
+    )
     with open(paths["csv"], "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
@@ -101,7 +122,11 @@ def markdown_table(agg: list[dict[str, Any]], key: str = "accuracy") -> str:
                 row.append("")
             else:
                 std = r.get(f"{key}_std", 0.0)
-                row.append(f"{100 * r[key]:.2f} ± {100 * std:.2f}" if r.get("seeds", 1) > 1 else f"{100 * r[key]:.2f}")
+                row.append(
+                    f"{100 * r[key]:.2f} ± {100 * std:.2f}"
+                    if r.get("seeds", 1) > 1
+                    else f"{100 * r[key]:.2f}"
+                )
         lines.append(f"| {noise} | {snr:g} | " + " | ".join(row) + " |")
     means = []
     for m in models:
@@ -111,9 +136,15 @@ def markdown_table(agg: list[dict[str, Any]], key: str = "accuracy") -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_sweep(points: list[SweepPoint], base: DataSpec, cfg: TrainConfig, out_dir: str | Path,
-              after: Callable[[Any, Any, Path], dict[str, Any]] | None = None, progress: bool = True,
-              stem: str = "sweep") -> tuple[list[dict[str, Any]], dict[str, Path]]:
+def run_sweep(
+    points: list[SweepPoint],
+    base: DataSpec,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    after: Callable[[Any, Any, Path], dict[str, Any]] | None = None,
+    progress: bool = True,
+    stem: str = "sweep",
+) -> tuple[list[dict[str, Any]], dict[str, Path]]:
     """Run every point (resuming from ``rows.jsonl`` if present) and write the tables."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +156,9 @@ def run_sweep(points: list[SweepPoint], base: DataSpec, cfg: TrainConfig, out_di
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=stem, unit="run", dynamic_ncols=True)
+        bar = tqdm(
+            total=len(points), initial=len(points) - len(todo), desc=stem, unit="run", dynamic_ncols=True
+        )
     for p in todo:
         row = run_point(p, base, cfg, out, after)
         done.append(row)

@@ -73,9 +73,9 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int) -> tuple[
-    torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler
-]:
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     lr = cfg.learning_rate
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
@@ -97,13 +97,16 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int) -> 
 def predict_logits(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Logits for an array of normalised windows, in eval mode, batch by batch."""
     model.eval()
-    out = [model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))).numpy()
-           for i in range(0, len(x), batch_size)]
+    out = [
+        model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))).numpy()
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def _epoch(model: nn.Module, x: np.ndarray, y: np.ndarray, opt: torch.optim.Optimizer, bs: int,
-           gen: torch.Generator) -> tuple[float, float]:
+def _epoch(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, opt: torch.optim.Optimizer, bs: int, gen: torch.Generator
+) -> tuple[float, float]:
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     order = torch.randperm(len(x), generator=gen).numpy()
@@ -130,18 +133,33 @@ def _score(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float
     return loss, float((logits.argmax(1) == y).mean())
 
 
-def build_metadata(model: nn.Module, cfg: TrainConfig, spec: DataSpec, data: Any, norm: Normalization,
-                   model_kwargs: dict[str, Any], metrics: dict[str, Any]) -> ModelMetadata:
+def build_metadata(
+    model: nn.Module,
+    cfg: TrainConfig,
+    spec: DataSpec,
+    data: Any,
+    norm: Normalization,
+    model_kwargs: dict[str, Any],
+    metrics: dict[str, Any],
+) -> ModelMetadata:
     """The artifact document the device will read; filled here, completed by the export step."""
     layout = getattr(model, "layout", "NCW")
     input_shape = [-1, *[int(d) for d in model.input_shape]]
     signal = None
     if layout == "NCW":
-        signal = SignalSpec(sample_rate=float(data.sample_rate), window=int(data.window), hop=int(data.hop),
-                            channels=int(input_shape[1]))
+        signal = SignalSpec(
+            sample_rate=float(data.sample_rate),
+            window=int(data.window),
+            hop=int(data.hop),
+            channels=int(input_shape[1]),
+        )
     return ModelMetadata(
-        model=ModelInfo(name=cfg.model, version=cfg.model_version, config=model_kwargs,
-                        num_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        model=ModelInfo(
+            name=cfg.model,
+            version=cfg.model_version,
+            config=model_kwargs,
+            num_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        ),
         classes=list(data.classes),
         healthy_class=data.healthy_class,
         signal=signal,
@@ -174,8 +192,9 @@ def _golden(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[idx], y[idx]
 
 
-def train(data: Any, spec: DataSpec, cfg: TrainConfig, out_dir: str | Path,
-          norm: Normalization | None = None) -> TrainResult:
+def train(
+    data: Any, spec: DataSpec, cfg: TrainConfig, out_dir: str | Path, norm: Normalization | None = None
+) -> TrainResult:
     """Train ``cfg.model`` on prepared, normalised splits; write best.pt / last.pt / history to ``out_dir``.
 
     ``data`` is a :class:`drsn_edge.data.splits.SplitData` whose window arrays are already
@@ -187,17 +206,23 @@ def train(data: Any, spec: DataSpec, cfg: TrainConfig, out_dir: str | Path,
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model_kwargs = {"num_classes": len(data.classes), **shape_overrides(cfg.model, data), **cfg.model_overrides}
+    model_kwargs = {
+        "num_classes": len(data.classes),
+        **shape_overrides(cfg.model, data),
+        **cfg.model_overrides,
+    }
     model = create_model(cfg.model, **model_kwargs)
     norm = norm or Normalization()
     xtr, ytr = data.train.x, data.train.y
     xva, yva = data.val.x, data.val.y
     if len(xtr) < 2 or len(xva) < 1:
-        raise ConfigError(f"too little data: {len(xtr)} training and {len(xva)} validation windows; "
-                          "use longer recordings, a smaller hop, or more files")
+        raise ConfigError(
+            f"too little data: {len(xtr)} training and {len(xva)} validation windows; "
+            "use longer recordings, a smaller hop, or more files"
+        )
     opt, sched = make_optimizer(model, cfg, max(1, len(xtr) // cfg.batch_size))
     history: list[dict[str, float]] = []
-    best_acc, best_epoch = -1.0, 0
+    best_acc, best_loss, best_epoch = -1.0, float("inf"), 0
     gx, gy = _golden(data.test.x if len(data.test.x) else xva, data.test.y if len(data.test.y) else yva)
     t0 = time.perf_counter()
     bar = _progress(cfg)
@@ -205,29 +230,82 @@ def train(data: Any, spec: DataSpec, cfg: TrainConfig, out_dir: str | Path,
         tr_loss, tr_acc = _epoch(model, xtr, ytr, opt, cfg.batch_size, gen)
         va_loss, va_acc = _score(model, xva, yva)
         sched.step()
-        history.append({"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
-                        "val_acc": va_acc, "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
-        if va_acc > best_acc:
-            best_acc, best_epoch = va_acc, epoch
-            _save(out / "best.pt", model, cfg, spec, data, norm, model_kwargs, gx, gy, epoch, history,
-                  {"val_acc": va_acc, "epoch": epoch})
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": tr_loss,
+                "train_acc": tr_acc,
+                "val_loss": va_loss,
+                "val_acc": va_acc,
+                "lr": opt.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        # accuracy first; on a tie (validation often saturates at 100%) the lower loss wins
+        if va_acc > best_acc or (va_acc == best_acc and va_loss < best_loss):
+            best_acc, best_loss, best_epoch = va_acc, va_loss, epoch
+            _save(
+                out / "best.pt",
+                model,
+                cfg,
+                spec,
+                data,
+                norm,
+                model_kwargs,
+                gx,
+                gy,
+                epoch,
+                history,
+                {"val_acc": va_acc, "epoch": epoch},
+            )
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{tr_loss:.3f}", train=f"{tr_acc:.3f}", val=f"{va_acc:.3f}", best=f"{best_acc:.3f}")
+            bar.set_postfix(
+                loss=f"{tr_loss:.3f}", train=f"{tr_acc:.3f}", val=f"{va_acc:.3f}", best=f"{best_acc:.3f}"
+            )
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
-    _save(out / "last.pt", model, cfg, spec, data, norm, model_kwargs, gx, gy, cfg.epochs, history,
-          {"val_acc": history[-1]["val_acc"], "epoch": cfg.epochs})
+    _save(
+        out / "last.pt",
+        model,
+        cfg,
+        spec,
+        data,
+        norm,
+        model_kwargs,
+        gx,
+        gy,
+        cfg.epochs,
+        history,
+        {"val_acc": history[-1]["val_acc"], "epoch": cfg.epochs},
+    )
     (out / "history.json").write_text(json.dumps(history, indent=1))
-    log.info("trained %s for %d epochs in %.1f s; best val acc %.4f at epoch %d",
-             cfg.model, cfg.epochs, seconds, best_acc, best_epoch)
+    log.info(
+        "trained %s for %d epochs in %.1f s; best val acc %.4f at epoch %d",
+        cfg.model,
+        cfg.epochs,
+        seconds,
+        best_acc,
+        best_epoch,
+    )
     return TrainResult(out / "best.pt", out / "last.pt", history, best_epoch, best_acc, seconds, model)
 
 
-def _save(path: Path, model: nn.Module, cfg: TrainConfig, spec: DataSpec, data: Any, norm: Normalization,
-          model_kwargs: dict[str, Any], gx: np.ndarray, gy: np.ndarray, epoch: int,
-          history: list[dict[str, float]], metrics: dict[str, Any]) -> None:
+def _save(
+    path: Path,
+    model: nn.Module,
+    cfg: TrainConfig,
+    spec: DataSpec,
+    data: Any,
+    norm: Normalization,
+    model_kwargs: dict[str, Any],
+    gx: np.ndarray,
+    gy: np.ndarray,
+    epoch: int,
+    history: list[dict[str, float]],
+    metrics: dict[str, Any],
+) -> None:
     meta = build_metadata(model, cfg, spec, data, norm, model_kwargs, metrics)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     save_checkpoint(path, Checkpoint(cfg.model, model_kwargs, state, meta, gx, gy, epoch, list(history)))

@@ -70,7 +70,7 @@ class MosquittoBroker:
             except OSError:
                 if self._proc.poll() is not None:
                     log = self.log_path.read_text()[-2000:] if self.log_path.exists() else "(no log)"
-                    raise RuntimeError(f"mosquitto exited at start: {log}")
+                    raise RuntimeError(f"mosquitto exited at start: {log}") from None
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout}s")
 

@@ -7,8 +7,20 @@ from pathlib import Path
 
 from drsn_edge.cli import main
 
-TINY = ["--source", "synthetic", "--window", "1024", "--hop", "512", "--epochs", "2", "--batch-size", "32",
-        "--threads", "1"]
+TINY = [
+    "--source",
+    "synthetic",
+    "--window",
+    "1024",
+    "--hop",
+    "512",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--threads",
+    "1",
+]
 
 
 def test_train_then_evaluate(tmp_path: Path, capsys) -> None:
@@ -16,9 +28,19 @@ def test_train_then_evaluate(tmp_path: Path, capsys) -> None:
     assert main(["train", *TINY, "--no-progress", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0.0 <= summary["test_acc"] <= 1.0
-    for name in ("best.pt", "last.pt", "history.png", "test_confusion.png", "test_report.txt", "test_metrics.json"):
+    for name in (
+        "best.pt",
+        "last.pt",
+        "history.png",
+        "test_confusion.png",
+        "test_report.txt",
+        "test_metrics.json",
+    ):
         assert (out / name).is_file(), name
-    assert main(["evaluate", str(out / "best.pt"), "--noise", "gaussian:-6", "--noise-protocol", "test_only"]) == 0
+    assert (
+        main(["evaluate", str(out / "best.pt"), "--noise", "gaussian:-6", "--noise-protocol", "test_only"])
+        == 0
+    )
     printed = capsys.readouterr().out
     ev = json.loads(printed.strip().splitlines()[-1])
     assert ev["n"] > 0
@@ -36,9 +58,27 @@ def test_evaluate_rejects_a_file_that_is_not_a_checkpoint(tmp_path: Path, capsys
 
 def test_sweep_writes_table_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    argv = ["sweep", "--source", "synthetic", "--window", "1024", "--hop", "512", "--epochs", "1",
-            "--models", "drsn_cw_paper,resnet_paper", "--noise-types", "gaussian", "--snrs", "0,6",
-            "--threads", "1", "--out", str(out)]
+    argv = [
+        "sweep",
+        "--source",
+        "synthetic",
+        "--window",
+        "1024",
+        "--hop",
+        "512",
+        "--epochs",
+        "1",
+        "--models",
+        "drsn_cw_paper,resnet_paper",
+        "--noise-types",
+        "gaussian",
+        "--snrs",
+        "0,6",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     md = (out / "sweep.md").read_text()
     assert "drsn_cw_paper" in md and "resnet_paper" in md and "| gaussian | 6 |" in md

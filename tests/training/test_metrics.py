@@ -13,7 +13,7 @@ def test_confusion_matrix_counts_pairs() -> None:
 
 
 def test_macro_f1_and_per_class() -> None:
-    # class 0: tp=1 fp=1 fn=1 -> p=r=f1=0.5 ; class 1: tp=1 fp=1 fn=0 -> p=.5 r=1 f1=2/3 ; class 2: tp=2 fp=0 fn=1
+    # class 0: tp=1 fp=1 fn=1 -> f1=0.5; class 1: tp=1 fp=1 fn=0 -> f1=2/3; class 2: tp=2 fp=0 fn=1 -> f1=0.8
     ev = evaluate_predictions(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), ["a", "b", "c"])
     assert ev.accuracy == 4 / 6
     f1 = [c.f1 for c in ev.per_class]

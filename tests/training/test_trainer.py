@@ -12,7 +12,9 @@ from drsn_edge.training.datasource import DataSpec
 from drsn_edge.training.pipeline import prepare
 from drsn_edge.training.trainer import TrainConfig, train
 
-SPEC = DataSpec(source="synthetic", window=1024, hop=256, synthetic_per_class=2, synthetic_seconds=3.0, seed=3)
+SPEC = DataSpec(
+    source="synthetic", window=1024, hop=256, synthetic_per_class=2, synthetic_seconds=3.0, seed=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +23,16 @@ def data():
 
 
 def _cfg(**kw):
-    base = dict(model="drsn_cw_paper", epochs=4, batch_size=32, optimizer="adamw", lr=3e-3, seed=1,
-                progress=False, threads=1)
+    base = dict(
+        model="drsn_cw_paper",
+        epochs=4,
+        batch_size=32,
+        optimizer="adamw",
+        lr=3e-3,
+        seed=1,
+        progress=False,
+        threads=1,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -34,7 +44,11 @@ def test_learns_the_simulator_and_writes_checkpoints(data, tmp_path: Path) -> No
     ckpt = load_checkpoint(result.best_path)
     meta = ckpt.metadata
     assert meta.classes == list(splits.classes) and meta.healthy_class == splits.healthy_class
-    assert meta.signal is not None and meta.signal.window == 1024 and meta.signal.sample_rate == splits.sample_rate
+    assert (
+        meta.signal is not None
+        and meta.signal.window == 1024
+        and meta.signal.sample_rate == splits.sample_rate
+    )
     assert meta.input.shape == [-1, 1, 1024]
     assert meta.training["data_spec"]["source"] == "synthetic"
     assert len(meta.weights_sha256) == 64
@@ -54,7 +68,10 @@ def test_same_seed_same_result(data, tmp_path: Path) -> None:
     ha = [h["train_loss"] for h in a.history]
     assert ha == [h["train_loss"] for h in b.history]
     assert ha != [h["train_loss"] for h in c.history]
-    assert load_checkpoint(a.last_path).metadata.weights_sha256 == load_checkpoint(b.last_path).metadata.weights_sha256
+    assert (
+        load_checkpoint(a.last_path).metadata.weights_sha256
+        == load_checkpoint(b.last_path).metadata.weights_sha256
+    )
 
 
 def test_sgd_schedule_decays_at_milestones(data, tmp_path: Path) -> None:
