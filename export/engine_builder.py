@@ -51,7 +51,7 @@ def engine_from_onnx(
     meta = read_onnx_metadata(src)
     _check_batch(batch)
     out = Path(out_path) if out_path is not None else default_engine_path(src, precision)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_writable(out.parent)
     trt = import_tensorrt()
     recipe = recipe_for(trt.__version__, precision)
     parsed = onnx_for_recipe(src, meta, recipe, out.parent)
@@ -81,6 +81,20 @@ def engine_from_onnx(
             out.unlink(missing_ok=True)
             raise
     return out
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before a minutes-long build, not after it, when the engine cannot be saved."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".drsn-edge-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the engine into {folder} ({exc.strerror}); choose a writable output path, or set "
+            "the tensorrt backend's cache_dir to a writable folder"
+        ) from exc
 
 
 def _check_batch(batch: tuple[int, int, int]) -> None:

@@ -57,6 +57,8 @@ def _fp16_twin(fp32_path: Path, workdir: Path) -> Path:
             f"host and copy {stem}{FP16_SUFFIX}.onnx beside {fp32_path.name}"
         ) from exc
     target = workdir / f"{stem}{FP16_SUFFIX}.onnx"
+    if target.exists():
+        log.warning("%s was not converted from the current %s; replacing it", target, fp32_path.name)
     log.info("converting %s to FP16 for a strongly typed build: %s", fp32_path.name, target)
     fp16_from_onnx(fp32_path, target)
     return target

@@ -33,7 +33,7 @@ from export.fp16_graph import (
 from export.metadata_io import embed_metadata, load_onnx, metadata_of, save_onnx
 from export.ort_run import cpu_session, onnx_logits, run_logits
 from export.precision_sensitive import SensitiveNodes, find_sensitive_nodes
-from runtime.artifact import sha256_file
+from runtime.artifact import ModelMetadata, sha256_file
 from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,11 @@ class Fp16Report:
             f"FP16 vs FP32 on {self.n} windows: argmax agreement {100 * self.argmax_agreement:.2f}% "
             f"(gate >= {100 * MIN_AGREEMENT:.1f}%), max |logit diff| {self.max_abs_diff:.3g}"
         )
-        if self.accuracy_drop_points is not None:
+        if self.accuracy_fp32 is not None and self.accuracy_fp16 is not None:
             text += (
-                f", accuracy {100 * self.accuracy_fp32:.2f}% -> {100 * self.accuracy_fp16:.2f}% "  # type: ignore[operator]
-                f"(drop {self.accuracy_drop_points:.2f} points, gate <= {MAX_ACCURACY_DROP_POINTS})"
+                f", accuracy {100 * self.accuracy_fp32:.2f}% -> {100 * self.accuracy_fp16:.2f}% "
+                f"(drop {100 * (self.accuracy_fp32 - self.accuracy_fp16):.2f} points, "
+                f"gate <= {MAX_ACCURACY_DROP_POINTS})"
             )
         return text
 
@@ -122,7 +123,7 @@ def fp16_from_onnx(
 
 
 def _eval_set(
-    meta: Any, windows: np.ndarray | None, labels: np.ndarray | None, src: str | Path
+    meta: ModelMetadata, windows: np.ndarray | None, labels: np.ndarray | None, src: str | Path
 ) -> tuple[np.ndarray, np.ndarray | None]:
     if windows is None:
         if meta.golden is None:

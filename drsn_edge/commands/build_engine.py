@@ -32,9 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an ONNX file written by `drsn-edge export onnx` (or its FP16 twin)")
     p.add_argument("-o", "--out", help="engine file (default: <model>.<precision>.engine beside the ONNX)")
     p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16")
-    p.add_argument("--batch", default="1,8,32", help="optimisation profile min,opt,max batch (default 1,8,32)")
+    p.add_argument(
+        "--batch", default="1,8,32", help="optimisation profile min,opt,max batch (default 1,8,32)"
+    )
     p.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit in MiB")
-    p.add_argument("--timing-cache", help="persistent timing cache file (default: trt-timing.cache beside the engine)")
+    p.add_argument(
+        "--timing-cache", help="persistent timing cache file (default: trt-timing.cache beside the engine)"
+    )
     p.add_argument("--device", type=int, default=0, help="CUDA device index")
     p.add_argument("--force", action="store_true", help="rebuild even when the cached engine is up to date")
 
@@ -44,9 +48,14 @@ def run(args: argparse.Namespace) -> int:
     from runtime.artifact import read_engine_file
 
     engine = ensure_engine(
-        Path(args.model), Path(args.out) if args.out else None, precision=args.precision,
-        batch=parse_batch(args.batch), workspace_mb=args.workspace_mb, timing_cache=args.timing_cache,
-        device_id=args.device, force=args.force,
+        Path(args.model),
+        Path(args.out) if args.out else None,
+        precision=args.precision,
+        batch=parse_batch(args.batch),
+        workspace_mb=args.workspace_mb,
+        timing_cache=args.timing_cache,
+        device_id=args.device,
+        force=args.force,
     )
     _, info, _ = read_engine_file(engine, with_engine=False)
     print(json.dumps({"engine": str(engine), **info.model_dump(mode="json")}))

@@ -30,16 +30,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     onnx_p.add_argument("--opset", type=int, default=17, help="ONNX opset (TensorRT 10 and ONNX Runtime: 17)")
     onnx_p.add_argument("--atol", type=float, default=1e-4, help="parity gate: max |logit diff| vs PyTorch")
     onnx_p.add_argument("--golden", type=int, default=8, help="golden windows stored in the model for checks")
-    onnx_p.add_argument("--windows", help="npz with real normalised windows (x) for the parity gate "
-                        "(default: the checkpoint's golden windows)")
+    onnx_p.add_argument(
+        "--windows",
+        help="npz with real normalised windows (x) for the parity gate "
+        "(default: the checkpoint's golden windows)",
+    )
     onnx_p.set_defaults(_export=_run_onnx)
     fp16_p = sub.add_parser("fp16", help="FP32 ONNX -> FP16 ONNX (sensitive nodes in FP32), gated")
     fp16_p.add_argument("model", help="an ONNX file written by `drsn-edge export onnx`")
     fp16_p.add_argument("-o", "--out", help="output file (default: <model>.fp16.onnx beside the input)")
-    fp16_p.add_argument("--windows", help="npz with normalised windows (x) and optional labels (y) for the gate "
-                        "(default: the golden windows stored in the model)")
-    fp16_p.add_argument("--converter", choices=["auto", "autocast", "onnxconverter"], default="auto",
-                        help="auto: ModelOpt AutoCast when installed, onnxconverter-common otherwise")
+    fp16_p.add_argument(
+        "--windows",
+        help="npz with normalised windows (x) and optional labels (y) for the gate "
+        "(default: the golden windows stored in the model)",
+    )
+    fp16_p.add_argument(
+        "--converter",
+        choices=["auto", "autocast", "onnxconverter"],
+        default="auto",
+        help="auto: ModelOpt AutoCast when installed, onnxconverter-common otherwise",
+    )
     fp16_p.set_defaults(_export=_run_fp16)
 
 
@@ -53,7 +63,9 @@ def load_windows(path: str) -> tuple[Any, Any]:
 
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"windows file {p} does not exist; write one with numpy.savez(path, x=windows, y=labels)")
+        raise DataError(
+            f"windows file {p} does not exist; write one with numpy.savez(path, x=windows, y=labels)"
+        )
     with np.load(p) as data:
         x_key = next((k for k in _WINDOW_KEYS if k in data.files), None)
         if x_key is None:
@@ -67,11 +79,25 @@ def _run_onnx(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
     windows = load_windows(args.windows)[0] if args.windows else None
-    report = onnx_from_checkpoint(args.checkpoint, out, opset=args.opset, parity_inputs=windows, atol=args.atol,
-                                  golden_count=args.golden)
+    report = onnx_from_checkpoint(
+        args.checkpoint,
+        out,
+        opset=args.opset,
+        parity_inputs=windows,
+        atol=args.atol,
+        golden_count=args.golden,
+    )
     print(report.summary())
-    print(json.dumps({"onnx": str(out), "max_abs_diff": report.parity.max_abs_diff,
-                      "argmax_agreement": report.parity.argmax_agreement, "bn_folded": report.bn_folded}))
+    print(
+        json.dumps(
+            {
+                "onnx": str(out),
+                "max_abs_diff": report.parity.max_abs_diff,
+                "argmax_agreement": report.parity.argmax_agreement,
+                "bn_folded": report.bn_folded,
+            }
+        )
+    )
     return 0
 
 

@@ -12,8 +12,8 @@ between seeds is widest).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from drsn_edge.training.sweep import SweepPoint, grid
 from runtime.errors import ConfigError
@@ -78,9 +78,9 @@ class NoiseGrid:
         n = len(self.train_test_points()) if "train_test" in self.protocols else 0
         return n + (len(self.test_only_points()) if "test_only" in self.protocols else 0)
 
-    def with_overrides(self, **changes: Sequence[object] | int | None) -> NoiseGrid:
+    def with_overrides(self, **changes: Any) -> NoiseGrid:
         """A copy with the given fields replaced; ``None`` keeps the preset's value."""
-        kept = {
+        kept: dict[str, Any] = {
             k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in changes.items() if v is not None
         }
         return dataclasses.replace(self, **kept)

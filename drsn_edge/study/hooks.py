@@ -84,7 +84,7 @@ class TrainTestHook:
     def __call__(self, model: Any, data: Any, best_path: Path) -> dict[str, Any]:
         name, _spec = _checkpoint_info(best_path)
         fp16 = export_fp16(best_path) if name in self.fp16_models else None
-        row = _split_sizes(data)
+        row: dict[str, Any] = {**_split_sizes(data)}
         if fp16 is not None:
             row.update(_fp16_columns(fp16, data.test.x, data.test.y, _predict(model, data.test.x)))
         if self.thresholds and shrinkage_layers(model):
@@ -141,4 +141,4 @@ class TestOnlyHook:
 def _predict(model: Any, x: np.ndarray) -> np.ndarray:
     from drsn_edge.training.trainer import predict_logits
 
-    return predict_logits(model, x).argmax(1)
+    return np.asarray(predict_logits(model, x).argmax(1))

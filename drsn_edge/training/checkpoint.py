@@ -54,7 +54,13 @@ class Checkpoint:
         from drsn_edge.models import create_model
 
         model = create_model(self.model_name, **self.model_kwargs)
-        model.load_state_dict(self.state_dict)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            raise ModelFileError(
+                f"checkpoint weights do not fit {self.model_name} with {self.model_kwargs}: {exc}; "
+                "the file was written by another model configuration"
+            ) from exc
         return model.eval()
 
 

@@ -67,7 +67,8 @@ class TensorRTConfig(StrictModel):
     )
     device_id: int = Field(default=0, ge=0, description="CUDA device index to run on.")
     precision: Literal["fp16", "fp32"] = Field(
-        default="fp16", description="Precision of an engine built from an ONNX model file; ignored for engine files."
+        default="fp16",
+        description="Precision of an engine built from an ONNX model file; ignored for engine files.",
     )
     batch: tuple[int, int, int] = Field(
         default=(1, 8, 32),
@@ -78,10 +79,12 @@ class TensorRTConfig(StrictModel):
         default=1024, ge=16, description="Builder workspace limit in MiB (on-device builds only)."
     )
     cache_dir: Path | None = Field(
-        default=None, description="Where engines built from an ONNX file are cached; default: beside the ONNX file."
+        default=None,
+        description="Where engines built from an ONNX file are cached; default: beside the ONNX file.",
     )
     timing_cache: Path | None = Field(
-        default=None, description="Persistent TensorRT timing cache; default: trt-timing.cache in the engine folder."
+        default=None,
+        description="Persistent TensorRT timing cache; default: trt-timing.cache in the engine folder.",
     )
     golden_check: Literal["error", "warn", "off"] = Field(
         default="error",
@@ -89,7 +92,8 @@ class TensorRTConfig(StrictModel):
         "logits: error refuses a wrong engine, warn only logs, off skips the check.",
     )
     cuda_library: Literal["auto", "cuda-python", "pycuda"] = Field(
-        default="auto", description="CUDA bindings for the GPU buffers; auto prefers cuda-python, then pycuda."
+        default="auto",
+        description="CUDA bindings for the GPU buffers; auto prefers cuda-python, then pycuda.",
     )
 
     @field_validator("batch")

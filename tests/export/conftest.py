@@ -8,7 +8,7 @@ hide a wrong fold).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +134,15 @@ class ExportCache:
             onnx_from_checkpoint(self.checkpoint(name), out)
             self._done[name] = out
         return self._done[name]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core runner torch's thread pool is several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,9 @@ def _last_json(text: str) -> dict[str, object]:
     return json.loads(text.strip().splitlines()[-1])
 
 
-def test_export_onnx_then_fp16(exports: ExportCache, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_onnx_then_fp16(
+    exports: ExportCache, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ckpt = exports.checkpoint("drsn_cw_mnist")
     out = tmp_path / "model.onnx"
     assert main(["export", "onnx", str(ckpt), "-o", str(out), "--golden", "4"]) == 0
@@ -37,7 +39,9 @@ def test_export_onnx_then_fp16(exports: ExportCache, tmp_path: Path, capsys: pyt
     assert _last_json(text)["n"] == 12 and read_onnx_metadata(fp16).precision == "fp16"
 
 
-def test_export_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x01\x02 not onnx")
     assert main(["export", "fp16", str(junk)]) == 2

@@ -25,7 +25,9 @@ SAMPLE = (1, 28, 28)
 
 
 @pytest.mark.parametrize("version", TRT_VERSIONS)
-def test_fp16_build_follows_the_tensorrt_generation(version: str, make_fake_trt: MakeTrt, model_onnx: Path) -> None:
+def test_fp16_build_follows_the_tensorrt_generation(
+    version: str, make_fake_trt: MakeTrt, model_onnx: Path
+) -> None:
     fake = make_fake_trt(version)
     engine = engine_from_onnx(model_onnx, precision="fp16")
 
@@ -55,7 +57,9 @@ def test_fp16_build_follows_the_tensorrt_generation(version: str, make_fake_trt:
 
 
 @pytest.mark.parametrize("version", ["10.3.0.30", "11.0.0.114"])
-def test_fp32_build_uses_the_fp32_onnx_and_no_fp16_flag(version: str, make_fake_trt: MakeTrt, model_onnx: Path) -> None:
+def test_fp32_build_uses_the_fp32_onnx_and_no_fp16_flag(
+    version: str, make_fake_trt: MakeTrt, model_onnx: Path
+) -> None:
     fake = make_fake_trt(version)
     engine = engine_from_onnx(model_onnx, precision="fp32", batch=(2, 4, 16), workspace_mb=256)
     (build,) = fake.builds
@@ -64,7 +68,9 @@ def test_fp32_build_uses_the_fp32_onnx_and_no_fp16_flag(version: str, make_fake_
     assert engine.name == "model.fp32.engine"
 
 
-def test_timing_cache_is_loaded_saved_and_survives_corruption(make_fake_trt: MakeTrt, model_onnx: Path) -> None:
+def test_timing_cache_is_loaded_saved_and_survives_corruption(
+    make_fake_trt: MakeTrt, model_onnx: Path
+) -> None:
     fake = make_fake_trt("10.3.0.30")
     cache = model_onnx.parent / "timing.cache"
     engine_from_onnx(model_onnx, timing_cache=cache)
@@ -85,7 +91,9 @@ def test_engine_cache_hits_and_rebuilds_on_every_key_change(
 
     ensure_engine(model_onnx, batch=(1, 4, 8))  # new profile
     assert len(fake.builds) == 2 and read_engine_file(first)[1].profile == (1, 4, 8)
-    write_metadata_file(model_onnx, read_onnx_metadata(model_onnx), training={"retrained": True})  # new export
+    write_metadata_file(
+        model_onnx, read_onnx_metadata(model_onnx), training={"retrained": True}
+    )  # new export
     ensure_engine(model_onnx, batch=(1, 4, 8))
     assert len(fake.builds) == 3 and read_engine_file(first)[1].onnx_sha256 == sha256_file(model_onnx)
     fake_gpu.name = "NVIDIA Jetson AGX Thor (fake)"  # another device
@@ -113,7 +121,7 @@ def test_cache_never_overwrites_foreign_files_or_other_models(
     shared = tmp_path / "shared.engine"
     ensure_engine(other_onnx, shared)
     before = shared.read_bytes()
-    with pytest.raises(ModelFileError, match="another model.*drsn_cw_mnist"):
+    with pytest.raises(ModelFileError, match=r"another model.*drsn_cw_mnist"):
         ensure_engine(model_onnx, shared)
     assert shared.read_bytes() == before
 
@@ -129,7 +137,7 @@ def test_an_unreadable_engine_of_ours_is_rebuilt(make_fake_trt: MakeTrt, model_o
 def test_post_build_gate_discards_a_wrong_engine(make_fake_trt: MakeTrt, model_onnx: Path) -> None:
     fake = make_fake_trt("10.13.0.35")
     fake.corrupt_outputs = True
-    with pytest.raises(ParityError, match="tensorrt.*discarded"):
+    with pytest.raises(ParityError, match=r"tensorrt.*discarded"):
         engine_from_onnx(model_onnx)
     assert not model_onnx.with_name("model.fp16.engine").exists()
 
@@ -141,7 +149,7 @@ def test_parser_errors_name_the_operator(make_fake_trt: MakeTrt, model_onnx: Pat
     relu.op_type = "Elu"  # valid ONNX, unknown to the fake parser
     bad = tmp_path / "elu.onnx"
     onnx.save(model, str(bad))
-    with pytest.raises(ModelFileError, match="parser rejected.*Elu"):
+    with pytest.raises(ModelFileError, match=r"parser rejected.*Elu"):
         engine_from_onnx(bad)
 
 

@@ -44,8 +44,11 @@ def test_fp16_keeps_sensitive_nodes_fp32_and_agrees(name: str, exports: ExportCa
     model = onnx.load(str(dst))
     types = _types(model)
     producers = {o: n for n in model.graph.node for o in n.output}
-    abs_means = [n for n in model.graph.node
-                 if n.op_type == "ReduceMean" and (u := _upstream(n, producers)) is not None and u.op_type == "Abs"]
+    abs_means = [
+        n
+        for n in model.graph.node
+        if n.op_type == "ReduceMean" and (u := _upstream(n, producers)) is not None and u.op_type == "Abs"
+    ]
     sigmoids = [n for n in model.graph.node if n.op_type == "Sigmoid"]
     logits_node = producers["logits"]
     for node in [*abs_means, *sigmoids, logits_node]:
@@ -86,24 +89,38 @@ def _overflowing_model(path: Path) -> None:
     from export.metadata_io import embed_metadata, save_onnx
     from runtime.artifact import Golden, ModelInfo, ModelMetadata, SignalSpec, TensorSpec
 
-    inits = [numpy_helper.from_array(np.full((1, 1, 1), 3e4, np.float32), "w"),
-             numpy_helper.from_array(np.array([[1.0, 0.0]], np.float32), "W"),
-             numpy_helper.from_array(np.array([0.0, 2e4], np.float32), "b")]
-    nodes = [helper.make_node("Conv", ["input", "w"], ["z"], name="conv"),
-             helper.make_node("Flatten", ["z"], ["f"], name="flat"),
-             helper.make_node("Gemm", ["f", "W", "b"], ["logits"], name="fc")]
-    graph = helper.make_graph(nodes, "overflow",
-                              [helper.make_tensor_value_info("input", FLOAT, ["batch", 1, 1])],
-                              [helper.make_tensor_value_info("logits", FLOAT, ["batch", 2])], inits)
+    inits = [
+        numpy_helper.from_array(np.full((1, 1, 1), 3e4, np.float32), "w"),
+        numpy_helper.from_array(np.array([[1.0, 0.0]], np.float32), "W"),
+        numpy_helper.from_array(np.array([0.0, 2e4], np.float32), "b"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "w"], ["z"], name="conv"),
+        helper.make_node("Flatten", ["z"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "W", "b"], ["logits"], name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "overflow",
+        [helper.make_tensor_value_info("input", FLOAT, ["batch", 1, 1])],
+        [helper.make_tensor_value_info("logits", FLOAT, ["batch", 2])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     x = np.ones((4, 1, 1), np.float32)
-    meta = ModelMetadata(model=ModelInfo(name="overflow"), classes=["a", "b"], healthy_class="a",
-                         signal=SignalSpec(sample_rate=1.0, window=1, hop=1), input=TensorSpec(shape=[-1, 1, 1]),
-                         golden=Golden.from_arrays(x, onnx_logits(model, x)))
+    meta = ModelMetadata(
+        model=ModelInfo(name="overflow"),
+        classes=["a", "b"],
+        healthy_class="a",
+        signal=SignalSpec(sample_rate=1.0, window=1, hop=1),
+        input=TensorSpec(shape=[-1, 1, 1]),
+        golden=Golden.from_arrays(x, onnx_logits(model, x)),
+    )
     embed_metadata(model, meta)
     save_onnx(model, path)
 
 
+@pytest.mark.filterwarnings("ignore:the float32 number:UserWarning")
 def test_fp16_gate_refuses_a_conversion_that_changes_predictions(tmp_path: Path) -> None:
     src, dst = tmp_path / "overflow.onnx", tmp_path / "overflow.fp16.onnx"
     _overflowing_model(src)

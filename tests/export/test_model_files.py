@@ -55,7 +55,9 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
-def test_bad_onnx_files_are_refused_by_readers_and_fp16(kind: str, bad_files: dict[str, Path], tmp_path: Path) -> None:
+def test_bad_onnx_files_are_refused_by_readers_and_fp16(
+    kind: str, bad_files: dict[str, Path], tmp_path: Path
+) -> None:
     path = bad_files[kind]
     with pytest.raises(ModelFileError, match=EXPECTED[kind]):
         read_metadata(path)
@@ -90,7 +92,7 @@ def test_invalid_metadata_is_reported_with_its_field(exports: ExportCache, tmp_p
         if prop.key == "drsn_edge":
             prop.value = prop.value.replace('"healthy_class": "normal"', '"healthy_class": "broken"')
     onnx.save(model, str(path))
-    with pytest.raises(ModelFileError, match="healthy_class.*re-export"):
+    with pytest.raises(ModelFileError, match=r"healthy_class.*re-export"):
         read_metadata(path)
 
 

@@ -56,8 +56,13 @@ def test_graph_is_tensorrt_friendly(name: str, exports: ExportCache) -> None:
     producers = {o: n for n in model.graph.node for o in n.output}
     uses = collections.Counter(i for n in model.graph.node for i in n.input)
     bns = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
-    foldable = [bn.name for bn in bns if (p := producers.get(bn.input[0])) is not None
-                and p.op_type in ("Conv", "Gemm") and uses[bn.input[0]] == 1]
+    foldable = [
+        bn.name
+        for bn in bns
+        if (p := producers.get(bn.input[0])) is not None
+        and p.op_type in ("Conv", "Gemm")
+        and uses[bn.input[0]] == 1
+    ]
     assert foldable == []
 
 
@@ -76,7 +81,7 @@ def test_parity_gate_refuses_a_tolerance_the_export_cannot_meet(tmp_path: Path) 
     ckpt = tmp_path / "m.ckpt"
     make_checkpoint(ckpt, "drsn_cw_mnist")
     out = tmp_path / "m.onnx"
-    with pytest.raises(ParityError, match="worst|window") as err:
+    with pytest.raises(ParityError, match=r"worst|window") as err:
         onnx_from_checkpoint(ckpt, out, atol=0.0)
     assert "argmax" in str(err.value)
     assert not out.exists(), "a model that failed its gate must not be written"
@@ -92,8 +97,10 @@ def test_parity_windows_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
 def test_a_softshrink_graph_is_refused() -> None:
     node = onnx.helper.make_node("Shrink", ["x"], ["y"], name="shrink", lambd=0.5)
     graph = onnx.helper.make_graph(
-        [node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [node],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
     )
-    with pytest.raises(ModelFileError, match="Shrink.*sign"):
+    with pytest.raises(ModelFileError, match=r"Shrink.*sign"):
         check_supported_ops(onnx.helper.make_model(graph))

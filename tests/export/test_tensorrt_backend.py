@@ -49,15 +49,21 @@ def test_engine_runs_with_the_tensor_api_and_frees_everything(
     i = len(fake.calls) - 1 - fake.calls[::-1].index("execute_async_v3")
     assert fake.calls[i - 1] == "set_input_shape" and fake.executions[-1]["batch"] == 5
     copies = [c for c in fake_gpu.call_names() if "cudaMemcpyAsync" in c or "memcpy_" in c]
-    assert any("HostToDevice" in c or "htod" in c for c in copies) and any("ToHost" in c or "dtoh" in c for c in copies)
-    assert not fake_gpu.device_allocs and not fake_gpu.host_allocs, "close() must free device and pinned memory"
+    assert any("HostToDevice" in c or "htod" in c for c in copies) and any(
+        "ToHost" in c or "dtoh" in c for c in copies
+    )
+    assert not fake_gpu.device_allocs and not fake_gpu.host_allocs, (
+        "close() must free device and pinned memory"
+    )
     if library == "cuda-python":
         assert not fake_gpu.streams
     else:
         assert "Context.push" in fake_gpu.call_names() and "cudaMalloc" not in fake_gpu.call_names()
 
 
-def test_an_onnx_model_is_built_once_then_loaded_from_the_cache(make_fake_trt: MakeTrt, model_onnx: Path) -> None:
+def test_an_onnx_model_is_built_once_then_loaded_from_the_cache(
+    make_fake_trt: MakeTrt, model_onnx: Path
+) -> None:
     fake = make_fake_trt("11.0.0.114")
     meta = read_onnx_metadata(model_onnx)
     x = _windows(3)
@@ -77,12 +83,14 @@ def test_batches_beyond_the_profile_are_refused(make_fake_trt: MakeTrt, model_on
             backend.infer(_windows(5))
 
 
-def test_an_engine_from_another_tensorrt_is_refused_or_rebuilt(make_fake_trt: MakeTrt, model_onnx: Path) -> None:
+def test_an_engine_from_another_tensorrt_is_refused_or_rebuilt(
+    make_fake_trt: MakeTrt, model_onnx: Path
+) -> None:
     make_fake_trt("10.3.0.30")
     engine = engine_from_onnx(model_onnx)
     meta = read_onnx_metadata(model_onnx)
     upgraded = make_fake_trt("10.13.0.35")
-    with pytest.raises(ModelFileError, match="built for TensorRT 10.3.0.30.*rebuild"):
+    with pytest.raises(ModelFileError, match=r"built for TensorRT 10.3.0.30.*rebuild"):
         TensorRTBackend(engine, meta).load()
     with TensorRTBackend(model_onnx, meta) as backend:  # configured with the ONNX file: rebuilt, not crashed
         backend.infer(_windows(2))
@@ -120,11 +128,13 @@ def test_a_truncated_cached_engine_is_rebuilt_when_the_config_names_the_onnx(
     assert len(fake.builds) == 2
 
 
-def test_engine_of_a_different_model_is_refused(make_fake_trt: MakeTrt, model_onnx: Path, exports: ExportCache) -> None:
+def test_engine_of_a_different_model_is_refused(
+    make_fake_trt: MakeTrt, model_onnx: Path, exports: ExportCache
+) -> None:
     make_fake_trt("10.3.0.30")
     engine = engine_from_onnx(model_onnx)
     other = read_onnx_metadata(exports.onnx("drsn_cw_mnist"))
-    with pytest.raises(ModelFileError, match="holds model drsn_cs_mnist.*drsn_cw_mnist"):
+    with pytest.raises(ModelFileError, match=r"holds model drsn_cs_mnist.*drsn_cw_mnist"):
         TensorRTBackend(engine, other).load()
 
 

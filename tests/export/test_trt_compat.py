@@ -21,7 +21,11 @@ from runtime.errors import BackendUnavailableError
 )
 def test_fp16_recipe_per_version(version: str, strong: bool, onnx_precision: str, fp16_flag: bool) -> None:
     recipe = recipe_for(version, "fp16")
-    assert (recipe.strongly_typed, recipe.onnx_precision, recipe.use_fp16_flag) == (strong, onnx_precision, fp16_flag)
+    assert (recipe.strongly_typed, recipe.onnx_precision, recipe.use_fp16_flag) == (
+        strong,
+        onnx_precision,
+        fp16_flag,
+    )
 
 
 @pytest.mark.parametrize("version", ["10.3.0", "11.1.0"])

@@ -12,6 +12,7 @@ given. The fake keeps the rules the real libraries enforce or that this project 
 * live allocations and streams are tracked, so tests can check that ``close`` frees them.
 """
 
+# ruff: noqa: N802, N815 - the fake keeps cuda-python's own camelCase names
 from __future__ import annotations
 
 import ctypes
@@ -62,7 +63,9 @@ class FakeGpu:
     def release(self, ptr: int, *, host: bool = False) -> None:
         pool = self.host_allocs if host else self.device_allocs
         if ptr not in pool:
-            raise FakeContractError(f"free of {ptr:#x}, which is not a live {'host' if host else 'device'} allocation")
+            raise FakeContractError(
+                f"free of {ptr:#x}, which is not a live {'host' if host else 'device'} allocation"
+            )
         del pool[ptr]
 
     def device_region(self, ptr: int, nbytes: int) -> None:
@@ -93,7 +96,7 @@ class FakeGpu:
 # --------------------------------------------------------------------------- cuda-python face
 
 
-class cudaError_t(enum.IntEnum):  # noqa: N801 - the real enum's name
+class cudaError_t(enum.IntEnum):  # noqa: N801
     cudaSuccess = 0
     cudaErrorInvalidValue = 1
     cudaErrorMemoryAllocation = 2
@@ -172,7 +175,9 @@ def make_cuda_python(gpu: FakeGpu) -> types.ModuleType:
         gpu.streams.discard(int(stream))
         return (ok,)
 
-    def cudaMemcpyAsync(dst: int, src: int, count: int, kind: cudaMemcpyKind, stream: cudaStream_t) -> tuple[Any, ...]:
+    def cudaMemcpyAsync(
+        dst: int, src: int, count: int, kind: cudaMemcpyKind, stream: cudaStream_t
+    ) -> tuple[Any, ...]:
         gpu.record(f"cudaMemcpyAsync:{cudaMemcpyKind(kind).name}")
         if int(stream) not in gpu.streams:
             return (cudaError_t.cudaErrorInvalidResourceHandle,)
@@ -189,8 +194,18 @@ def make_cuda_python(gpu: FakeGpu) -> types.ModuleType:
         gpu.record("cudaStreamSynchronize")
         return (ok,) if int(stream) in gpu.streams else (cudaError_t.cudaErrorInvalidResourceHandle,)
 
-    for fn in (cudaSetDevice, cudaGetDeviceProperties, cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost,
-               cudaStreamCreate, cudaStreamDestroy, cudaMemcpyAsync, cudaStreamSynchronize):
+    for fn in (
+        cudaSetDevice,
+        cudaGetDeviceProperties,
+        cudaMalloc,
+        cudaFree,
+        cudaMallocHost,
+        cudaFreeHost,
+        cudaStreamCreate,
+        cudaStreamDestroy,
+        cudaMemcpyAsync,
+        cudaStreamSynchronize,
+    ):
         setattr(rt, fn.__name__, fn)
     return rt
 
@@ -296,7 +311,9 @@ def make_pycuda_driver(gpu: FakeGpu) -> types.ModuleType:
     return drv
 
 
-def install_fake_pycuda(monkeypatch: pytest.MonkeyPatch, gpu: FakeGpu, *, hide_cuda_python: bool = True) -> None:
+def install_fake_pycuda(
+    monkeypatch: pytest.MonkeyPatch, gpu: FakeGpu, *, hide_cuda_python: bool = True
+) -> None:
     """Make ``import pycuda.driver`` return the fake (and, by default, cuda-python unimportable)."""
     drv = make_pycuda_driver(gpu)
     pkg = types.ModuleType("pycuda")

@@ -37,11 +37,39 @@ from tests.fakes.fake_cuda import FakeContractError, FakeGpu
 
 PLAN_MAGIC = b"FAKEPLAN"
 TIMING_MAGIC = b"FAKETC01"
-SUPPORTED_OPS = frozenset({
-    "Abs", "Add", "BatchNormalization", "Cast", "Concat", "Constant", "Conv", "Div", "Flatten", "Gemm",
-    "GlobalAveragePool", "Identity", "MatMul", "Max", "MaxPool", "AveragePool", "Min", "Mul", "Pad",
-    "ReduceMean", "Relu", "Reshape", "Sigmoid", "Sign", "Slice", "Squeeze", "Sub", "Unsqueeze", "Transpose",
-})
+SUPPORTED_OPS = frozenset(
+    {
+        "Abs",
+        "Add",
+        "BatchNormalization",
+        "Cast",
+        "Concat",
+        "Constant",
+        "Conv",
+        "Div",
+        "Flatten",
+        "Gemm",
+        "GlobalAveragePool",
+        "Identity",
+        "MatMul",
+        "Max",
+        "MaxPool",
+        "AveragePool",
+        "Min",
+        "Mul",
+        "Pad",
+        "ReduceMean",
+        "Relu",
+        "Reshape",
+        "Sigmoid",
+        "Sign",
+        "Slice",
+        "Squeeze",
+        "Sub",
+        "Unsqueeze",
+        "Transpose",
+    }
+)
 _DTYPES = {onnx.TensorProto.FLOAT: 0, onnx.TensorProto.FLOAT16: 1}
 
 
@@ -137,11 +165,11 @@ class FakeProfile:
     def __init__(self) -> None:
         self.shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
 
-    def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:  # noqa: A002 - real names
+    def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:
         shapes = tuple(tuple(int(d) for d in s) for s in (min, opt, max))
         if any(len(s) != len(shapes[0]) for s in shapes):
             raise FakeContractError(f"profile shapes of {name} differ in rank: {shapes}")
-        if any(not (a <= b <= c) for a, b, c in zip(*shapes)):
+        if any(not (a <= b <= c) for a, b, c in zip(*shapes, strict=True)):
             raise FakeContractError(f"profile of {name} is not min <= opt <= max: {shapes}")
         self.shapes[name] = shapes
 
@@ -151,7 +179,9 @@ class FakeTimingCache:
         self.version, self.entries, self.valid = version, entries, valid
 
     def serialize(self) -> bytearray:
-        return bytearray(TIMING_MAGIC + json.dumps({"version": self.version, "entries": self.entries}).encode())
+        return bytearray(
+            TIMING_MAGIC + json.dumps({"version": self.version, "entries": self.entries}).encode()
+        )
 
 
 class FakeHostMemory(bytearray):
@@ -171,7 +201,7 @@ class FakeExecutionContext:
             raise FakeContractError(f"set_input_shape on {name!r}, which is not an input")
         shape = tuple(int(d) for d in shape)
         lo, _, hi = self.engine.profile[name]
-        if len(shape) != len(lo) or any(not (a <= s <= c) for a, s, c in zip(lo, shape, hi)):
+        if len(shape) != len(lo) or any(not (a <= s <= c) for a, s, c in zip(lo, shape, hi, strict=True)):
             return False
         self.shapes[name] = shape
         return True
@@ -187,7 +217,9 @@ class FakeExecutionContext:
         if name not in self.engine.io:
             raise FakeContractError(f"set_tensor_address on unknown tensor {name!r}")
         if not isinstance(ptr, int):
-            raise FakeContractError(f"set_tensor_address needs an int device pointer, got {type(ptr).__name__}")
+            raise FakeContractError(
+                f"set_tensor_address needs an int device pointer, got {type(ptr).__name__}"
+            )
         fake.gpu.device_region(ptr, 1)
         self.addresses[name] = ptr
         return True
@@ -196,10 +228,16 @@ class FakeExecutionContext:
         fake, engine = self.engine.fake, self.engine
         fake.calls.append("execute_async_v3")
         if not isinstance(stream_handle, int) or stream_handle not in fake.gpu.streams:
-            raise FakeContractError(f"execute_async_v3 needs a live CUDA stream handle (int), got {stream_handle!r}")
+            raise FakeContractError(
+                f"execute_async_v3 needs a live CUDA stream handle (int), got {stream_handle!r}"
+            )
         if not fake.gpu.device_made_current_on_this_thread():
-            raise FakeContractError("execute_async_v3 on a thread where the CUDA device was never made current")
-        missing = [n for n in engine.input_names if n not in self.shapes] + [n for n in engine.io if n not in self.addresses]
+            raise FakeContractError(
+                "execute_async_v3 on a thread where the CUDA device was never made current"
+            )
+        missing = [n for n in engine.input_names if n not in self.shapes] + [
+            n for n in engine.io if n not in self.addresses
+        ]
         if missing:
             raise FakeContractError(f"execute_async_v3 before shapes/addresses were set for {missing}")
         feeds = {}
@@ -207,14 +245,18 @@ class FakeExecutionContext:
             dtype = nptype(engine.io[name]["dtype"])
             shape = self.shapes[name]
             nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-            feeds[name] = np.frombuffer(fake.gpu.read(self.addresses[name], nbytes), dtype=dtype).reshape(shape)
+            feeds[name] = np.frombuffer(fake.gpu.read(self.addresses[name], nbytes), dtype=dtype).reshape(
+                shape
+            )
         outputs = engine.session().run(engine.output_names, feeds)
         for name, value in zip(engine.output_names, outputs, strict=True):
             value = np.asarray(value, dtype=nptype(engine.io[name]["dtype"]))
             if fake.corrupt_outputs:
                 value = -value
             fake.gpu.write(self.addresses[name], value.tobytes())
-        fake.executions.append({"batch": self.shapes[engine.input_names[0]][0], "thread": threading.get_ident()})
+        fake.executions.append(
+            {"batch": self.shapes[engine.input_names[0]][0], "thread": threading.get_ident()}
+        )
         return True
 
 
@@ -286,7 +328,12 @@ class FakeTensorRT:
     def _make_module(self) -> types.ModuleType:
         trt = types.ModuleType("tensorrt")
         trt.__version__ = self.version  # type: ignore[attr-defined]
-        trt.DataType, trt.TensorIOMode, trt.MemoryPoolType, trt.nptype = DataType, TensorIOMode, MemoryPoolType, nptype
+        trt.DataType, trt.TensorIOMode, trt.MemoryPoolType, trt.nptype = (
+            DataType,
+            TensorIOMode,
+            MemoryPoolType,
+            nptype,
+        )
         flags = ["INT8", "DEBUG", "GPU_FALLBACK", "REFIT", "DISABLE_TIMING_CACHE", "TF32", "SPARSE_WEIGHTS"]
         if self.major < 11:
             flags = ["FP16", *flags]
@@ -314,7 +361,7 @@ class FakeTensorRT:
             return FakeTimingCache(self.version, 0)
         if not raw.startswith(TIMING_MAGIC):
             return FakeTimingCache(self.version, 0, valid=False)
-        doc = json.loads(raw[len(TIMING_MAGIC):])
+        doc = json.loads(raw[len(TIMING_MAGIC) :])
         return FakeTimingCache(doc["version"], int(doc["entries"]), valid=doc["version"] == self.version)
 
 
@@ -373,7 +420,9 @@ class _FakeBuilder:
     def create_optimization_profile(self) -> FakeProfile:
         return FakeProfile()
 
-    def build_serialized_network(self, network: FakeNetwork, config: _FakeBuilderConfig) -> FakeHostMemory | None:
+    def build_serialized_network(
+        self, network: FakeNetwork, config: _FakeBuilderConfig
+    ) -> FakeHostMemory | None:
         fake = self.fake
         fake.calls.append("build_serialized_network")
         if not network.parsed:
@@ -386,19 +435,37 @@ class _FakeBuilder:
         for tensor in network.inputs:
             _check_profile_covers(tensor, profile)
         has_fp16 = _has_fp16(network.onnx_bytes)
-        precision = ("fp16" if has_fp16 else "fp32") if network.strongly_typed else (
-            "fp16" if "FP16" in config.flags else "fp32")
+        precision = (
+            ("fp16" if has_fp16 else "fp32")
+            if network.strongly_typed
+            else ("fp16" if "FP16" in config.flags else "fp32")
+        )
         loaded = config.timing_cache.entries if config.timing_cache else 0
-        fake.builds.append(BuildRecord(
-            fake.version, network.strongly_typed, set(config.flags), precision, has_fp16, dict(profile),
-            config.pool_limits.get("WORKSPACE"), loaded, threading.get_ident()))
+        fake.builds.append(
+            BuildRecord(
+                fake.version,
+                network.strongly_typed,
+                set(config.flags),
+                precision,
+                has_fp16,
+                dict(profile),
+                config.pool_limits.get("WORKSPACE"),
+                loaded,
+                threading.get_ident(),
+            )
+        )
         if config.timing_cache is not None:
             config.timing_cache = FakeTimingCache(fake.version, loaded + 1)
         doc = {
-            "version": fake.version, "gpu": fake.gpu.name, "precision": precision,
+            "version": fake.version,
+            "gpu": fake.gpu.name,
+            "precision": precision,
             "onnx_b64": base64.b64encode(network.onnx_bytes).decode(),
-            "io": {t.name: {"mode": mode, "dtype": int(t.dtype), "shape": list(t.shape)}
-                   for mode, ts in (("input", network.inputs), ("output", network.outputs)) for t in ts},
+            "io": {
+                t.name: {"mode": mode, "dtype": int(t.dtype), "shape": list(t.shape)}
+                for mode, ts in (("input", network.inputs), ("output", network.outputs))
+                for t in ts
+            },
             "profile": {k: [list(s) for s in v] for k, v in profile.items()},
         }
         return FakeHostMemory(PLAN_MAGIC + json.dumps(doc).encode())
@@ -408,7 +475,8 @@ def _check_profile_covers(tensor: FakeTensor, profile: dict[str, tuple[tuple[int
     if tensor.name not in profile:
         raise FakeContractError(f"dynamic input {tensor.name} has no optimisation profile")
     for shape in profile[tensor.name]:
-        if len(shape) != len(tensor.shape) or any(d != s for d, s in zip(tensor.shape, shape) if d != -1):
+        fixed_dims = [(d, s) for d, s in zip(tensor.shape, shape, strict=False) if d != -1]
+        if len(shape) != len(tensor.shape) or any(d != s for d, s in fixed_dims):
             raise FakeContractError(f"profile shape {shape} does not fit input {tensor.name} {tensor.shape}")
 
 
@@ -469,7 +537,7 @@ class _FakeRuntime:
         if not raw.startswith(PLAN_MAGIC):
             return None
         try:
-            doc = json.loads(raw[len(PLAN_MAGIC):])
+            doc = json.loads(raw[len(PLAN_MAGIC) :])
         except ValueError:
             return None  # a truncated plan: the real runtime logs an error and returns None
         if doc["version"] != self.fake.version or doc["gpu"] != self.fake.gpu.name:

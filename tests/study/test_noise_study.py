@@ -129,3 +129,19 @@ def test_expanding_test_only_keeps_the_grid_points() -> None:
 def test_missing_cwru_folder_is_an_error_that_names_the_flag(tmp_path: Path, capsys) -> None:
     assert main(["study", "noise", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_report_only_tabulates_existing_runs_without_training(
+    smoke: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out, work = smoke
+    again = tmp_path / "again"
+    assert main([*SMOKE, "--out", str(again), "--work", str(work), "--report-only"]) == 0
+    assert _csv(again / "noise_summary.csv") == _csv(out / "noise_summary.csv")
+
+
+def test_report_only_of_settings_never_run_says_what_to_do(tmp_path: Path, capsys) -> None:
+    assert (
+        main([*SMOKE, "--epochs", "3", "--out", str(tmp_path), "--work", str(tmp_path), "--report-only"]) == 2
+    )
+    assert "without --report-only" in capsys.readouterr().err
