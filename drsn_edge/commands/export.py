@@ -45,6 +45,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default: the golden windows stored in the model)",
     )
     fp16_p.add_argument(
+        "--eval-split",
+        choices=["test", "val"],
+        help="measure the gate on this split, rebuilt from the data spec recorded in the model "
+        "(e.g. the real CWRU test windows); needs the data on this host",
+    )
+    fp16_p.add_argument("--data", help="with --eval-split: where the data lives on this host")
+    fp16_p.add_argument(
         "--converter",
         choices=["auto", "autocast", "onnxconverter"],
         default="auto",
@@ -108,6 +115,10 @@ def _run_fp16(args: argparse.Namespace) -> int:
     src = Path(args.model)
     out = Path(args.out) if args.out else src.with_name(f"{base_stem(src)}.fp16.onnx")
     windows, labels = load_windows(args.windows) if args.windows else (None, None)
+    if args.eval_split:
+        from drsn_edge.training.pipeline import split_of_model
+
+        windows, labels = split_of_model(str(src), args.eval_split, args.data)
     report = fp16_from_onnx(src, out, eval_windows=windows, eval_labels=labels, converter=args.converter)
     print(report.summary())
     print(json.dumps({"onnx": str(out), **{k: v for k, v in report.as_dict().items() if k != "kept_fp32"}}))

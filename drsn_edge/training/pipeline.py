@@ -83,3 +83,24 @@ def prepare(spec: DataSpec) -> tuple[Any, Normalization]:
         len(data.classes),
     )
     return data, norm
+
+
+def split_of_model(model_path: str, split: str = "test", data_dir: str | None = None) -> tuple[Any, Any]:
+    """(windows, labels) of a split, rebuilt from the data spec recorded in an ONNX model's metadata.
+
+    Export gates use this to measure on the real windows the model was tested on, not on a
+    handful of golden ones. ``data_dir`` points at the data when it lives elsewhere on this host.
+    """
+    from runtime.artifact import read_onnx_metadata
+    from runtime.errors import ConfigError
+
+    meta = read_onnx_metadata(model_path)
+    raw = meta.training.get("data_spec")
+    if not raw:
+        raise ConfigError(f"{model_path} records no data spec; pass --windows with an npz of windows instead")
+    spec = DataSpec.from_dict(raw)
+    if data_dir is not None:
+        spec.path = data_dir
+    data, _ = prepare(spec)
+    ws = getattr(data, split)
+    return ws.x, ws.y
