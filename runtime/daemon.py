@@ -124,6 +124,8 @@ class Daemon:
         self.models.clear()
         self._count_batcher_losses(closing)
         if self.publisher is not None:
+            for sp in self.sensors.values():  # the retained states carry the final window counts
+                self._publish_state(sp)
             self.publisher.publish_metrics(self._metrics_payload())
             self.publisher.close(timeout=5.0)
             self.publisher = None

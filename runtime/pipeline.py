@@ -93,14 +93,24 @@ def model_path_for(sensor_id: str, cfg: DaemonConfig) -> Path:
 
 
 def check_plan(cfg: DaemonConfig, sensors: dict[str, float]) -> list[str]:
-    """Everything that can be checked without loading a backend; one message per problem."""
+    """Everything that can be checked without loading a backend; one message per problem.
+
+    A model file that cannot be read is reported once, not once per sensor that uses it.
+    """
     problems: list[str] = []
-    metas: dict[Path, ModelMetadata] = {}
+    metas: dict[Path, ModelMetadata | None] = {}
     for sid, rate in sensors.items():
         path = model_path_for(sid, cfg)
+        if path not in metas:
+            try:
+                metas[path] = open_model(path)
+            except DrsnEdgeError as exc:
+                metas[path] = None
+                problems.append(str(exc))
+        meta = metas[path]
+        if meta is None:
+            continue
         try:
-            meta = metas.get(path) or open_model(path)
-            metas[path] = meta
             spec = signal_spec(meta)
             check_rates(sid, rate, spec.sample_rate)
             override = cfg.sensors.get(sid)
@@ -109,5 +119,6 @@ def check_plan(cfg: DaemonConfig, sensors: dict[str, float]) -> list[str]:
                 raise ConfigError(f"hop {hop} skips most of the signal (window {spec.window}); "
                                   "use a hop of at most four windows")
         except DrsnEdgeError as exc:
-            problems.append(f"sensor {sid!r}: {exc}")
+            msg = str(exc)
+            problems.append(msg if repr(sid) in msg else f"sensor {sid!r}: {msg}")
     return problems

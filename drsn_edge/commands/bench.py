@@ -8,6 +8,7 @@ so ``bench backends`` can live in its own module and is imported only to build i
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import shlex
 import sys
@@ -32,26 +33,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_daemon_arguments(daemon)
     daemon.set_defaults(_bench=run_daemon)
-    backends = sub.add_parser("backends", help="compare inference backends on one model",
-                              description="Compare inference backends on one model.")
-    try:
+    backends = sub.add_parser("backends", help="compare inference backends on one model (latency, "
+                              "windows/s, memory, accuracy)")
+    try:  # the module is only imported here, when the parser is built; its run() imports the heavy parts
         module: Any = importlib.import_module(_BACKENDS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != _BACKENDS_MODULE:
-            raise
-        backends.set_defaults(_bench=_backends_missing)
-    else:
         module.add_arguments(backends)
         backends.set_defaults(_bench=module.run)
+    except Exception as exc:  # a broken optional benchmark must not take `drsn-edge run` down with it
+        backends.set_defaults(_bench=functools.partial(_backends_unavailable, exc))
 
 
 def run(args: argparse.Namespace) -> int:
     return int(args._bench(args) or 0)
 
 
-def _backends_missing(args: argparse.Namespace) -> int:
-    print("drsn-edge bench backends: not part of this installation (drsn_edge.bench_backends is missing); "
-          "reinstall drsn-edge", file=sys.stderr)
+def _backends_unavailable(exc: Exception, args: argparse.Namespace) -> int:
+    print(f"drsn-edge bench backends: unavailable ({type(exc).__name__}: {exc}); reinstall drsn-edge",
+          file=sys.stderr)
     return 2
 
 

@@ -99,8 +99,8 @@ class PlainLines:
             if view is None:
                 continue
             for ev in view.events[self._events.get(m.sensor_id, 0):]:
-                self._print(ev.received - frame.origin, m.sensor_id, f"daemon published {ev.from_state} -> {ev.to_state} "
-                            f"(confidence {ev.confidence:.2f})")
+                text = f"daemon published {ev.from_state} -> {ev.to_state} (confidence {ev.confidence:.2f})"
+                self._print(ev.received - frame.origin, m.sensor_id, text)
             self._events[m.sensor_id] = len(view.events)
 
     def _print(self, t: float, sensor: str, text: str) -> None:
@@ -112,6 +112,7 @@ class PlainLines:
 
 def print_summary(console: Console, outcomes: list[MachineOutcome], problems: list[str]) -> None:
     """The per-machine verdict table, then PASS or every reason for FAIL."""
+    console.print()
     table = Table(title="summary (times are seconds since the simulation started)", title_justify="left")
     for name in SUMMARY_HEADER:
         table.add_column(name, no_wrap=True)
@@ -119,7 +120,8 @@ def print_summary(console: Console, outcomes: list[MachineOutcome], problems: li
         table.add_row(*row)
     console.print(table)
     if not problems:
-        console.print("PASS: every fault was detected and no machine raised a false alarm", style="bold green")
+        console.print("PASS: every fault was detected and no machine raised a false alarm",
+                      style="bold green")
         return
     console.print("FAIL:", style="bold red")
     for p in problems:

@@ -87,8 +87,8 @@ class Monitor:
             self._client.connect(self.host, self.port, keepalive=30)
         except OSError as exc:
             raise ConfigError(
-                f"cannot reach the MQTT broker at {self.host}:{self.port} ({exc}); start it, or omit --broker "
-                "to use the demo's built-in broker"
+                f"cannot reach the MQTT broker at {self.host}:{self.port} ({exc}); start it, or omit "
+                "--broker to use the demo's built-in broker"
             ) from exc
         self._client.loop_start()
         if not self._subscribed.wait(_CONNECT_TIMEOUT_S):

@@ -88,9 +88,9 @@ class Scenario:
         missing = sorted((self.faults | {HEALTHY}) - set(classes))
         if missing or healthy != HEALTHY:
             raise ConfigError(
-                f"the demo simulates {sorted(self.faults | {HEALTHY})} with healthy class {HEALTHY!r}, but the "
-                f"model's classes are {classes} (healthy {healthy!r}); run the demo with the packaged model "
-                "(omit --model) or a model trained with `drsn-edge train --source synthetic`"
+                f"the demo simulates {sorted(self.faults | {HEALTHY})} with healthy class {HEALTHY!r}, but "
+                f"the model's classes are {classes} (healthy {healthy!r}); run the demo with the packaged "
+                "model (omit --model) or a model trained with `drsn-edge train --source synthetic`"
             )
 
 
@@ -108,12 +108,12 @@ def default_scenario(duration_s: float = DEFAULT_DURATION_S, seed: int = 7) -> S
 
     machines = (
         Machine("pump-1", 1797.0, "stays healthy"),
-        Machine("fan-2", 1750.0, f"outer-race spall at {at(0.2):g} s", fault="outer_race",
+        Machine("fan-2", 1750.0, f"outer race at {at(0.2):g} s", fault="outer_race",
                 step=FaultStep(at_s=at(0.2), condition="outer_race", severity=0.8)),
-        Machine("motor-3", 1772.0, f"inner-race fault from {at(0.35):g} s, growing", fault="inner_race",
+        Machine("motor-3", 1772.0, f"inner race from {at(0.35):g} s, grows", fault="inner_race",
                 ramp=SeverityRamp(condition="inner_race", start_s=at(0.35), end_s=at(0.65),
                                   from_severity=0.5, to_severity=1.0)),
-        Machine("conveyor-4", 1730.0, f"ball fault from {at(0.45):g} s, growing from barely visible",
+        Machine("conveyor-4", 1730.0, f"ball from {at(0.45):g} s, grows from 0.2",
                 fault="ball",
                 ramp=SeverityRamp(condition="ball", start_s=at(0.45), end_s=at(0.8),
                                   from_severity=0.2, to_severity=1.0)),

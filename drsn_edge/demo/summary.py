@@ -84,7 +84,7 @@ def problems(outcomes: list[MachineOutcome]) -> list[str]:
 
 def summary_rows(outcomes: list[MachineOutcome]) -> list[tuple[str, ...]]:
     """Rows of the summary table: machine, fault, injected, published, delay, false alarms, result."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for o in outcomes:
         m = o.machine
         injected = "-" if m.onset_s is None else f"{m.onset_s:.1f} s"
