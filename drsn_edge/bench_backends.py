@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -207,92 +208,111 @@ def time_batch(runner: Runner, x: np.ndarray, *, repeats: int, min_time_s: float
                         peak_rss_delta_mib=max(peak_rss_mib() - rss_before_load, 0.0))
 
 
-def measure(name: str, make: Any, golden: tuple[np.ndarray, np.ndarray], args: argparse.Namespace,
-            batches: list[int], progress: Any) -> BackendResult:
-    """Load one backend, check its numerics on the golden windows, time every batch size."""
-    result = BackendResult(name, "ok")
-    runner: Runner | None = None
+def measure(runner: Runner, spec: BenchSpec, golden: tuple[np.ndarray, np.ndarray],
+            on_batch: Callable[[int], None]) -> BackendResult:
+    """Load one backend, check its logits on the golden windows, time every batch size."""
+    result = BackendResult(spec.backend, "ok")
+    rss0 = current_rss_mib()
+    t0 = time.perf_counter()
+    runner.load()  # imports the backend's package; TensorRT also builds its engine here
+    result.load_s = time.perf_counter() - t0
     try:
-        runner = make()  # may convert the model (FP16) or raise why this backend cannot run
-        rss0 = current_rss_mib()
-        t0 = time.perf_counter()
-        runner.load()  # TensorRT: includes building the engine
-        result.load_s = time.perf_counter() - t0
         gx, gy = golden
         got = np.concatenate([runner.infer(gx[i:i + 1]) for i in range(len(gx))])
         result.max_abs_diff = float(np.abs(got - gy).max())
         result.argmax_agreement = float(np.mean(got.argmax(1) == gy.argmax(1)))
-        for b in batches:
-            progress.set_postfix_str(f"{name} batch {b}")
-            result.results.append(time_batch(runner, tile_windows(gx, b), repeats=args.repeats,
-                                             min_time_s=args.min_time, warmup=args.warmup,
+        for b in spec.batches:
+            on_batch(b)
+            result.results.append(time_batch(runner, tile_windows(gx, b), repeats=spec.repeats,
+                                             min_time_s=spec.min_time_s, warmup=spec.warmup,
                                              rss_before_load=rss0))
-            progress.update(1)
-    except DrsnEdgeError as exc:  # a missing package or a failed gate: skip, say why, go on
-        result.status, result.reason = "skipped", str(exc)
-    except Exception as exc:
-        log.exception("backend %s failed", name)
-        result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
     finally:
-        if runner is not None:
-            runner.close()
-    progress.update(len(batches) - len(result.results))
+        runner.close()
     return result
 
 
-# -- the backends --------------------------------------------------------------------------------
+# -- one backend per process ---------------------------------------------------------------------
 
-def _skip(reason: str) -> Any:
-    """A factory that reports why its backend cannot run here."""
+@dataclass(frozen=True)
+class BenchSpec:
+    """What a measuring process needs (picklable: it crosses to a spawned process)."""
 
-    def make() -> Runner:
-        raise _NotRunnableError(reason)
+    backend: str
+    model: str  # the FP32 ONNX file (or the FP16 file for onnxruntime-fp16)
+    checkpoint: str | None
+    weights_sha256: str
+    batches: tuple[int, ...]
+    repeats: int
+    min_time_s: float
+    warmup: int
+    threads: int
+    workdir: str
 
-    return make
+
+def make_runner(spec: BenchSpec) -> Runner:
+    """The not yet loaded runner of ``spec.backend``."""
+    from runtime.backends import create_backend
+
+    if spec.backend == "pytorch":
+        assert spec.checkpoint is not None
+        return TorchRunner(Path(spec.checkpoint), spec.threads, spec.weights_sha256)
+    if spec.backend.startswith("onnxruntime"):
+        return create_backend(spec.model, "onnxruntime", providers=["CPUExecutionProvider"],
+                              intra_op_threads=spec.threads, inter_op_threads=1)
+    top = max(spec.batches)
+    return create_backend(spec.model, "tensorrt", precision="fp16", batch=(1, min(32, top), top),
+                          cache_dir=Path(spec.workdir))
 
 
-class _NotRunnableError(DrsnEdgeError):
-    """This backend cannot run on this machine or with these inputs (the message says why)."""
+def _child(conn: Any, spec: BenchSpec) -> None:
+    """Body of the measuring process: report each batch size started, then the result."""
+    from runtime.backends import open_model
+
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        meta = open_model(spec.model)
+        assert meta.golden is not None
+        runner = make_runner(spec)
+        result = measure(runner, spec, meta.golden.arrays(), lambda b: conn.send(("batch", b)))
+    except DrsnEdgeError as exc:  # a missing package, a gate, a wrong checkpoint: say why, go on
+        result = BackendResult(spec.backend, "skipped", str(exc))
+    except Exception as exc:
+        log.exception("backend %s failed", spec.backend)
+        result = BackendResult(spec.backend, "failed", f"{type(exc).__name__}: {exc}")
+    conn.send(("result", result))
+    conn.close()
 
 
-def factories(onnx_path: Path, meta: Any, args: argparse.Namespace, workdir: Path,
-              max_batch: int) -> dict[str, Any]:
-    """backend name -> zero-argument factory of a not yet loaded :class:`Runner`."""
-    from runtime.backends import create_backend, is_installed
+def run_isolated(spec: BenchSpec, progress: Any) -> BackendResult:
+    """Measure one backend in a fresh process, so that no backend inherits another's memory,
+    thread pools or imported packages (torch's global thread setting, an ONNX Runtime arena)."""
+    import multiprocessing as mp
 
-    def ort(path: Path) -> Runner:
-        return create_backend(path, "onnxruntime", providers=["CPUExecutionProvider"],
-                              intra_op_threads=args.threads, inter_op_threads=1)
-
-    def fp16() -> Runner:
-        if meta.precision == "fp16":
-            return ort(onnx_path)
-        from export.fp16 import fp16_from_onnx
-
-        dst = workdir / f"{onnx_path.stem}.fp16.onnx"
-        fp16_from_onnx(onnx_path, dst)
-        return ort(dst)
-
-    made: dict[str, Any] = {
-        "onnxruntime-fp32": (lambda: ort(onnx_path)) if meta.precision == "fp32"
-        else _skip(f"{onnx_path.name} is already FP16; pass the FP32 export for this column"),
-        "onnxruntime-fp16": fp16,
-    }
-    if args.checkpoint is None:
-        made["pytorch"] = _skip("no --checkpoint: the ONNX file holds no PyTorch weights; pass the "
-                                "checkpoint it was exported from")
-    elif not is_installed("torch"):
-        made["pytorch"] = _skip("torch is not installed; `pip install 'drsn-edge[train]'`")
-    else:
-        made["pytorch"] = lambda: TorchRunner(args.checkpoint, args.threads, meta.weights_sha256)
-    if not is_installed("tensorrt"):
-        made["tensorrt-fp16"] = _skip("tensorrt is not installed (NVIDIA GPUs and Jetson only: "
-                                      "`pip install 'drsn-edge[trt]'`, or JetPack's python3-libnvinfer)")
-    else:
-        profile = (1, min(32, max_batch), max_batch)
-        made["tensorrt-fp16"] = lambda: create_backend(onnx_path, "tensorrt", precision="fp16", batch=profile,
-                                                       cache_dir=workdir)
-    return made
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, spec), name=f"bench-{spec.backend}", daemon=True)
+    proc.start()
+    child.close()
+    result: BackendResult | None = None
+    started = 0
+    try:
+        while result is None:
+            try:
+                kind, value = parent.recv()
+            except EOFError:
+                break
+            if kind == "batch":
+                progress.update(1 if started else 0)
+                started += 1
+                progress.set_postfix_str(f"{spec.backend} batch {value}")
+            else:
+                result = value
+    finally:
+        proc.join(30)
+    progress.update(len(spec.batches) - max(started - 1, 0))
+    if result is None:
+        return BackendResult(spec.backend, "failed", f"the measuring process died (exit code {proc.exitcode})")
+    return result
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -329,6 +349,31 @@ def _model_path(args: argparse.Namespace, workdir: Path) -> Path:
     return packaged_model()
 
 
+def prepare(name: str, model: Path, meta: Any, args: argparse.Namespace, workdir: Path) -> Path | str:
+    """The model file ``name`` runs, or the reason it cannot run here (checked before any process starts)."""
+    from runtime.backends import is_installed
+
+    if name == "pytorch":
+        if args.checkpoint is None:
+            return "no --checkpoint: the ONNX file holds no PyTorch weights; pass the checkpoint it was exported from"
+        return model if is_installed("torch") else "torch is not installed; `pip install 'drsn-edge[train]'`"
+    if name == "tensorrt-fp16" and not is_installed("tensorrt"):
+        return ("tensorrt is not installed (NVIDIA GPUs and Jetson only: `pip install 'drsn-edge[trt]'`, or "
+                "JetPack's python3-libnvinfer)")
+    if name == "onnxruntime-fp32" and meta.precision != "fp32":
+        return f"{model.name} is already FP16; pass the FP32 export for this column"
+    if name != "onnxruntime-fp16" or meta.precision == "fp16":
+        return model
+    from export.fp16 import fp16_from_onnx
+
+    dst = workdir / f"{model.stem}.fp16.onnx"
+    try:
+        fp16_from_onnx(model, dst)
+    except DrsnEdgeError as exc:
+        return f"FP16 conversion refused: {exc}"
+    return dst
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -338,19 +383,25 @@ def run(args: argparse.Namespace) -> int:
     chosen = parse_list(args.backends, "backends", BACKEND_NAMES)
     if args.repeats < 1 or args.threads < 1 or args.min_time <= 0 or args.warmup < 0:
         raise ConfigError("--repeats and --threads must be at least 1, --min-time positive, --warmup >= 0")
+    results: list[BackendResult] = []
     with tempfile.TemporaryDirectory(prefix="drsn-edge-bench-") as tmp:
         workdir = Path(tmp)
         model = _model_path(args, workdir)
         meta = open_model(model)
         if meta.golden is None:
             raise ConfigError(f"{model} stores no golden windows; re-export it with `drsn-edge export onnx`")
-        golden = meta.golden.arrays()
-        makers = factories(model, meta, args, workdir, max(batches))
-        results = []
         with tqdm(total=len(chosen) * len(batches), desc="bench backends", unit="run", file=sys.stderr,
                   disable=args.no_progress) as progress:
             for name in chosen:
-                results.append(measure(name, makers[name], golden, args, batches, progress))
+                target = prepare(name, model, meta, args, workdir)
+                if isinstance(target, str):
+                    results.append(BackendResult(name, "skipped", target))
+                    progress.update(len(batches))
+                    continue
+                spec = BenchSpec(name, str(target), None if args.checkpoint is None else str(args.checkpoint),
+                                 meta.weights_sha256, tuple(batches), args.repeats, args.min_time, args.warmup,
+                                 args.threads, tmp)
+                results.append(run_isolated(spec, progress))
         doc = report_doc(args, model, meta, batches, results)
     print(markdown_table(doc))
     for path in save(doc, Path(args.out)):

@@ -43,6 +43,12 @@ def wait(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def is_subsequence(wanted: list[str], seen: list[str]) -> bool:
+    """Each planned condition was entered, in order (a window spanning a step may add a brief state)."""
+    it = iter(seen)
+    return all(any(x == w for x in it) for w in wanted)
+
+
 def first_by_id(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Drop redeliveries (QoS 1 may deliver an event twice; its id says it is the same one)."""
     seen: set[str] = set()
@@ -62,7 +68,8 @@ def test_every_event_arrives_once_per_id_in_order_across_a_broker_restart(
     sensors = [{"id": sid, "condition": "normal",
                 "schedule": [{"at_s": t, "condition": c} for t, c in plan]} for sid, plan in PLANS.items()]
     source = {"type": "synthetic", "pacing": "realtime", "duration_s": SECONDS, "chunk": 512, "sensors": sensors}
-    daemon = Daemon(validate_config_dict(base_config(b.host, b.port, tmp_path, [source])))
+    steady = {"history": 6, "min_windows": 3, "enter_threshold": 0.7, "exit_threshold": 0.4}
+    daemon = Daemon(validate_config_dict(base_config(b.host, b.port, tmp_path, [source], fault_state=steady)))
     sub = Subscriber(b.host, b.port, (topic("+", "event"),), client_id="scada-historian", clean=False)
     try:
         daemon.start()
@@ -95,7 +102,7 @@ def test_every_event_arrives_once_per_id_in_order_across_a_broker_restart(
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), "seq must rise by one per event"
         assert all(a["to"] == b_["from"] for a, b_ in zip(events, events[1:], strict=False)), "a change is missing"
         print(sid, [(e["to"], round(e["confidence"], 2)) for e in events])
-        assert [e["to"] for e in events][-len(plan):] == [c for _, c in plan]
+        assert is_subsequence([c for _, c in plan], [e["to"] for e in events]), "a step was not detected"
         during_outage += sum(t_down <= e["ts"] <= t_up for e in events)
         state = retained(b.host, b.port, topic(sid, "state")).json()
         assert state["state"] == events[-1]["to"] and state["seq"] == events[-1]["seq"]
