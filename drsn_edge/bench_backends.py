@@ -29,9 +29,9 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -311,7 +311,8 @@ def run_isolated(spec: BenchSpec, progress: Any) -> BackendResult:
         proc.join(30)
     progress.update(len(spec.batches) - max(started - 1, 0))
     if result is None:
-        return BackendResult(spec.backend, "failed", f"the measuring process died (exit code {proc.exitcode})")
+        why = f"the measuring process died (exit code {proc.exitcode})"
+        return BackendResult(spec.backend, "failed", why)
     return result
 
 
@@ -355,7 +356,8 @@ def prepare(name: str, model: Path, meta: Any, args: argparse.Namespace, workdir
 
     if name == "pytorch":
         if args.checkpoint is None:
-            return "no --checkpoint: the ONNX file holds no PyTorch weights; pass the checkpoint it was exported from"
+            return ("no --checkpoint: the ONNX file holds no PyTorch weights; pass the checkpoint it was "
+                    "exported from")
         return model if is_installed("torch") else "torch is not installed; `pip install 'drsn-edge[train]'`"
     if name == "tensorrt-fp16" and not is_installed("tensorrt"):
         return ("tensorrt is not installed (NVIDIA GPUs and Jetson only: `pip install 'drsn-edge[trt]'`, or "
@@ -398,9 +400,9 @@ def run(args: argparse.Namespace) -> int:
                     results.append(BackendResult(name, "skipped", target))
                     progress.update(len(batches))
                     continue
-                spec = BenchSpec(name, str(target), None if args.checkpoint is None else str(args.checkpoint),
-                                 meta.weights_sha256, tuple(batches), args.repeats, args.min_time, args.warmup,
-                                 args.threads, tmp)
+                ckpt = None if args.checkpoint is None else str(args.checkpoint)
+                spec = BenchSpec(name, str(target), ckpt, meta.weights_sha256, tuple(batches), args.repeats,
+                                 args.min_time, args.warmup, args.threads, tmp)
                 results.append(run_isolated(spec, progress))
         doc = report_doc(args, model, meta, batches, results)
     print(markdown_table(doc))
@@ -479,7 +481,7 @@ def _markdown(doc: dict[str, Any]) -> str:
     m, s, h = doc["model"], doc["settings"], doc["host"]
     pkgs = ", ".join(f"{k} {v}" for k, v in h["packages"].items())
     return "\n".join([
-        f"# Backends: {m['name']} v{m['version']}", "",
+        f"# Backends: {m['name']} version {m['version']}", "",
         f"`{doc['command']}`", "",
         f"Model {Path(m['path']).name} ({m['parameters']:,} parameters, input {m['input']}); "
         f"{s['threads']} intra-op thread(s), {s['repeats']} repeats of >= {s['min_time_s']} s, medians over "
@@ -496,6 +498,7 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullLocator
     except ImportError:
         print("no PNG: matplotlib is not installed (`pip install matplotlib`)", file=sys.stderr)
         return None
@@ -506,16 +509,19 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
         xs = [r["batch"] for r in b["results"]]
         ax_rate.plot(xs, [r["windows_per_s"] for r in b["results"]], marker="o", label=b["name"])
         ax_lat.plot(xs, [r["p50_ms"] for r in b["results"]], marker="o", label=b["name"])
+    batches = doc["settings"]["batch_sizes"]
     for ax, title in ((ax_rate, "throughput (windows/s)"), (ax_lat, "latency p50 per call (ms)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("batch size")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
     ax_rate.legend()
     m, s = doc["model"], doc["settings"]
-    fig.suptitle(f"{m['name']} v{m['version']}: backends on {doc['host']['cpu']}, {s['threads']} thread(s)",
-                 fontsize=10)
+    fig.suptitle(f"{m['name']} version {m['version']}: backends on {doc['host']['cpu']}, "
+                 f"{s['threads']} thread(s)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

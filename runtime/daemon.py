@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 _TICK_S = 0.2
 _ERROR_LOG_EVERY_S = 10.0
 _PUSH_BACK_POLL_S = 0.0005
+_PUSH_BACK_STOP_S = 2.0
 
 #: ``(sensor, window index, seconds from receipt of the window's last sample to the broker's PUBACK)``
 ResultAckHook = Callable[[str, int, float], None]
@@ -68,6 +69,7 @@ class Daemon:
         self._ack_lock = threading.Lock()
         self._awaiting_ack: dict[int, tuple[str, int, float]] = {}  # outbox row -> (sensor, window, t_mono)
         self._batcher_counts: dict[MicroBatcher, tuple[int, int]] = {}  # (dropped, errors) already counted
+        self._supervisor: threading.Thread | None = None
         self.exit_code = 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -92,20 +94,31 @@ class Daemon:
             self.metrics.start(cfg.metrics.prometheus_port, cfg.metrics.prometheus_addr)
         for src in self.sources:
             src.start(self._chunk_handler(src), self._on_source_error)
+        # reloads, periodic metrics and the end of finite sources are handled on a thread of their
+        # own, so that start()/stop() (tests, benchmarks, embedding) behave exactly like run()
+        self._supervisor = threading.Thread(target=self._supervise, name="daemon-supervisor", daemon=True)
+        self._supervisor.start()
         log.info("daemon serving %d sensor(s) on %d model(s); %d disabled",
                  len(self.sensors), len(self.models), len(self.disabled))
 
     def run(self, install_signals: bool = True) -> int:
-        """Start, then supervise until SIGTERM/SIGINT (or the sources end); return an exit code."""
+        """Start, then wait until SIGTERM/SIGINT (or the sources end); return an exit code."""
         if install_signals:
             self._install_signal_handlers()
         try:
             self.start()
-            while not self._stop.wait(_TICK_S):
-                self._tick()
+            while not self._stop.wait(_TICK_S):  # short waits: signal handlers run on this thread
+                pass
         finally:
             self.stop()
         return self.exit_code
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(_TICK_S):
+            try:
+                self._tick()
+            except Exception:  # supervision must outlive one bad tick (a failed reload, a metrics error)
+                log.exception("daemon supervision step failed; continuing")
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -116,6 +129,9 @@ class Daemon:
     def stop(self) -> None:
         """Graceful shutdown; idempotent."""
         self._stop.set()
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join()  # a reload in progress finishes before the models are closed
         for src in self.sources:
             src.stop()
         closing = list(self.models.values())
@@ -194,9 +210,19 @@ class Daemon:
             sp.model.batcher.submit_many(windows)
 
     def _wait_for_room(self, batcher: MicroBatcher, n: int) -> None:
-        """Block a fast source until ``n`` windows fit in the queue (or the daemon stops)."""
+        """Block a fast source until ``n`` windows fit in the queue.
+
+        While the daemon stops, the inference thread keeps draining the queue until the sources
+        have ended, so the wait goes on, but bounded: a stuck backend must not hold up shutdown.
+        """
         limit = max(batcher.max_queue - n, 0)
-        while batcher.queue_depth > limit and not self._stop.is_set():
+        give_up: float | None = None
+        while batcher.queue_depth > limit:
+            if self._stop.is_set():
+                now = time.monotonic()
+                give_up = give_up or now + _PUSH_BACK_STOP_S
+                if now > give_up:
+                    return
             time.sleep(_PUSH_BACK_POLL_S)
 
     def _on_batch(self, batch: BatchResult) -> None:
@@ -388,18 +414,29 @@ class Daemon:
         except DrsnEdgeError as exc:
             log.error("reload: cannot load %s (%s); keeping the loaded model", path, exc)
             return
+        users = [sid for sid, sp in self.sensors.items() if sp.model is old]
         rebuilt: dict[str, SensorPipeline] = {}
+        resets: list[tuple[SensorPipeline, StateChange]] = []
         with self._state_lock:  # no batch may advance an old tracker's seq between copy and swap
             try:
-                for sid, sp in self.sensors.items():
-                    if sp.model is old:
-                        rebuilt[sid] = build_sensor(sid, sp.rate, new, self.config, sp.tracker.seq)
+                for sid in users:  # every sensor must accept the new model before any is touched
+                    build_sensor(sid, self.sensors[sid].rate, new, self.config, 0)
             except DrsnEdgeError as exc:
                 log.error("reload: a sensor cannot use the new model (%s); keeping the old one", exc)
-                rebuilt.clear()
             else:
+                now = time.time()
+                for sid in users:
+                    sp = self.sensors[sid]
+                    # the new model has not judged yet: leave the state with an event, so the
+                    # event stream stays a chain (each event's "from" is the previous "to")
+                    change = sp.tracker.reset(now, "model reloaded")
+                    if change is not None:
+                        resets.append((sp, change))
+                    rebuilt[sid] = build_sensor(sid, sp.rate, new, self.config, sp.tracker.seq)
                 self.sensors.update(rebuilt)
                 self.models[path] = new
+        if resets:
+            self._publish_changes(resets)
         if not rebuilt:
             new.close()
             return

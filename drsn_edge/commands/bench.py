@@ -66,6 +66,11 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
                    help="daemon phases to run (default both)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before a daemon phase is measured")
+    p.add_argument("--recording-seconds", type=float, default=10.0,
+                   help="seconds of simulated signal per bearing condition, replayed in a loop")
+    p.add_argument("--arrival", choices=["staggered", "aligned"], default="staggered",
+                   help="real time: sensors send UDP frames each at its own phase (staggered, as independent "
+                   "gateways do), or are replayed in lockstep, all chunks at once (aligned, the worst case)")
     p.add_argument("--broker", metavar="HOST:PORT",
                    help="use this broker (default: a private mosquitto, else an in-process amqtt)")
     p.add_argument("--prediction-qos", type=int, choices=[0, 1], default=1,
@@ -86,6 +91,7 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
 def run_daemon(args: argparse.Namespace) -> int:
     from runtime.backends import open_model
     from runtime.bench import DaemonBenchOptions, Workload, run_daemon_bench
+    from runtime.bench.daemon_bench import Mode
     from runtime.bench.report import console_table, save
     from runtime.errors import ConfigError
     from runtime.windowing import signal_spec
@@ -96,9 +102,10 @@ def run_daemon(args: argparse.Namespace) -> int:
     work = Workload(model=args.model.resolve(), sensors=args.sensors, sample_rate=rate, chunk=args.chunk,
                     batch=args.batch, max_wait_ms=args.max_wait_ms, threads=args.threads,
                     prediction_qos=args.prediction_qos, outbox_sync=args.outbox_sync)
-    modes = ("fast", "realtime") if args.mode == "both" else (args.mode,)
+    modes: tuple[Mode, ...] = ("fast", "realtime") if args.mode == "both" else (args.mode,)
     opts = DaemonBenchOptions(work=work, modes=modes, seconds=args.seconds, warmup_s=args.warmup,
-                              broker=args.broker, pin_cpu=args.pin_cpu, ratio_target=args.ratio_target,
+                              recording_s=args.recording_seconds, broker=args.broker, arrival=args.arrival,
+                              pin_cpu=args.pin_cpu, ratio_target=args.ratio_target,
                               p99_target_ms=args.p99_target_ms, seed=args.seed)
     command = shlex.join(["drsn-edge", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else \
         "drsn-edge bench daemon (called from Python)"

@@ -29,12 +29,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     view.add_argument("--plain", dest="live", action="store_false",
                       help="print one line per event instead of the live table")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the summary as JSON")
+    p.add_argument("--svg", type=Path, metavar="PATH",
+                   help="also save the final table and the summary as an SVG picture")
 
 
 def run(args: argparse.Namespace) -> int:
     from drsn_edge.demo.session import DemoOptions, run_demo
 
     opts = DemoOptions(duration_s=args.duration, broker=args.broker, model=args.model, seed=args.seed,
-                       live=args.live, threads=args.threads, json_path=args.json)
+                       live=args.live, threads=args.threads, json_path=args.json, svg_path=args.svg)
     result = run_demo(opts)
     return 0 if result.passed else 1

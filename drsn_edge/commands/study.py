@@ -180,25 +180,18 @@ def _grid(args: argparse.Namespace) -> Any:
 
 
 def _data_spec(args: argparse.Namespace) -> Any:
-    from drsn_edge.training.datasource import DataSpec, parse_selection
+    from drsn_edge.study.noise import study_data_spec
+    from drsn_edge.training.datasource import parse_selection
 
-    window = args.window or (1024 if args.smoke else 2048)
-    spec = DataSpec(
-        source=args.source,
-        path=args.data,
-        window=window,
-        hop=args.hop or window // 4,
-        test_hop=args.test_hop or window // 8,
-        split="time",
+    return study_data_spec(
+        args.source,
+        args.data,
+        window=args.window or (1024 if args.smoke else 2048),
+        hop=args.hop,
+        test_hop=args.test_hop,
+        select=parse_selection(args.select) if args.select else None,
+        small=args.smoke,
     )
-    if args.select:
-        spec.select = parse_selection(args.select)
-    elif args.source == "cwru":
-        spec.select = {"load_hp": 0}
-    if args.source == "synthetic" and args.smoke:
-        spec.synthetic_seconds, spec.synthetic_per_class = 2.0, 2
-    spec.validate()
-    return spec
 
 
 def _run_mnist(args: argparse.Namespace) -> int:

@@ -52,31 +52,33 @@ class LiveTable:
 
     def __init__(self, scenario: Scenario, console: Console) -> None:
         self.scenario = scenario
-        self._live = Live(self._table(Frame(0.0, 0.0, {}, {})), console=console, auto_refresh=False,
+        self._live = Live(live_table(scenario, Frame(0.0, 0.0, {}, {})), console=console, auto_refresh=False,
                           transient=False)
         self._live.start()
 
     def show(self, frame: Frame) -> None:
-        self._live.update(self._table(frame), refresh=True)
+        self._live.update(live_table(self.scenario, frame), refresh=True)
 
     def close(self) -> None:
         self._live.stop()
 
-    def _table(self, frame: Frame) -> Table:
-        table = Table(title=f"drsn-edge demo: {frame.elapsed_s:4.0f} s of {self.scenario.duration_s:g} s",
-                      title_justify="left")
-        for name in ("machine", "scenario", "true condition", "published state", "confidence",
-                     "last window", "events"):
-            table.add_column(name, no_wrap=name != "scenario")
-        for m in self.scenario.machines:
-            view = frame.views.get(m.sensor_id, SensorView())
-            cond, sev = frame.truth.get(m.sensor_id, (HEALTHY, 0.0))
-            truth = cond if cond == HEALTHY else f"{cond} ({sev:.2f})"
-            conf = "" if view.confidence is None else f"{view.confidence:.2f}"
-            last = "" if view.last_class is None else f"{view.last_class} {view.last_confidence:.2f}"
-            table.add_row(m.sensor_id, m.story, Text(truth, style=_style(cond)),
-                          Text(view.state, style=_style(view.state)), conf, last, str(len(view.events)))
-        return table
+
+def live_table(scenario: Scenario, frame: Frame) -> Table:
+    """One machine per row: truth from the simulator beside what the subscriber heard."""
+    table = Table(title=f"drsn-edge demo: {frame.elapsed_s:4.0f} s of {scenario.duration_s:g} s",
+                  title_justify="left")
+    for name in ("machine", "scenario", "true condition", "published state", "confidence", "last window",
+                 "events"):
+        table.add_column(name, no_wrap=name != "scenario")
+    for m in scenario.machines:
+        view = frame.views.get(m.sensor_id, SensorView())
+        cond, sev = frame.truth.get(m.sensor_id, (HEALTHY, 0.0))
+        truth = cond if cond == HEALTHY else f"{cond} ({sev:.2f})"
+        conf = "" if view.confidence is None else f"{view.confidence:.2f}"
+        last = "" if view.last_class is None else f"{view.last_class} {view.last_confidence:.2f}"
+        table.add_row(m.sensor_id, m.story, Text(truth, style=_style(cond)),
+                      Text(view.state, style=_style(view.state)), conf, last, str(len(view.events)))
+    return table
 
 
 class PlainLines:

@@ -10,6 +10,7 @@ Only the runtime package is used, so the demo runs where torch is not installed.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import secrets
@@ -25,7 +26,7 @@ from typing import Any
 from rich.console import Console
 
 from drsn_edge.demo.broker import InProcessBroker, parse_broker_address
-from drsn_edge.demo.display import Display, Frame, LiveTable, PlainLines, print_summary
+from drsn_edge.demo.display import Display, Frame, LiveTable, PlainLines, live_table, print_summary
 from drsn_edge.demo.monitor import Monitor
 from drsn_edge.demo.scenario import Scenario, default_scenario
 from drsn_edge.demo.summary import MachineOutcome, judge, problems
@@ -55,6 +56,7 @@ class DemoOptions:
     live: bool | None = None  # None: a live table when stdout is a terminal
     threads: int = 1
     json_path: Path | None = None
+    svg_path: Path | None = None
 
 
 @dataclass
@@ -128,11 +130,13 @@ def run_demo(opts: DemoOptions, console: Console | None = None) -> DemoResult:
                                                  opts.threads), source="demo config")
         _intro(console, opts, model, meta, host, port, topics)
         started = time.time()
-        _serve(Daemon(cfg), monitor, scenario, _display(opts, scenario, console), started)
-        origin = monitor.signal_origin or started
-        outcomes = judge(scenario, monitor.snapshot(), origin)
-    result = DemoResult(outcomes, problems(outcomes))
+        last, exit_code = _serve(Daemon(cfg), monitor, scenario, _display(opts, scenario, console), started)
+        outcomes = judge(scenario, monitor.snapshot(), last.origin)
+    found = problems(outcomes) + ([f"the daemon exited with code {exit_code}"] if exit_code else [])
+    result = DemoResult(outcomes, found)
     print_summary(console, result.outcomes, result.problems)
+    if opts.svg_path is not None:
+        _save_svg(opts.svg_path, scenario, last, result)
     if opts.json_path is not None:
         doc = {"passed": result.passed, "problems": result.problems, "duration_s": scenario.duration_s,
                "machines": [o.as_dict() for o in outcomes]}
@@ -167,23 +171,37 @@ def _display(opts: DemoOptions, scenario: Scenario, console: Console) -> Display
 def _intro(console: Console, opts: DemoOptions, model: Path, meta: ModelMetadata, host: str, port: int,
            topics: Topics) -> None:
     where = "built-in broker" if opts.broker is None else "broker"
-    console.print(f"model {model.name}: {meta.model.name} v{meta.model.version}, classes {meta.classes}",
-                  highlight=False, markup=False)
+    console.print(f"model {model.name}: {meta.model.name} version {meta.model.version}, "
+                  f"classes {meta.classes}", highlight=False, markup=False)
     console.print(f"{where} {host}:{port}; watch it with: mosquitto_sub -h {host} -p {port} -v -t "
                   f"'{topics.base}/#'", highlight=False, markup=False)
     console.print(f"simulating {opts.duration_s:g} s in real time ...", highlight=False, markup=False)
 
 
-def _serve(daemon: Daemon, monitor: Monitor, scenario: Scenario, display: Display, started: float) -> None:
-    """Run the daemon thread and redraw until it ends; Ctrl-C stops the daemon gracefully."""
+def _save_svg(path: Path, scenario: Scenario, frame: Frame, result: DemoResult) -> None:
+    """The last frame of the live table and the summary as an SVG picture, for docs and bug reports."""
+    rec = Console(record=True, width=_LOG_WIDTH, force_terminal=True, file=io.StringIO())
+    rec.print(live_table(scenario, frame))
+    print_summary(rec, result.outcomes, result.problems)
+    rec.save_svg(str(path), title="drsn-edge demo")
+
+
+def _serve(daemon: Daemon, monitor: Monitor, scenario: Scenario, display: Display,
+           started: float) -> tuple[Frame, int]:
+    """Run the daemon thread and redraw until it ends; Ctrl-C stops the daemon gracefully.
+
+    Returns the last frame drawn and the daemon's exit code.
+    """
     source = next((s for s in daemon.sources if isinstance(s, SyntheticSource)), None)
     thread = _DaemonThread(daemon)
     thread.start()
 
-    def redraw() -> None:
+    def redraw() -> Frame:
         origin = monitor.signal_origin or started
         truth = source.truth() if source is not None else {}
-        display.show(Frame(min(time.time() - origin, scenario.duration_s), origin, monitor.snapshot(), truth))
+        frame = Frame(min(time.time() - origin, scenario.duration_s), origin, monitor.snapshot(), truth)
+        display.show(frame)
+        return frame
 
     try:
         while thread.is_alive():
@@ -194,7 +212,8 @@ def _serve(daemon: Daemon, monitor: Monitor, scenario: Scenario, display: Displa
         thread.join()
     finally:
         monitor.wait_for_status(STATUS_STOPPED, _STOPPED_WAIT_S)  # the last events precede `stopped`
-        redraw()
+        last = redraw()
         display.close()
     if thread.error is not None:
         raise thread.error
+    return last, thread.exit_code

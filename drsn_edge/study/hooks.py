@@ -19,16 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from drsn_edge.models import shrinkage_layers
 from drsn_edge.study.fp16_score import Fp16Model, export_fp16
 from drsn_edge.study.thresholds import block_stats
 
 log = logging.getLogger(__name__)
-
-
-def shrinkage_layers(model: Any) -> list[Any]:
-    from drsn_edge.models import shrinkage_layers as layers
-
-    return layers(model)
 
 
 def _checkpoint_info(best_path: Path) -> tuple[str, dict[str, Any]]:
@@ -53,9 +48,8 @@ def _score_point(
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, optional FP16 accuracy and threshold statistics on one test set."""
     from drsn_edge.training.metrics import evaluate_predictions
-    from drsn_edge.training.trainer import predict_logits
 
-    pred = predict_logits(model, x).argmax(1)
+    pred = _predict(model, x)
     ev = evaluate_predictions(y, pred, classes)
     out: dict[str, Any] = {"accuracy": ev.accuracy, "macro_f1": ev.macro_f1, "n_test": ev.n}
     out.update(_fp16_columns(fp16, x, y, pred))

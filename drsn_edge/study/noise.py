@@ -22,11 +22,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from drsn_edge.study.grids import NoiseGrid
 from drsn_edge.study.hooks import TestOnlyHook, TrainTestHook
-from drsn_edge.training.datasource import DataSpec
+from drsn_edge.training.datasource import DataSpec, SourceKind
 from drsn_edge.training.sweep import SweepPoint, run_sweep
 from drsn_edge.training.trainer import TrainConfig
 from runtime.errors import ConfigError
@@ -36,6 +36,36 @@ log = logging.getLogger(__name__)
 RUN_ORDER: tuple[str, ...] = ("test_only", "train_test")
 #: TrainConfig fields that do not change a run's result (or vary per run inside a sweep).
 _NOT_SETTINGS = {"model", "seed", "threads", "progress", "model_version"}
+
+
+def study_data_spec(
+    source: str,
+    path: str | None,
+    *,
+    window: int = 2048,
+    hop: int | None = None,
+    test_hop: int | None = None,
+    select: dict[str, Any] | None = None,
+    small: bool = False,
+) -> DataSpec:
+    """The study's data: time split, training hop window/4, overlapping test windows (hop window/8).
+
+    CWRU defaults to the 0 HP recordings (the 10-class set of the paper); ``small`` shrinks the
+    simulator's recordings for a smoke run.
+    """
+    spec = DataSpec(
+        source=cast(SourceKind, source),
+        path=path,
+        window=window,
+        hop=hop or window // 4,
+        test_hop=test_hop or window // 8,
+        split="time",
+    )
+    spec.select = dict(select) if select else ({"load_hp": 0} if source == "cwru" else {})
+    if source == "synthetic" and small:
+        spec.synthetic_seconds, spec.synthetic_per_class = 2.0, 2
+    spec.validate()
+    return spec
 
 
 @dataclass

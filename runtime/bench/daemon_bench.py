@@ -9,7 +9,10 @@ up as a spread rather than a bias:
    sources pushed back at a full queue, so the figure is what the daemon sustains;
 3. the backend alone again (``bare #2``); the ratio uses the mean of both bare runs;
 4. the daemon with every sensor in real time (``realtime``): the latency from the arrival of a
-   window's last sample to the broker's PUBACK of that window's result.
+   window's last sample to the broker's PUBACK of that window's result. Sensors either arrive
+   ``staggered`` (UDP frames from another process, each sensor at its own phase, as independent
+   gateways do) or ``aligned`` (replayed inside the daemon in lockstep: every sensor's chunk at
+   the same instant, the worst case for latency).
 """
 
 from __future__ import annotations
@@ -18,18 +21,23 @@ import os
 import platform
 import sys
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from runtime.backends import open_model
 from runtime.bench.broker import bench_broker
-from runtime.bench.runs import PhaseResult, run_bare, run_daemon_phase, sample_windows
+from runtime.bench.feeder import udp_feeder
+from runtime.bench.runs import Feeder, PhaseResult, run_bare, run_daemon_phase, sample_windows
 from runtime.bench.workload import Workload, daemon_config, make_recordings
+from runtime.daemon import Daemon
 from runtime.errors import ConfigError
+from runtime.sources.udp import UdpSource
 from runtime.windowing import signal_spec
 
 Mode = Literal["fast", "realtime"]
+Arrival = Literal["staggered", "aligned"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class DaemonBenchOptions:
     warmup_s: float = 2.0
     recording_s: float = 10.0
     broker: str | None = None
+    arrival: Arrival = "staggered"
     pin_cpu: int | None = None
     ratio_target: float = 0.70
     p99_target_ms: float = 25.0
@@ -75,14 +84,26 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
         phases["bare1"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #1")
         for mode in opts.modes:
             outbox = Path(tmp) / f"outbox-{mode}.sqlite3"
-            cfg = daemon_config(w, recordings, mode, broker.host, broker.port, outbox)
-            phases[mode] = run_daemon_phase(cfg, f"daemon {mode}", opts.warmup_s, opts.seconds)
+            network = mode == "realtime" and opts.arrival == "staggered"
+            cfg = daemon_config(w, recordings, mode, broker.host, broker.port, outbox, network=network)
+            feeder = _feeder(w, recordings, opts.warmup_s + opts.seconds + 5.0) if network else None
+            phases[mode] = run_daemon_phase(cfg, f"daemon {mode}", opts.warmup_s, opts.seconds, feeder)
             if mode == "fast":
                 phases["bare2"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #2")
         broker_kind = f"{broker.kind} at {broker.host}:{broker.port}"
     result = _result(opts, command, meta, spec.hop, phases)
     result["environment"] = _environment(broker_kind, opts.pin_cpu, cpus)
     return DaemonBenchRun(result, phases)
+
+
+def _feeder(w: Workload, recordings: list[Path], seconds: float) -> Feeder:
+    """Send every sensor's frames over UDP to the port the daemon's UDP source bound."""
+
+    def feed(daemon: Daemon) -> AbstractContextManager[None]:
+        udp = next(s for s in daemon.sources if isinstance(s, UdpSource))
+        return udp_feeder(udp.address, recordings, w.sensors, w.sample_rate, w.chunk, seconds, stagger=True)
+
+    return feed
 
 
 def _result(opts: DaemonBenchOptions, command: str, meta: Any, hop: int,
@@ -109,6 +130,7 @@ def _result(opts: DaemonBenchOptions, command: str, meta: Any, hop: int,
     if "realtime" in phases:
         rt = summarise(phases["realtime"])
         rt["offered_per_s"] = round(opts.work.sensors * opts.work.sample_rate / hop, 1)
+        rt["arrival"] = opts.arrival
         p99 = rt["ack_latency_ms"]["p99"]
         result["realtime"] = rt
         result["targets"]["p99_ack_latency_ms"] = {"target": opts.p99_target_ms, "measured": p99,

@@ -9,9 +9,11 @@ keeps as histogram buckets.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,29 +121,45 @@ def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.
     return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls)
 
 
-def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, seconds: float) -> PhaseResult:
-    """Start the daemon in this process, record for ``seconds`` after ``warmup_s``, stop it."""
+Feeder = Callable[[Daemon], AbstractContextManager[None]]
+
+
+def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, seconds: float,
+                     feeder: Feeder | None = None) -> PhaseResult:
+    """Start the daemon in this process, record for ``seconds`` after ``warmup_s``, stop it.
+
+    ``feeder(daemon)``, when given, is entered once the daemon runs (it can read the ports its
+    sources bound) and left when recording ends: it delivers samples from outside the daemon.
+    """
     metrics = RecordingMetrics()
     acks = AckRecorder()
     daemon = Daemon(validate_config_dict(config), metrics=metrics, on_result_acked=acks)
     try:
-        daemon.start()
-        time.sleep(warmup_s)
-
-        def inferred() -> int:
-            return sum(m.batcher.stats.inferred for m in list(daemon.models.values()))
-
-        n0, t0 = inferred(), time.perf_counter()
-        metrics.recording = acks.recording = True
-        _wait_with_progress(label, seconds, lambda: (inferred() - n0) / max(time.perf_counter() - t0, 1e-9))
-        metrics.recording = acks.recording = False
-        n1, t1 = inferred(), time.perf_counter()
-        extra = _daemon_state(daemon)
+        with contextlib.ExitStack() as feeding:
+            daemon.start()
+            if feeder is not None:
+                feeding.enter_context(feeder(daemon))
+            time.sleep(warmup_s)
+            result = _record(daemon, metrics, acks, label, seconds)
     finally:
         daemon.stop()
-    extra["windows_dropped_total"] = int(metrics.snapshot()["windows_dropped"])
+    result.extra["windows_dropped_total"] = int(metrics.snapshot()["windows_dropped"])
+    return result
+
+
+def _record(daemon: Daemon, metrics: RecordingMetrics, acks: AckRecorder, label: str,
+            seconds: float) -> PhaseResult:
+
+    def inferred() -> int:
+        return sum(m.batcher.stats.inferred for m in list(daemon.models.values()))
+
+    n0, t0 = inferred(), time.perf_counter()
+    metrics.recording = acks.recording = True
+    _wait_with_progress(label, seconds, lambda: (inferred() - n0) / max(time.perf_counter() - t0, 1e-9))
+    metrics.recording = acks.recording = False
+    n1, t1 = inferred(), time.perf_counter()
     return PhaseResult(label, t1 - t0, n1 - n0, (n1 - n0) / (t1 - t0), metrics.batch_sizes, metrics.infer_s,
-                       metrics.latency_s, acks.latency_s, extra)
+                       metrics.latency_s, acks.latency_s, _daemon_state(daemon))
 
 
 def _daemon_state(daemon: Daemon) -> dict[str, Any]:

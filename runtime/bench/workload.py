@@ -51,15 +51,30 @@ def make_recordings(folder: Path, sample_rate: float, seconds: float, seed: int 
     return paths
 
 
+def sensor_id(i: int) -> str:
+    return f"s{i:03d}"
+
+
 def daemon_config(work: Workload, recordings: list[Path], pacing: Pacing, host: str, port: int,
-                  outbox: Path) -> dict[str, Any]:
-    """The daemon config (as the dict a YAML file would hold) for one benchmark phase."""
-    files = [{"id": f"s{i:03d}", "path": str(recordings[i % len(recordings)])} for i in range(work.sensors)]
+                  outbox: Path, network: bool = False) -> dict[str, Any]:
+    """The daemon config (as the dict a YAML file would hold) for one benchmark phase.
+
+    ``network``: the sensors arrive as UDP frames on a free local port (see
+    :mod:`runtime.bench.feeder`) instead of being replayed inside the daemon.
+    """
+    source: dict[str, Any]
+    ids = [sensor_id(i) for i in range(work.sensors)]
+    if network:
+        source = {"type": "udp", "host": "127.0.0.1", "port": 0, "payload": "binary",
+                  "sensors": [{"id": sid, "sample_rate": work.sample_rate} for sid in ids]}
+    else:
+        files = [{"id": sid, "path": str(recordings[i % len(recordings)])} for i, sid in enumerate(ids)]
+        source = {"type": "replay", "files": files, "chunk": work.chunk, "pacing": pacing, "loop": True}
     return {
         "model": str(work.model),
         "backend": {"type": "onnxruntime", "providers": ["CPUExecutionProvider"],
                     "intra_op_threads": work.threads, "inter_op_threads": 1},
-        "sources": [{"type": "replay", "files": files, "chunk": work.chunk, "pacing": pacing, "loop": True}],
+        "sources": [source],
         # fast: the source is pushed back at a full queue, so a short queue keeps inference fed and
         # lets the phase end without draining thousands of windows; realtime: the daemon's default
         "batching": {"max_batch": work.batch, "max_wait_ms": work.max_wait_ms,

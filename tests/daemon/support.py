@@ -32,11 +32,25 @@ DEVICE = "line-3"
 PREFIX = "drsn-edge"
 RATE = 12000.0
 
-#: run the CLI in a child whose ``import torch`` fails, as on a device without torch
-NO_TORCH = (
-    "import sys; sys.modules['torch'] = None; "
-    "from drsn_edge.cli import main; raise SystemExit(main())"
-)
+#: Run the CLI in a child where ``import torch`` fails exactly as on a device without torch. A
+#: meta-path finder is used rather than ``sys.modules['torch'] = None``: libraries such as scipy
+#: look torch up in ``sys.modules`` and break on a ``None`` there, which no real device shows.
+NO_TORCH = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class NoTorch(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+from drsn_edge.cli import main
+status = main()
+assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"
+raise SystemExit(status)
+"""
 
 
 def topic(*levels: str) -> str:
@@ -49,7 +63,9 @@ def fast_fault_state() -> dict[str, Any]:
             "exit_threshold": 0.4, "min_duration_s": 0.0}
 
 
-def base_config(host: str, port: int, tmp: Path, sources: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def base_config(
+    host: str, port: int, tmp: Path, sources: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     """A daemon config for the test broker: the real model, ORT on one thread, a private outbox."""
     cfg: dict[str, Any] = {
         "model": str(MODEL),
@@ -60,7 +76,8 @@ def base_config(host: str, port: int, tmp: Path, sources: list[dict[str, Any]], 
         "mqtt": {
             "host": host, "port": port, "device_id": DEVICE, "topic_prefix": PREFIX,
             "reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "connect_timeout_s": 2.0, "keepalive_s": 5,
-            "metrics_interval_s": 0.5, "outbox": {"path": str(tmp / "outbox.sqlite3"), "synchronous": "normal"},
+            "metrics_interval_s": 0.5,
+            "outbox": {"path": str(tmp / "outbox.sqlite3"), "synchronous": "normal"},
         },
         "logging": {"level": "INFO"},
     }
@@ -128,7 +145,8 @@ class Subscriber:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     seen = sorted({m.topic for m in self.messages})
-                    raise AssertionError(f"timed out after {timeout} s waiting for {what}; topics seen: {seen}")
+                    raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
+                                         f"topics seen: {seen}")
                 self._cond.wait(min(left, 0.2))
 
     def wait_payload(self, topic_name: str, payload: bytes, timeout: float = 10.0) -> None:
@@ -141,6 +159,17 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def unique_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop redeliveries: QoS 1 may deliver an event twice, and its id says it is the same one."""
+    seen: set[str] = set()
+    out = []
+    for e in events:
+        if e["id"] not in seen:
+            seen.add(e["id"])
+            out.append(e)
+    return out
 
 
 def retained(host: str, port: int, topic_name: str, timeout: float = 5.0) -> Msg:

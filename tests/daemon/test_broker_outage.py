@@ -8,6 +8,7 @@ the broker accepted, including what was published while the subscriber itself wa
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
-from tests.daemon.support import Subscriber, base_config, retained, topic
+from tests.daemon.support import Subscriber, base_config, retained, topic, unique_events
 from tests.support.broker import MosquittoBroker, mosquitto_binary
 
 PLANS = {
@@ -49,17 +50,6 @@ def is_subsequence(wanted: list[str], seen: list[str]) -> bool:
     return all(any(x == w for x in it) for w in wanted)
 
 
-def first_by_id(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop redeliveries (QoS 1 may deliver an event twice; its id says it is the same one)."""
-    seen: set[str] = set()
-    out = []
-    for e in events:
-        if e["id"] not in seen:
-            seen.add(e["id"])
-            out.append(e)
-    return out
-
-
 @pytest.mark.slow
 def test_every_event_arrives_once_per_id_in_order_across_a_broker_restart(
     tmp_path: Path, persistent_broker: MosquittoBroker
@@ -67,7 +57,8 @@ def test_every_event_arrives_once_per_id_in_order_across_a_broker_restart(
     b = persistent_broker
     sensors = [{"id": sid, "condition": "normal",
                 "schedule": [{"at_s": t, "condition": c} for t, c in plan]} for sid, plan in PLANS.items()]
-    source = {"type": "synthetic", "pacing": "realtime", "duration_s": SECONDS, "chunk": 512, "sensors": sensors}
+    source = {"type": "synthetic", "pacing": "realtime", "duration_s": SECONDS, "chunk": 512,
+              "sensors": sensors}
     steady = {"history": 6, "min_windows": 3, "enter_threshold": 0.7, "exit_threshold": 0.4}
     daemon = Daemon(validate_config_dict(base_config(b.host, b.port, tmp_path, [source], fault_state=steady)))
     sub = Subscriber(b.host, b.port, (topic("+", "event"),), client_id="scada-historian", clean=False)
@@ -89,7 +80,7 @@ def test_every_event_arrives_once_per_id_in_order_across_a_broker_restart(
         daemon.stop()  # drains every window and flushes the outbox
         produced = daemon.metrics.snapshot()["events"]["by_sensor"]
         for sid in PLANS:
-            sub.wait_for(lambda s, sid=sid: len(first_by_id(s.events(sid))) >= produced[sid], 10,
+            sub.wait_for(lambda s, sid=sid: len(unique_events(s.events(sid))) >= produced[sid], 10,
                          f"all {produced[sid]:.0f} events of {sid}")
     finally:
         daemon.stop()
@@ -97,11 +88,10 @@ def test_every_event_arrives_once_per_id_in_order_across_a_broker_restart(
 
     during_outage = 0
     for sid, plan in PLANS.items():
-        events = first_by_id(sub.events(sid))
+        events = unique_events(sub.events(sid))
         assert len(events) == produced[sid] >= len(plan) + 1  # unknown -> normal, then one per step
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), "seq must rise by one per event"
-        assert all(a["to"] == b_["from"] for a, b_ in zip(events, events[1:], strict=False)), "a change is missing"
-        print(sid, [(e["to"], round(e["confidence"], 2)) for e in events])
+        assert all(a["to"] == b_["from"] for a, b_ in itertools.pairwise(events)), "a change is missing"
         assert is_subsequence([c for _, c in plan], [e["to"] for e in events]), "a step was not detected"
         during_outage += sum(t_down <= e["ts"] <= t_up for e in events)
         state = retained(b.host, b.port, topic(sid, "state")).json()

@@ -28,7 +28,9 @@ def test_accepts_a_good_yaml_config(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "OK" in out and "pump-1@12000Hz" in out and "fan-2@12000Hz" in out
 
 
-def test_refuses_an_unknown_key_and_names_where_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_an_unknown_key_and_names_where_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = base_config("localhost", 1883, tmp_path, [synthetic()])
     cfg["mqtt"]["hots"] = "broker.local"  # a typo of host
     rc, _, err = validate(write_config(tmp_path / "typo.yaml", cfg), capsys)
@@ -53,7 +55,9 @@ def test_refuses_a_corrupt_model_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "corrupt.onnx" in err and "not a readable ONNX file" in err and "re-export" in err
 
 
-def test_refuses_a_sensor_rate_the_model_cannot_meet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_a_sensor_rate_the_model_cannot_meet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = base_config("localhost", 1883, tmp_path, [synthetic(rate=8000.0)])
     rc, _, err = validate(write_config(tmp_path / "slow.yaml", cfg), capsys)
     assert rc == 1
@@ -66,7 +70,8 @@ def test_refuses_an_env_reference_without_a_value(
 ) -> None:
     monkeypatch.delenv("DRSN_TEST_BROKER_PASSWORD", raising=False)
     path = write_config(tmp_path / "env.yaml", base_config("localhost", 1883, tmp_path, [synthetic()]))
-    text = path.read_text().replace("mqtt:\n", "mqtt:\n  username: edge\n  password: ${DRSN_TEST_BROKER_PASSWORD}\n")
+    secret = "mqtt:\n  username: edge\n  password: ${DRSN_TEST_BROKER_PASSWORD}\n"
+    text = path.read_text().replace("mqtt:\n", secret)
     path.write_text(text)
     rc, _, err = validate(path, capsys)
     assert rc == 2

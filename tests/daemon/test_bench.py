@@ -1,0 +1,40 @@
+"""`drsn-edge bench daemon` runs end to end and writes figures that hang together (not a timing test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from drsn_edge.cli import main
+from tests.daemon.support import MODEL
+from tests.support.broker import mosquitto_binary
+
+
+@pytest.mark.slow
+def test_bench_daemon_writes_json_markdown_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed; `apt-get install mosquitto`")
+    out = tmp_path / "bench"
+    rc = main(["bench", "daemon", "--model", str(MODEL), "--sensors", "4", "--batch", "8", "--seconds", "1",
+               "--warmup", "0.5", "--recording-seconds", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert "daemon / bare" in printed and "last sample -> PUBACK" in printed
+
+    result = json.loads((out / "result.json").read_text())
+    assert result["workload"]["sensors"] == 4 and result["workload"]["batch"] == 8
+    assert len(result["bare"]["runs"]) == 2 and result["bare"]["windows_per_s"] > 0
+    fast, rt = result["fast"], result["realtime"]
+    assert fast["windows"] > 0 and fast["windows_dropped_total"] == 0  # fast sources are pushed back
+    assert result["targets"]["throughput_ratio"]["measured"] == pytest.approx(
+        fast["windows_per_s"] / result["bare"]["windows_per_s"], rel=1e-3)
+    # real time: 4 sensors x 12 kHz / hop 512 = 93.75 windows/s offered, every one acknowledged
+    assert rt["offered_per_s"] == 93.8
+    assert rt["ack_latency_ms"]["count"] > 0 and rt["ack_latency_ms"]["p50"] <= rt["ack_latency_ms"]["p99"]
+    assert rt["classify_latency_ms"]["p50"] < rt["ack_latency_ms"]["p50"]  # the PUBACK comes after
+    assert "| daemon / bare |" in (out / "result.md").read_text()
+    assert (out / "latency.png").stat().st_size > 10_000
