@@ -89,7 +89,13 @@ def onnx_from_checkpoint(
         candidate_name="onnxruntime",
         fix="the exported graph computes something else than the model: report the model with this message",
     )
-    golden_x = ckpt.golden_inputs[:golden_count] if len(ckpt.golden_inputs) else windows[:golden_count]
+    golden_x = (
+        ckpt.golden_inputs[
+            _spread_over_labels(ckpt.golden_labels, max(golden_count, len(ckpt.metadata.classes)))
+        ]
+        if len(ckpt.golden_inputs)
+        else windows[:golden_count]
+    )
     golden = Golden.from_arrays(golden_x, run_logits(session, golden_x))
     meta = _metadata(
         ckpt,
@@ -112,6 +118,20 @@ def onnx_from_checkpoint(
     result = ExportReport(Path(out_path), opset, report, op_histogram(proto), folded, meta)
     log.info("%s", result.summary())
     return result
+
+
+def _spread_over_labels(labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of ``count`` golden windows taken class by class, so device checks cover every class."""
+    y = np.asarray(labels).reshape(-1)
+    if len(y) == 0:
+        return np.arange(0, dtype=np.int64)
+    buckets = [list(np.flatnonzero(y == c)) for c in np.unique(y)]
+    order: list[int] = []
+    while len(order) < min(count, len(y)):
+        for b in buckets:
+            if b and len(order) < count:
+                order.append(int(b.pop(0)))
+    return np.asarray(order, dtype=np.int64)
 
 
 def _build(ckpt: Checkpoint, path: str | Path) -> torch.nn.Module:

@@ -28,7 +28,9 @@ def cwru_dir() -> Path:
     """The real CWRU recordings in ../shared/data/cwru; tests using it skip when it is absent."""
     d = SHARED_DATA / "cwru"
     if not (d / "MANIFEST.csv").is_file():
-        pytest.skip(f"real CWRU data not found at {d} (set DRSN_SHARED_DATA); the core suite uses generated data")
+        pytest.skip(
+            f"real CWRU data not found at {d} (set DRSN_SHARED_DATA); the core suite uses generated data"
+        )
     return d
 
 

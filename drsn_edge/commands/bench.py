@@ -73,9 +73,9 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
                    "gateways do), or are replayed in lockstep, all chunks at once (aligned, the worst case)")
     p.add_argument("--broker", metavar="HOST:PORT",
                    help="use this broker (default: a private mosquitto, else an in-process amqtt)")
-    p.add_argument("--prediction-qos", type=int, choices=[0, 1], default=1,
-                   help="QoS of every window's published result (default 1: through the outbox, timed to "
-                   "its PUBACK)")
+    p.add_argument("--prediction-qos", choices=["1", "0", "off"], default="1",
+                   help="every window's result at QoS 1 (default: through the outbox, timed to its PUBACK), "
+                   "at QoS 0, or off (the daemon's default config: fault states and QoS 1 events only)")
     p.add_argument("--outbox-sync", choices=["full", "normal"], default="full",
                    help="mqtt.outbox.synchronous (default full, the daemon's default)")
     p.add_argument("--pin-cpu", type=int, metavar="CPU",
@@ -101,7 +101,8 @@ def run_daemon(args: argparse.Namespace) -> int:
     rate = args.rate if args.rate is not None else signal_spec(open_model(args.model)).sample_rate
     work = Workload(model=args.model.resolve(), sensors=args.sensors, sample_rate=rate, chunk=args.chunk,
                     batch=args.batch, max_wait_ms=args.max_wait_ms, threads=args.threads,
-                    prediction_qos=args.prediction_qos, outbox_sync=args.outbox_sync)
+                    prediction_qos={"off": None, "0": 0, "1": 1}[args.prediction_qos],
+                    outbox_sync=args.outbox_sync)
     modes: tuple[Mode, ...] = ("fast", "realtime") if args.mode == "both" else (args.mode,)
     opts = DaemonBenchOptions(work=work, modes=modes, seconds=args.seconds, warmup_s=args.warmup,
                               recording_s=args.recording_seconds, broker=args.broker, arrival=args.arrival,

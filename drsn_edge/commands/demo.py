@@ -31,12 +31,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the summary as JSON")
     p.add_argument("--svg", type=Path, metavar="PATH",
                    help="also save the final table and the summary as an SVG picture")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the daemon config the demo runs (YAML for `drsn-edge run`) and exit")
 
 
 def run(args: argparse.Namespace) -> int:
-    from drsn_edge.demo.session import DemoOptions, run_demo
+    from drsn_edge.demo.session import DemoOptions, config_yaml, run_demo
 
     opts = DemoOptions(duration_s=args.duration, broker=args.broker, model=args.model, seed=args.seed,
                        live=args.live, threads=args.threads, json_path=args.json, svg_path=args.svg)
+    if args.print_config:
+        print(config_yaml(opts), end="")
+        return 0
     result = run_demo(opts)
+    if result.interrupted:
+        return 130
     return 0 if result.passed else 1

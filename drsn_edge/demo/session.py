@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import secrets
 import tempfile
 import threading
@@ -63,6 +64,7 @@ class DemoOptions:
 class DemoResult:
     outcomes: list[MachineOutcome]
     problems: list[str]
+    interrupted: bool = False
 
     @property
     def passed(self) -> bool:
@@ -87,12 +89,26 @@ def daemon_config(model: Path, scenario: Scenario, host: str, port: int, device:
         "model": str(model),
         "backend": {"type": "onnxruntime", "providers": ["CPUExecutionProvider"],
                     "intra_op_threads": threads},
-        "sources": [scenario.source_config().model_dump(mode="json")],
+        "sources": [scenario.source_config().model_dump(mode="json", exclude_none=True)],
         "mqtt": {"host": host, "port": port, "device_id": device, "topic_prefix": TOPIC_PREFIX,
                  "publish_predictions": True, "metrics_interval_s": 0,
                  "outbox": {"path": str(workdir / "outbox.sqlite3"), "synchronous": "normal"}},
         "exit_when_sources_finish": True,
     }
+
+
+def config_yaml(opts: DemoOptions) -> str:
+    """The demo's daemon config as a YAML file for `drsn-edge run`: the next step after watching it."""
+    import yaml
+
+    host, port = parse_broker_address(opts.broker or "localhost:1883")
+    scenario = default_scenario(opts.duration_s, opts.seed)
+    doc = daemon_config(opts.model or packaged_model(), scenario, host, port, "demo", Path("."), opts.threads)
+    doc["mqtt"]["outbox"]["path"] = "drsn-edge-demo-outbox.sqlite3"
+    validate_config_dict(doc, source="demo config")
+    header = ("# The daemon config `drsn-edge demo` runs; start it with `drsn-edge run demo.yaml`.\n"
+              "# Replace the synthetic source with your sensors: `drsn-edge validate-config --reference`.\n")
+    return header + yaml.safe_dump(doc, sort_keys=False)
 
 
 class _DaemonThread(threading.Thread):
@@ -130,10 +146,14 @@ def run_demo(opts: DemoOptions, console: Console | None = None) -> DemoResult:
                                                  opts.threads), source="demo config")
         _intro(console, opts, model, meta, host, port, topics)
         started = time.time()
-        last, exit_code = _serve(Daemon(cfg), monitor, scenario, _display(opts, scenario, console), started)
-        outcomes = judge(scenario, monitor.snapshot(), last.origin)
-    found = problems(outcomes) + ([f"the daemon exited with code {exit_code}"] if exit_code else [])
-    result = DemoResult(outcomes, found)
+        served = _serve(Daemon(cfg), monitor, scenario, _display(opts, scenario, console), started)
+        last = served.frame
+        outcomes = judge(scenario, monitor.snapshot(), last.origin,
+                         last.elapsed_s if served.interrupted else math.inf)
+    found = problems(outcomes)
+    if served.exit_code:
+        found.append(f"the daemon exited with code {served.exit_code}")
+    result = DemoResult(outcomes, found, served.interrupted)
     print_summary(console, result.outcomes, result.problems)
     if opts.svg_path is not None:
         _save_svg(opts.svg_path, scenario, last, result)
@@ -186,12 +206,15 @@ def _save_svg(path: Path, scenario: Scenario, frame: Frame, result: DemoResult) 
     rec.save_svg(str(path), title="drsn-edge demo")
 
 
-def _serve(daemon: Daemon, monitor: Monitor, scenario: Scenario, display: Display,
-           started: float) -> tuple[Frame, int]:
-    """Run the daemon thread and redraw until it ends; Ctrl-C stops the daemon gracefully.
+@dataclass(frozen=True)
+class _Served:
+    frame: Frame  # the last one drawn
+    exit_code: int
+    interrupted: bool
 
-    Returns the last frame drawn and the daemon's exit code.
-    """
+
+def _serve(daemon: Daemon, monitor: Monitor, scenario: Scenario, display: Display, started: float) -> _Served:
+    """Run the daemon thread and redraw until it ends; Ctrl-C stops the daemon gracefully."""
     source = next((s for s in daemon.sources if isinstance(s, SyntheticSource)), None)
     thread = _DaemonThread(daemon)
     thread.start()
@@ -203,11 +226,13 @@ def _serve(daemon: Daemon, monitor: Monitor, scenario: Scenario, display: Displa
         display.show(frame)
         return frame
 
+    interrupted = False
     try:
         while thread.is_alive():
             thread.join(_REFRESH_S)
             redraw()
     except KeyboardInterrupt:
+        interrupted = True
         daemon.request_stop()
         thread.join()
     finally:
@@ -216,4 +241,4 @@ def _serve(daemon: Daemon, monitor: Monitor, scenario: Scenario, display: Displa
         display.close()
     if thread.error is not None:
         raise thread.error
-    return last, thread.exit_code
+    return _Served(last, thread.exit_code, interrupted)

@@ -9,6 +9,7 @@ bearing was healthy, and no faulty machine was published with a wrong fault clas
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class MachineOutcome:
     decided_at_s: float | None = None  # end of the window that made the daemon decide
     false_alarms: list[str] = field(default_factory=list)
     wrong_class: list[str] = field(default_factory=list)
+    ended_at_s: float = math.inf  # signal time at which the run stopped (early on Ctrl-C)
 
     @property
     def delay_s(self) -> float | None:
@@ -40,8 +42,13 @@ class MachineOutcome:
     def problems(self) -> list[str]:
         m, out = self.machine, []
         if m.fault is not None and self.detected_at_s is None:
-            out.append(f"{m.sensor_id}: its {m.fault} fault (from {m.onset_s:g} s) was never published "
-                       f"(last state {self.final_state})")
+            assert m.onset_s is not None
+            if m.onset_s >= self.ended_at_s:
+                out.append(f"{m.sensor_id}: its {m.fault} fault (due at {m.onset_s:g} s) was not reached, "
+                           f"the run stopped at {self.ended_at_s:.1f} s")
+            else:
+                out.append(f"{m.sensor_id}: its {m.fault} fault (from {m.onset_s:g} s) was never published "
+                           f"(last state {self.final_state})")
         for alarm in self.false_alarms:
             out.append(f"{m.sensor_id}: false alarm, {alarm}")
         for wrong in self.wrong_class:
@@ -55,9 +62,10 @@ class MachineOutcome:
                 "events": self.events, "false_alarms": self.false_alarms, "wrong_class": self.wrong_class}
 
 
-def judge_machine(machine: Machine, view: SensorView, origin: float, sample_rate: float) -> MachineOutcome:
+def judge_machine(machine: Machine, view: SensorView, origin: float, sample_rate: float,
+                  ended_at_s: float = math.inf) -> MachineOutcome:
     """Replay one machine's events against its ground truth."""
-    out = MachineOutcome(machine, view.state, len(view.events))
+    out = MachineOutcome(machine, view.state, len(view.events), ended_at_s=ended_at_s)
     for ev in view.events:
         if not ev.fault:
             continue
@@ -73,8 +81,9 @@ def judge_machine(machine: Machine, view: SensorView, origin: float, sample_rate
     return out
 
 
-def judge(scenario: Scenario, views: dict[str, SensorView], origin: float) -> list[MachineOutcome]:
-    return [judge_machine(m, views.get(m.sensor_id, SensorView()), origin, scenario.sample_rate)
+def judge(scenario: Scenario, views: dict[str, SensorView], origin: float,
+          ended_at_s: float = math.inf) -> list[MachineOutcome]:
+    return [judge_machine(m, views.get(m.sensor_id, SensorView()), origin, scenario.sample_rate, ended_at_s)
             for m in scenario.machines]
 
 
@@ -90,7 +99,9 @@ def summary_rows(outcomes: list[MachineOutcome]) -> list[tuple[str, ...]]:
         injected = "-" if m.onset_s is None else f"{m.onset_s:.1f} s"
         published = "-" if o.detected_at_s is None else f"{o.detected_at_s:.1f} s"
         delay = "-" if o.delay_s is None else f"{o.delay_s:.1f} s"
-        if o.problems:
+        if m.onset_s is not None and m.onset_s >= o.ended_at_s and o.detected_at_s is None:
+            result = "not reached"
+        elif o.problems:
             result = "FAIL"
         elif m.fault is None:
             result = f"ok: stayed {o.final_state}"

@@ -188,8 +188,18 @@ def shape_overrides(model_name: str, data: Any) -> dict[str, Any]:
 
 
 def _golden(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    idx = np.linspace(0, len(x) - 1, num=min(GOLDEN_COUNT, len(x))).astype(int)
-    return x[idx], y[idx]
+    """Up to GOLDEN_COUNT windows ordered round-robin by class, so any prefix covers every class."""
+    picked = round_robin_by_class(y, GOLDEN_COUNT)
+    return x[picked], y[picked]
+
+
+def round_robin_by_class(y: np.ndarray, count: int) -> np.ndarray:
+    """Indices spread evenly inside each class and interleaved class by class (first, second, ...)."""
+    per_class = [np.flatnonzero(y == c) for c in np.unique(y)]
+    quota = -(-count // max(len(per_class), 1))
+    spread = [idx[np.linspace(0, len(idx) - 1, num=min(quota, len(idx))).astype(int)] for idx in per_class]
+    order = [int(col[i]) for i in range(quota) for col in spread if i < len(col)]
+    return np.asarray(order[:count], dtype=np.int64)
 
 
 def train(

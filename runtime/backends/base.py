@@ -89,4 +89,5 @@ class Backend(abc.ABC):
     def _infer(self, batch: np.ndarray) -> np.ndarray: ...
 
     def _close(self) -> None:
-        """Release resources; default does nothing."""
+        """Release resources; backends that hold none keep this default."""
+        return None

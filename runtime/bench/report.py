@@ -41,6 +41,7 @@ def summarise(phase: PhaseResult) -> dict[str, Any]:
         "windows": phase.windows,
         "windows_per_s": round(phase.windows_per_s, 1),
         "mean_batch": round(float(np.mean(phase.batch_sizes)), 2) if phase.batch_sizes else None,
+        "cpu_us_per_window": round(phase.cpu_s / phase.windows * 1e6, 1) if phase.windows else None,
         "backend_call_ms": percentiles_ms(phase.infer_s),
         "classify_latency_ms": percentiles_ms(phase.classify_latency_s),
         "ack_latency_ms": percentiles_ms(phase.ack_latency_s),
@@ -67,6 +68,9 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         t = result["targets"]["throughput_ratio"]
         rows.append(("daemon as fast as possible, windows/s", _fmt(fast["windows_per_s"]),
                      f"mean batch {_fmt(fast['mean_batch'])}"))
+        rows.append(("process CPU per window, bare / daemon (us)",
+                     f"{_fmt(bare['runs'][0]['cpu_us_per_window'])} / {_fmt(fast['cpu_us_per_window'])}",
+                     "all threads; the broker runs in its own process"))
         rows.append(("daemon / bare", f"{t['measured']:.1%}",
                      f">= {t['target']:.0%}: {'met' if t['met'] else 'MISSED'}"))
     rt = result.get("realtime")
@@ -113,8 +117,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"ONNX Runtime {env['onnxruntime']} on CPU, {w['threads']} intra-op thread(s){pinned}",
         f"- machine: {env['cpu']} ({env['cpus_visible']} CPUs visible), Python {env['python']}; "
         f"broker: {env['broker']}",
-        f"- per-window results at QoS {w['prediction_qos']} through the outbox (SQLite synchronous="
-        f"{w['outbox_sync']}); chunks of {w['chunk']} samples; max_wait {w['max_wait_ms']:g} ms",
+        f"- {_results_line(w)}; chunks of {w['chunk']} samples; max_wait {w['max_wait_ms']:g} ms",
         "",
         "| figure | value | note |",
         "|---|---|---|",
@@ -122,6 +125,16 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _results_line(w: dict[str, Any]) -> str:
+    qos = w["prediction_qos"]
+    if qos is None:
+        return (f"no per-window results: fault states and QoS 1 events only (outbox synchronous="
+                f"{w['outbox_sync']})")
+    if qos == 0:
+        return "every window's result published at QoS 0 (not stored, no PUBACK)"
+    return f"every window's result published at QoS 1 through the outbox (synchronous={w['outbox_sync']})"
 
 
 def save(result: dict[str, Any], out: Path, realtime: PhaseResult | None) -> list[Path]:

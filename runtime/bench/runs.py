@@ -44,6 +44,7 @@ class PhaseResult:
     infer_s: list[float] = field(default_factory=list)
     classify_latency_s: list[float] = field(default_factory=list)
     ack_latency_s: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0  # CPU time of this whole process (all threads) while measuring
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +105,7 @@ def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.
         for _ in range(3):  # warm-up: first calls allocate and pick kernels
             backend.infer(x)
         calls: list[float] = []
+        cpu0 = time.process_time()
         with tqdm(total=round(seconds, 1), desc=label, unit="s", leave=False, disable=None) as bar:
             start = last = time.perf_counter()
             while (now := time.perf_counter()) - start < seconds:
@@ -115,10 +117,11 @@ def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.
                     bar.set_postfix_str(f"{len(calls) * batch / (done - start):.0f} windows/s")
                     last = done
             elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
     finally:
         backend.close()
     n = len(calls) * batch
-    return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls)
+    return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls, cpu_s=cpu)
 
 
 Feeder = Callable[[Daemon], AbstractContextManager[None]]
@@ -153,13 +156,13 @@ def _record(daemon: Daemon, metrics: RecordingMetrics, acks: AckRecorder, label:
     def inferred() -> int:
         return sum(m.batcher.stats.inferred for m in list(daemon.models.values()))
 
-    n0, t0 = inferred(), time.perf_counter()
+    n0, t0, cpu0 = inferred(), time.perf_counter(), time.process_time()
     metrics.recording = acks.recording = True
     _wait_with_progress(label, seconds, lambda: (inferred() - n0) / max(time.perf_counter() - t0, 1e-9))
     metrics.recording = acks.recording = False
-    n1, t1 = inferred(), time.perf_counter()
+    n1, t1, cpu1 = inferred(), time.perf_counter(), time.process_time()
     return PhaseResult(label, t1 - t0, n1 - n0, (n1 - n0) / (t1 - t0), metrics.batch_sizes, metrics.infer_s,
-                       metrics.latency_s, acks.latency_s, _daemon_state(daemon))
+                       metrics.latency_s, acks.latency_s, cpu1 - cpu0, _daemon_state(daemon))
 
 
 def _daemon_state(daemon: Daemon) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class Workload:
     batch: int
     max_wait_ms: float
     threads: int
-    prediction_qos: Literal[0, 1]
+    prediction_qos: Literal[0, 1] | None  # None: no per-window results (events and states only)
     outbox_sync: Literal["normal", "full"]
 
 
@@ -81,9 +81,9 @@ def daemon_config(work: Workload, recordings: list[Path], pacing: Pacing, host: 
                      "max_queue": 8 * work.batch if pacing == "fast" else 4096},
         "mqtt": {
             "host": host, "port": port, "device_id": "bench", "client_id": f"drsn-bench-{pacing}",
-            "publish_predictions": True, "metrics_interval_s": 0,
+            "publish_predictions": work.prediction_qos is not None, "metrics_interval_s": 0,
             "outbox": {"path": str(outbox), "synchronous": work.outbox_sync},
         },
-        "prediction_qos": work.prediction_qos,
+        "prediction_qos": work.prediction_qos or 0,
         "logging": {"level": "WARNING"},
     }

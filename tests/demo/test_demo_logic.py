@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from drsn_edge.demo.broker import InProcessBroker, parse_broker_address
@@ -35,6 +37,23 @@ def test_truth_follows_the_fault_plan() -> None:
     assert fan.truth_at(8.0, sc.sample_rate) == ("outer_race", 0.8)
     cond, sev = motor.truth_at(20.0, sc.sample_rate)  # inner race ramp 14 s -> 26 s, 0.5 -> 1.0
     assert cond == "inner_race" and sev == pytest.approx(0.75, abs=1e-3)
+
+
+def test_printed_config_is_what_the_daemon_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drsn_edge.cli import main
+    from runtime.config import load_config
+
+    assert main(["demo", "--print-config", "--broker", "broker.lan:1884", "--duration", "20"]) == 0
+    path = tmp_path / "demo.yaml"
+    path.write_text(capsys.readouterr().out)
+    cfg = load_config(path)
+    assert (cfg.mqtt.host, cfg.mqtt.port) == ("broker.lan", 1884)
+    src = cfg.sources[0]
+    assert src.type == "synthetic" and src.duration_s == 20.0
+    assert [s.id for s in src.sensors] == ["pump-1", "fan-2", "motor-3", "conveyor-4"]
+    assert cfg.model.name == "drsn_cw_sim.onnx"
 
 
 def test_too_short_a_demo_is_refused_with_the_minimum() -> None:
@@ -80,6 +99,15 @@ def test_verdict_fails_on_false_alarm_missed_fault_and_wrong_class() -> None:
     assert len(texts) == 5
     assert any("conveyor-4: its ball fault" in t and "never published" in t for t in texts)
     assert summary_rows([missed])[0][-1] == "FAIL"
+
+
+def test_an_interrupted_run_says_which_faults_it_never_reached() -> None:
+    sc = default_scenario(20.0)  # conveyor-4's ball fault is due at 9 s
+    outcome = judge_machine(sc.machine("conveyor-4"), SensorView(state="normal"), ORIGIN, sc.sample_rate,
+                            ended_at_s=6.5)
+    assert outcome.problems == [
+        "conveyor-4: its ball fault (due at 9 s) was not reached, the run stopped at 6.5 s"]
+    assert summary_rows([outcome])[0][-1] == "not reached"
 
 
 @pytest.mark.parametrize(("text", "expected"), [("localhost:1883", ("localhost", 1883)),

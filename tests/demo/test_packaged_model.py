@@ -49,9 +49,6 @@ def test_golden_windows_reproduce_their_logits_in_onnx_runtime(model_path: Path)
     assert (got.argmax(1) == ref.argmax(1)).all()
 
 
-@pytest.mark.xfail(strict=True, reason="the export stores the checkpoint's first golden windows, which are "
-                   "all 'normal', so parity gates check one class only; remove this mark once the export "
-                   "stratifies the golden windows by class")
 def test_golden_windows_cover_several_classes(model_path: Path) -> None:
     meta = open_model(model_path)
     assert meta.golden is not None
