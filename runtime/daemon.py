@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from runtime.batching import BatchResult, MicroBatcher
 from runtime.config import DaemonConfig
 from runtime.errors import ConfigError, DrsnEdgeError
@@ -231,6 +233,7 @@ class Daemon:
         changes: list[tuple[SensorPipeline, StateChange]] = []
         predictions: list[tuple[str, int, float, dict[str, Any]]] = []
         publish_predictions = self.config.mqtt.publish_predictions
+        rounded = np.round(batch.probs, 6).tolist() if publish_predictions else []  # one call per batch
         with self._state_lock:
             for i, w in enumerate(batch.windows):
                 sp = self.sensors.get(w.sensor_id)
@@ -242,7 +245,7 @@ class Daemon:
                     changes.append((sp, change))
                 if publish_predictions:
                     predictions.append((w.sensor_id, w.index, w.t_mono,
-                                        self._prediction(sp, w.index, w.t_wall, batch, i)))
+                                        self._prediction(sp, w.index, w.t_wall, rounded[i])))
         if changes:
             self._publish_changes(changes)
         if predictions:
@@ -309,13 +312,10 @@ class Daemon:
         self.publisher.publish_state(sp.sensor_id, payload)
 
     @staticmethod
-    def _prediction(
-        sp: SensorPipeline, index: int, ts: float, batch: BatchResult, row: int
-    ) -> dict[str, Any]:
-        probs = batch.probs[row]
-        k = int(probs.argmax())
+    def _prediction(sp: SensorPipeline, index: int, ts: float, probs: list[float]) -> dict[str, Any]:
+        k = max(range(len(probs)), key=probs.__getitem__)
         return {"sensor": sp.sensor_id, "window": index, "ts": ts, "class": sp.model.metadata.classes[k],
-                "confidence": round(float(probs[k]), 6), "probs": [round(float(p), 6) for p in probs]}
+                "confidence": probs[k], "probs": probs}
 
     # -- errors, commands, supervision -------------------------------------------------------
 

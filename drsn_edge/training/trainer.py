@@ -234,6 +234,10 @@ def train(
     history: list[dict[str, float]] = []
     best_acc, best_loss, best_epoch = -1.0, float("inf"), 0
     gx, gy = _golden(data.test.x if len(data.test.x) else xva, data.test.y if len(data.test.y) else yva)
+
+    def checkpoint(path: Path, epoch: int, metrics: dict[str, Any]) -> None:
+        _save(path, model, cfg, spec, data, norm, model_kwargs, gx, gy, epoch, history, metrics)
+
     t0 = time.perf_counter()
     bar = _progress(cfg)
     for epoch in range(1, cfg.epochs + 1):
@@ -254,20 +258,7 @@ def train(
         # accuracy first; on a tie (validation often saturates at 100%) the lower loss wins
         if va_acc > best_acc or (va_acc == best_acc and va_loss < best_loss):
             best_acc, best_loss, best_epoch = va_acc, va_loss, epoch
-            _save(
-                out / "best.pt",
-                model,
-                cfg,
-                spec,
-                data,
-                norm,
-                model_kwargs,
-                gx,
-                gy,
-                epoch,
-                history,
-                {"val_acc": va_acc, "epoch": epoch},
-            )
+            checkpoint(out / "best.pt", epoch, {"val_acc": va_acc, "epoch": epoch})
         if bar is not None:
             bar.update(1)
             bar.set_postfix(
@@ -276,20 +267,7 @@ def train(
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
-    _save(
-        out / "last.pt",
-        model,
-        cfg,
-        spec,
-        data,
-        norm,
-        model_kwargs,
-        gx,
-        gy,
-        cfg.epochs,
-        history,
-        {"val_acc": history[-1]["val_acc"], "epoch": cfg.epochs},
-    )
+    checkpoint(out / "last.pt", cfg.epochs, {"val_acc": history[-1]["val_acc"], "epoch": cfg.epochs})
     (out / "history.json").write_text(json.dumps(history, indent=1))
     log.info(
         "trained %s for %d epochs in %.1f s; best val acc %.4f at epoch %d",

@@ -74,7 +74,9 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
                           f"(--rate {spec.sample_rate:g}) or pick a model trained at "
                           f"{opts.work.sample_rate:g} Hz")
     phases: dict[str, PhaseResult] = {}
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+    cpus = len(allowed) or os.cpu_count() or 0
+    others = allowed - {opts.pin_cpu} if opts.pin_cpu is not None else None  # for the sensor feeder
     with tempfile.TemporaryDirectory(prefix="drsn-bench-") as tmp, bench_broker(opts.broker) as broker:
         if opts.pin_cpu is not None:
             os.sched_setaffinity(0, {opts.pin_cpu})  # before any daemon or ORT thread exists
@@ -86,7 +88,7 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
             outbox = Path(tmp) / f"outbox-{mode}.sqlite3"
             network = mode == "realtime" and opts.arrival == "staggered"
             cfg = daemon_config(w, recordings, mode, broker.host, broker.port, outbox, network=network)
-            feeder = _feeder(w, recordings, opts.warmup_s + opts.seconds + 5.0) if network else None
+            feeder = _feeder(w, recordings, opts.warmup_s + opts.seconds + 5.0, others) if network else None
             phases[mode] = run_daemon_phase(cfg, f"daemon {mode}", opts.warmup_s, opts.seconds, feeder)
             if mode == "fast":
                 phases["bare2"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #2")
@@ -96,12 +98,13 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
     return DaemonBenchRun(result, phases)
 
 
-def _feeder(w: Workload, recordings: list[Path], seconds: float) -> Feeder:
+def _feeder(w: Workload, recordings: list[Path], seconds: float, cpus: set[int] | None) -> Feeder:
     """Send every sensor's frames over UDP to the port the daemon's UDP source bound."""
 
     def feed(daemon: Daemon) -> AbstractContextManager[None]:
         udp = next(s for s in daemon.sources if isinstance(s, UdpSource))
-        return udp_feeder(udp.address, recordings, w.sensors, w.sample_rate, w.chunk, seconds, stagger=True)
+        return udp_feeder(udp.address, recordings, w.sensors, w.sample_rate, w.chunk, seconds, stagger=True,
+                          cpus=cpus or None)
 
     return feed
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import multiprocessing
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -28,8 +29,14 @@ _LEAD_S = 0.2
 
 
 def send_frames(address: tuple[str, int], recordings: list[str], sensors: int, rate: float, chunk: int,
-                seconds: float, stagger: bool) -> None:
-    """Process body: send ``sensors`` streams of ``chunk``-sample frames in real time for ``seconds``."""
+                seconds: float, stagger: bool, cpus: set[int] | None = None) -> None:
+    """Process body: send ``sensors`` streams of ``chunk``-sample frames in real time for ``seconds``.
+
+    ``cpus``: run on these CPUs, not on the one the benchmark pinned the daemon to (a child
+    inherits its parent's affinity, and the sensors are not part of the daemon's budget).
+    """
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     signals = [np.load(p).astype(np.float32) for p in recordings]
     period = chunk / rate
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -60,11 +67,12 @@ def send_frames(address: tuple[str, int], recordings: list[str], sensors: int, r
 
 @contextlib.contextmanager
 def udp_feeder(address: tuple[str, int], recordings: list[Path], sensors: int, rate: float, chunk: int,
-               seconds: float, stagger: bool = True) -> Iterator[None]:
+               seconds: float, stagger: bool = True, cpus: set[int] | None = None) -> Iterator[None]:
     """Run :func:`send_frames` in a spawned process for the duration of the ``with`` block."""
     ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
     proc = ctx.Process(target=send_frames, name="bench-udp-feeder", daemon=True,
-                       args=(address, [str(p) for p in recordings], sensors, rate, chunk, seconds, stagger))
+                       args=(address, [str(p) for p in recordings], sensors, rate, chunk, seconds, stagger,
+                             cpus))
     proc.start()
     try:
         yield
