@@ -103,7 +103,9 @@ class DaemonConfig(StrictModel):
         0,
         description="QoS of the per-window predictions of mqtt.publish_predictions. 0: sent only while "
         "connected, never stored. 1: each goes through the outbox like an event and leaves it on the "
-        "broker's PUBACK, so none is lost (one SQLite write per batch).",
+        "broker's PUBACK (one SQLite write per batch); they share mqtt.outbox.max_messages with the "
+        "events, so size the outbox for the outage to ride out (64 sensors fill 100,000 rows in about "
+        "a minute) or the drop policy will discard events too.",
     )
 
     @model_validator(mode="after")

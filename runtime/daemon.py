@@ -297,8 +297,6 @@ class Daemon:
                             "model": sp.model.identity})
             events.append((sp.sensor_id, payload))
             self.metrics.sensor(sp.sensor_id).events.inc()
-            log.info("sensor %s: %s -> %s (confidence %.3f)", sp.sensor_id, ch.from_state, ch.to_state,
-                     ch.confidence)
         self.publisher.publish_events(events)
         for sp, _ in changes:
             self._publish_state(sp)
@@ -444,7 +442,7 @@ class Daemon:
         self._count_batcher_losses([old])
         for sp in rebuilt.values():
             self._publish_state(sp)
-        log.info("reload: %s now serves %s v%s", path.name, new.metadata.model.name,
+        log.info("reload: %s now serves %s version %s", path.name, new.metadata.model.name,
                  new.metadata.model.version)
 
 

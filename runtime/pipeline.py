@@ -65,8 +65,8 @@ def open_model_runtime(path: Path, backend_cfg: AnyBackendConfig, batching: Batc
     batcher = MicroBatcher(backend, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
                            max_queue=batching.max_queue, on_batch=on_batch, name=f"infer-{path.stem}")
     batcher.start(timeout=600)
-    log.info("model %s v%s (%s, %d classes, %g Hz, window %d) on %s", meta.model.name, meta.model.version,
-             path.name, len(meta.classes), meta.signal.sample_rate if meta.signal else 0,
+    log.info("model %s version %s (%s, %d classes, %g Hz, window %d) on %s", meta.model.name,
+             meta.model.version, path.name, len(meta.classes), meta.signal.sample_rate if meta.signal else 0,
              meta.signal.window if meta.signal else 0, backend.name)
     return ModelRuntime(path, meta, batcher)
 

@@ -113,7 +113,7 @@ def markdown(result: dict[str, Any]) -> str:
         result["command"],
         "```",
         "",
-        f"- model: {m['name']} v{m['version']} (window {m['window']}, hop {m['hop']}); "
+        f"- model: {m['name']} version {m['version']} (window {m['window']}, hop {m['hop']}); "
         f"ONNX Runtime {env['onnxruntime']} on CPU, {w['threads']} intra-op thread(s){pinned}",
         f"- machine: {env['cpu']} ({env['cpus_visible']} CPUs visible), Python {env['python']}; "
         f"broker: {env['broker']}",

@@ -14,9 +14,12 @@ from tests.support.broker import MosquittoBroker
 
 @pytest.fixture(autouse=True)
 def model() -> Path:
-    """The real DRSN-CW model trained on the bearing simulator (12 kHz, window 2048, 4 classes)."""
+    """The real DRSN-CW model trained on the bearing simulator (12 kHz, window 2048, 4 classes).
+
+    It ships inside the package, so its absence is a packaging bug: fail, do not skip.
+    """
     if not MODEL.is_file():
-        pytest.skip(f"{MODEL} is missing; the packaged model is exported with `drsn-edge export`")
+        pytest.fail(f"{MODEL} is missing from the package; restore drsn_edge/assets/drsn_cw_sim.onnx")
     return MODEL
 
 
