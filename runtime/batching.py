@@ -130,7 +130,10 @@ class MicroBatcher:
         self.on_result, self.on_batch = on_result, on_batch
         self.stats = BatcherStats()
         self._queue: collections.deque[tuple[Window, float]] = collections.deque()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        # producers that must not drop (fast replays) sleep here until the queue has drained to half
+        self._room = threading.Condition(self._lock)
         self._closing = False
         self._loaded = threading.Event()
         self._load_error: BaseException | None = None
@@ -159,21 +162,37 @@ class MicroBatcher:
             if self._closing:
                 raise RuntimeError("MicroBatcher is closed; no more windows are accepted")
             q = self._queue
-            was_empty = not q
+            before = len(q)
             for w in windows:
                 if len(q) >= self.max_queue:
                     q.popleft()
                     self.stats.dropped += 1
                 q.append((w, now))
                 self.stats.submitted += 1
-            if q and (was_empty or len(q) >= self.max_batch):
+            # wake the inference thread only on the transitions it waits for: the first window
+            # (it may sleep on an empty queue) and the window that completes a batch
+            if before == 0 or before < self.max_batch <= len(q):
                 self._cond.notify()
+
+    def wait_for_room(self, n: int, timeout: float | None = None) -> bool:
+        """Block until ``n`` more windows fit without dropping, or the batcher closes; False on timeout.
+
+        A waiting producer is woken only once the queue has drained to half its size, so a fast
+        source and the inference thread hand over in large bursts instead of window by window.
+        """
+        limit = max(self.max_queue - n, 0)
+        with self._cond:
+            if len(self._queue) <= limit:
+                return True
+            low = min(limit, self.max_queue // 2)
+            return bool(self._room.wait_for(lambda: len(self._queue) <= low or self._closing, timeout))
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop accepting windows, classify those still queued, close the backend, join the thread."""
         with self._cond:
             self._closing = True
             self._cond.notify()
+            self._room.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -208,7 +227,10 @@ class MicroBatcher:
                     break
                 self._cond.wait(remaining)
             n = min(len(q), self.max_batch)
-            return [q.popleft()[0] for _ in range(n)]
+            batch = [q.popleft()[0] for _ in range(n)]
+            if len(q) <= self.max_queue // 2:
+                self._room.notify_all()
+            return batch
 
     def _process(self, windows: list[Window]) -> None:
         try:

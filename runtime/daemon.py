@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 _TICK_S = 0.2
 _ERROR_LOG_EVERY_S = 10.0
-_PUSH_BACK_POLL_S = 0.0005
+_PUSH_BACK_WAIT_S = 0.25
 _PUSH_BACK_STOP_S = 2.0
 
 #: ``(sensor, window index, seconds from receipt of the window's last sample to the broker's PUBACK)``
@@ -217,15 +217,13 @@ class Daemon:
         While the daemon stops, the inference thread keeps draining the queue until the sources
         have ended, so the wait goes on, but bounded: a stuck backend must not hold up shutdown.
         """
-        limit = max(batcher.max_queue - n, 0)
-        give_up: float | None = None
-        while batcher.queue_depth > limit:
+        deadline: float | None = None
+        while not batcher.wait_for_room(n, timeout=_PUSH_BACK_WAIT_S):
             if self._stop.is_set():
                 now = time.monotonic()
-                give_up = give_up or now + _PUSH_BACK_STOP_S
-                if now > give_up:
+                deadline = deadline or now + _PUSH_BACK_STOP_S
+                if now > deadline:
                     return
-            time.sleep(_PUSH_BACK_POLL_S)
 
     def _on_batch(self, batch: BatchResult) -> None:
         """Inference thread: probabilities -> fault states -> events (outbox first) and states."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from runtime.artifact import ModelMetadata, SignalSpec
 from runtime.errors import ConfigError, DataError
@@ -199,7 +199,10 @@ class SensorWindower:
         self.stats.dropped_samples += missing
         log.warning(
             "sensor %s: sequence jumped from %d to %d (~%d samples lost); window restarted",
-            self.sensor_id, last, seq, missing,
+            self.sensor_id,
+            last,
+            seq,
+            missing,
         )
         self._restart()
 
@@ -234,8 +237,17 @@ class SensorWindower:
         if self._len < self.window:
             return []
         count = (self._len - self.window) // self.hop + 1
-        view = sliding_window_view(self._buf[:, : self._len], self.window, axis=1)[:, :: self.hop][:, :count]
-        data = normalize_windows(view.transpose(1, 0, 2), self.normalization)
+        buf = self._buf
+        c_stride, s_stride = buf.strides
+        # (count, channels, window) view into the ring buffer without copying (hot path: as_strided
+        # skips sliding_window_view's argument checks, which cost more than the slicing itself)
+        view = as_strided(
+            buf,
+            shape=(count, self.channels, self.window),
+            strides=(s_stride * self.hop, c_stride, s_stride),
+            writeable=False,
+        )
+        data = normalize_windows(view, self.normalization)
         if np.may_share_memory(data, self._buf):
             data = data.copy()  # normalisation "none" returns the view; the buffer is about to move
         ends = self.window + self.hop * np.arange(count)

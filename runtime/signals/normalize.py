@@ -20,7 +20,10 @@ def normalize_windows(x: np.ndarray, norm: Normalization) -> np.ndarray:
         scale = np.float32(norm.std + norm.eps)
         scaled: np.ndarray = ((x - np.float32(norm.mean)) / scale).astype(np.float32)
         return scaled
-    mean = x.mean(axis=-1, keepdims=True, dtype=np.float64)
-    std = x.std(axis=-1, keepdims=True, dtype=np.float64)
-    out: np.ndarray = ((x - mean) / (std + norm.eps)).astype(np.float32)
+    # float32 throughout (numpy's pairwise sums keep the error near 1e-6 for long windows); this is
+    # on the daemon's hot path, where np.std's float64 round trip cost more than the model itself
+    n = np.float32(x.shape[-1])
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) / n
+    var = np.einsum("...i,...i->...", centred, centred)[..., None] / n
+    out: np.ndarray = centred * (np.float32(1.0) / (np.sqrt(var) + np.float32(norm.eps)))
     return out
