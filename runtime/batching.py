@@ -120,8 +120,12 @@ class MicroBatcher:
         if max_batch < 1 or max_queue < max_batch or max_wait_ms < 0:
             raise ValueError("need max_batch >= 1, max_queue >= max_batch and max_wait_ms >= 0")
         if backend.max_batch is not None and max_batch > backend.max_batch:
-            log.warning("max_batch %d exceeds the backend's %d; using %d", max_batch, backend.max_batch,
-                        backend.max_batch)
+            log.warning(
+                "max_batch %d exceeds the backend's %d; using %d",
+                max_batch,
+                backend.max_batch,
+                backend.max_batch,
+            )
             max_batch = backend.max_batch
         self.backend = backend
         self.max_batch = max_batch
@@ -234,7 +238,9 @@ class MicroBatcher:
 
     def _process(self, windows: list[Window]) -> None:
         try:
-            x = np.stack([w.data for w in windows])
+            x = np.array(
+                [w.data for w in windows], dtype=np.float32
+            )  # faster than np.stack for many small arrays
             t0 = time.monotonic()
             logits = self.backend.infer(x)
             t_done = time.monotonic()

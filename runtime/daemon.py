@@ -232,18 +232,21 @@ class Daemon:
         predictions: list[tuple[str, int, float, dict[str, Any]]] = []
         publish_predictions = self.config.mqtt.publish_predictions
         rounded = np.round(batch.probs, 6).tolist() if publish_predictions else []  # one call per batch
+        per_sensor: dict[str, int] = {}
         with self._state_lock:
             for i, w in enumerate(batch.windows):
                 sp = self.sensors.get(w.sensor_id)
                 if sp is None:
                     continue
-                self.metrics.sensor(w.sensor_id).windows.inc()
+                per_sensor[w.sensor_id] = per_sensor.get(w.sensor_id, 0) + 1
                 change = sp.tracker.update(batch.probs[i], w.t_wall)
                 if change is not None:
                     changes.append((sp, change))
                 if publish_predictions:
                     predictions.append((w.sensor_id, w.index, w.t_mono,
                                         self._prediction(sp, w.index, w.t_wall, rounded[i])))
+        for sensor_id, n in per_sensor.items():  # one counter update per sensor and batch
+            self.metrics.sensor(sensor_id).windows.inc(n)
         if changes:
             self._publish_changes(changes)
         if predictions:

@@ -172,6 +172,7 @@ class FaultStateTracker:
         self.healthy_index = self.classes.index(healthy_class)
         self.config = config if config is not None else FaultStateConfig()
         self._history = np.zeros((self.config.history, len(self.classes)), dtype=np.float32)
+        self._sum = np.zeros(len(self.classes), dtype=np.float64)
         self._pos = 0
         self._filled = 0
         self._windows = 0
@@ -219,6 +220,7 @@ class FaultStateTracker:
     def reset(self, ts: float, reason: str = "reset") -> StateChange | None:
         """Forget the history and return to 'unknown' (e.g. the sensor went silent)."""
         self._history[:] = 0
+        self._sum[:] = 0
         self._pos = self._filled = self._windows = 0
         self._pending = None
         if self._state is None:
@@ -232,22 +234,25 @@ class FaultStateTracker:
                 f"sensor {self.sensor_id!r}: expected {len(self.classes)} finite class probabilities, got "
                 f"shape {p.shape}; the model's output does not match its metadata classes"
             )
-        self._history[self._pos] = p
+        row = self._history[self._pos]
+        self._sum += p - row  # running sum: the mean needs no pass over the history per window
+        row[:] = p
         self._pos = (self._pos + 1) % self.config.history
+        if self._pos == 0:  # once per lap, recompute exactly so rounding cannot drift
+            self._sum = self._history.sum(axis=0, dtype=np.float64)
         self._filled = min(self._filled + 1, self.config.history)
         self._windows += 1
 
     def _scores(self) -> np.ndarray:
         """Smoothed score per class: mean probability, or the fraction of votes won."""
-        recent = self._history[: self._filled]
         if self.config.smoothing == "mean":
-            return np.asarray(recent.mean(axis=0))
-        wins = np.bincount(recent.argmax(axis=1), minlength=len(self.classes))
+            return self._sum / self._filled
+        wins = np.bincount(self._history[: self._filled].argmax(axis=1), minlength=len(self.classes))
         return np.asarray(wins / self._filled)
 
     def _target(self, scores: np.ndarray) -> int | None:
         """The class to change to, or None when the current state holds or nothing qualifies."""
-        top = int(np.argmax(scores))
+        top = int(scores.argmax())
         if top == self._state:
             return None
         if self._state is not None and scores[self._state] >= self.config.exit_threshold:

@@ -153,7 +153,8 @@ class SensorWindower:
             self._check_seq(int(seq), n)
         if n == 0:
             return []
-        if not np.isfinite(x).all():
+        # one float64 sum is NaN/inf exactly when a sample is (it cannot overflow for float32 input)
+        if not math.isfinite(float(np.add.reduce(x, axis=None, dtype=np.float64))):
             self._reject(n)
             raise DataError(
                 f"sensor {self.sensor_id!r}: chunk of {n} samples contains NaN or inf; it was dropped and "
@@ -248,14 +249,13 @@ class SensorWindower:
             writeable=False,
         )
         data = normalize_windows(view, self.normalization)
-        if np.may_share_memory(data, self._buf):
+        if self.normalization.kind == "none":
             data = data.copy()  # normalisation "none" returns the view; the buffer is about to move
-        ends = self.window + self.hop * np.arange(count)
-        t_walls = t_end - (self._len - ends) / self.model_rate
-        windows = [
-            Window(self.sensor_id, self._next_index + i, data[i], seq, t_mono, float(t_walls[i]))
-            for i in range(count)
-        ]
+        # wall time of each window's last sample, counted back from the chunk's last sample
+        first_end = t_end - (self._len - self.window) / self.model_rate
+        step = self.hop / self.model_rate
+        sid, start = self.sensor_id, self._next_index
+        windows = [Window(sid, start + i, data[i], seq, t_mono, first_end + i * step) for i in range(count)]
         self._next_index += count
         self.stats.windows += count
         self._consume(count * self.hop)
