@@ -29,7 +29,7 @@ def load_recordings(spec: DataSpec, select: dict[str, Any] | None = None) -> lis
         from drsn_edge.data.folder import load_folder
         from drsn_edge.data.recordings import select as select_recordings
 
-        recs = load_folder(spec.path, sample_rate=spec.sample_rate)
+        recs = load_folder(str(spec.path), sample_rate=spec.sample_rate)
         return select_recordings(recs, **select) if select else recs
     if spec.source == "synthetic":
         from drsn_edge.data.synthetic import synthetic_recordings

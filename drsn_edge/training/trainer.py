@@ -121,7 +121,7 @@ def _epoch(
         loss = loss_fn(logits, yb)
         loss.backward()
         opt.step()
-        loss_sum += float(loss.detach()) * len(idx)
+        loss_sum += loss.item() * len(idx)
         correct += int((logits.argmax(1) == yb).sum())
         total += len(idx)
     return loss_sum / max(total, 1), correct / max(total, 1)
@@ -144,7 +144,7 @@ def build_metadata(
 ) -> ModelMetadata:
     """The artifact document the device will read; filled here, completed by the export step."""
     layout = getattr(model, "layout", "NCW")
-    input_shape = [-1, *[int(d) for d in model.input_shape]]
+    input_shape = [-1, *[int(d) for d in getattr(model, "input_shape", ())]]
     signal = None
     if layout == "NCW":
         signal = SignalSpec(
