@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from drsn_edge.training.datasource import DataSpec, parse_selection
 
@@ -91,3 +92,34 @@ def spec_from_args(args: argparse.Namespace, base: DataSpec | None = None) -> Da
     if spec.source == "mnist" and args.window is None:
         spec.window = 28
     return spec
+
+
+def add_optimizer_arguments(g: Any, *, threads_default: int | None = None) -> None:
+    """Batch size, optimiser, learning rate, weight decay and threads, shared by train/sweep/study."""
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument(
+        "--optimizer",
+        choices=["sgd", "adamw"],
+        default="sgd",
+        help="sgd: the paper's (momentum 0.9, lr 0.1/0.01/0.001 at 40%%/80%%), which measures best "
+        "under noise; adamw: cosine schedule",
+    )
+    g.add_argument("--lr", type=float, help="initial learning rate (default 0.1 for sgd, 1e-3 for adamw)")
+    g.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty (the paper uses 1e-4)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=threads_default,
+        help=f"torch CPU threads (default: {threads_default or 'torch chooses'})",
+    )
+
+
+def optimizer_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """TrainConfig keyword arguments from :func:`add_optimizer_arguments`' flags."""
+    return {
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "threads": args.threads,
+    }

@@ -26,15 +26,17 @@ def default_model() -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
     daemon = sub.add_parser(
-        "daemon", help="the whole daemon path (windowing, batching, inference, QoS 1 publishing) vs the "
+        "daemon",
+        help="the whole daemon path (windowing, batching, inference, QoS 1 publishing) vs the "
         "bare backend, fast and in real time",
         description="Run N simulated 12 kHz sensors through the daemon as fast as possible and in real time, "
         "beside the same backend called directly at the same batch size; print and save the figures.",
     )
     add_daemon_arguments(daemon)
     daemon.set_defaults(_bench=run_daemon)
-    backends = sub.add_parser("backends", help="compare inference backends on one model (latency, "
-                              "windows/s, memory, accuracy)")
+    backends = sub.add_parser(
+        "backends", help="compare inference backends on one model (latency, windows/s, memory, accuracy)"
+    )
     try:  # the module is only imported here, when the parser is built; its run() imports the heavy parts
         module: Any = importlib.import_module(_BACKENDS_MODULE)
         module.add_arguments(backends)
@@ -48,42 +50,79 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _backends_unavailable(exc: Exception, args: argparse.Namespace) -> int:
-    print(f"drsn-edge bench backends: unavailable ({type(exc).__name__}: {exc}); reinstall drsn-edge",
-          file=sys.stderr)
+    print(
+        f"drsn-edge bench backends: unavailable ({type(exc).__name__}: {exc}); reinstall drsn-edge",
+        file=sys.stderr,
+    )
     return 2
 
 
 def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, default=default_model(),
-                   help="ONNX model with drsn-edge metadata (default: the packaged simulator model)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=default_model(),
+        help="ONNX model with drsn-edge metadata (default: the packaged simulator model)",
+    )
     p.add_argument("--sensors", type=int, default=64, help="simulated sensors (default 64)")
     p.add_argument("--rate", type=float, help="samples per second per sensor (default: the model's rate)")
     p.add_argument("--batch", type=int, default=32, help="batching.max_batch, also the bare loop's batch")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="batching.max_wait_ms (default 5)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     p.add_argument("--chunk", type=int, default=1024, help="samples per chunk a sensor delivers")
-    p.add_argument("--mode", choices=["both", "fast", "realtime"], default="both",
-                   help="daemon phases to run (default both)")
+    p.add_argument(
+        "--mode",
+        choices=["both", "fast", "realtime"],
+        default="both",
+        help="daemon phases to run (default both)",
+    )
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before a daemon phase is measured")
-    p.add_argument("--recording-seconds", type=float, default=10.0,
-                   help="seconds of simulated signal per bearing condition, replayed in a loop")
-    p.add_argument("--arrival", choices=["staggered", "aligned"], default="staggered",
-                   help="real time: sensors send UDP frames each at its own phase (staggered, as independent "
-                   "gateways do), or are replayed in lockstep, all chunks at once (aligned, the worst case)")
-    p.add_argument("--broker", metavar="HOST:PORT",
-                   help="use this broker (default: a private mosquitto, else an in-process amqtt)")
-    p.add_argument("--prediction-qos", choices=["1", "0", "off"], default="1",
-                   help="every window's result at QoS 1 (default: through the outbox, timed to its PUBACK), "
-                   "at QoS 0, or off (the daemon's default config: fault states and QoS 1 events only)")
-    p.add_argument("--outbox-sync", choices=["full", "normal"], default="full",
-                   help="mqtt.outbox.synchronous (default full, the daemon's default)")
-    p.add_argument("--pin-cpu", type=int, metavar="CPU",
-                   help="pin the benchmark process (daemon and bare loop, not the broker) to this CPU")
+    p.add_argument(
+        "--recording-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of simulated signal per bearing condition, replayed in a loop",
+    )
+    p.add_argument(
+        "--arrival",
+        choices=["staggered", "aligned"],
+        default="staggered",
+        help="real time: sensors send UDP frames each at its own phase (staggered, as independent "
+        "gateways do), or are replayed in lockstep, all chunks at once (aligned, the worst case)",
+    )
+    p.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        help="use this broker (default: a private mosquitto, else an in-process amqtt)",
+    )
+    p.add_argument(
+        "--prediction-qos",
+        choices=["1", "0", "off"],
+        default="1",
+        help="every window's result at QoS 1 (default: through the outbox, timed to its PUBACK), "
+        "at QoS 0, or off (the daemon's default config: fault states and QoS 1 events only)",
+    )
+    p.add_argument(
+        "--outbox-sync",
+        choices=["full", "normal"],
+        default="full",
+        help="mqtt.outbox.synchronous (default full, the daemon's default)",
+    )
+    p.add_argument(
+        "--pin-cpu",
+        type=int,
+        metavar="CPU",
+        help="pin the benchmark process (daemon and bare loop, not the broker) to this CPU",
+    )
     p.add_argument("--ratio-target", type=float, default=0.70, help="daemon/bare throughput target")
     p.add_argument("--p99-target-ms", type=float, default=25.0, help="real-time p99 PUBACK latency target")
-    p.add_argument("--out", type=Path, default=Path("bench-results/daemon"),
-                   help="folder for result.json, result.md and latency.png")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results/daemon"),
+        help="folder for result.json, result.md and latency.png",
+    )
     p.add_argument("--check", action="store_true", help="exit with 1 when a target is missed")
     p.add_argument("--seed", type=int, default=0, help="simulator seed")
 
@@ -99,17 +138,36 @@ def run_daemon(args: argparse.Namespace) -> int:
     if args.sensors < 1 or args.batch < 1 or args.threads < 1 or args.seconds <= 0 or args.chunk < 1:
         raise ConfigError("--sensors, --batch, --threads, --chunk and --seconds must be positive")
     rate = args.rate if args.rate is not None else signal_spec(open_model(args.model)).sample_rate
-    work = Workload(model=args.model.resolve(), sensors=args.sensors, sample_rate=rate, chunk=args.chunk,
-                    batch=args.batch, max_wait_ms=args.max_wait_ms, threads=args.threads,
-                    prediction_qos={"off": None, "0": 0, "1": 1}[args.prediction_qos],
-                    outbox_sync=args.outbox_sync)
+    work = Workload(
+        model=args.model.resolve(),
+        sensors=args.sensors,
+        sample_rate=rate,
+        chunk=args.chunk,
+        batch=args.batch,
+        max_wait_ms=args.max_wait_ms,
+        threads=args.threads,
+        prediction_qos={"off": None, "0": 0, "1": 1}[args.prediction_qos],
+        outbox_sync=args.outbox_sync,
+    )
     modes: tuple[Mode, ...] = ("fast", "realtime") if args.mode == "both" else (args.mode,)
-    opts = DaemonBenchOptions(work=work, modes=modes, seconds=args.seconds, warmup_s=args.warmup,
-                              recording_s=args.recording_seconds, broker=args.broker, arrival=args.arrival,
-                              pin_cpu=args.pin_cpu, ratio_target=args.ratio_target,
-                              p99_target_ms=args.p99_target_ms, seed=args.seed)
-    command = shlex.join(["drsn-edge", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else \
-        "drsn-edge bench daemon (called from Python)"
+    opts = DaemonBenchOptions(
+        work=work,
+        modes=modes,
+        seconds=args.seconds,
+        warmup_s=args.warmup,
+        recording_s=args.recording_seconds,
+        broker=args.broker,
+        arrival=args.arrival,
+        pin_cpu=args.pin_cpu,
+        ratio_target=args.ratio_target,
+        p99_target_ms=args.p99_target_ms,
+        seed=args.seed,
+    )
+    command = (
+        shlex.join(["drsn-edge", *sys.argv[1:]])
+        if sys.argv[1:2] == ["bench"]
+        else "drsn-edge bench daemon (called from Python)"
+    )
     bench = run_daemon_bench(opts, command)
     print(console_table(bench.result))
     for path in save(bench.result, args.out, bench.phases.get("realtime")):

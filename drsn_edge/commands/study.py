@@ -16,6 +16,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from drsn_edge.commands._data_args import add_optimizer_arguments, optimizer_settings
+
 NOISE_DESCRIPTION = (
     "DRSN-CW/CS against ConvNet, ResNet and WDCNN on CWRU under Gaussian, Laplacian and pink noise, "
     "noise in train and test (the paper's protocol) and clean training with noisy tests, with the "
@@ -87,18 +89,7 @@ def _add_noise(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, help="epochs per run")
     g.add_argument("--protocols", help="comma-separated: train_test,test_only")
     t = p.add_argument_group("training and output")
-    t.add_argument(
-        "--optimizer",
-        choices=["sgd", "adamw"],
-        default="sgd",
-        help="sgd: the paper's schedule, which measures best under noise (default)",
-    )
-    t.add_argument("--lr", type=float, help="initial learning rate (default 0.1 for sgd)")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--weight-decay", type=float, default=1e-4)
-    t.add_argument(
-        "--threads", type=int, default=1, help="torch threads per run (default 1, to share the machine)"
-    )
+    add_optimizer_arguments(t, threads_default=1)
     t.add_argument("--no-fp16", action="store_true", help="skip the FP16-ONNX export and scoring of DRSN-CW")
     t.add_argument("--no-thresholds", action="store_true", help="skip the threshold statistics")
     t.add_argument("--out", "-o", default="docs/results", help="tables and figures")
@@ -146,13 +137,7 @@ def _run_noise(args: argparse.Namespace) -> int:
         data=_data_spec(args),
         out_dir=Path(args.out),
         work_root=Path(args.work),
-        train=TrainConfig(
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            threads=args.threads,
-        ),
+        train=TrainConfig(**optimizer_settings(args)),
         fp16_models=() if args.no_fp16 else ("drsn_cw_paper",),
         thresholds=not args.no_thresholds,
         progress=not args.no_progress,

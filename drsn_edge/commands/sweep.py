@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from drsn_edge.commands._data_args import add_data_arguments, spec_from_args
+from drsn_edge.commands._data_args import (
+    add_data_arguments,
+    add_optimizer_arguments,
+    optimizer_settings,
+    spec_from_args,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,11 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--snrs", default="-8,-4,0,4", help="comma-separated SNRs in dB")
     g.add_argument("--seeds", default="0", help="comma-separated seeds")
     g.add_argument("--epochs", type=int, default=30)
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
-    g.add_argument("--lr", type=float)
-    g.add_argument("--weight-decay", type=float, default=1e-4)
-    g.add_argument("--threads", type=int)
+    add_optimizer_arguments(g)
     g.add_argument("--out", "-o", default="runs/sweep", help="output directory (resumes from earlier rows)")
 
 
@@ -30,11 +31,7 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     cfg = TrainConfig(
         epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        threads=args.threads,
+        **optimizer_settings(args),
     )
     points = grid(
         _split(args.models),

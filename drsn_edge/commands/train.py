@@ -6,7 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from drsn_edge.commands._data_args import add_data_arguments, spec_from_args
+from drsn_edge.commands._data_args import (
+    add_data_arguments,
+    add_optimizer_arguments,
+    optimizer_settings,
+    spec_from_args,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,17 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default="drsn_cw_paper", help="registered model name (see --list-models)")
     g.add_argument("--list-models", action="store_true", help="print the registered model names and exit")
     g.add_argument("--epochs", type=int, default=30)
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument(
-        "--optimizer",
-        choices=["sgd", "adamw"],
-        default="sgd",
-        help="sgd: the paper's (momentum 0.9, lr 0.1/0.01/0.001 at 40%%/80%%); adamw: cosine schedule",
-    )
-    g.add_argument("--lr", type=float, help="initial learning rate (default 0.1 for sgd, 1e-3 for adamw)")
-    g.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty (the paper uses 1e-4)")
     g.add_argument("--seed", type=int, default=0, help="same seed, same result on CPU")
-    g.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_optimizer_arguments(g)
     g.add_argument("--model-version", default="1", help="version string carried into the exported artifact")
     g.add_argument("--out", "-o", default="runs/train", help="output directory (checkpoints, report, plots)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -46,12 +42,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         model=args.model,
         epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
         seed=args.seed,
-        threads=args.threads,
+        **optimizer_settings(args),
         model_version=args.model_version,
         progress=not args.no_progress,
     )
