@@ -40,12 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"drsn_edge.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"drsn_edge.commands.{module_name}":
-                raise
-            continue
+        module = importlib.import_module(f"drsn_edge.commands.{module_name}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
