@@ -34,7 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="drsn-edge", description=__doc__.splitlines()[0] if __doc__ else None
+        prog="drsn-edge",
+        description="Deep Residual Shrinkage Networks for machine condition monitoring: train on "
+        "vibration data, export to ONNX/FP16/TensorRT, and run the MQTT monitoring daemon on the edge.",
     )
     parser.add_argument("--version", action="version", version=f"drsn-edge {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
