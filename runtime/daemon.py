@@ -264,7 +264,7 @@ class Daemon:
         messages = [NewMessage(pub.topics.prediction(sensor), encode_json(payload, "prediction"), 1, False)
                     for sensor, _, _, payload in predictions]
         with self._ack_lock:  # registered before the worker can see (and ack) the rows
-            rows = pub.outbox.put_many(messages)
+            rows = pub.enqueue(messages)
             if self.on_result_acked is not None:
                 for row, (sensor, index, t_mono, _) in zip(rows, predictions, strict=True):
                     if row is not None:
@@ -272,9 +272,6 @@ class Daemon:
                 excess = len(self._awaiting_ack) - pub.outbox.max_messages
                 for row in list(self._awaiting_ack)[: max(excess, 0)]:  # rows the outbox dropped unsent
                     del self._awaiting_ack[row]
-        # MqttPublisher has no public call for non-event QoS 1 messages; its worker sends outbox rows
-        # when woken, exactly as after publish_events.
-        pub._wake.set()
 
     def _on_acked(self, ack: Ack) -> None:
         """MQTT worker thread: time each acknowledged QoS 1 prediction from its window's last sample."""
