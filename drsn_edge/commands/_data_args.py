@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from drsn_edge.training.datasource import DataSpec, parse_selection
+from runtime.errors import ConfigError
 
 
 def add_data_arguments(p: argparse.ArgumentParser, *, for_eval: bool = False) -> None:
@@ -56,6 +57,11 @@ def add_data_arguments(p: argparse.ArgumentParser, *, for_eval: bool = False) ->
     g.add_argument(
         "--synthetic-seconds", type=float, help="synthetic source: seconds per simulated recording"
     )
+    g.add_argument(
+        "--synthetic-severity",
+        metavar="LOW,HIGH",
+        help="synthetic source: range of fault severities in [0, 1] (default 0.5,1.0)",
+    )
     g.add_argument("--data-seed", type=int, help="seed for noise and synthetic data (default: --seed)")
 
 
@@ -80,6 +86,14 @@ def spec_from_args(args: argparse.Namespace, base: DataSpec | None = None) -> Da
         value = getattr(args, arg, None)
         if value is not None:
             setattr(spec, attr, value)
+    if getattr(args, "synthetic_severity", None):
+        try:
+            low, high = (float(v) for v in args.synthetic_severity.split(","))
+        except ValueError as exc:
+            raise ConfigError(
+                f"--synthetic-severity {args.synthetic_severity!r} must be LOW,HIGH, e.g. 0.2,1.0"
+            ) from exc
+        spec.synthetic_severity = (low, high)
     if getattr(args, "select", None):
         spec.select = parse_selection(args.select)
     if getattr(args, "test_select", None):

@@ -37,18 +37,21 @@ class DataSpec:
     seed: int = 0
     synthetic_per_class: int = 4
     synthetic_seconds: float = 4.0
+    synthetic_severity: tuple[float, float] = (0.5, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["fractions"] = list(self.fractions)
+        d["synthetic_severity"] = list(self.synthetic_severity)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
-        if "fractions" in kw:
-            kw["fractions"] = tuple(kw["fractions"])
+        for key in ("fractions", "synthetic_severity"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
         return cls(**kw)
 
     def validate(self) -> None:

@@ -39,6 +39,7 @@ def load_recordings(spec: DataSpec, select: dict[str, Any] | None = None) -> lis
             seconds=spec.synthetic_seconds,
             sample_rate=spec.sample_rate or 12000,
             seed=spec.seed,
+            severity_range=spec.synthetic_severity,
         )
     raise ValueError(f"no recordings for source {spec.source!r}")
 
