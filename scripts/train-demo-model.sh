@@ -18,7 +18,8 @@ DRSN_EDGE="${DRSN_EDGE:-drsn-edge}"
 command -v "$DRSN_EDGE" >/dev/null 2>&1 || DRSN_EDGE="python -m drsn_edge"
 
 $DRSN_EDGE train --source synthetic --synthetic-per-class 8 --synthetic-seconds 10 \
-  --model drsn_cw_paper --epochs 20 --out "$RUN_DIR" --model-version sim-1
+  --synthetic-severity 0.25,1.0 --model drsn_cw_paper --epochs 20 --threads 1 \
+  --out "$RUN_DIR" --model-version sim-2
 # The export refuses to write the file unless ONNX Runtime matches PyTorch on real windows.
 $DRSN_EDGE export onnx "$RUN_DIR/best.pt" -o "$OUT"
 echo "wrote $OUT; check it with: drsn-edge demo --duration 20"

@@ -18,6 +18,7 @@ import onnx
 import pytest
 
 from runtime.artifact import METADATA_KEY
+from runtime.backends import open_model
 from tests.daemon.support import (
     MODEL,
     DaemonProcess,
@@ -75,7 +76,9 @@ def test_sighup_swaps_a_new_model_keeps_the_old_on_a_corrupt_one_and_sigterm_say
     proc = daemon_process(write_config(tmp_path / "daemon.yaml", cfg), tmp_path / "daemon.log")
     state = topic("mill-1", "state")
     sub.wait_for(lambda s: any(m.json()["state"] == "inner_race" for m in s.on(state)), 20, "inner_race")
-    assert sub.on(state)[-1].json()["model"]["version"] == "sim-1"
+    old_version = open_model(MODEL).model.version
+    new_version = f"{old_version}-reloaded"
+    assert sub.on(state)[-1].json()["model"]["version"] == old_version
 
     replace_atomically(model, b"this is not an ONNX model" * 100)
     proc.signal(signal.SIGHUP)
@@ -85,10 +88,10 @@ def test_sighup_swaps_a_new_model_keeps_the_old_on_a_corrupt_one_and_sigterm_say
                  "windows classified after the refused reload")
     assert proc.proc.poll() is None
 
-    replace_atomically(model, with_version("sim-2"))
+    replace_atomically(model, with_version(new_version))
     proc.signal(signal.SIGHUP)
-    sub.wait_for(lambda s: any(m.json()["model"]["version"] == "sim-2" for m in s.on(state)), 15,
-                 "the state to name model version sim-2")
+    sub.wait_for(lambda s: any(m.json()["model"]["version"] == new_version for m in s.on(state)), 15,
+                 "the state to name the reloaded model's version")
     sub.wait_for(lambda s: s.on(state)[-1].json()["state"] == "inner_race", 10,
                  "the new model to classify mill-1 again")
 
@@ -96,11 +99,11 @@ def test_sighup_swaps_a_new_model_keeps_the_old_on_a_corrupt_one_and_sigterm_say
     assert proc.wait(20) == 0, proc.log()
     assert retained(broker.host, broker.port, topic("status")).payload == b"stopped"
     final = retained(broker.host, broker.port, state).json()
-    assert final["model"]["version"] == "sim-2" and final["state"] == "inner_race"
+    assert final["model"]["version"] == new_version and final["state"] == "inner_race"
     events = unique_events(sub.events("mill-1"))
     assert [(e["from"], e["to"], e["model"]["version"]) for e in events] == [
-        ("unknown", "inner_race", "sim-1"),
-        ("inner_race", "unknown", "sim-1"),  # the reload leaves the old model's verdict with an event
-        ("unknown", "inner_race", "sim-2"),
+        ("unknown", "inner_race", old_version),
+        ("inner_race", "unknown", old_version),  # the reload leaves the old model's verdict with an event
+        ("unknown", "inner_race", new_version),
     ]
     assert [e["seq"] for e in events] == [1, 2, 3] and events[1]["reason"] == "model reloaded"
