@@ -26,7 +26,6 @@ from typing import Any
 
 from rich.console import Console
 
-from drsn_edge.demo.broker import InProcessBroker, parse_broker_address
 from drsn_edge.demo.display import Display, Frame, LiveTable, PlainLines, live_table, print_summary
 from drsn_edge.demo.monitor import Monitor
 from drsn_edge.demo.scenario import Scenario, default_scenario
@@ -36,6 +35,7 @@ from runtime.backends import open_model
 from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
 from runtime.errors import ModelFileError
+from runtime.mqtt.local_broker import InProcessBroker, parse_broker_address
 from runtime.mqtt.topics import STATUS_STOPPED, Topics
 from runtime.sources.synthetic import SyntheticSource
 

@@ -8,21 +8,19 @@ its figures are pessimistic and the report says which broker was used.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from runtime.errors import ConfigError
+from runtime.mqtt.local_broker import InProcessBroker, free_port, parse_broker_address
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +36,6 @@ class BrokerInfo:
     kind: str  # "external", "mosquitto" or "amqtt (in-process)"
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    """``host:port`` -> (host, port); raise ConfigError naming the expected form."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"broker address {text!r} is not host:port (for example 127.0.0.1:1883)")
-    return host, int(port)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def mosquitto_binary() -> str | None:
     """The mosquitto executable on PATH or in the usual sbin folders, if installed."""
     return shutil.which("mosquitto") or next(
@@ -63,7 +47,7 @@ def mosquitto_binary() -> str | None:
 def bench_broker(address: str | None = None) -> Iterator[BrokerInfo]:
     """Yield a broker: ``address`` if given, else a private Mosquitto, else an in-process amqtt."""
     if address:
-        host, port = parse_address(address)
+        host, port = parse_broker_address(address)
         _wait_listening(host, port, None, timeout=2.0)
         yield BrokerInfo(host, port, "external")
         return
@@ -101,37 +85,9 @@ def _mosquitto(binary: str) -> Iterator[BrokerInfo]:
 
 @contextlib.contextmanager
 def _amqtt() -> Iterator[BrokerInfo]:
-    try:
-        from amqtt.broker import Broker
-    except ImportError as exc:
-        raise ConfigError(
-            "the daemon benchmark needs an MQTT broker: install mosquitto (apt-get install mosquitto), "
-            "`pip install 'drsn-edge[demo]'` for the in-process amqtt broker, or pass --broker host:port"
-        ) from exc
-    port = free_port()
-    config: dict[str, Any] = {
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    }
-    loop = asyncio.new_event_loop()
-    holder: dict[str, Any] = {}
-
-    async def start() -> None:
-        holder["broker"] = Broker(config, loop=loop)
-        await holder["broker"].start()
-
-    thread = threading.Thread(target=loop.run_forever, name="bench-amqtt", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(start(), loop).result(_START_TIMEOUT_S)  # listening once started
-        log.info("benchmark broker: in-process amqtt on 127.0.0.1:%d (shares this process's GIL)", port)
-        yield BrokerInfo("127.0.0.1", port, "amqtt (in-process)")
-    finally:
-        if "broker" in holder:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(holder["broker"].shutdown(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+    with InProcessBroker() as broker:
+        log.info("benchmark broker: in-process amqtt on %s (shares this process's GIL)", broker.address)
+        yield BrokerInfo(broker.host, broker.port, "amqtt (in-process)")
 
 
 def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from drsn_edge.demo.broker import InProcessBroker, parse_broker_address
 from drsn_edge.demo.monitor import EventSeen, SensorView
 from drsn_edge.demo.scenario import default_scenario
 from drsn_edge.demo.summary import judge, judge_machine, problems, summary_rows
 from runtime.errors import ConfigError
+from runtime.mqtt.local_broker import InProcessBroker, parse_broker_address
 
 ORIGIN = 1_000_000.0  # wall-clock time of the simulation's first sample
 

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from runtime.bench.broker import free_port, mosquitto_binary
+from runtime.bench.broker import mosquitto_binary
+from runtime.mqtt.local_broker import free_port
 
 
 class MosquittoBroker:

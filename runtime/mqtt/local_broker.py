@@ -1,10 +1,10 @@
-"""A throwaway MQTT broker inside the demo's own process, so a newcomer needs nothing installed.
+"""A throwaway MQTT broker inside this process, so the demo and the benchmark need nothing installed.
 
-``drsn-edge demo`` must work on a laptop with no Mosquitto: :class:`InProcessBroker` runs an
-amqtt broker (MQTT 3.1.1, anonymous, in memory) on its own asyncio loop in a background thread,
-bound to 127.0.0.1 on a free port. The daemon and the demo's subscriber then talk to it over
-real TCP exactly as they would talk to a plant's broker. ``--broker host:port`` replaces it
-with an existing broker.
+``drsn-edge demo`` must work on a laptop with no Mosquitto, and ``drsn-edge bench daemon`` falls
+back to it when Mosquitto is missing: :class:`InProcessBroker` runs an amqtt broker (MQTT 3.1.1,
+anonymous, in memory) on its own asyncio loop in a background thread, bound to 127.0.0.1 on a free
+port. Clients then talk to it over real TCP exactly as they would talk to a plant's broker.
+``--broker host:port`` (parsed by :func:`parse_broker_address`) replaces it with an existing one.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def _import_amqtt_broker() -> Any:
         from amqtt.broker import Broker
     except ImportError as exc:
         raise BackendUnavailableError(
-            "the demo's built-in MQTT broker needs amqtt; install it with `pip install 'drsn-edge[demo]'`, "
-            "or point the demo at a running broker with --broker host:port"
+            "the built-in MQTT broker needs amqtt; install it with `pip install 'drsn-edge[demo]'`, "
+            "or point the command at a running broker with --broker host:port"
         ) from exc
     return Broker
 
@@ -78,7 +78,7 @@ class InProcessBroker:
         """Start the loop thread and the broker; retry on another port if a free one was taken meanwhile."""
         broker_cls = _import_amqtt_broker()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="demo-broker", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mqtt-broker", daemon=True)
         self._thread.start()
         last: Exception | None = None
         for _ in range(1 if self._fixed_port else _PORT_TRIES):
@@ -94,7 +94,7 @@ class InProcessBroker:
             return self
         self._stop_loop()
         raise ConfigError(
-            f"the demo's MQTT broker could not listen on {self.host} ({last}); free a port or pass "
+            f"the in-process MQTT broker could not listen on {self.host} ({last}); free a port or pass "
             "--broker host:port of a running broker"
         )
 
