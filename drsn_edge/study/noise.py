@@ -86,7 +86,11 @@ class NoiseStudy:
 
     def settings(self) -> dict[str, Any]:
         """What must be equal for two runs of the same (model, noise, SNR, seed) to be the same run."""
-        data = {k: v for k, v in self.data.to_dict().items() if k not in ("noise", "seed", "noise_protocol")}
+        ignored = {"noise", "seed", "noise_protocol"}
+        if self.data.source != "synthetic":
+            # the simulator's knobs do not touch recorded data; new ones must not orphan old work
+            ignored |= {k for k in self.data.to_dict() if k.startswith("synthetic_")}
+        data = {k: v for k, v in self.data.to_dict().items() if k not in ignored}
         if data.get("path"):
             data["path"] = str(Path(data["path"]).resolve())
         cfg = dataclasses.asdict(dataclasses.replace(self.train, epochs=self.grid.epochs))

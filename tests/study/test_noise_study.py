@@ -145,3 +145,21 @@ def test_report_only_of_settings_never_run_says_what_to_do(tmp_path: Path, capsy
         main([*SMOKE, "--epochs", "3", "--out", str(tmp_path), "--work", str(tmp_path), "--report-only"]) == 2
     )
     assert "without --report-only" in capsys.readouterr().err
+
+
+def test_work_directory_ignores_simulator_settings_for_recorded_data(tmp_path: Path) -> None:
+    """Adding or changing a simulator knob must not orphan hours of finished CWRU runs."""
+    from drsn_edge.study.noise import NoiseStudy, study_data_spec
+    from drsn_edge.training.trainer import TrainConfig
+
+    def work(source: str, **synthetic: object) -> Path:
+        spec = study_data_spec(source, str(tmp_path) if source == "cwru" else None)
+        for key, value in synthetic.items():
+            setattr(spec, key, value)
+        return NoiseStudy(preset("full"), spec, TrainConfig(), tmp_path).work_dir
+
+    assert work("cwru") == work("cwru", synthetic_severity=(0.25, 1.0), synthetic_seconds=9.0)
+    assert work("synthetic") != work("synthetic", synthetic_severity=(0.25, 1.0))
+    # what does change a recorded-data run still changes the key
+    spec = study_data_spec("cwru", str(tmp_path), window=1024)
+    assert NoiseStudy(preset("full"), spec, TrainConfig(), tmp_path).work_dir != work("cwru")
