@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from drsn_edge.training.metrics import seed_std
 from runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -169,9 +170,9 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "model": model,
                 "seeds": len(rs),
                 "accuracy": float(acc.mean()),
-                "accuracy_std": float(acc.std()),
+                "accuracy_std": seed_std(acc),
                 "macro_f1": float(f1.mean()),
-                "macro_f1_std": float(f1.std()),
+                "macro_f1_std": seed_std(f1),
                 "min": float(acc.min()),
                 "max": float(acc.max()),
                 "parameters": rs[0]["parameters"],

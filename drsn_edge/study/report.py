@@ -21,6 +21,7 @@ import numpy as np
 
 from drsn_edge.study import thresholds as thr
 from drsn_edge.study.noise import NoiseStudy, ProtocolResult
+from drsn_edge.training.metrics import seed_std
 from drsn_edge.training.sweep import aggregate, write_tables
 
 #: SNRs at or below this are "low" in the summary (the issue's -10..-6 dB band).
@@ -86,34 +87,75 @@ def summarise(
 
     Means are taken over the (noise, SNR) points every model of the protocol has, so a partial
     grid (a study still running) never compares a model's easy points with another's hard ones.
+    The ``*_std`` values are the spread over seeds of each seed's own mean (seeds that ran every
+    point of the band), and the margins' spread is paired: DRSN-CW seed s against baseline seed s,
+    which share their noise draws and splits, so the spread is that of the difference itself.
     """
     rows = []
     for protocol, agg in aggs.items():
         clean = _clean_accuracy(results[protocol].clean_rows)
+        raw = results[protocol].rows
         models = sorted({r["model"] for r in agg})
         common = set.intersection(
             *({(r["noise"], r["snr_db"]) for r in agg if r["model"] == m} for m in models)
         )
+        low = {p for p in common if p[1] <= LOW_BAND_DB}
         shared = [r for r in agg if (r["noise"], r["snr_db"]) in common]
         means = {m: _means(shared, m) for m in models}
+        per_seed = {m: (_seed_means(raw, m, common), _seed_means(raw, m, low)) for m in models}
+        point_acc = {(r["model"], r["noise"], r["snr_db"]): r["accuracy"] for r in shared}
         ref = means.get(REFERENCE)
         for model, (mean_all, mean_low, fp16) in means.items():
+            seeds_all, seeds_low = per_seed[model]
             row: dict[str, Any] = {
                 "protocol": protocol,
                 "model": model,
                 "points": len(common),
+                "seeds": len(seeds_all),
+                "seeds_low_snr": len(seeds_low),
                 "mean_accuracy": mean_all,
+                "mean_accuracy_std": _spread(list(seeds_all.values())),
                 "mean_accuracy_low_snr": mean_low,
+                "mean_accuracy_low_snr_std": _spread(list(seeds_low.values())),
             }
             if fp16 is not None:
                 row["mean_fp16_accuracy"] = fp16
             if model in clean:
                 row["clean_accuracy"] = clean[model]
             if ref is not None and model != REFERENCE:
+                ref_all, ref_low = per_seed[REFERENCE]
                 row["drsn_cw_margin"] = _difference(ref[0], mean_all)
+                row["drsn_cw_margin_std"] = _spread(_paired(ref_all, seeds_all))
                 row["drsn_cw_margin_low_snr"] = _difference(ref[1], mean_low)
+                row["drsn_cw_margin_low_snr_std"] = _spread(_paired(ref_low, seeds_low))
+                row["drsn_cw_points_won"] = sum(
+                    point_acc[(REFERENCE, *p)] >= point_acc[(model, *p)] for p in common
+                )
             rows.append(row)
     return rows
+
+
+def _seed_means(
+    raw: list[dict[str, Any]], model: str, points: set[tuple[str, float]]
+) -> dict[int, float]:
+    """Each seed's mean accuracy over ``points``, for the seeds that ran every one of them."""
+    by_seed: dict[int, dict[tuple[str, float], float]] = {}
+    for r in raw:
+        key = (r["noise"], float(r["snr_db"]))
+        if r["model"] == model and key in points:
+            by_seed.setdefault(int(r["seed"]), {})[key] = float(r["accuracy"])
+    if not points:
+        return {}
+    return {s: float(np.mean(list(v.values()))) for s, v in sorted(by_seed.items()) if len(v) == len(points)}
+
+
+def _paired(ref: dict[int, float], other: dict[int, float]) -> list[float]:
+    return [ref[s] - other[s] for s in sorted(set(ref) & set(other))]
+
+
+def _spread(values: list[float]) -> float | None:
+    """Seed spread, or None when fewer than two seeds make it meaningless."""
+    return seed_std(values) if len(values) >= 2 else None
 
 
 def _means(agg: list[dict[str, Any]], model: str) -> tuple[float | None, float | None, float | None]:
@@ -156,15 +198,18 @@ def goals(summary: list[dict[str, Any]], protocol: str = "train_test") -> list[s
         best = max(baselines.values(), key=lambda r: r["mean_accuracy"])
         verdict = "met" if ref["mean_accuracy"] >= best["mean_accuracy"] else "not met"
         lines.append(
-            f"- DRSN-CW mean accuracy {_pct(ref['mean_accuracy'])} vs the best baseline ({best['model']}) "
-            f"{_pct(best['mean_accuracy'])} over {ref['points']} points: **{verdict}**"
+            f"- DRSN-CW mean accuracy {_pct(ref['mean_accuracy'], ref.get('mean_accuracy_std'))} vs the "
+            f"best baseline ({best['model']}) {_pct(best['mean_accuracy'], best.get('mean_accuracy_std'))} "
+            f"over {ref['points']} points: **{verdict}**"
         )
     resnet = rows.get("resnet_paper")
     if resnet and ref["mean_accuracy_low_snr"] is not None and resnet["mean_accuracy_low_snr"] is not None:
         margin = 100 * (ref["mean_accuracy_low_snr"] - resnet["mean_accuracy_low_snr"])
+        spread = resnet.get("drsn_cw_margin_low_snr_std")
+        paired = "" if spread is None else f" ± {100 * spread:.2f} over seeds, paired"
         lines.append(
             f"- DRSN-CW at SNR <= {LOW_BAND_DB:g} dB {_pct(ref['mean_accuracy_low_snr'])} vs ResNet "
-            f"{_pct(resnet['mean_accuracy_low_snr'])} ({margin:+.2f} points, goal +3): "
+            f"{_pct(resnet['mean_accuracy_low_snr'])} ({margin:+.2f} points{paired}; goal +3): "
             f"**{'met' if margin >= 3 else 'not met'}**"
         )
     cs = rows.get("drsn_cs_paper")
@@ -174,17 +219,22 @@ def goals(summary: list[dict[str, Any]], protocol: str = "train_test") -> list[s
 
 
 def summary_markdown(summary: list[dict[str, Any]]) -> str:
+    """The summary table; ``±`` is the std over seeds (see :func:`summarise`)."""
     head = (
-        "| protocol | model | points | mean acc. | mean acc. SNR <= -6 dB | clean acc. | FP16 mean | "
-        "DRSN-CW margin | DRSN-CW margin <= -6 dB |"
+        "| protocol | model | points | seeds | mean acc. | mean acc. SNR <= -6 dB | clean acc. | FP16 mean | "
+        "DRSN-CW margin | DRSN-CW margin <= -6 dB | points DRSN-CW >= |"
     )
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary:
+        won = "" if r.get("drsn_cw_points_won") is None else f"{r['drsn_cw_points_won']}/{r['points']}"
         lines.append(
-            f"| {r['protocol']} | {r['model']} | {r['points']} | {_pct(r['mean_accuracy'])} | "
-            f"{_pct(r.get('mean_accuracy_low_snr'))} | {_pct(r.get('clean_accuracy'))} | "
-            f"{_pct(r.get('mean_fp16_accuracy'))} | {_pts(r.get('drsn_cw_margin'))} | "
-            f"{_pts(r.get('drsn_cw_margin_low_snr'))} |"
+            f"| {r['protocol']} | {r['model']} | {r['points']} | {_seeds(r)} | "
+            f"{_pct(r['mean_accuracy'], r.get('mean_accuracy_std'))} | "
+            f"{_pct(r.get('mean_accuracy_low_snr'), r.get('mean_accuracy_low_snr_std'))} | "
+            f"{_pct(r.get('clean_accuracy'))} | {_pct(r.get('mean_fp16_accuracy'))} | "
+            f"{_pts(r.get('drsn_cw_margin'), r.get('drsn_cw_margin_std'))} | "
+            f"{_pts(r.get('drsn_cw_margin_low_snr'), r.get('drsn_cw_margin_low_snr_std'))} | "
+            f"{won} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -313,12 +363,22 @@ def _runs_done(rt: dict[str, Any]) -> str:
     )
 
 
-def _pct(v: float | None) -> str:
-    return "" if v is None else f"{100 * v:.2f}"
+def _seeds(r: dict[str, Any]) -> str:
+    """Seeds behind the means: '3 (5)' when the low-SNR band has more."""
+    n, low = r.get("seeds"), r.get("seeds_low_snr")
+    return "" if n is None else (f"{n} ({low})" if low and low != n else str(n))
 
 
-def _pts(v: float | None) -> str:
-    return "" if v is None else f"{100 * v:+.2f}"
+def _pct(v: float | None, std: float | None = None) -> str:
+    if v is None:
+        return ""
+    return f"{100 * v:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
+
+
+def _pts(v: float | None, std: float | None = None) -> str:
+    if v is None:
+        return ""
+    return f"{100 * v:+.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
 
 
 def _num(v: float | None) -> str:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from drsn_edge.training.metrics import seed_std
+
 log = logging.getLogger(__name__)
 
 STAT_KEYS: tuple[str, ...] = ("tau_ratio", "zero_fraction", "tau", "abs_mean")
@@ -138,7 +140,7 @@ def aggregate(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for k in STAT_KEYS:
             vals = np.array([float(r[k]) for r in rs])
             row[k] = float(vals.mean())
-            row[f"{k}_std"] = float(vals.std())
+            row[f"{k}_std"] = seed_std(vals)
         out.append(row)
     return out
 

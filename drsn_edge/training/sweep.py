@@ -19,6 +19,7 @@ import numpy as np
 
 from drsn_edge.training.datasource import DataSpec
 from drsn_edge.training.evaluate import evaluate_model
+from drsn_edge.training.metrics import seed_std
 from drsn_edge.training.pipeline import prepare
 from drsn_edge.training.plots import plot_accuracy_vs_snr
 from drsn_edge.training.trainer import TrainConfig, train
@@ -87,7 +88,7 @@ def aggregate(
             vals = [float(r[k]) for r in rs if k in r and r[k] is not None]
             if vals:
                 agg[k] = float(np.mean(vals))
-                agg[f"{k}_std"] = float(np.std(vals))
+                agg[f"{k}_std"] = seed_std(vals)
         out.append(agg)
     return out
 

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from drsn_edge.cli import main
@@ -163,3 +164,37 @@ def test_work_directory_ignores_simulator_settings_for_recorded_data(tmp_path: P
     # what does change a recorded-data run still changes the key
     spec = study_data_spec("cwru", str(tmp_path), window=1024)
     assert NoiseStudy(preset("full"), spec, TrainConfig(), tmp_path).work_dir != work("cwru")
+
+
+def test_summary_spread_is_over_seed_means_and_margins_are_paired() -> None:
+    """Worked by hand: two points, three seeds, and a fourth seed that ran only one point."""
+    from drsn_edge.study.noise import ProtocolResult
+    from drsn_edge.study.report import summarise, summary_markdown
+    from drsn_edge.training.sweep import aggregate
+
+    acc = {  # (model, seed) -> accuracy at (gaussian, -8) and (gaussian, 0)
+        ("drsn_cw_paper", 0): (0.80, 1.00),
+        ("drsn_cw_paper", 1): (0.70, 0.90),
+        ("drsn_cw_paper", 2): (0.60, 1.00),
+        ("resnet_paper", 0): (0.60, 1.00),
+        ("resnet_paper", 1): (0.60, 0.90),
+        ("resnet_paper", 2): (0.40, 1.00),
+    }
+    rows = [
+        {"model": m, "seed": s, "noise": "gaussian", "snr_db": snr, "accuracy": a[i]}
+        for (m, s), a in acc.items()
+        for i, snr in enumerate((-8.0, 0.0))
+    ]
+    rows.append({"model": "resnet_paper", "seed": 3, "noise": "gaussian", "snr_db": -8.0, "accuracy": 0.2})
+    res = {"train_test": ProtocolResult("train_test", rows, len(acc), 0.0)}
+    summary = {r["model"]: r for r in summarise({"train_test": aggregate(rows)}, res)}
+    cw, rn = summary["drsn_cw_paper"], summary["resnet_paper"]
+    # seed 3 ran only the low point: it counts in the low band, not in the overall spread
+    assert (cw["seeds"], rn["seeds"], rn["seeds_low_snr"]) == (3, 3, 4)
+    assert cw["mean_accuracy_std"] == pytest.approx(np.std([0.9, 0.8, 0.8], ddof=1))
+    assert rn["mean_accuracy_low_snr_std"] == pytest.approx(np.std([0.6, 0.6, 0.4, 0.2], ddof=1))
+    # paired margins at -8 dB: 0.2, 0.1, 0.2 (seed 3 has no DRSN-CW partner)
+    assert rn["drsn_cw_margin_low_snr_std"] == pytest.approx(np.std([0.2, 0.1, 0.2], ddof=1))
+    assert rn["drsn_cw_margin_low_snr"] == pytest.approx(0.7 - 0.45)
+    assert rn["drsn_cw_points_won"] == 2
+    assert "| train_test | resnet_paper | 2 | 3 (4) |" in summary_markdown(list(summary.values()))

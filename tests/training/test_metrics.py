@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from drsn_edge.training.metrics import confusion_matrix, evaluate_predictions
 
@@ -27,3 +28,19 @@ def test_absent_class_is_listed_but_not_averaged() -> None:
     ev = evaluate_predictions(np.array([0, 1]), np.array([0, 1]), ["a", "b", "never"])
     assert ev.macro_f1 == 1.0
     assert ev.per_class[2].support == 0
+
+
+def test_seed_std_is_the_sample_standard_deviation() -> None:
+    from drsn_edge.training.metrics import seed_std
+    from drsn_edge.training.sweep import aggregate
+
+    assert seed_std([0.9]) == 0.0  # one seed: no spread, not NaN
+    assert seed_std([0.8, 0.9, 1.0]) == pytest.approx(0.1)
+    rows = [
+        {"model": "m", "noise": "gaussian", "snr_db": -6.0, "seed": s, "accuracy": a}
+        for s, a in ((0, 0.8), (1, 0.9), (2, 1.0))
+    ]
+    (point,) = aggregate(rows)
+    assert point["seeds"] == 3
+    assert point["accuracy"] == pytest.approx(0.9)
+    assert point["accuracy_std"] == pytest.approx(0.1)
