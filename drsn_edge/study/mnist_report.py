@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from drsn_edge.study.thresholds import write_csv
+from drsn_edge.training.metrics import seed_std
 
 RUN_COLUMNS = (
     "model",
@@ -72,7 +73,7 @@ def paired_difference(rows: list[dict[str, Any]], a: str, b: str) -> dict[str, f
     diff = np.array([acc[(a, s)] - acc[(b, s)] for s in seeds])
     return {
         "mean": float(diff.mean()),
-        "std": float(diff.std()),
+        "std": seed_std(diff),
         "wins": int((diff > 0).sum()),
         "seeds": len(seeds),
     }
@@ -145,7 +146,7 @@ def plot_mnist(rows: list[dict[str, Any]], path: Path) -> Path:
     for i, model in enumerate(models):
         acc = np.array([100 * r["accuracy"] for r in rows if r["model"] == model])
         a1.scatter(np.full(len(acc), i) + np.linspace(-0.12, 0.12, len(acc)), acc, s=14, alpha=0.7)
-        a1.errorbar([i], [acc.mean()], yerr=[acc.std()], fmt="_", color="black", ms=22, capsize=6)
+        a1.errorbar([i], [acc.mean()], yerr=[seed_std(acc)], fmt="_", color="black", ms=22, capsize=6)
         curves = np.array([r["val_acc"] for r in rows if r["model"] == model], dtype=float)
         a2.plot(np.arange(1, curves.shape[1] + 1), 100 * curves.mean(0), marker="o", ms=3, label=model)
     a1.set_xticks(range(len(models)), models)
