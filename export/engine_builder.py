@@ -3,7 +3,8 @@
 One optimisation profile covers the batch sizes the daemon sends (min/opt/max), the workspace is
 capped, and a persistent timing cache makes the second build on a device take seconds instead of
 minutes. The precision path (FP16 flag or strongly typed FP16 ONNX) comes from
-:mod:`export.trt_compat`. The engine is written with the drsn-edge header (model metadata plus
+:mod:`export.trt_compat`; with the FP16 flag the threshold and logit layers are pinned to FP32
+(:mod:`export.trt_precision`). The engine is written with the drsn-edge header (model metadata plus
 TensorRT version, GPU, precision, profile) and then gated against ONNX Runtime on the golden
 windows; an engine that fails the gate is deleted.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from export.engine_gate import gate_engine
 from export.engine_source import base_stem, onnx_for_recipe
 from export.trt_compat import BuildRecipe, Precision, recipe_for
+from export.trt_precision import pin_sensitive_layers
 from runtime.artifact import EngineInfo, ModelMetadata, read_onnx_metadata, sha256_file, write_engine_file
 from runtime.backends.cuda_buffers import load_cuda
 from runtime.backends.tensorrt import import_tensorrt, trt_logger
@@ -118,6 +120,8 @@ def _build(
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     recipe.configure(trt, config)
+    if recipe.pin_sensitive_fp32:
+        pin_sensitive_layers(trt, network, config, onnx_path)
     config.add_optimization_profile(_profile(builder, network, meta, batch))
     _load_timing_cache(config, cache_path)
     serialized = builder.build_serialized_network(network, config)

@@ -52,6 +52,11 @@ class BuildRecipe:
             return 0
         return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
+    @property
+    def pin_sensitive_fp32(self) -> bool:
+        """Weakly typed FP16: the builder may pick FP16 anywhere, so sensitive layers need constraints."""
+        return self.use_fp16_flag
+
     def configure(self, trt: Any, config: Any) -> None:
         """Set the precision flags on an ``IBuilderConfig`` (none for strongly typed networks)."""
         if self.use_fp16_flag:
@@ -59,7 +64,7 @@ class BuildRecipe:
 
     def describe(self) -> str:
         typing = "strongly typed" if self.strongly_typed else "weakly typed"
-        flag = " + BuilderFlag.FP16" if self.use_fp16_flag else ""
+        flag = " + BuilderFlag.FP16, sensitive layers constrained to FP32" if self.use_fp16_flag else ""
         return (
             f"TensorRT {self.tensorrt_version}: {typing}{flag}, from the {self.onnx_precision.upper()} ONNX"
         )

@@ -13,6 +13,7 @@ from export.engine_builder import engine_from_onnx
 from export.engine_cache import ensure_engine
 from export.fp16 import fp16_from_onnx
 from export.metadata_io import write_metadata_file
+from export.precision_sensitive import find_sensitive_nodes
 from runtime.artifact import read_engine_file, read_onnx_metadata, sha256_file
 from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
 from tests.export.conftest import TRT_VERSIONS, ExportCache
@@ -35,10 +36,16 @@ def test_fp16_build_follows_the_tensorrt_generation(
     assert build.effective_precision == "fp16"
     if version.startswith("10.3"):
         # JetPack 6: weakly typed network from the FP32 ONNX, FP16 chosen by the builder flag
-        assert not build.strongly_typed and build.flags == {"FP16"} and not build.onnx_has_fp16
+        assert not build.strongly_typed and not build.onnx_has_fp16
+        assert build.flags == {"FP16", "OBEY_PRECISION_CONSTRAINTS"}
+        # ... with the threshold means, sigmoids and logits held in FP32 by obeyed constraints
+        sensitive = find_sensitive_nodes(onnx.load(str(model_onnx)))
+        assert sensitive.abs_means and sensitive.sigmoids and sensitive.logits
+        assert sorted(build.fp32_layers) == sorted(sensitive.all)
     else:
         # 10.12+ / 11: strongly typed, the FP16 ONNX carries the precision, no FP16 flag
         assert build.strongly_typed and "FP16" not in build.flags and build.onnx_has_fp16
+        assert build.fp32_layers == []  # the FP16 ONNX itself keeps those nodes FP32
         twin = model_onnx.with_name("model.fp16.onnx")
         assert read_onnx_metadata(twin).export["fp16_gate"]["source_sha256"] == sha256_file(model_onnx)
     if version.startswith("11"):
@@ -160,7 +167,7 @@ def test_weak_tensorrt_given_the_fp16_file_builds_from_its_fp32_source(
     fp16 = model_onnx.with_name("model.fp16.onnx")
     fp16_from_onnx(model_onnx, fp16)
     engine_from_onnx(fp16)
-    assert not fake.builds[0].onnx_has_fp16 and fake.builds[0].flags == {"FP16"}
+    assert not fake.builds[0].onnx_has_fp16 and "FP16" in fake.builds[0].flags
     lonely = tmp_path / "alone" / "model.fp16.onnx"
     lonely.parent.mkdir()
     lonely.write_bytes(fp16.read_bytes())
@@ -172,3 +179,25 @@ def test_missing_tensorrt_names_the_extra(monkeypatch: pytest.MonkeyPatch, model
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     with pytest.raises(BackendUnavailableError, match=r"drsn-edge\[trt\].*JetPack"):
         engine_from_onnx(model_onnx)
+
+
+def test_unmatched_layer_names_leave_the_build_unconstrained_with_a_warning(
+    make_fake_trt: MakeTrt, model_onnx: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A parser that named every layer and tensor its own way: no constraints, no OBEY flag, a warning."""
+    from export.trt_precision import pin_sensitive_layers
+
+    fake = make_fake_trt("10.3.0.30")
+    trt = fake.module
+    builder = trt.Builder(trt.Logger())
+    network = builder.create_network(0)
+    assert trt.OnnxParser(network, None).parse(model_onnx.read_bytes())
+    for i, layer in enumerate(network.layers):
+        layer.name = f"(Unnamed Layer* {i})"
+        for t in range(layer.num_outputs):
+            layer.get_output(t).name = f"(Unnamed tensor {i}.{t})"
+    config = builder.create_builder_config()
+    with caplog.at_level("WARNING"):
+        assert pin_sensitive_layers(trt, network, config, model_onnx) == []
+    assert config.flags == set() and not any(layer.precision_is_set for layer in network.layers)
+    assert "only the parity gate guards" in caplog.text

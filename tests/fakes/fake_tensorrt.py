@@ -108,6 +108,8 @@ class BuildRecord:
     workspace_bytes: int | None
     timing_cache_entries_loaded: int
     thread: int
+    #: layers the builder must run in FP32 (constraints set and obeyed); empty when it may ignore them
+    fp32_layers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -137,14 +139,71 @@ class FakeTensor:
     dtype: DataType
 
 
+class FakeLayer:
+    """One layer per ONNX node, named and with outputs named as the real parser names them.
+
+    Precision constraints follow the real contract: ``precision`` and ``set_output_type`` take a
+    ``trt.DataType``, the output index must exist, and both are API usage errors on a strongly
+    typed network (whose types come from the ONNX alone).
+    """
+
+    def __init__(self, network: FakeNetwork, name: str, op_type: str, outputs: list[str]) -> None:
+        self._network, self.name, self.type = network, name, op_type
+        self._outputs = [FakeTensor(o, (), DataType.FLOAT) for o in outputs]
+        self._precision: DataType | None = None
+        self.output_types: dict[int, DataType] = {}
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._outputs)
+
+    def get_output(self, index: int) -> FakeTensor:
+        return self._outputs[index]
+
+    @property
+    def precision(self) -> DataType | None:
+        return self._precision
+
+    @precision.setter
+    def precision(self, dtype: DataType) -> None:
+        self._check_constrainable(dtype)
+        self._precision = dtype
+
+    @property
+    def precision_is_set(self) -> bool:
+        return self._precision is not None
+
+    def set_output_type(self, index: int, dtype: DataType) -> None:
+        self._check_constrainable(dtype)
+        if not 0 <= index < len(self._outputs):
+            raise FakeContractError(
+                f"set_output_type({index}) on layer {self.name} with {self.num_outputs} outputs"
+            )
+        self.output_types[index] = dtype
+
+    def _check_constrainable(self, dtype: Any) -> None:
+        if not isinstance(dtype, DataType):
+            raise FakeContractError(f"layer precision needs a trt.DataType, got {dtype!r}")
+        if self._network.strongly_typed:
+            raise FakeContractError(f"precision constraints on layer {self.name} of a strongly typed network")
+
+
 @dataclass
 class FakeNetwork:
     flags: int
     strongly_typed: bool
     inputs: list[FakeTensor] = field(default_factory=list)
     outputs: list[FakeTensor] = field(default_factory=list)
+    layers: list[FakeLayer] = field(default_factory=list)
     onnx_bytes: bytes = b""
     parsed: bool = False
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def get_layer(self, index: int) -> FakeLayer:
+        return self.layers[index]
 
     @property
     def num_inputs(self) -> int:
@@ -335,8 +394,8 @@ class FakeTensorRT:
             nptype,
         )
         flags = ["INT8", "DEBUG", "GPU_FALLBACK", "REFIT", "DISABLE_TIMING_CACHE", "TF32", "SPARSE_WEIGHTS"]
-        if self.major < 11:
-            flags = ["FP16", *flags]
+        if self.major < 11:  # TensorRT 11 dropped weak typing and the flags that steer it
+            flags = ["FP16", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS", *flags]
         trt.BuilderFlag = enum.IntEnum("BuilderFlag", flags)
         net_flags = {"STRONGLY_TYPED": 1} if self.major >= 11 else {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
         trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", net_flags)
@@ -441,6 +500,8 @@ class _FakeBuilder:
             else ("fp16" if "FP16" in config.flags else "fp32")
         )
         loaded = config.timing_cache.entries if config.timing_cache else 0
+        constrained = [layer.name for layer in network.layers if layer.precision == DataType.FLOAT]
+        obeyed = {"OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS"} & config.flags
         fake.builds.append(
             BuildRecord(
                 fake.version,
@@ -452,6 +513,7 @@ class _FakeBuilder:
                 config.pool_limits.get("WORKSPACE"),
                 loaded,
                 threading.get_ident(),
+                constrained if obeyed and precision == "fp16" else [],
             )
         )
         if config.timing_cache is not None:
@@ -517,6 +579,10 @@ class _FakeParser:
         inits = {t.name for t in proto.graph.initializer}
         self.network.inputs = [_tensor(v) for v in proto.graph.input if v.name not in inits]
         self.network.outputs = [_tensor(v) for v in proto.graph.output]
+        self.network.layers = [
+            FakeLayer(self.network, node.name or f"{node.op_type}_{i}", node.op_type, list(node.output))
+            for i, node in enumerate(proto.graph.node)
+        ]
         self.network.onnx_bytes, self.network.parsed = bytes(model), True
         return True
 
