@@ -128,6 +128,17 @@ def add_optimizer_arguments(g: Any, *, threads_default: int | None = None) -> No
     )
 
 
+def add_workers_argument(g: Any) -> None:
+    """``--workers``: training runs at once, each in its own process (sweep and study)."""
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="training runs at once, each in its own process with --threads torch threads; set it to "
+        "the number of CPU cores for a sweep (default 1)",
+    )
+
+
 def optimizer_settings(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig keyword arguments from :func:`add_optimizer_arguments`' flags."""
     return {

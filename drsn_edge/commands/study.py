@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from drsn_edge.commands._data_args import add_optimizer_arguments, optimizer_settings
+from drsn_edge.commands._data_args import add_optimizer_arguments, add_workers_argument, optimizer_settings
 
 NOISE_DESCRIPTION = (
     "DRSN-CW/CS against ConvNet, ResNet and WDCNN on CWRU under Gaussian, Laplacian and pink noise, "
@@ -90,6 +90,7 @@ def _add_noise(p: argparse.ArgumentParser) -> None:
     g.add_argument("--protocols", help="comma-separated: train_test,test_only")
     t = p.add_argument_group("training and output")
     add_optimizer_arguments(t, threads_default=1)
+    add_workers_argument(t)
     t.add_argument("--no-fp16", action="store_true", help="skip the FP16-ONNX export and scoring of DRSN-CW")
     t.add_argument("--no-thresholds", action="store_true", help="skip the threshold statistics")
     t.add_argument("--out", "-o", default="docs/results", help="tables and figures")
@@ -143,6 +144,7 @@ def _run_noise(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=command_line(args),
         train_missing=not args.report_only,
+        workers=args.workers,
     )
     print(f"noise study, {grid.name} grid: {grid.runs()} training runs; work directory {study.work_dir}")
     results, wall = run_noise_study(study)

@@ -7,6 +7,7 @@ import argparse
 from drsn_edge.commands._data_args import (
     add_data_arguments,
     add_optimizer_arguments,
+    add_workers_argument,
     optimizer_settings,
     spec_from_args,
 )
@@ -21,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", default="0", help="comma-separated seeds")
     g.add_argument("--epochs", type=int, default=30)
     add_optimizer_arguments(g)
+    add_workers_argument(g)
     g.add_argument("--out", "-o", default="runs/sweep", help="output directory (resumes from earlier rows)")
 
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         [float(s) for s in _split(args.snrs)],
         [int(s) for s in _split(args.seeds)],
     )
-    _agg, paths = run_sweep(points, spec, cfg, args.out)
+    _agg, paths = run_sweep(points, spec, cfg, args.out, workers=args.workers)
     print(paths["md"].read_text())
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0

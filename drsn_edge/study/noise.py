@@ -83,6 +83,8 @@ class NoiseStudy:
     command: str = ""
     #: False: only tabulate the runs already done (e.g. while the grid is still running elsewhere)
     train_missing: bool = True
+    #: training runs at once, each in its own process (results do not depend on it)
+    workers: int = 1
 
     def settings(self) -> dict[str, Any]:
         """What must be equal for two runs of the same (model, noise, SNR, seed) to be the same run."""
@@ -147,7 +149,9 @@ def _run_protocol(study: NoiseStudy, protocol: str) -> ProtocolResult:
         hook = TestOnlyHook(study.grid.kinds, study.grid.snrs, study.fp16_models, study.thresholds)
     work = study.work_dir / protocol
     if study.train_missing:
-        run_sweep(points, spec, cfg, work, after=hook, progress=study.progress, stem=protocol)
+        run_sweep(
+            points, spec, cfg, work, after=hook, progress=study.progress, stem=protocol, workers=study.workers
+        )
     raw = load_rows(work / f"{protocol}_rows.jsonl", points)
     seconds = sum(float(r.get("seconds", 0.0)) for r in raw)
     if protocol == "train_test":

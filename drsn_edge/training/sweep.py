@@ -10,8 +10,10 @@ import csv
 import dataclasses
 import json
 import logging
+import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from drsn_edge.training.metrics import seed_std
 from drsn_edge.training.pipeline import prepare
 from drsn_edge.training.plots import plot_accuracy_vs_snr
 from drsn_edge.training.trainer import TrainConfig, train
+from runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,32 @@ def aggregate(
     return out
 
 
+def _run_points(
+    todo: list[SweepPoint],
+    base: DataSpec,
+    cfg: TrainConfig,
+    out: Path,
+    after: Callable[[Any, Any, Path], dict[str, Any]] | None,
+    workers: int,
+) -> Iterator[tuple[SweepPoint, dict[str, Any]]]:
+    """Yield ``(point, row)`` as runs finish: in order in this process, or from a process pool."""
+    if workers == 1 or len(todo) <= 1:
+        for p in todo:
+            yield p, run_point(p, base, cfg, out, after)
+        return
+    # spawn, not fork: a forked child inherits torch's thread pools mid-state and can hang
+    pool_cfg = dataclasses.replace(cfg, threads=cfg.threads or 1)
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx)
+    try:
+        futures = {pool.submit(run_point, p, base, pool_cfg, out, after): p for p in todo}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    finally:
+        # on an error or Ctrl-C, drop the queued runs; finished rows are already saved
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def write_tables(
     agg: list[dict[str, Any]], out_dir: Path, stem: str = "sweep", title: str = ""
 ) -> dict[str, Path]:
@@ -145,8 +174,17 @@ def run_sweep(
     after: Callable[[Any, Any, Path], dict[str, Any]] | None = None,
     progress: bool = True,
     stem: str = "sweep",
+    workers: int = 1,
 ) -> tuple[list[dict[str, Any]], dict[str, Path]]:
-    """Run every point (resuming from ``rows.jsonl`` if present) and write the tables."""
+    """Run every point (resuming from ``rows.jsonl`` if present) and write the tables.
+
+    ``workers`` > 1 trains that many points at once in separate processes (each with
+    ``cfg.threads`` torch threads, 1 if unset): on a small CPU, several single-threaded runs use
+    the cores far better than one run spread over them. Rows are written by this process alone,
+    in the order runs finish, so an interrupted sweep resumes exactly as a serial one does.
+    """
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / f"{stem}_rows.jsonl"
@@ -160,8 +198,7 @@ def run_sweep(
         bar = tqdm(
             total=len(points), initial=len(points) - len(todo), desc=stem, unit="run", dynamic_ncols=True
         )
-    for p in todo:
-        row = run_point(p, base, cfg, out, after)
+    for p, row in _run_points(todo, base, cfg, out, after, workers):
         done.append(row)
         with open(rows_path, "a") as f:
             f.write(json.dumps(row) + "\n")
