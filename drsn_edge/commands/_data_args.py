@@ -113,10 +113,10 @@ def add_optimizer_arguments(g: Any, *, threads_default: int | None = None) -> No
     g.add_argument("--batch-size", type=int, default=64)
     g.add_argument(
         "--optimizer",
-        choices=["sgd", "adamw"],
+        choices=["sgd", "adamw", "adam"],
         default="sgd",
         help="sgd: the paper's (momentum 0.9, lr 0.1/0.01/0.001 at 40%%/80%%), which measures best "
-        "under noise; adamw: cosine schedule",
+        "under noise; adamw: cosine schedule; adam: constant rate, L2 penalty (the Keras reference)",
     )
     g.add_argument("--lr", type=float, help="initial learning rate (default 0.1 for sgd, 1e-3 for adamw)")
     g.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty (the paper uses 1e-4)")

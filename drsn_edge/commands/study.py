@@ -112,7 +112,18 @@ def _add_mnist(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=2e-4,
+        help="adam: L2 penalty on the gradient (2e-4 is Keras' l2(1e-4)); adamw: decoupled decay",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=["adam", "adamw"],
+        default="adam",
+        help="adam: the reference's (constant rate); adamw: decoupled decay with a cosine schedule",
+    )
     p.add_argument("--split-seed", type=int, default=0, help="seed of the stratified split and of the noise")
     p.add_argument("--n-train", type=int, default=8000, help="training images (validation is 10%% of them)")
     p.add_argument("--n-test", type=int, default=2000, help="test images")
@@ -193,6 +204,7 @@ def _run_mnist(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        optimizer=args.optimizer,
         weight_decay=args.weight_decay,
         split_seed=args.split_seed,
         n_train=args.n_train,

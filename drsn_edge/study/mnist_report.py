@@ -31,6 +31,8 @@ RUN_COLUMNS = (
 )
 
 
+_OPTIMIZERS = {"adam": "Adam (constant rate, L2 penalty)", "adamw": "AdamW (cosine schedule)"}
+
 def write_mnist_report(
     rows: list[dict[str, Any]], data_summary: dict[str, Any], study: Any, wall_s: float
 ) -> dict[str, Path]:
@@ -96,8 +98,9 @@ def page(
         f"noise x/255 + 0.5*U(0,1), drawn once (seed {study.split_seed})"
         if runs
         else "- no runs",
-        f"- training: {study.epochs} epochs, batch {study.batch_size}, AdamW lr {study.lr:g} (cosine), "
-        f"weight decay {study.weight_decay:g}, best epoch on validation; seeds {list(study.seeds)}",
+        f"- training: {study.epochs} epochs, batch {study.batch_size}, "
+        f"{_OPTIMIZERS[study.optimizer]} lr {study.lr:g}, weight decay {study.weight_decay:g}, "
+        f"best epoch on validation; seeds {list(study.seeds)}",
         f"- runtime: {sum(r['seconds'] for r in runs) / 60:.1f} min of run time "
         f"({np.mean([r['seconds'] for r in runs]):.1f} s per run) on {study.threads} torch thread(s); "
         f"this invocation {wall_s / 60:.1f} min\n"

@@ -80,3 +80,20 @@ def test_sgd_schedule_decays_at_milestones(data, tmp_path: Path) -> None:
     lrs = [h["lr"] for h in r.history]
     # milestones at 40% and 80% of 5 epochs -> after epochs 2 and 4
     np.testing.assert_allclose(lrs, [0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
+
+
+def test_adam_keeps_its_rate_and_adamw_anneals(data, tmp_path: Path) -> None:
+    """adam is the Keras reference's optimiser (constant rate); adamw follows a cosine schedule."""
+    import torch
+
+    splits, norm = data
+    adam = train(splits, SPEC, _cfg(epochs=3, optimizer="adam", lr=1e-3), tmp_path / "a", norm=norm)
+    np.testing.assert_allclose([h["lr"] for h in adam.history], [1e-3] * 3, rtol=1e-9)
+    adamw = train(splits, SPEC, _cfg(epochs=3, optimizer="adamw", lr=1e-3), tmp_path / "w", norm=norm)
+    lrs = [h["lr"] for h in adamw.history]
+    assert 1e-3 > lrs[0] > lrs[1] > lrs[2]
+    # the weight decay of adam is an L2 term in the gradient (coupled), as Keras' regulariser is
+    from drsn_edge.training.trainer import make_optimizer
+
+    opt, _ = make_optimizer(torch.nn.Linear(2, 2), _cfg(optimizer="adam", weight_decay=2e-4), 10)
+    assert type(opt) is torch.optim.Adam and opt.param_groups[0]["weight_decay"] == 2e-4
