@@ -56,6 +56,9 @@ class ExportReport:
         )
 
 
+#: relative part of the export gate's tolerance (on the largest |logit| of the parity windows)
+EXPORT_RTOL = 1e-5
+
 def onnx_from_checkpoint(
     ckpt_path: str | Path,
     out_path: str | Path,
@@ -63,12 +66,14 @@ def onnx_from_checkpoint(
     opset: int = 17,
     parity_inputs: np.ndarray | None = None,
     atol: float = 1e-4,
+    rtol: float | None = None,
     golden_count: int = DEFAULT_GOLDEN,
 ) -> ExportReport:
     """Export a drsn-edge checkpoint to ONNX and gate it: ONNX Runtime vs PyTorch on real windows.
 
     ``parity_inputs`` default to the checkpoint's golden windows (real, normalised windows from
-    the validation span). The gate demands max |logit diff| <= ``atol`` and identical argmax;
+    the validation span). The gate demands max |logit diff| <= ``atol`` + ``EXPORT_RTOL`` x
+    max |logit| (``rtol`` replaces that factor) and the same argmax on every window;
     otherwise :class:`~runtime.errors.ParityError` is raised and nothing is written.
     """
     ckpt = load_checkpoint(ckpt_path)
@@ -83,7 +88,9 @@ def onnx_from_checkpoint(
         _torch_logits(model, windows),
         ort_out,
         atol=atol,
-        rtol=0.0,
+        # FP32 rounding grows with the logits' scale: a model confident at 50 differs by more than
+        # one at 5, with nothing wrong in the graph
+        rtol=EXPORT_RTOL if rtol is None else rtol,
         exact_argmax=True,
         reference_name="pytorch",
         candidate_name="onnxruntime",

@@ -140,3 +140,16 @@ def test_already_fp16_and_misshapen_windows_are_refused(exports: ExportCache, tm
         fp16_from_onnx(fp16, tmp_path / "b.onnx")
     with pytest.raises(ModelFileError, match="do not fit"):
         fp16_from_onnx(exports.onnx("resnet_mnist"), tmp_path / "c.onnx", eval_windows=np.zeros((2, 1, 28)))
+
+
+def test_near_tie_flips_are_forgiven_and_confident_flips_are_not() -> None:
+    """Worked by hand: 4 windows, FP32 logits with two confident and two near-tie decisions."""
+    from export.fp16 import argmax_agreement
+
+    ref = np.array([[5.0, 1.0], [2.0, 1.99], [0.0, 4.0], [3.0, 2.95]], np.float32)
+    # windows 1 and 3 flip with margins 0.01 and 0.05, under 2% of 2.0 and of 3.0: forgiven
+    low = np.array([[5.0, 1.0], [1.99, 2.0], [0.0, 4.0], [2.95, 3.0]], np.float32)
+    assert argmax_agreement(ref, low) == (0.5, 1.0, 2)
+    # a confident window flipping (margin 4 of 5) is a defect, whatever the near-ties do
+    low[0] = [1.0, 5.0]
+    assert argmax_agreement(ref, low) == (0.25, 0.75, 2)
