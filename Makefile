@@ -26,7 +26,7 @@ setup: $(VENV)/.installed
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy runtime export
+	$(BIN)/mypy runtime export drsn_edge
 
 test: setup lint
 	$(BIN)/python -m pytest -q

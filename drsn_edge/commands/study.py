@@ -101,6 +101,12 @@ def _add_noise(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train nothing: tabulate the runs already in the work directory (partial grids too)",
     )
+    t.add_argument(
+        "--rescore-fp16",
+        action="store_true",
+        help="train nothing: repeat the FP16 export and scoring of runs whose FP16 step failed "
+        "(after a gate or converter change), then tabulate",
+    )
 
 
 def _add_mnist(p: argparse.ArgumentParser) -> None:
@@ -139,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_noise(args: argparse.Namespace) -> int:
-    from drsn_edge.study.noise import NoiseStudy, run_noise_study
+    from drsn_edge.study.noise import NoiseStudy, rescore_fp16_failures, run_noise_study
     from drsn_edge.study.report import write_report
     from drsn_edge.training.trainer import TrainConfig
 
@@ -154,10 +160,13 @@ def _run_noise(args: argparse.Namespace) -> int:
         thresholds=not args.no_thresholds,
         progress=not args.no_progress,
         command=command_line(args),
-        train_missing=not args.report_only,
+        train_missing=not (args.report_only or args.rescore_fp16),
         workers=args.workers,
     )
     print(f"noise study, {grid.name} grid: {grid.runs()} training runs; work directory {study.work_dir}")
+    if args.rescore_fp16:
+        fixed, failing = rescore_fp16_failures(study)
+        print(f"FP16 re-scored: {fixed} run(s) now pass their gates, {failing} still fail")
     results, wall = run_noise_study(study)
     paths = write_report(results, study, wall)
     print(paths["summary_md"].read_text())
@@ -223,7 +232,7 @@ def _run_mnist(args: argparse.Namespace) -> int:
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces this run, every flag spelled out (defaults included)."""
     words = ["drsn-edge", "study", args.study]
-    skip = {"study", "command", "verbose", "_run", "no_progress", "report_only"}
+    skip = {"study", "command", "verbose", "_run", "no_progress", "report_only", "rescore_fp16"}
     for key, value in vars(args).items():
         if key in skip or value is None or value is False:
             continue

@@ -68,6 +68,11 @@ def _fp16_columns(
     return fp16.score(x, y, reference_pred=pred)
 
 
+def fp16_columns(model: Any, best_path: Path, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Export ``best_path`` to FP16 ONNX and score it on ``(x, y)`` against ``model``'s predictions."""
+    return _fp16_columns(export_fp16(best_path), x, y, _predict(model, x))
+
+
 class TrainTestHook:
     """Extra columns for a run trained and tested on noisy data."""
 

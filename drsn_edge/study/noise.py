@@ -197,3 +197,48 @@ def expand_test_only(
             missing,
         )
     return rows, clean
+
+
+def rescore_fp16_failures(study: NoiseStudy) -> tuple[int, int]:
+    """Repeat the FP16 export and scoring of ``train_test`` runs whose FP16 step failed.
+
+    For after a gate or converter change: the checkpoints are kept, so only the export runs again
+    and the rows file is rewritten in place (atomically). Returns ``(fixed, still failing)``.
+    """
+    from drsn_edge.study.hooks import fp16_columns
+    from drsn_edge.training.checkpoint import load_checkpoint
+    from drsn_edge.training.pipeline import prepare
+    from drsn_edge.training.sweep import run_dir_for
+
+    work = study.work_dir / "train_test"
+    path = work / "train_test_rows.jsonl"
+    text = path.read_text() if path.exists() else ""
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    fixed = failing = 0
+    for row in rows:
+        if "fp16_error" not in row:
+            continue
+        point = SweepPoint(row["model"], row["noise"], float(row["snr_db"]), int(row["seed"]))
+        spec = DataSpec.from_dict(
+            {
+                **study.data.to_dict(),
+                "noise_protocol": "train_test",
+                "noise": f"{point.noise}:{point.snr_db:g}",
+                "seed": point.seed,
+            }
+        )
+        data, _norm = prepare(spec)
+        best = run_dir_for(work, point) / "best.pt"
+        columns = fp16_columns(load_checkpoint(best).build_model(), best, data.test.x, data.test.y)
+        if "fp16_error" in columns:
+            failing += 1
+        else:
+            del row["fp16_error"]
+            fixed += 1
+        row.update(columns)
+        log.info("FP16 of %s: %s", best.parent.name, columns)
+    if fixed:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tmp.replace(path)
+    return fixed, failing

@@ -129,7 +129,7 @@ def summarise(
                 row["drsn_cw_margin_low_snr"] = _difference(ref[1], mean_low)
                 row["drsn_cw_margin_low_snr_std"] = _spread(_paired(ref_low, seeds_low))
                 row["drsn_cw_points_won"] = sum(
-                    point_acc[(REFERENCE, *p)] >= point_acc[(model, *p)] for p in common
+                    point_acc[(REFERENCE, p[0], p[1])] >= point_acc[(model, p[0], p[1])] for p in common
                 )
             rows.append(row)
     return rows

@@ -44,6 +44,11 @@ def grid(
     return [SweepPoint(m, k, float(s), int(sd)) for k in kinds for s in snrs for sd in seeds for m in models]
 
 
+def run_dir_for(out_dir: Path, point: SweepPoint) -> Path:
+    """Where a point's checkpoints live: ``<out>/runs/<model>_<noise>_<snr>dB_s<seed>``."""
+    return out_dir / "runs" / f"{point.model}_{point.noise}_{point.snr_db:g}dB_s{point.seed}"
+
+
 def run_point(
     point: SweepPoint,
     base: DataSpec,
@@ -57,7 +62,7 @@ def run_point(
     )
     data, norm = prepare(spec)
     run_cfg = dataclasses.replace(cfg, model=point.model, seed=point.seed, progress=False)
-    run_dir = out_dir / "runs" / f"{point.model}_{point.noise}_{point.snr_db:g}dB_s{point.seed}"
+    run_dir = run_dir_for(out_dir, point)
     t0 = time.perf_counter()
     result = train(data, spec, run_cfg, run_dir, norm=norm)
     from drsn_edge.training.checkpoint import load_checkpoint

@@ -198,3 +198,27 @@ def test_summary_spread_is_over_seed_means_and_margins_are_paired() -> None:
     assert rn["drsn_cw_margin_low_snr"] == pytest.approx(0.7 - 0.45)
     assert rn["drsn_cw_points_won"] == 2
     assert "| train_test | resnet_paper | 2 | 3 (4) |" in summary_markdown(list(summary.values()))
+
+
+def test_rescore_fp16_restores_a_failed_fp16_column(smoke: tuple[Path, Path], tmp_path: Path) -> None:
+    """A run whose FP16 step failed (say, under an older, stricter gate) is exported and scored again."""
+    import shutil
+
+    _, work = smoke
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy)
+    (rows_path,) = copy.glob("*/train_test/train_test_rows.jsonl")
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    victim = next(r for r in rows if r["model"] == "drsn_cw_paper")
+    expected = {k: victim.pop(k) for k in ("fp16_accuracy", "fp16_agreement")}
+    victim["fp16_error"] = "ParityError: FP16 gate failed (injected)"
+    rows_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    out = tmp_path / "out"
+    assert main([*SMOKE, "--out", str(out), "--work", str(copy), "--rescore-fp16"]) == 0
+    key = ("model", "noise", "snr_db", "seed")
+    again = {tuple(r[k] for k in key): r for r in map(json.loads, rows_path.read_text().splitlines())}
+    fixed = again[tuple(victim[k] for k in key)]
+    assert "fp16_error" not in fixed
+    assert fixed["fp16_accuracy"] == pytest.approx(expected["fp16_accuracy"])
+    assert len(again) == len(rows)  # nothing trained, nothing lost
