@@ -239,21 +239,31 @@ def summary_markdown(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fp16_markdown(agg: list[dict[str, Any]], model: str = REFERENCE) -> str:
-    """FP32 (PyTorch) against FP16 (ONNX Runtime) accuracy of ``model`` at every point."""
-    rows = [r for r in agg if r["model"] == model and "fp16_accuracy" in r]
-    if not rows:
-        return ""
+_FP16_KEYS = ("accuracy", "fp16_accuracy", "fp16_agreement")
+
+
+def fp16_markdown(raw: list[dict[str, Any]], model: str = REFERENCE) -> str:
+    """FP32 (PyTorch) against FP16 (ONNX Runtime) accuracy of ``model`` at every point.
+
+    Paired: both means are over the runs whose FP16 export passed its gates, and the table says
+    how many runs that is, so a failed export can neither hide nor skew the comparison.
+    """
+    mine = [r for r in raw if r["model"] == model]
+    points = sorted({(r["noise"], float(r["snr_db"])) for r in mine})
     lines = [
-        "| noise | SNR (dB) | FP32 PyTorch | FP16 ONNX Runtime | argmax agreement |",
-        "|---|---:|---:|---:|---:|",
+        "| noise | SNR (dB) | runs with FP16 | FP32 PyTorch | FP16 ONNX Runtime | argmax agreement |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in sorted(rows, key=lambda r: (r["noise"], r["snr_db"])):
+    any_fp16 = False
+    for noise, snr in points:
+        runs = [r for r in mine if r["noise"] == noise and float(r["snr_db"]) == snr]
+        ok = [r for r in runs if "fp16_accuracy" in r]
+        any_fp16 = any_fp16 or bool(ok)
+        fp32, fp16, agree = (_mean([float(r[k]) for r in ok if k in r]) for k in _FP16_KEYS)
         lines.append(
-            f"| {r['noise']} | {r['snr_db']:g} | {_pct(r['accuracy'])} | {_pct(r['fp16_accuracy'])} | "
-            f"{_pct(r.get('fp16_agreement'))} |"
+            f"| {noise} | {snr:g} | {len(ok)}/{len(runs)} | {_pct(fp32)} | {_pct(fp16)} | {_pct(agree)} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if any_fp16 else ""
 
 
 def study_metadata(results: dict[str, ProtocolResult], study: NoiseStudy, wall_s: float) -> dict[str, Any]:
@@ -314,14 +324,14 @@ def study_page(
         summary_markdown(summary),
         "\n".join(goals(summary)) + "\n",
     ]
-    for protocol, agg in aggs.items():
+    for protocol in aggs:
         parts += [
             f"\n## {PROTOCOL_TITLES[protocol].capitalize()}\n",
             f"![accuracy against SNR](noise_{protocol}.png)\n",
             "Test accuracy (%), mean ± std over seeds:\n",
             (out / f"noise_{protocol}.md").read_text(),
         ]
-        fp16 = fp16_markdown(agg)
+        fp16 = fp16_markdown(results[protocol].rows)
         if fp16:
             parts += [
                 f"\nFP16 ONNX ({REFERENCE}), scored with ONNX Runtime on the same test windows:\n",

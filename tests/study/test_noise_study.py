@@ -222,3 +222,19 @@ def test_rescore_fp16_restores_a_failed_fp16_column(smoke: tuple[Path, Path], tm
     assert "fp16_error" not in fixed
     assert fixed["fp16_accuracy"] == pytest.approx(expected["fp16_accuracy"])
     assert len(again) == len(rows)  # nothing trained, nothing lost
+
+
+def test_fp16_table_pairs_fp32_and_fp16_over_the_same_runs() -> None:
+    """A run whose FP16 export failed is left out of both columns and counted, not silently skipped."""
+    from drsn_edge.study.report import fp16_markdown
+
+    rows = [
+        {"model": "drsn_cw_paper", "noise": "pink", "snr_db": -6.0, "seed": 0, "accuracy": 0.90,
+         "fp16_accuracy": 0.89, "fp16_agreement": 0.99},
+        {"model": "drsn_cw_paper", "noise": "pink", "snr_db": -6.0, "seed": 1, "accuracy": 0.50,
+         "fp16_error": "ParityError: ..."},
+        {"model": "resnet_paper", "noise": "pink", "snr_db": -6.0, "seed": 0, "accuracy": 0.70},
+    ]
+    table = fp16_markdown(rows)
+    assert "| pink | -6 | 1/2 | 90.00 | 89.00 | 99.00 |" in table  # not 70.00: seed 1 has no FP16
+    assert fp16_markdown([r for r in rows if r["model"] == "resnet_paper"]) == ""
