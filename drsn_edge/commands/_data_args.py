@@ -126,6 +126,23 @@ def add_optimizer_arguments(g: Any, *, threads_default: int | None = None) -> No
         default=threads_default,
         help=f"torch CPU threads (default: {threads_default or 'torch chooses'})",
     )
+    add_augment_arguments(g)
+
+
+def add_augment_arguments(g: Any) -> None:
+    """``--augment-noise`` / ``--augment-prob``: noise added to training windows (train/sweep/study)."""
+    g.add_argument(
+        "--augment-noise",
+        metavar="KINDS:LOW..HIGH",
+        help="add noise to training windows each epoch at an SNR drawn from LOW..HIGH dB, e.g. "
+        "gaussian,laplacian,pink:-10..4 (for plants noisier than the recordings)",
+    )
+    g.add_argument(
+        "--augment-prob",
+        type=float,
+        default=0.5,
+        help="share of training windows that get noise with --augment-noise (default 0.5)",
+    )
 
 
 def add_workers_argument(g: Any) -> None:
@@ -142,6 +159,8 @@ def add_workers_argument(g: Any) -> None:
 def optimizer_settings(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig keyword arguments from :func:`add_optimizer_arguments`' flags."""
     return {
+        "augment_noise": args.augment_noise,
+        "augment_prob": args.augment_prob,
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
         "lr": args.lr,

@@ -99,6 +99,9 @@ class NoiseStudy:
         train = {
             k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in _NOT_SETTINGS
         }
+        if train.get("augment_noise") is None:  # an option that is off must not re-key earlier work
+            train.pop("augment_noise", None)
+            train.pop("augment_prob", None)
         return {"data": data, "train": train}
 
     @property

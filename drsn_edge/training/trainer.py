@@ -24,6 +24,7 @@ from torch import nn
 
 from drsn_edge import __version__
 from drsn_edge.models import create_model
+from drsn_edge.training.augment import NoiseAugment
 from drsn_edge.training.checkpoint import Checkpoint, save_checkpoint
 from drsn_edge.training.datasource import DataSpec
 from runtime.artifact import ModelInfo, ModelMetadata, Normalization, SignalSpec, TensorSpec
@@ -50,6 +51,10 @@ class TrainConfig:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     model_version: str = "1"
     progress: bool = True
+    #: ``KINDS:LOW..HIGH`` noise added to training windows each epoch (see :mod:`.augment`)
+    augment_noise: str | None = None
+    #: share of training windows that get noise when ``augment_noise`` is set
+    augment_prob: float = 0.5
 
     @property
     def learning_rate(self) -> float:
@@ -238,6 +243,8 @@ def train(
             "use longer recordings, a smaller hop, or more files"
         )
     opt, sched = make_optimizer(model, cfg, max(1, len(xtr) // cfg.batch_size))
+    augment = NoiseAugment.parse(cfg.augment_noise, cfg.augment_prob) if cfg.augment_noise else None
+    noise_rng = np.random.default_rng([cfg.seed, 0x4E4F495345])  # its own stream: same seed, same noise
     history: list[dict[str, float]] = []
     best_acc, best_loss, best_epoch = -1.0, float("inf"), 0
     gx, gy = _golden(data.test.x if len(data.test.x) else xva, data.test.y if len(data.test.y) else yva)
@@ -248,7 +255,8 @@ def train(
     t0 = time.perf_counter()
     bar = _progress(cfg)
     for epoch in range(1, cfg.epochs + 1):
-        tr_loss, tr_acc = _epoch(model, xtr, ytr, opt, cfg.batch_size, gen)
+        x_epoch = augment.apply(xtr, norm, noise_rng) if augment is not None else xtr
+        tr_loss, tr_acc = _epoch(model, x_epoch, ytr, opt, cfg.batch_size, gen)
         va_loss, va_acc = _score(model, xva, yva)
         sched.step()
         history.append(
