@@ -238,3 +238,15 @@ def test_fp16_table_pairs_fp32_and_fp16_over_the_same_runs() -> None:
     table = fp16_markdown(rows)
     assert "| pink | -6 | 1/2 | 90.00 | 89.00 | 99.00 |" in table  # not 70.00: seed 1 has no FP16
     assert fp16_markdown([r for r in rows if r["model"] == "resnet_paper"]) == ""
+
+
+def test_noise_augmentation_keys_the_work_only_when_it_is_on(tmp_path: Path) -> None:
+    from drsn_edge.study.noise import NoiseStudy, study_data_spec
+    from drsn_edge.training.trainer import TrainConfig
+
+    spec = study_data_spec("cwru", str(tmp_path))
+    off = NoiseStudy(preset("full"), spec, TrainConfig(), tmp_path)
+    on = NoiseStudy(preset("full"), spec, TrainConfig(augment_noise="pink:-10..4"), tmp_path)
+    assert "augment_noise" not in off.settings()["train"] and "augment_prob" not in off.settings()["train"]
+    assert on.settings()["train"]["augment_noise"] == "pink:-10..4"
+    assert on.work_dir != off.work_dir
