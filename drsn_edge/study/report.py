@@ -120,6 +120,8 @@ def summarise(
             }
             if fp16 is not None:
                 row["mean_fp16_accuracy"] = fp16
+                mine = [r for r in raw if r["model"] == model]
+                row["fp16_runs"] = f"{sum('fp16_accuracy' in r for r in mine)}/{len(mine)}"
             if model in clean:
                 row["clean_accuracy"] = clean[model]
             if ref is not None and model != REFERENCE:
@@ -231,7 +233,7 @@ def summary_markdown(summary: list[dict[str, Any]]) -> str:
             f"| {r['protocol']} | {r['model']} | {r['points']} | {_seeds(r)} | "
             f"{_pct(r['mean_accuracy'], r.get('mean_accuracy_std'))} | "
             f"{_pct(r.get('mean_accuracy_low_snr'), r.get('mean_accuracy_low_snr_std'))} | "
-            f"{_pct(r.get('clean_accuracy'))} | {_pct(r.get('mean_fp16_accuracy'))} | "
+            f"{_pct(r.get('clean_accuracy'))} | {_fp16_cell(r)} | "
             f"{_pts(r.get('drsn_cw_margin'), r.get('drsn_cw_margin_std'))} | "
             f"{_pts(r.get('drsn_cw_margin_low_snr'), r.get('drsn_cw_margin_low_snr_std'))} | "
             f"{won} |"
@@ -371,6 +373,14 @@ def _runs_done(rt: dict[str, Any]) -> str:
     return (
         f"{done} training runs" if done >= planned else f"**partial: {done} of {planned} training runs done**"
     )
+
+
+def _fp16_cell(r: dict[str, Any]) -> str:
+    """The FP16 mean, with the share of runs behind it when some FP16 exports failed their gates."""
+    runs = r.get("fp16_runs")
+    done, total = (int(v) for v in runs.split("/")) if runs else (0, 0)
+    suffix = f" ({runs} runs)" if runs and done < total else ""
+    return _pct(r.get("mean_fp16_accuracy")) + suffix
 
 
 def _seeds(r: dict[str, Any]) -> str:

@@ -250,3 +250,23 @@ def test_noise_augmentation_keys_the_work_only_when_it_is_on(tmp_path: Path) -> 
     assert "augment_noise" not in off.settings()["train"] and "augment_prob" not in off.settings()["train"]
     assert on.settings()["train"]["augment_noise"] == "pink:-10..4"
     assert on.work_dir != off.work_dir
+
+
+def test_summary_says_when_fp16_exports_failed() -> None:
+    from drsn_edge.study.noise import ProtocolResult
+    from drsn_edge.study.report import summarise, summary_markdown
+    from drsn_edge.training.sweep import aggregate
+
+    rows = [
+        {"model": "drsn_cw_paper", "noise": "pink", "snr_db": -6.0, "seed": 0, "accuracy": 0.9,
+         "fp16_accuracy": 0.9},
+        {"model": "drsn_cw_paper", "noise": "pink", "snr_db": -6.0, "seed": 1, "accuracy": 0.8,
+         "fp16_error": "ParityError: ..."},
+    ]
+    res = {"train_test": ProtocolResult("train_test", rows, 2, 0.0)}
+    table = summary_markdown(summarise({"train_test": aggregate(rows, ["accuracy", "fp16_accuracy"])}, res))
+    assert "| 90.00 (1/2 runs) |" in table
+    rows[1] = {**rows[1], "fp16_accuracy": 0.8}
+    del rows[1]["fp16_error"]
+    table = summary_markdown(summarise({"train_test": aggregate(rows, ["accuracy", "fp16_accuracy"])}, res))
+    assert "| 85.00 |" in table and "runs)" not in table
