@@ -33,6 +33,7 @@ from export.fp16_graph import (
 )
 from export.metadata_io import embed_metadata, load_onnx, metadata_of, save_onnx
 from export.ort_run import cpu_session, onnx_logits, run_logits
+from export.parity import top2_margins
 from export.precision_sensitive import SensitiveNodes, find_sensitive_nodes
 from runtime.artifact import ModelMetadata, sha256_file
 from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
@@ -55,9 +56,7 @@ def argmax_agreement(ref: np.ndarray, low: np.ndarray) -> tuple[float, float, in
     conversion, while a broken one (which flips confident windows) still fails.
     """
     flips = ref.argmax(1) != low.argmax(1)
-    top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] >= 2 else np.repeat(ref, 2, axis=1)
-    margin = top2[:, 1] - top2[:, 0]
-    tie = margin <= NEAR_TIE_FRACTION * np.abs(ref).max(axis=1)
+    tie = top2_margins(ref) <= NEAR_TIE_FRACTION * np.abs(ref).max(axis=1)
     near_tie_flips = int(np.sum(flips & tie))
     n = max(len(ref), 1)
     return 1.0 - float(flips.sum()) / n, 1.0 - float(np.sum(flips & ~tie)) / n, near_tie_flips
