@@ -82,10 +82,9 @@ class TrainTestHook:
 
     def __call__(self, model: Any, data: Any, best_path: Path) -> dict[str, Any]:
         name, _spec = _checkpoint_info(best_path)
-        fp16 = export_fp16(best_path) if name in self.fp16_models else None
         row: dict[str, Any] = {**_split_sizes(data)}
-        if fp16 is not None:
-            row.update(_fp16_columns(fp16, data.test.x, data.test.y, _predict(model, data.test.x)))
+        if name in self.fp16_models:
+            row.update(fp16_columns(model, best_path, data.test.x, data.test.y))
         if self.thresholds and shrinkage_layers(model):
             row["thresholds"] = block_stats(model, data.test.x)
         return row

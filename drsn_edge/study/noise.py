@@ -211,7 +211,7 @@ def rescore_fp16_failures(study: NoiseStudy) -> tuple[int, int]:
     from drsn_edge.study.hooks import fp16_columns
     from drsn_edge.training.checkpoint import load_checkpoint
     from drsn_edge.training.pipeline import prepare
-    from drsn_edge.training.sweep import run_dir_for
+    from drsn_edge.training.sweep import point_spec, run_dir_for
 
     work = study.work_dir / "train_test"
     path = work / "train_test_rows.jsonl"
@@ -222,15 +222,8 @@ def rescore_fp16_failures(study: NoiseStudy) -> tuple[int, int]:
         if "fp16_error" not in row:
             continue
         point = SweepPoint(row["model"], row["noise"], float(row["snr_db"]), int(row["seed"]))
-        spec = DataSpec.from_dict(
-            {
-                **study.data.to_dict(),
-                "noise_protocol": "train_test",
-                "noise": f"{point.noise}:{point.snr_db:g}",
-                "seed": point.seed,
-            }
-        )
-        data, _norm = prepare(spec)
+        base = DataSpec.from_dict({**study.data.to_dict(), "noise_protocol": "train_test"})
+        data, _norm = prepare(point_spec(base, point))
         best = run_dir_for(work, point) / "best.pt"
         columns = fp16_columns(load_checkpoint(best).build_model(), best, data.test.x, data.test.y)
         if "fp16_error" in columns:

@@ -49,6 +49,12 @@ def run_dir_for(out_dir: Path, point: SweepPoint) -> Path:
     return out_dir / "runs" / f"{point.model}_{point.noise}_{point.snr_db:g}dB_s{point.seed}"
 
 
+def point_spec(base: DataSpec, point: SweepPoint) -> DataSpec:
+    """``base`` with the point's noise and seed: the data one run trains and tests on."""
+    noise = f"{point.noise}:{point.snr_db:g}"
+    return DataSpec.from_dict({**base.to_dict(), "noise": noise, "seed": point.seed})
+
+
 def run_point(
     point: SweepPoint,
     base: DataSpec,
@@ -57,9 +63,7 @@ def run_point(
     after: Callable[[Any, Any, Path], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Train and test one model at one noise level; ``after`` may add columns (e.g. FP16 accuracy)."""
-    spec = DataSpec.from_dict(
-        {**base.to_dict(), "noise": f"{point.noise}:{point.snr_db:g}", "seed": point.seed}
-    )
+    spec = point_spec(base, point)
     data, norm = prepare(spec)
     run_cfg = dataclasses.replace(cfg, model=point.model, seed=point.seed, progress=False)
     run_dir = run_dir_for(out_dir, point)
