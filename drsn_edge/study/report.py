@@ -121,7 +121,8 @@ def summarise(
             if fp16 is not None:
                 row["mean_fp16_accuracy"] = fp16
                 mine = [r for r in raw if r["model"] == model]
-                row["fp16_runs"] = f"{sum('fp16_accuracy' in r for r in mine)}/{len(mine)}"
+                row["fp16_runs"] = sum("fp16_accuracy" in r for r in mine)
+                row["runs"] = len(mine)
             if model in clean:
                 row["clean_accuracy"] = clean[model]
             if ref is not None and model != REFERENCE:
@@ -377,9 +378,8 @@ def _runs_done(rt: dict[str, Any]) -> str:
 
 def _fp16_cell(r: dict[str, Any]) -> str:
     """The FP16 mean, with the share of runs behind it when some FP16 exports failed their gates."""
-    runs = r.get("fp16_runs")
-    done, total = (int(v) for v in runs.split("/")) if runs else (0, 0)
-    suffix = f" ({runs} runs)" if runs and done < total else ""
+    done, total = r.get("fp16_runs", 0), r.get("runs", 0)
+    suffix = f" ({done}/{total} runs)" if done < total else ""
     return _pct(r.get("mean_fp16_accuracy")) + suffix
 
 
