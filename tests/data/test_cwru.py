@@ -102,7 +102,7 @@ def test_mirror_file_names(tmp_path: Path) -> None:
 
 @pytest.mark.shared_data
 def test_real_cwru_ten_classes(cwru_dir: Path) -> None:
-    recs = load_cwru(cwru_dir)
+    recs = load_cwru(cwru_dir, select={"load_hp": 0})
     assert [r.label for r in recs] == ["normal", "B007", "B014", "B021", "IR007", "IR014", "IR021",
                                        "OR007@6", "OR014@6", "OR021@6"]
     assert all(r.sample_rate == 12000 and r.signal.ndim == 1 for r in recs)
@@ -114,9 +114,20 @@ def test_real_cwru_ten_classes(cwru_dir: Path) -> None:
 
 @pytest.mark.shared_data
 def test_real_cwru_four_classes_and_strict_rate(cwru_dir: Path) -> None:
-    recs = load_cwru(cwru_dir, labels="4class", select={"fault": ["normal", "outer"]})
+    recs = load_cwru(cwru_dir, labels="4class", select={"fault": ["normal", "outer"], "load_hp": 0})
     assert [r.label for r in recs] == ["normal", "outer", "outer", "outer"]
-    only_12k = load_cwru(cwru_dir, select={"rate_hz": 12000}, resample=False)
+    only_12k = load_cwru(cwru_dir, select={"rate_hz": 12000, "load_hp": 0}, resample=False)
     assert len(only_12k) == 9
+
+
+@pytest.mark.shared_data
+def test_real_cwru_all_loads(cwru_dir: Path) -> None:
+    """The folder holds the nine fault classes at 1-3 HP too, without a normal baseline there."""
+    recs = load_cwru(cwru_dir)
+    by_load = {hp: [r.label for r in recs if r.meta["load_hp"] == hp] for hp in (0, 1, 2, 3)}
+    assert len(by_load[0]) == 10 and "normal" in by_load[0]
+    for hp in (1, 2, 3):
+        assert len(by_load[hp]) == 9 and "normal" not in by_load[hp]
+    assert {r.meta["rpm"] for r in recs if r.meta["load_hp"] == 3} <= set(range(1700, 1740))
     with pytest.raises(DataError, match="48000 Hz"):
         load_cwru(cwru_dir, resample=False)
