@@ -65,7 +65,8 @@ class ResidualShrinkageNetwork(nn.Module):
     """Stem conv -> stages of residual units -> BN-ReLU-GAP-FC, for signals (dims=1) or images (dims=2).
 
     Attributes every model of this package exposes: ``input_shape`` (without the batch axis),
-    ``layout`` ("NCW" or "NCHW") and ``num_classes``.
+    ``layout`` ("NCW" or "NCHW"), ``num_classes`` and ``feature_dim``, and the methods
+    ``forward_features(x) -> (N, feature_dim)`` and ``forward_head(features) -> logits``.
     """
 
     def __init__(self, *, dims: int, in_channels: int, num_classes: int, input_size: int | Sequence[int],
@@ -102,10 +103,23 @@ class ResidualShrinkageNetwork(nn.Module):
             built.append(nn.Sequential(*units))
         return built
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled feature vector (N, C) the classifier sees, for embeddings and analysis."""
+    @property
+    def feature_dim(self) -> int:
+        """Width of :meth:`forward_features`: the channels of the last stage."""
+        return int(self.fc.in_features)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled feature vector (N, C) the classifier sees; novelty scores are distances in it."""
         return spatial_mean(self.head(self.stages(self.stem(x))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.fc(self.features(x))
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`forward_features` (the older name, kept for analysis code)."""
+        return self.forward_features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from pooled features: the final layer alone."""
+        logits: torch.Tensor = self.fc(features)
         return logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -79,6 +79,20 @@ class WDCNN(nn.Module):
         )
         kaiming_init(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.classifier(self.features(x))
+    @property
+    def feature_dim(self) -> int:
+        """Width of :meth:`forward_features`: the hidden FC layer."""
+        return HIDDEN_UNITS
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The hidden FC activations (N, 100) in front of the final layer (``features`` is the conv stack)."""
+        hidden: torch.Tensor = self.classifier[:-1](self.features(x))
+        return hidden
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`forward_features`: the final layer alone."""
+        logits: torch.Tensor = self.classifier[-1](features)
         return logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
