@@ -83,13 +83,33 @@ class HomeAssistantConfig(StrictModel):
         return check_topic_segment(v, "home_assistant.prefix", allow_slash=True)
 
 
+class CommandsConfig(StrictModel):
+    """Commands on ``<prefix>/<device>/cmd``: whether to listen, which actions, how large."""
+
+    enabled: bool = Field(
+        default=True, description="Subscribe to the command topic; false ignores it entirely."
+    )
+    allow: list[str] | None = Field(
+        default=None,
+        description="Actions that may be run (e.g. [reload]); None allows every action the daemon "
+        "knows. Others are ignored with a rate-limited warning.",
+    )
+    max_payload_bytes: int = Field(
+        default=4096,
+        ge=16,
+        le=1_048_576,
+        description="Larger command messages are ignored unparsed (a command is a small JSON object).",
+    )
+
+
 class OutboxConfig(StrictModel):
     """The on-disk queue that holds events until the broker acknowledges them."""
 
     path: Path = Field(
         default=Path("drsn-edge-outbox.sqlite3"),
-        description="SQLite file of the outbox, relative to the daemon's working directory unless "
-        "absolute. Put it on persistent storage: events survive a crash or power cut only if it does.",
+        description="SQLite file of the outbox; a relative path is resolved against the directory of "
+        "the config file. Put it on persistent storage: events survive a crash or power cut only if "
+        "it does. A corrupt file is renamed to <path>.corrupt-<UTC time> and a fresh one started.",
     )
     max_messages: int = Field(
         default=100_000,
@@ -111,6 +131,13 @@ class OutboxConfig(StrictModel):
         description="SQLite durability. full: an accepted event survives a power cut (one fsync per "
         "event); normal: it survives a crash of the daemon, but a power cut may lose the last events, "
         "at lower latency.",
+    )
+    memory_max_messages: int = Field(
+        default=10_000,
+        ge=1,
+        description="Events held in memory while the outbox cannot be written (disk full, I/O error); "
+        "they are written as soon as it can be again. Beyond this the oldest are lost and counted in "
+        "drsn_edge_events_lost_total.",
     )
 
 
@@ -171,6 +198,21 @@ class MqttConfig(StrictModel):
         default=30.0,
         ge=0,
         description="Seconds between metrics messages on <prefix>/<device>/metrics; 0 disables them.",
+    )
+    ack_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="No PUBACK for this long while messages are in flight (or paho's network thread "
+        "gone): the connection is dropped and opened again.",
+    )
+    max_stalled_connections: int = Field(
+        default=3,
+        ge=1,
+        description="Connections in a row that stall as above before the daemon exits non-zero, so "
+        "that systemd restarts it. A broker that is down does not count: only accepted connections.",
+    )
+    commands: CommandsConfig = Field(
+        default_factory=CommandsConfig, description="The command topic <prefix>/<device>/cmd."
     )
     max_inflight: int = Field(
         default=64,

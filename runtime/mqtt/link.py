@@ -9,7 +9,10 @@ paho behind the new connection's messages.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,6 +59,8 @@ class Link:
     watermark: int = 0
     announced: set[str] = field(default_factory=set)
     fresh: bool = True
+    #: monotonic time of the last sign of progress: CONNACK, a PUBACK, or a send into an empty window
+    last_progress: float = 0.0
 
     def dead(self, now: float) -> bool:
         """Lost, closed underneath us, or the broker never answered CONNECT in time."""
@@ -65,11 +70,32 @@ class Link:
             return not self.client.is_connected()
         return now > self.connack_deadline
 
+    def stall(self, now: float, ack_timeout_s: float) -> str | None:
+        """Why an accepted connection can no longer make progress, or None while it can.
+
+        The socket may look connected while nothing moves: paho's network thread ended (then no
+        PUBACK is ever read again), or the broker stopped acknowledging. Both need a new link.
+        """
+        if not self.ready or self.lost:
+            return None
+        if not network_thread_alive(self.client):
+            return "paho's network thread has ended"
+        outstanding = len(self.inflight) + len(self.control)
+        if outstanding and now - self.last_progress > ack_timeout_s:
+            return f"no PUBACK for {now - self.last_progress:.1f} s with {outstanding} messages in flight"
+        return None
+
+    def note_sending(self, now: float) -> None:
+        """Start the PUBACK clock when the first message goes into an empty window."""
+        if not self.inflight and not self.control:
+            self.last_progress = now
+
     def fill_window(self, outbox: Outbox) -> int:
         """Send un-sent rows, oldest first, until the in-flight window is full; return how many."""
         room = self.window - len(self.inflight) - len(self.control)
         if room <= 0:
             return 0
+        self.note_sending(time.monotonic())
         sent = 0
         for msg in outbox.pending(room, after_id=self.watermark):
             try:
@@ -88,6 +114,25 @@ class Link:
                 break
         return sent
 
+    def drop(self, why: str) -> None:
+        """Cut a connection that makes no progress, as a network failure would (the will is sent)."""
+        self.closed_because = why
+        self.lost = True
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def done(self, outbox: Outbox) -> bool:
         """Every stored event was sent on this link and acknowledged."""
         return not self.inflight and not self.control and not outbox.pending(1, after_id=self.watermark)
+
+
+def network_thread_alive(client: mqtt.Client) -> bool:
+    """Whether the thread of ``loop_start`` still runs.
+
+    paho exposes no public accessor; it clears ``_thread`` when its thread function returns
+    (paho-mqtt 2.x), and an exception in any callback ends that thread.
+    """
+    thread = getattr(client, "_thread", None)
+    return isinstance(thread, threading.Thread) and thread.is_alive()

@@ -16,21 +16,26 @@ Design choices:
   outage of weeks cannot fill the disk and the loss is visible in metrics.
 * A small key/value table lets the daemon persist per-sensor sequence numbers in the *same*
   transaction as the event that uses them (see ``put(..., meta=...)``).
+* A write that fails (disk full, I/O error) rolls back completely, counters included, and raises
+  ``sqlite3.Error``; the publisher then holds the events in memory. A corrupt file found at
+  start is moved aside (see :mod:`runtime.mqtt.outbox_file`) and reported in ``moved_aside``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from runtime.errors import ConfigError
+from runtime.mqtt.outbox_file import MovedAside, open_or_replace
 
 if TYPE_CHECKING:
     from runtime.mqtt.config import OutboxConfig
@@ -38,25 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DropPolicy = Literal["drop_oldest", "drop_newest"]
-SCHEMA_VERSION = 1
 _DROPPED_FULL = "outbox.dropped.full"
 _DROPPED_EXPIRED = "outbox.dropped.expired"
 _EXPIRE_CHECK_S = 1.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic   TEXT    NOT NULL,
-    payload BLOB    NOT NULL,
-    qos     INTEGER NOT NULL,
-    retain  INTEGER NOT NULL,
-    created REAL    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
 
 
 class NewMessage(NamedTuple):
@@ -114,7 +104,11 @@ class Outbox:
         self.drop_policy: DropPolicy = drop_policy
         self._lock = threading.Lock()
         self._closed = False
-        self._db = _open(self.path, synchronous)
+        #: fault injection hook for tests: called with "commit" before every COMMIT; raising from
+        #: it fails the write exactly as a full disk does (sqlite3.OperationalError)
+        self.fault_injection: Callable[[str], None] | None = None
+        self.moved_aside: MovedAside | None
+        self._db, self.moved_aside = open_or_replace(self.path, synchronous)
         self._synchronous = synchronous.upper()
         self._sync_now = self._synchronous
         self._next_expire_check = 0.0
@@ -277,11 +271,17 @@ class Outbox:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            if self.fault_injection is not None:
+                self.fault_injection("commit")
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
-            self._reload_counters()
+            # SQLite may already have rolled back (SQLITE_FULL at COMMIT does); then ROLLBACK fails
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # counters must match the file, not the attempt
+                self._reload_counters()
             raise
-        self._db.execute("COMMIT")
 
     def _reload_counters(self) -> None:
         self._count = int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
@@ -352,50 +352,3 @@ def _crosses_report_point(before: int, after: int) -> bool:
     if before == 0:
         return after > 0
     return len(str(after)) > len(str(before))
-
-
-def _open(path: Path, synchronous: str) -> sqlite3.Connection:
-    """Open (creating if needed) the outbox database and verify it is ours and not in use."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), timeout=0.5, isolation_level=None, check_same_thread=False)
-    except (OSError, sqlite3.Error) as exc:
-        raise ConfigError(
-            f"cannot open the outbox {path} ({exc}); point mqtt.outbox.path at a writable file"
-        ) from exc
-    try:
-        db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise ConfigError(
-                f"the filesystem of {path} does not support SQLite WAL (journal mode {mode}); "
-                "put mqtt.outbox.path on a local disk"
-            )
-        db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"outbox {path} was written by a newer drsn-edge (schema v{version}); upgrade drsn-edge "
-                "or point mqtt.outbox.path at a new file"
-            )
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except sqlite3.OperationalError as exc:
-        db.close()
-        if "locked" in str(exc):
-            raise ConfigError(
-                f"outbox {path} is in use by another process; give each daemon its own mqtt.outbox.path"
-            ) from exc
-        raise ConfigError(
-            f"cannot use the outbox {path} ({exc}); check the path and its permissions"
-        ) from exc
-    except sqlite3.DatabaseError as exc:
-        db.close()
-        raise ConfigError(
-            f"outbox {path} is not a drsn-edge outbox ({exc}); move the file aside or choose another "
-            "mqtt.outbox.path"
-        ) from exc
-    except ConfigError:
-        db.close()
-        raise
-    return db

@@ -2,7 +2,9 @@
 
 The supervisor runs on the publisher's worker thread, except its paho callbacks, which run on
 paho's network thread and only set flags, append to the ``acks`` queue and set ``wake``: they
-never take a lock that the worker holds while calling into paho.
+never take a lock that the worker holds while calling into paho. Every callback is guarded: an
+exception escaping one ends paho's network thread, after which no PUBACK is read again while
+the socket still looks connected. Guarded failures are counted in ``callback_errors``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -23,9 +25,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.connection import AUTH_REFUSED, Backoff, build_client, open_connection, tls_context
 from runtime.mqtt.link import Link
+from runtime.mqtt.throttle import LogThrottle, clip
 from runtime.mqtt.topics import STATUS_ONLINE, Topics
 
 log = logging.getLogger(__name__)
+_throttle = LogThrottle(log)
+_F = TypeVar("_F", bound=Callable[..., None])
 
 _CONNACK_GRACE_S = 5.0
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
@@ -54,6 +59,10 @@ class Supervisor:
         self.losses = 0
         self.last_error: str | None = None
         self.stopping = False
+        #: exceptions caught in paho callbacks (and in the hooks they call)
+        self.callback_errors = 0
+        #: accepted connections in a row that stalled (see :meth:`Link.stall`); reset by a PUBACK
+        self.stalls = 0
         self._on_message = on_message
         self._waiting = waiting
         self._tls = tls_context(config.tls) if config.tls.enabled else None
@@ -79,10 +88,10 @@ class Supervisor:
         deadline = time.monotonic() + cfg.connect_timeout_s + _CONNACK_GRACE_S
         link = Link(client, self._generation, deadline, cfg.max_inflight)
         client.user_data_set(link)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_paho_message
+        client.on_connect = self.guard(self._on_connect)
+        client.on_disconnect = self.guard(self._on_disconnect)
+        client.on_publish = self.guard(self._on_publish)
+        client.on_message = self.guard(self._on_paho_message)
         try:
             open_connection(client, cfg)
         except (OSError, ValueError) as exc:
@@ -111,6 +120,24 @@ class Supervisor:
                 self._note_failure(f"MQTT broker {cfg.host}:{cfg.port} closed the connection ({why})")
         self._retry_at = time.monotonic() + self._backoff.next_delay()
 
+    def guard(self, callback: _F) -> _F:
+        """``callback`` made unable to raise: failures are counted and logged at most every 10 s."""
+
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as exc:
+                self.callback_errors += 1
+                log.debug("MQTT callback %s failed", callback.__name__, exc_info=True)
+                _throttle.error(
+                    callback.__name__, "MQTT callback %s failed (%s: %s); the connection keeps serving, "
+                    "%d callback failures so far", callback.__name__, type(exc).__name__, clip(str(exc)),
+                    self.callback_errors,
+                )
+
+        guarded.__name__ = callback.__name__
+        return guarded  # type: ignore[return-value]
+
     def _note_failure(self, message: str, level: int = logging.WARNING) -> None:
         """Log the first failure of a streak loudly and the rest at debug level."""
         self.last_error = message
@@ -137,10 +164,11 @@ class Supervisor:
         if receive_max:  # MQTT 5 flow control: never exceed the broker's unacknowledged quota
             link.window = max(1, min(link.window, int(receive_max) - 1))  # one left for the status
         client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True)
-        subs = [(self.topics.command, 1)]
+        subs = [(self.topics.command, 1)] if self.config.commands.enabled else []
         if self.config.home_assistant.discovery:
             subs.append((f"{self.config.home_assistant.prefix}/status", 1))
-        client.subscribe(subs)
+        if subs:
+            client.subscribe(subs)
         self.connects += 1
         self._failures = 0
         self.last_error = None
@@ -149,6 +177,7 @@ class Supervisor:
             "connected to MQTT broker %s:%d (MQTT %s); %d events waiting in the outbox",
             cfg.host, cfg.port, cfg.protocol, self._waiting(),
         )
+        link.last_progress = time.monotonic()
         link.ready = True
         self.wake.set()
 
