@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from export.ort_run import onnx_logits
-from export.parity import ParityReport, check_parity
 from runtime.artifact import ModelMetadata
 from runtime.backends.tensorrt import ENGINE_TOLERANCES, TensorRTBackend, TensorRTConfig
+from runtime.parity import ParityReport, check_parity
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from export.fp16_graph import (
 )
 from export.metadata_io import embed_metadata, load_onnx, metadata_of, save_onnx
 from export.ort_run import cpu_session, onnx_logits, run_logits
-from export.parity import top2_margins
 from export.precision_sensitive import SensitiveNodes, find_sensitive_nodes
 from runtime.artifact import ModelMetadata, sha256_file
 from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
+from runtime.parity import ParityReport, compare_logits
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,15 @@ def argmax_agreement(ref: np.ndarray, low: np.ndarray) -> tuple[float, float, in
     handful of golden windows that happen to sit on a decision boundary cannot fail a sound
     conversion, while a broken one (which flips confident windows) still fails.
     """
-    flips = ref.argmax(1) != low.argmax(1)
-    tie = top2_margins(ref) <= NEAR_TIE_FRACTION * np.abs(ref).max(axis=1)
-    near_tie_flips = int(np.sum(flips & tie))
-    n = max(len(ref), 1)
-    return 1.0 - float(flips.sum()) / n, 1.0 - float(np.sum(flips & ~tie)) / n, near_tie_flips
+    report = _compare(ref, low)
+    return report.argmax_agreement, report.decisive_agreement, report.near_tie_flips
+
+
+def _compare(ref: np.ndarray, low: np.ndarray) -> ParityReport:
+    """The shared comparator with the FP16 near-tie rule (no tolerance: the gate judges argmaxes)."""
+    return compare_logits(
+        ref, low, atol=0.0, near_tie_fraction=NEAR_TIE_FRACTION, reference_name="fp32", candidate_name="fp16"
+    )
 
 
 @dataclass
@@ -252,15 +256,15 @@ def _gate(
 ) -> Fp16Report:
     ref = run_logits(cpu_session(fp32), windows)
     low = run_logits(cpu_session(fp16), windows)
-    agreement, decisive, ties = argmax_agreement(ref, low)
+    parity = _compare(ref, low)
     report = Fp16Report(
         path=dst,
         converter=converter,
         n=len(windows),
-        argmax_agreement=agreement,
-        max_abs_diff=float(np.abs(ref - low).max()),
-        decisive_agreement=decisive,
-        near_tie_flips=ties,
+        argmax_agreement=parity.argmax_agreement,
+        max_abs_diff=parity.max_abs_diff,
+        decisive_agreement=parity.decisive_agreement,
+        near_tie_flips=parity.near_tie_flips,
         kept_fp32=sensitive.as_dict(),
     )
     if labels is not None:

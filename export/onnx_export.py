@@ -27,9 +27,9 @@ from export.bn_fold import fold_batchnorm
 from export.graph_rules import check_supported_ops, op_histogram
 from export.metadata_io import embed_metadata, save_onnx
 from export.ort_run import cpu_session, run_logits
-from export.parity import ParityReport, check_parity
 from runtime.artifact import Golden, ModelMetadata, read_onnx_metadata
 from runtime.errors import ModelFileError
+from runtime.parity import ParityReport, check_parity
 
 log = logging.getLogger(__name__)
 

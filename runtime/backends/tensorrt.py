@@ -30,6 +30,7 @@ from runtime.backends.base import Backend
 from runtime.backends.cuda_buffers import CudaApi, CudaError, TensorBuffer, load_cuda
 from runtime.config_base import StrictModel
 from runtime.errors import BackendUnavailableError, DataError, ModelFileError, ParityError
+from runtime.parity import compare_logits
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +282,13 @@ class TensorRTBackend(Backend):
         x, ref = golden.arrays()
         step = self.max_batch or len(x)
         got = np.concatenate([self._infer(self.check_input(x[i : i + step])) for i in range(0, len(x), step)])
-        problem = golden_mismatch(ref, got, *ENGINE_TOLERANCES[precision])
-        if problem is None:
+        atol, rtol = ENGINE_TOLERANCES[precision]
+        report = compare_logits(
+            ref, got, atol=atol, rtol=rtol, reference_name="golden logits", candidate_name="engine"
+        )
+        if report.passed(exact_argmax=False):
             return
-        message = f"{self.engine_path}: engine disagrees with the model's golden windows ({problem})"
+        message = f"{self.engine_path}: engine disagrees with the model's golden windows ({report.summary()})"
         if self.config.golden_check == "warn":
             log.warning("%s", message)
             return
@@ -304,19 +308,3 @@ class TensorRTBackend(Backend):
                 self._cuda.destroy_stream(self._stream)
         self._buffers, self._stream = [], None
         self._context = self._engine = self._runtime = None
-
-
-def golden_mismatch(reference: np.ndarray, logits: np.ndarray, atol: float, rtol: float) -> str | None:
-    """None when ``logits`` match ``reference`` within ``atol + rtol * max|reference|`` with the same
-    argmax wherever the reference is not a near-tie; otherwise what differs, in words."""
-    diff = float(np.abs(reference - logits).max())
-    tolerance = atol + rtol * float(np.abs(reference).max())
-    top2 = np.sort(reference, axis=1)[:, -2:]
-    decisive = (top2[:, 1] - top2[:, 0]) > 2 * tolerance
-    flipped = int(np.sum((reference.argmax(1) != logits.argmax(1)) & decisive))
-    if diff <= tolerance and flipped == 0:
-        return None
-    return (
-        f"max |logit diff| {diff:.3g} (tolerance {tolerance:.3g}), "
-        f"{flipped} of {len(reference)} argmax changed"
-    )

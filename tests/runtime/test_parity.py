@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.parity import check_parity, compare_logits
 from runtime.errors import ParityError
+from runtime.parity import check_parity, compare_logits
 
 
 def _logits(seed: int = 0, n: int = 20) -> np.ndarray:
@@ -49,3 +49,27 @@ def test_near_ties_may_flip_only_when_argmax_need_not_be_exact() -> None:
 def test_shape_mismatch_is_a_parity_error() -> None:
     with pytest.raises(ParityError, match="shape"):
         compare_logits(np.zeros((3, 4)), np.zeros((3, 5)), atol=1.0)
+
+
+def test_near_tie_fraction_judges_each_window_by_its_own_scale() -> None:
+    """Worked by hand: with 2% of each window's largest |logit|, a margin of 0.05 at scale 3 is a
+    near-tie (limit 0.06) while the same margin at scale 1 is not (limit 0.02)."""
+    ref = np.array([[3.0, 2.95], [1.0, 0.95], [4.0, 0.0]], np.float32)
+    cand = np.array([[2.95, 3.0], [0.95, 1.0], [4.0, 0.0]], np.float32)
+    report = compare_logits(ref, cand, atol=0.0, near_tie_fraction=0.02)
+    assert report.mismatches == [0, 1] and report.decisive_mismatches == [1]
+    assert report.near_tie_flips == 1
+    assert report.argmax_agreement == pytest.approx(1 / 3)
+    assert report.decisive_agreement == pytest.approx(2 / 3)
+    assert not report.passed(exact_argmax=False)
+    # the default rule (twice the tolerance: 0.12 here) forgives both flips
+    loose = compare_logits(ref, cand, atol=0.06)
+    assert loose.decisive_mismatches == [] and loose.passed(exact_argmax=False)
+    assert not loose.passed(exact_argmax=True)
+
+
+def test_passed_needs_the_tolerance_as_well_as_the_argmax() -> None:
+    ref = _logits()
+    report = compare_logits(ref, ref + 0.5, atol=0.1)
+    assert report.mismatches == [] and not report.passed(exact_argmax=False)
+    assert compare_logits(ref, ref + 0.05, atol=0.1).passed(exact_argmax=True)
