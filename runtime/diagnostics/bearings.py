@@ -96,13 +96,17 @@ class FaultFrequencies:
 def shaft_hz(rpm: float | None) -> float:
     """Shaft speed in Hz; the envelope method cannot work without a positive, finite speed."""
     if rpm is None:
-        raise ConfigError("the shaft speed is missing; give it in rpm (e.g. --rpm 1797 or `rpm:` in the config)")
+        raise ConfigError(
+            "the shaft speed is missing; give it in rpm (e.g. --rpm 1797 or `rpm:` in the config)"
+        )
     try:
         value = float(rpm)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"shaft speed {rpm!r} is not a number; give it in rpm, e.g. 1797") from exc
     if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"shaft speed must be a positive number of rpm, got {rpm!r}; give the running speed")
+        raise ConfigError(
+            f"shaft speed must be a positive number of rpm, got {rpm!r}; give the running speed"
+        )
     return value / 60.0
 
 
@@ -140,8 +144,10 @@ CATALOGUE: dict[str, Bearing] = {b.name: b for b in (
     Bearing("FAG 6203", 8, 6.75, 28.55, 0.0, "Paderborn University bearing data set (Lessmeier et al. 2016)"),
     Bearing("LDK UER204", 8, 7.92, 34.55, 0.0, "XJTU-SY bearing data set (Wang et al. 2020)"),
     Bearing("Rexnord ZA-2115", 16, 8.407, 71.501, 15.17,
-            "IMS/NASA bearing data set readme (Qiu et al. 2006): 0.331 in rollers, 2.815 in pitch, 15.17 deg"),
-    Bearing("MFPT NICE", 8, 5.969, 31.623, 0.0, "MFPT Society fault data set: 0.235 in balls, 1.245 in pitch"),
+            "IMS/NASA bearing data set readme (Qiu et al. 2006): 0.331 in rollers, 2.815 in pitch, "
+            "15.17 deg"),
+    Bearing("MFPT NICE", 8, 5.969, 31.623, 0.0,
+            "MFPT Society fault data set: 0.235 in balls, 1.245 in pitch"),
 )}
 _ALIASES = {"6205": "SKF 6205-2RS JEM", "6205-2rs": "SKF 6205-2RS JEM", "skf 6205": "SKF 6205-2RS JEM",
             "6203": "SKF 6203-2RS JEM", "6203-2rs": "SKF 6203-2RS JEM", "skf 6203": "SKF 6203-2RS JEM",
@@ -178,7 +184,9 @@ def bearing_from(spec: str | Mapping[str, Any] | Bearing) -> Bearing:
     if isinstance(spec, str):
         return lookup_bearing(spec)
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"bearing must be a catalogue name or a geometry mapping, got {type(spec).__name__}")
+        raise ConfigError(
+            f"bearing must be a catalogue name or a geometry mapping, got {type(spec).__name__}"
+        )
     unknown = sorted(set(spec) - set(_GEOMETRY_KEYS) - {"name", "source"})
     missing = [k for k in _GEOMETRY_KEYS[:3] if k not in spec]
     if unknown or missing:

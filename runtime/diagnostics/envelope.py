@@ -59,7 +59,9 @@ class EnvelopeSettings:
 
     def __post_init__(self) -> None:
         if not 0.001 <= self.tolerance <= 0.1:
-            raise ConfigError(f"tolerance must be in [0.001, 0.1] (a fraction, 0.02 = 2 %), got {self.tolerance}")
+            raise ConfigError(
+                f"tolerance must be in [0.001, 0.1] (a fraction, 0.02 = 2 %), got {self.tolerance}"
+            )
         if not 1 <= self.harmonics <= 10:
             raise ConfigError(f"harmonics must be in 1..10, got {self.harmonics}")
         if self.band is not None and not 0 <= self.band[0] < self.band[1]:
@@ -175,9 +177,10 @@ def analyse(
     need = required_samples(freqs, sample_rate, s.tolerance)
     if signal.size < need:
         raise DataError(
-            f"{signal.size} samples ({signal.size / sample_rate:.3f} s) are too short to resolve {bearing.name}'s "
-            f"fault frequencies at {freqs.shaft * 60:g} rpm within {s.tolerance:.1%}: the envelope spectrum needs "
-            f"at least {need} samples ({need / sample_rate:.2f} s at {sample_rate:g} Hz); give a longer window"
+            f"{signal.size} samples ({signal.size / sample_rate:.3f} s) are too short to resolve "
+            f"{bearing.name}'s fault frequencies at {freqs.shaft * 60:g} rpm within {s.tolerance:.1%}: the "
+            f"envelope spectrum needs at least {need} samples ({need / sample_rate:.2f} s at "
+            f"{sample_rate:g} Hz); give a longer window"
         )
     kurt: Kurtogram | None = None
     if s.band is None:

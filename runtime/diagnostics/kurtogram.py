@@ -93,7 +93,8 @@ def fast_kurtogram(
     signal = np.asarray(x, dtype=np.float64)
     if signal.ndim != 1 or signal.size < 2 * min_band_samples:
         raise DataError(
-            f"the kurtogram needs one channel of at least {2 * min_band_samples} samples, got shape {signal.shape}"
+            f"the kurtogram needs one channel of at least {2 * min_band_samples} samples, "
+            f"got shape {signal.shape}"
         )
     if not np.all(np.isfinite(signal)):
         raise DataError("the signal holds NaN or infinite samples; clean or drop them before diagnosing")
@@ -111,7 +112,8 @@ def fast_kurtogram(
             row[i] = band_kurtosis(spectrum, lo, hi)
             width = (hi - lo) * sample_rate / signal.size
             if width >= min_bandwidth_hz and (best is None or row[i] > best.kurtosis):
-                best = Band(lo * sample_rate / signal.size, hi * sample_rate / signal.size, level, float(row[i]))
+                hz_per_bin = sample_rate / signal.size
+                best = Band(lo * hz_per_bin, hi * hz_per_bin, level, float(row[i]))
         levels.append(level)
         values.append(row)
     if best is None:
