@@ -1,0 +1,47 @@
+"""Novelty scores from logits and features; every score is "higher means less familiar".
+
+``max_softmax`` and ``energy`` need only the logits and are the baselines the feature scores are
+measured against (``drsn-edge study novelty``): on recordings from another rig the packaged models
+stay 99% confident while wrong, so a confidence threshold cannot see them. ``mahalanobis`` is the
+distance to the nearest class mean under a shared covariance (Lee et al. 2018);
+``relative_mahalanobis`` subtracts the distance to one Gaussian of all training features (Ren et
+al. 2021), which cancels directions in which everything, familiar or not, varies.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from runtime.novelty.covariance import whiten
+
+FeatureScore = Literal["mahalanobis", "relative_mahalanobis"]
+FEATURE_SCORES: tuple[FeatureScore, ...] = ("mahalanobis", "relative_mahalanobis")
+
+
+def max_softmax(logits: np.ndarray) -> np.ndarray:
+    """``1 - max softmax probability`` per window (Hendrycks and Gimpel 2017)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    out: np.ndarray = 1.0 - p.max(axis=1) / p.sum(axis=1)
+    return out
+
+
+def energy(logits: np.ndarray) -> np.ndarray:
+    """Free energy ``-logsumexp(logits)`` per window (Liu et al. 2020)."""
+    z = np.asarray(logits, dtype=np.float64)
+    top = z.max(axis=1)
+    out: np.ndarray = -(top + np.log(np.exp(z - top[:, None]).sum(axis=1)))
+    return out
+
+
+def squared_distances(features: np.ndarray, means: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of every row of ``features`` to every row of ``means``: (N, K)."""
+    f = np.asarray(features, dtype=np.float64)
+    wf = whiten(f, chol)  # (N, F)
+    wm = whiten(np.asarray(means, dtype=np.float64), chol)  # (K, F)
+    d2 = (wf * wf).sum(axis=1)[:, None] - 2.0 * wf @ wm.T + (wm * wm).sum(axis=1)[None, :]
+    out: np.ndarray = np.maximum(d2, 0.0)
+    return out

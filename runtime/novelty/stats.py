@@ -1,0 +1,242 @@
+"""Class-conditional feature statistics: fitted on the host, stored in the metadata, scored on the device.
+
+The host fits per-class means and one shared Ledoit-Wolf covariance of the training windows'
+features (:func:`fit_novelty`), then sets thresholds at the 99th and 99.9th percentile of the
+validation windows' scores (:func:`calibrate`). The result travels in the model metadata under
+``novelty`` as plain JSON; :meth:`NoveltyStats.from_dict` is a total parser (a value or
+:class:`NoveltyStatsError` naming the model and the fix) and :class:`NoveltyScorer` factorises the
+covariance once at load, so a covariance that cannot be inverted is found before serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import DataError, ModelFileError
+from runtime.novelty.covariance import SingularCovarianceError, cholesky_factor, ledoit_wolf
+from runtime.novelty.scores import FEATURE_SCORES, FeatureScore, squared_distances
+
+log = logging.getLogger(__name__)
+
+STATS_VERSION = 1
+#: threshold names the config may use, and the percentile of validation scores behind each
+PERCENTILES: dict[str, float] = {"p99": 99.0, "p99.9": 99.9}
+FEATURES_OUTPUT = "features"
+
+
+class NoveltyStatsError(ModelFileError):
+    """A model's novelty statistics are missing pieces, malformed or unusable."""
+
+
+@dataclass(frozen=True)
+class NoveltyStats:
+    """Everything the device needs to turn a feature vector into a novelty score."""
+
+    score: FeatureScore
+    classes: list[str]
+    means: np.ndarray  # (K, F)
+    covariance: np.ndarray  # (F, F), shared, shrunk
+    shrinkage: float
+    n_train: int
+    background_mean: np.ndarray | None = None  # (F,), for relative_mahalanobis
+    background_covariance: np.ndarray | None = None  # (F, F)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    n_calibration: int = 0
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.means.shape[1])
+
+    def threshold(self, name: str | float) -> float:
+        """A named threshold (``p99``, ``p99.9``) or a number passed through."""
+        if isinstance(name, (int, float)) and not isinstance(name, bool):
+            return float(name)
+        if name not in self.thresholds:
+            raise NoveltyStatsError(
+                f"novelty threshold {name!r} is not calibrated (have {sorted(self.thresholds) or 'none'}); "
+                "use one of them or a number, or calibrate the model with `drsn-edge calibrate`"
+            )
+        return self.thresholds[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON for the metadata's ``novelty`` section and the checkpoint."""
+        doc: dict[str, Any] = {
+            "version": STATS_VERSION,
+            "score": self.score,
+            "features_output": FEATURES_OUTPUT,
+            "classes": list(self.classes),
+            "means": self.means.tolist(),
+            "covariance": self.covariance.tolist(),
+            "shrinkage": self.shrinkage,
+            "n_train": self.n_train,
+            "thresholds": dict(self.thresholds),
+            "n_calibration": self.n_calibration,
+        }
+        if self.background_mean is not None and self.background_covariance is not None:
+            doc["background_mean"] = self.background_mean.tolist()
+            doc["background_covariance"] = self.background_covariance.tolist()
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: object, source: str = "model") -> NoveltyStats:
+        """Parse :meth:`to_dict`; anything wrong raises :class:`NoveltyStatsError` naming ``source``."""
+        fix = (
+            "re-calibrate the checkpoint with `drsn-edge calibrate CKPT` and export it again, "
+            "or turn novelty off for this sensor"
+        )
+        try:
+            return _parse(doc)
+        except (KeyError, TypeError, ValueError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise NoveltyStatsError(f"{source}: novelty statistics are malformed ({what}); {fix}") from exc
+
+
+def _parse(doc: object) -> NoveltyStats:
+    if not isinstance(doc, dict):
+        raise TypeError(f"expected an object, got {type(doc).__name__}")
+    version = int(doc["version"])
+    if version > STATS_VERSION:
+        raise ValueError(f"statistics v{version} are newer than this drsn-edge reads (v{STATS_VERSION})")
+    score = doc["score"]
+    if score not in FEATURE_SCORES:
+        raise ValueError(f"score {score!r} is not one of {', '.join(FEATURE_SCORES)}")
+    classes = doc["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes) or len(classes) < 1:
+        raise ValueError("classes must be a non-empty list of names")
+    means = _matrix(doc["means"], "means")
+    k, f = means.shape
+    if k != len(classes):
+        raise ValueError(f"{k} class means for {len(classes)} classes")
+    cov = _matrix(doc["covariance"], "covariance", (f, f))
+    thresholds = doc.get("thresholds", {})
+    if not isinstance(thresholds, dict) or not all(
+        isinstance(v, (int, float)) and math.isfinite(v) for v in thresholds.values()
+    ):
+        raise ValueError("thresholds must map names to finite numbers")
+    bg_mean = bg_cov = None
+    if score == "relative_mahalanobis":
+        bg_mean = _matrix([doc["background_mean"]], "background_mean", (1, f))[0]
+        bg_cov = _matrix(doc["background_covariance"], "background_covariance", (f, f))
+    return NoveltyStats(
+        score=score,
+        classes=list(classes),
+        means=means,
+        covariance=cov,
+        shrinkage=float(doc.get("shrinkage", 0.0)),
+        n_train=int(doc.get("n_train", 0)),
+        background_mean=bg_mean,
+        background_covariance=bg_cov,
+        thresholds={str(key): float(v) for key, v in thresholds.items()},
+        n_calibration=int(doc.get("n_calibration", 0)),
+    )
+
+
+def _matrix(value: object, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} is not a matrix of numbers ({exc})") from exc
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"{name} must be a non-empty matrix, got shape {a.shape}")
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return a
+
+
+class NoveltyScorer:
+    """Scores feature vectors against :class:`NoveltyStats`; factorises the covariance once.
+
+    Raises :class:`NoveltyStatsError` at construction when a covariance cannot be inverted, so a
+    broken model is refused at load, not on the first window.
+    """
+
+    def __init__(self, stats: NoveltyStats, source: str = "model") -> None:
+        self.stats = stats
+        try:
+            self._chol, self.jitter = cholesky_factor(stats.covariance, f"{source}: the novelty covariance")
+            self._bg_chol = None
+            if stats.background_covariance is not None:
+                self._bg_chol, _ = cholesky_factor(
+                    stats.background_covariance, f"{source}: the novelty background covariance"
+                )
+        except SingularCovarianceError as exc:
+            raise NoveltyStatsError(f"{exc}; re-calibrate with `drsn-edge calibrate CKPT`") from exc
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance to every class mean, (N, K)."""
+        f = _features(features, self.stats.feature_dim)
+        return squared_distances(f, self.stats.means, self._chol)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """One novelty score per window (N,): higher is less familiar."""
+        d2 = self.distances(features)
+        nearest = d2.min(axis=1)
+        if self.stats.score == "mahalanobis":
+            out: np.ndarray = np.sqrt(nearest)
+            return out
+        assert self._bg_chol is not None and self.stats.background_mean is not None
+        bg = squared_distances(
+            _features(features, self.stats.feature_dim), self.stats.background_mean[None, :], self._bg_chol
+        )[:, 0]
+        rel: np.ndarray = nearest - bg
+        return rel
+
+
+def _features(features: np.ndarray, dim: int) -> np.ndarray:
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim == 1:
+        f = f[None, :]
+    if f.ndim != 2 or f.shape[1] != dim:
+        raise DataError(f"features of shape {f.shape} do not fit statistics of width {dim}")
+    if not np.isfinite(f).all():
+        raise DataError("features contain NaN or infinite values; check the model input")
+    return f
+
+
+def fit_novelty(
+    features: np.ndarray, labels: np.ndarray, classes: list[str], score: FeatureScore = "mahalanobis"
+) -> NoveltyStats:
+    """Per-class means and the shared Ledoit-Wolf covariance of the within-class residuals."""
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels).reshape(-1).astype(np.int64)
+    if f.ndim != 2 or len(f) != len(y):
+        raise DataError(f"{len(y)} labels for features of shape {f.shape}; pass one label per feature vector")
+    if score not in FEATURE_SCORES:
+        raise DataError(f"unknown novelty score {score!r}; use one of {', '.join(FEATURE_SCORES)}")
+    missing = [classes[c] for c in range(len(classes)) if not np.any(y == c)]
+    if missing:
+        raise DataError(f"no training windows of class(es) {missing}; every class needs windows for a mean")
+    means = np.stack([f[y == c].mean(axis=0) for c in range(len(classes))])
+    shared = ledoit_wolf(f - means[y], assume_centered=True)
+    bg_mean = bg_cov = None
+    if score == "relative_mahalanobis":
+        bg = ledoit_wolf(f)
+        bg_mean, bg_cov = f.mean(axis=0), bg.covariance
+    return NoveltyStats(
+        score=score,
+        classes=list(classes),
+        means=means,
+        covariance=shared.covariance,
+        shrinkage=shared.shrinkage,
+        n_train=len(f),
+        background_mean=bg_mean,
+        background_covariance=bg_cov,
+    )
+
+
+def calibrate(stats: NoveltyStats, features: np.ndarray) -> NoveltyStats:
+    """Thresholds at the 99th and 99.9th percentile of ``features``' scores (validation windows)."""
+    scores = NoveltyScorer(stats).score(features)
+    if len(scores) < 10:
+        raise DataError(f"{len(scores)} calibration windows are too few for a p99 threshold; use at least 10")
+    thresholds = {name: float(np.percentile(scores, q)) for name, q in PERCENTILES.items()}
+    if len(scores) < 1000:
+        log.info("p99.9 from %d windows sits near their maximum; more windows make it sharper", len(scores))
+    return replace(stats, thresholds=thresholds, n_calibration=len(scores))
