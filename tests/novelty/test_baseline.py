@@ -30,7 +30,7 @@ def test_healthy_windows_rarely_cross_the_held_back_threshold_and_drift_does() -
     base = _learned()
     rng = np.random.default_rng(9)
     healthy = base.score(_healthy(rng, 5000))
-    drifted = base.score(_healthy(rng, 500) + [0, 0, 3.0, 0, 0])  # six sd along a quiet feature
+    drifted = base.score(_healthy(rng, 500) + np.array([0, 0, 3.0, 0, 0]))  # six sd along a quiet feature
     assert np.mean(healthy > base.thresholds["p99"]) < 0.02
     assert np.mean(drifted > base.thresholds["p99"]) > 0.95
     assert base.n + base.n_holdout == 2000 and base.n_holdout == 400
@@ -64,7 +64,7 @@ def test_learning_resumes_after_a_restart(tmp_path: Path) -> None:
 
 def test_a_baseline_of_another_model_is_refused_with_the_fix(tmp_path: Path) -> None:
     path = _learned().save(tmp_path / "b.json")
-    with pytest.raises(BaselineFileError, match="another model.*learn the baseline again"):
+    with pytest.raises(BaselineFileError, match=r"another model.*learn the baseline again"):
         Baseline.load(path, "cd" * 32)
 
 
@@ -89,10 +89,10 @@ def test_damaged_fields_are_named_with_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     for change in ({"covariance": [[1.0]]}, {"mean": None}, {"thresholds": {"p99": "x"}}):
         path.write_text(json.dumps({**doc, **change}))
-        with pytest.raises(BaselineFileError, match="corrupt baseline.*learn the baseline again"):
+        with pytest.raises(BaselineFileError, match=r"corrupt baseline.*learn the baseline again"):
             Baseline.load(path, SHA)
     path.write_text(json.dumps({**doc, "covariance": np.zeros((5, 5)).tolist()}))
-    with pytest.raises(BaselineFileError, match="cannot be inverted|is zero"):
+    with pytest.raises(BaselineFileError, match=r"cannot be inverted|is zero"):
         Baseline.load(path, SHA)
     path.write_text(json.dumps({**doc, "status": "learning"}))
     with pytest.raises(BaselineFileError, match="still being learned"):

@@ -26,7 +26,7 @@ def test_windows_far_from_every_class_score_high_and_familiar_ones_low() -> None
     stats = calibrate(fit_novelty(x, y, CLASSES), _clusters(rng, 400)[0])
     scorer = NoveltyScorer(stats)
     familiar = scorer.score(_clusters(rng, 1000)[0])
-    novel = scorer.score(rng.normal(size=(200, 4)) + [0, 0, 0, 8.0])  # a direction nobody trained on
+    novel = scorer.score(rng.normal(size=(200, 4)) + np.array([0, 0, 0, 8.0]))  # untrained direction
     assert np.mean(familiar > stats.thresholds["p99"]) < 0.03
     assert np.mean(novel > stats.thresholds["p99"]) > 0.95
     assert stats.thresholds["p99.9"] >= stats.thresholds["p99"]
@@ -106,7 +106,7 @@ def test_missing_keys_and_non_objects_are_named() -> None:
 def test_a_covariance_that_cannot_be_inverted_is_refused_at_load() -> None:
     doc = {**_good(), "covariance": np.diag([1.0, -5.0, 1.0, 1.0]).tolist()}
     stats = NoveltyStats.from_dict(doc, "m.onnx")
-    with pytest.raises(NoveltyStatsError, match="cannot be inverted.*drsn-edge calibrate"):
+    with pytest.raises(NoveltyStatsError, match=r"cannot be inverted.*drsn-edge calibrate"):
         NoveltyScorer(stats, "m.onnx")
 
 
