@@ -29,7 +29,8 @@ from runtime.errors import ModelFileError
 
 METADATA_KEY = "drsn_edge"
 SCHEMA_NAME = "drsn-edge/model"
-SCHEMA_VERSION = 1
+#: 2: optional ``features_name`` (a second ONNX output, the pooled features) and ``novelty``
+SCHEMA_VERSION = 2
 ENGINE_MAGIC = b"DRSNENG1"
 _LEN = struct.Struct("<I")
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -103,7 +104,7 @@ class Golden(StrictModel):
 
 
 class ModelMetadata(StrictModel):
-    """The document stored in every model artifact (schema ``drsn-edge/model`` v1)."""
+    """The document stored in every model artifact (schema ``drsn-edge/model`` v2; v1 files still read)."""
 
     schema_name: Literal["drsn-edge/model"] = Field("drsn-edge/model", alias="schema")
     schema_version: int = Field(SCHEMA_VERSION, description="Bumped on incompatible changes.")
@@ -113,6 +114,16 @@ class ModelMetadata(StrictModel):
     signal: SignalSpec | None = Field(None, description="Sampling of 1-D models; None for images.")
     input: TensorSpec
     output_name: str = Field("logits", description="ONNX output name (raw logits, softmax not applied).")
+    features_name: str | None = Field(
+        None,
+        description="ONNX output holding the pooled features (N, F) in front of the final layer; None: the "
+        "model has no such output and novelty scoring is off.",
+    )
+    novelty: dict[str, Any] | None = Field(
+        None,
+        description="Feature statistics and thresholds of the novelty score (runtime.novelty.NoveltyStats, "
+        "parsed when used); None: not calibrated, novelty off.",
+    )
     normalization: Normalization = Field(default_factory=Normalization)
     precision: Literal["fp32", "fp16"] = Field("fp32", description="Precision of the stored weights.")
     weights_sha256: str = Field("", description="sha256 of the trained weights (state dict bytes).")
