@@ -45,8 +45,13 @@ class Bearing:
     source: str = "given by the user"
 
     def __post_init__(self) -> None:
-        check_geometry(self.n_elements, self.element_diameter_mm, self.pitch_diameter_mm,
-                       self.contact_angle_deg, self.name)
+        check_geometry(
+            self.n_elements,
+            self.element_diameter_mm,
+            self.pitch_diameter_mm,
+            self.contact_angle_deg,
+            self.name,
+        )
 
     @property
     def ratio(self) -> float:
@@ -132,27 +137,53 @@ def check_geometry(n: Any, d: Any, pitch: Any, angle: Any, name: str = "bearing"
 
 
 _CWRU = "CWRU Bearing Data Center, bearing information page (inch dimensions converted to mm)"
-_APPROX = ("ball count and size from common maker data; pitch diameter approximated as (bore + OD) / 2, "
-           "so frequencies are good to a few percent")
+_APPROX = (
+    "ball count and size from common maker data; pitch diameter approximated as (bore + OD) / 2, "
+    "so frequencies are good to a few percent"
+)
 
 #: name -> geometry. Aliases below map the names people type to these entries.
-CATALOGUE: dict[str, Bearing] = {b.name: b for b in (
-    Bearing("SKF 6205-2RS JEM", 9, 7.94, 39.04, 0.0, f"{_CWRU}: drive end, 0.3126 in balls, 1.537 in pitch"),
-    Bearing("SKF 6203-2RS JEM", 8, 6.746, 28.50, 0.0, f"{_CWRU}: fan end, 0.2656 in balls, 1.122 in pitch"),
-    Bearing("6204", 8, 7.938, 33.5, 0.0, _APPROX),
-    Bearing("6206", 9, 9.525, 46.0, 0.0, _APPROX),
-    Bearing("FAG 6203", 8, 6.75, 28.55, 0.0, "Paderborn University bearing data set (Lessmeier et al. 2016)"),
-    Bearing("LDK UER204", 8, 7.92, 34.55, 0.0, "XJTU-SY bearing data set (Wang et al. 2020)"),
-    Bearing("Rexnord ZA-2115", 16, 8.407, 71.501, 15.17,
-            "IMS/NASA bearing data set readme (Qiu et al. 2006): 0.331 in rollers, 2.815 in pitch, "
-            "15.17 deg"),
-    Bearing("MFPT NICE", 8, 5.969, 31.623, 0.0,
-            "MFPT Society fault data set: 0.235 in balls, 1.245 in pitch"),
-)}
-_ALIASES = {"6205": "SKF 6205-2RS JEM", "6205-2rs": "SKF 6205-2RS JEM", "skf 6205": "SKF 6205-2RS JEM",
-            "6203": "SKF 6203-2RS JEM", "6203-2rs": "SKF 6203-2RS JEM", "skf 6203": "SKF 6203-2RS JEM",
-            "cwru-de": "SKF 6205-2RS JEM", "cwru-fe": "SKF 6203-2RS JEM", "za-2115": "Rexnord ZA-2115",
-            "uer204": "LDK UER204", "nice": "MFPT NICE"}
+CATALOGUE: dict[str, Bearing] = {
+    b.name: b
+    for b in (
+        Bearing(
+            "SKF 6205-2RS JEM", 9, 7.94, 39.04, 0.0, f"{_CWRU}: drive end, 0.3126 in balls, 1.537 in pitch"
+        ),
+        Bearing(
+            "SKF 6203-2RS JEM", 8, 6.746, 28.50, 0.0, f"{_CWRU}: fan end, 0.2656 in balls, 1.122 in pitch"
+        ),
+        Bearing("6204", 8, 7.938, 33.5, 0.0, _APPROX),
+        Bearing("6206", 9, 9.525, 46.0, 0.0, _APPROX),
+        Bearing(
+            "FAG 6203", 8, 6.75, 28.55, 0.0, "Paderborn University bearing data set (Lessmeier et al. 2016)"
+        ),
+        Bearing("LDK UER204", 8, 7.92, 34.55, 0.0, "XJTU-SY bearing data set (Wang et al. 2020)"),
+        Bearing(
+            "Rexnord ZA-2115",
+            16,
+            8.407,
+            71.501,
+            15.17,
+            "IMS/NASA bearing data set readme (Qiu et al. 2006): 0.331 in rollers, 2.815 in pitch, 15.17 deg",
+        ),
+        Bearing(
+            "MFPT NICE", 8, 5.969, 31.623, 0.0, "MFPT Society fault data set: 0.235 in balls, 1.245 in pitch"
+        ),
+    )
+}
+_ALIASES = {
+    "6205": "SKF 6205-2RS JEM",
+    "6205-2rs": "SKF 6205-2RS JEM",
+    "skf 6205": "SKF 6205-2RS JEM",
+    "6203": "SKF 6203-2RS JEM",
+    "6203-2rs": "SKF 6203-2RS JEM",
+    "skf 6203": "SKF 6203-2RS JEM",
+    "cwru-de": "SKF 6205-2RS JEM",
+    "cwru-fe": "SKF 6203-2RS JEM",
+    "za-2115": "Rexnord ZA-2115",
+    "uer204": "LDK UER204",
+    "nice": "MFPT NICE",
+}
 
 
 def _key(text: str) -> str:

@@ -13,8 +13,9 @@ the search window excluded). A harmonic counts as found above ``found_db``. Inne
 with the shaft, so their peaks carry sidebands at +- the shaft speed; ball defects turn with the
 cage, so theirs carry sidebands at +- FTF; found sidebands add to the score. The score is the sum
 of found prominences weighted by ``1 / h`` (the fundamental counts most, since higher harmonics
-of different faults can fall close together); the verdict is the best-scoring fault if it has
-``min_harmonics`` harmonics found and a score of at least ``min_score``, otherwise ``none``.
+of different faults can fall close together); the verdict is the best-scoring fault among those whose
+fundamental is found, with ``min_harmonics`` harmonics found and a score of at least ``min_score``;
+otherwise ``none``.
 
 Frequency resolution limits all of this: telling a peak inside a ``tolerance`` window from its
 neighbours needs bins narrower than ``tolerance * f`` for the lowest fault frequency, hence a
@@ -161,13 +162,23 @@ def envelope_spectrum(
     env = np.abs(hilbert(filtered))
     env -= env.mean()
     nperseg = env.size if segment is None else min(int(segment), env.size)
-    hz, power = welch(env, fs=sample_rate, window="hann", nperseg=nperseg, noverlap=nperseg // 2,
-                      detrend="constant", scaling="spectrum")
+    hz, power = welch(
+        env,
+        fs=sample_rate,
+        window="hann",
+        nperseg=nperseg,
+        noverlap=nperseg // 2,
+        detrend="constant",
+        scaling="spectrum",
+    )
     return hz, np.sqrt(2 * power)
 
 
 def analyse(
-    x: np.ndarray, sample_rate: float, bearing: Bearing, rpm: float | None,
+    x: np.ndarray,
+    sample_rate: float,
+    bearing: Bearing,
+    rpm: float | None,
     settings: EnvelopeSettings | None = None,
 ) -> EnvelopeReport:
     """Envelope evidence for each fault type of ``bearing`` at ``rpm`` in the samples ``x``."""
@@ -186,8 +197,9 @@ def analyse(
     if s.band is None:
         top = max(freqs.of(f) * per for f, (_, per, _) in SEARCHED.items())
         min_bw = s.min_bandwidth_hz or 2 * (s.harmonics + 1) * top
-        kurt = fast_kurtogram(signal, sample_rate, max_level=s.kurtogram_level,
-                              min_bandwidth_hz=min(min_bw, sample_rate / 4))
+        kurt = fast_kurtogram(
+            signal, sample_rate, max_level=s.kurtogram_level, min_bandwidth_hz=min(min_bw, sample_rate / 4)
+        )
         band = kurt.best
     else:
         band = Band(s.band[0], min(s.band[1], sample_rate / 2), float("nan"), float("nan"))
@@ -195,8 +207,19 @@ def analyse(
     hz, amps = envelope_spectrum(signal, sample_rate, (band.low_hz, band.high_hz), segment)
     evidence = {fault: _evidence(fault, freqs, hz, amps, s) for fault in SEARCHED}
     verdict, strength = _verdict(evidence, s)
-    return EnvelopeReport(float(sample_rate), int(signal.size), freqs.shaft * 60, freqs, band, evidence,
-                          verdict, strength, hz, amps, kurt)
+    return EnvelopeReport(
+        float(sample_rate),
+        int(signal.size),
+        freqs.shaft * 60,
+        freqs,
+        band,
+        evidence,
+        verdict,
+        strength,
+        hz,
+        amps,
+        kurt,
+    )
 
 
 def _checked(x: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -226,8 +249,9 @@ def _peak(hz: np.ndarray, amps: np.ndarray, target: float, order: int, s: Envelo
     return Peak(order, target, float(hz[i]), prominence, prominence >= s.found_db)
 
 
-def _evidence(fault: str, freqs: FaultFrequencies, hz: np.ndarray, amps: np.ndarray,
-              s: EnvelopeSettings) -> FaultEvidence:
+def _evidence(
+    fault: str, freqs: FaultFrequencies, hz: np.ndarray, amps: np.ndarray, s: EnvelopeSettings
+) -> FaultEvidence:
     _, per, side = SEARCHED[fault]
     base = freqs.of(fault) * per
     harmonics = tuple(_peak(hz, amps, h * base, h, s) for h in range(1, s.harmonics + 1))
@@ -243,7 +267,14 @@ def _evidence(fault: str, freqs: FaultFrequencies, hz: np.ndarray, amps: np.ndar
 
 
 def _verdict(evidence: dict[str, FaultEvidence], s: EnvelopeSettings) -> tuple[str, str]:
-    best = max(evidence.values(), key=lambda e: e.score)
-    if best.harmonics_found < s.min_harmonics or best.score < s.min_score:
+    # a fault without its fundamental is not named: its higher harmonics may be another fault's
+    # (3 x BPFO lies 0.7 % from 2 x BPFI on a 6205)
+    eligible = [
+        e
+        for e in evidence.values()
+        if e.harmonics[0].found and e.harmonics_found >= s.min_harmonics and e.score >= s.min_score
+    ]
+    if not eligible:
         return "none", "none"
+    best = max(eligible, key=lambda e: e.score)
     return best.fault, "strong" if best.score >= s.strong_score else "weak"

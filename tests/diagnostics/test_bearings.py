@@ -43,11 +43,15 @@ def test_unknown_bearing_lists_the_catalogue() -> None:
         ({"n_elements": 30, "element_diameter_mm": 8.0, "pitch_diameter_mm": 39.0}, "do not fit"),
         ({"n_elements": 2, "element_diameter_mm": 8.0, "pitch_diameter_mm": 39.0}, ">= 3"),
         ({"n_elements": 9, "element_diameter_mm": -1.0, "pitch_diameter_mm": 39.0}, "positive"),
-        ({"n_elements": 9, "element_diameter_mm": 8.0, "pitch_diameter_mm": 39.0, "contact_angle_deg": 95},
-         "contact angle"),
+        (
+            {"n_elements": 9, "element_diameter_mm": 8.0, "pitch_diameter_mm": 39.0, "contact_angle_deg": 95},
+            "contact angle",
+        ),
         ({"n_elements": 9, "element_diameter_mm": 8.0}, "missing"),
-        ({"n_elements": 9, "element_diameter_mm": 8.0, "pitch_diameter_mm": 39.0, "balls": 9},
-         "unknown keys"),
+        (
+            {"n_elements": 9, "element_diameter_mm": 8.0, "pitch_diameter_mm": 39.0, "balls": 9},
+            "unknown keys",
+        ),
     ],
 )
 def test_impossible_geometry_is_refused_with_the_rule_it_breaks(geometry: dict, words: str) -> None:

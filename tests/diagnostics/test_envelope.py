@@ -15,8 +15,9 @@ FS = 12000
 UER204 = lookup_bearing("UER204")
 
 
-def _simulate(condition: str, rpm: float = 1797, seconds: float = 2.0, seed: int = 0, bearing=None,
-              **kwargs: float) -> np.ndarray:
+def _simulate(
+    condition: str, rpm: float = 1797, seconds: float = 2.0, seed: int = 0, bearing=None, **kwargs: float
+) -> np.ndarray:
     b = bearing or lookup_bearing("6205")
     geometry = BearingGeometry(b.n_elements, b.element_diameter_mm, b.pitch_diameter_mm, b.contact_angle_deg)
     sim = BearingSimulator(condition, sample_rate=FS, rpm=rpm, seed=seed, geometry=geometry, **kwargs)
