@@ -342,9 +342,12 @@ def _model_path(args: argparse.Namespace, workdir: Path) -> Path:
     if args.model is not None:
         return Path(args.model)
     if args.checkpoint is not None:
+        from drsn_edge.training.checkpoint import build_model
         from export.onnx_export import onnx_from_checkpoint
 
-        return onnx_from_checkpoint(args.checkpoint, workdir / f"{Path(args.checkpoint).stem}.onnx").path
+        return onnx_from_checkpoint(
+            args.checkpoint, workdir / f"{Path(args.checkpoint).stem}.onnx", build_model=build_model
+        ).path
     from drsn_edge.demo.session import packaged_model
 
     return packaged_model()
@@ -366,7 +369,7 @@ def prepare(name: str, model: Path, meta: Any, args: argparse.Namespace, workdir
         return f"{model.name} is already FP16; pass the FP32 export for this column"
     if name != "onnxruntime-fp16" or meta.precision == "fp16":
         return model
-    from export.fp16 import fp16_from_onnx
+    from runtime.onnx_tools.fp16 import fp16_from_onnx
 
     dst = workdir / f"{model.stem}.fp16.onnx"
     try:

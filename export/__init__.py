@@ -1,12 +1,12 @@
-"""Turning a trained checkpoint into what a device runs: ONNX, FP16 ONNX and TensorRT engines.
-
-Only :mod:`export.onnx_export` imports torch; FP16 conversion and engine building run without it.
+"""Host conversion: a trained checkpoint becomes a self-describing ONNX file.
 
 * :func:`export.onnx_export.onnx_from_checkpoint` - checkpoint -> ONNX, gated against PyTorch
-* :func:`export.fp16.fp16_from_onnx` - FP32 ONNX -> FP16 ONNX, gated against FP32
-* :func:`export.engine_builder.engine_from_onnx` - ONNX -> TensorRT engine file (on the device)
-* :func:`export.engine_cache.ensure_engine` - the same, built only when the cached one is stale
-* :mod:`export.trt_compat` - the one place that knows TensorRT versions differ
+  (the only step that imports torch)
+* :mod:`export.checkpoint_format` - the checkpoint file format, read here without training code
+
+What the device may also need lives below, in ``runtime``: FP16 conversion, ONNX metadata I/O and
+the CPU reference in :mod:`runtime.onnx_tools`; the TensorRT engine build, cache and gate in
+:mod:`runtime.backends.tensorrt`; the parity comparator in :mod:`runtime.parity`.
 
 Nothing is imported here, so ``import export`` stays cheap and torch-free.
 """

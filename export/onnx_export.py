@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,13 @@ import numpy as np
 import onnx
 import torch
 
-from drsn_edge.training.checkpoint import Checkpoint, load_checkpoint
 from export.bn_fold import fold_batchnorm
+from export.checkpoint_format import Checkpoint, load_checkpoint
 from export.graph_rules import check_supported_ops, op_histogram
-from export.metadata_io import embed_metadata, save_onnx
-from export.ort_run import cpu_session, run_logits
 from runtime.artifact import Golden, ModelMetadata, read_onnx_metadata
 from runtime.errors import ModelFileError
+from runtime.onnx_tools.metadata_io import embed_metadata, save_onnx
+from runtime.onnx_tools.ort_run import cpu_session, run_logits
 from runtime.parity import ParityReport, check_parity
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class ExportReport:
         )
 
 
+#: rebuilds the network (with its weights, in eval mode) that a checkpoint describes
+ModelBuilder = Callable[[Checkpoint], torch.nn.Module]
+
 #: relative part of the export gate's tolerance (on the largest |logit| of the parity windows)
 EXPORT_RTOL = 1e-5
 
@@ -63,6 +67,7 @@ def onnx_from_checkpoint(
     ckpt_path: str | Path,
     out_path: str | Path,
     *,
+    build_model: ModelBuilder,
     opset: int = 17,
     parity_inputs: np.ndarray | None = None,
     atol: float = 1e-4,
@@ -71,13 +76,15 @@ def onnx_from_checkpoint(
 ) -> ExportReport:
     """Export a drsn-edge checkpoint to ONNX and gate it: ONNX Runtime vs PyTorch on real windows.
 
+    ``build_model`` rebuilds the network from the checkpoint (the host's model registry:
+    :func:`drsn_edge.training.checkpoint.build_model`; export does not import it).
     ``parity_inputs`` default to the checkpoint's golden windows (real, normalised windows from
     the validation span). The gate demands max |logit diff| <= ``atol`` + ``EXPORT_RTOL`` x
     max |logit| (``rtol`` replaces that factor) and the same argmax on every window;
     otherwise :class:`~runtime.errors.ParityError` is raised and nothing is written.
     """
     ckpt = load_checkpoint(ckpt_path)
-    model = _build(ckpt, ckpt_path)
+    model = _build(build_model, ckpt, ckpt_path)
     shape = _sample_shape(ckpt, model)
     windows = _parity_windows(ckpt, parity_inputs, shape)
     proto = _export_graph(model, windows[:2], opset)
@@ -141,10 +148,10 @@ def _spread_over_labels(labels: np.ndarray, count: int) -> np.ndarray:
     return np.asarray(order, dtype=np.int64)
 
 
-def _build(ckpt: Checkpoint, path: str | Path) -> torch.nn.Module:
+def _build(build_model: ModelBuilder, ckpt: Checkpoint, path: str | Path) -> torch.nn.Module:
     """Rebuild the network; a state dict that does not fit its model is a corrupt checkpoint."""
     try:
-        return ckpt.build_model()
+        return build_model(ckpt)
     except RuntimeError as exc:
         raise ModelFileError(
             f"{path}: the weights do not fit model {ckpt.model_name} with {ckpt.model_kwargs} ({exc}); "

@@ -44,8 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.engine_cache import ensure_engine
     from runtime.artifact import read_engine_file
+    from runtime.backends.tensorrt.cache import ensure_engine
 
     engine = ensure_engine(
         Path(args.model),

@@ -82,6 +82,7 @@ def load_windows(path: str) -> tuple[Any, Any]:
 
 
 def _run_onnx(args: argparse.Namespace) -> int:
+    from drsn_edge.training.checkpoint import build_model
     from export.onnx_export import onnx_from_checkpoint
 
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
@@ -89,6 +90,7 @@ def _run_onnx(args: argparse.Namespace) -> int:
     report = onnx_from_checkpoint(
         args.checkpoint,
         out,
+        build_model=build_model,
         opset=args.opset,
         parity_inputs=windows,
         atol=args.atol,
@@ -109,8 +111,8 @@ def _run_onnx(args: argparse.Namespace) -> int:
 
 
 def _run_fp16(args: argparse.Namespace) -> int:
-    from export.engine_source import base_stem
-    from export.fp16 import fp16_from_onnx
+    from runtime.backends.tensorrt.source import base_stem
+    from runtime.onnx_tools.fp16 import fp16_from_onnx
 
     src = Path(args.model)
     out = Path(args.out) if args.out else src.with_name(f"{base_stem(src)}.fp16.onnx")

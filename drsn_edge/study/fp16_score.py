@@ -1,7 +1,7 @@
 """The FP16-ONNX accuracy of a trained model: what the device would score on the same windows.
 
 The best checkpoint of a run is exported to ONNX (:func:`export.onnx_export.onnx_from_checkpoint`,
-gated against PyTorch), converted to FP16 (:func:`export.fp16.fp16_from_onnx`, gated on the
+gated against PyTorch), converted to FP16 (:func:`runtime.onnx_tools.fp16.fp16_from_onnx`, gated on the
 checkpoint's golden windows), and the FP16 file is then scored with ONNX Runtime on every test
 window. The export gates answer "is the conversion faithful"; this answers "what accuracy does
 the deployed model reach at this noise level", which is the figure the study reports.
@@ -38,7 +38,7 @@ class Fp16Model:
         self, x: np.ndarray, y: np.ndarray, reference_pred: np.ndarray | None = None
     ) -> dict[str, float]:
         """FP16 accuracy on ``(x, y)``; with FP32 predictions, also the share of windows they agree on."""
-        from export.ort_run import run_logits
+        from runtime.onnx_tools.ort_run import run_logits
 
         pred = run_logits(self.session, x).argmax(1)
         out = {"fp16_accuracy": float(np.mean(pred == y)) if len(y) else 0.0}
@@ -49,9 +49,10 @@ class Fp16Model:
 
 def export_fp16(ckpt_path: Path, out_dir: Path | None = None) -> Fp16Model | str:
     """Export ``ckpt_path`` to FP32 and FP16 ONNX beside it; return the model, or why it failed."""
-    from export.fp16 import fp16_from_onnx
+    from drsn_edge.training.checkpoint import build_model
     from export.onnx_export import onnx_from_checkpoint
-    from export.ort_run import cpu_session
+    from runtime.onnx_tools.fp16 import fp16_from_onnx
+    from runtime.onnx_tools.ort_run import cpu_session
 
     folder = out_dir or ckpt_path.parent
     fp32, fp16 = folder / f"{ckpt_path.stem}.onnx", folder / f"{ckpt_path.stem}_fp16.onnx"
@@ -61,7 +62,7 @@ def export_fp16(ckpt_path: Path, out_dir: Path | None = None) -> Fp16Model | str
         # both would break the study's progress bar, and the figures are kept in the files' metadata.
         with contextlib.redirect_stdout(printed), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            onnx_from_checkpoint(ckpt_path, fp32)
+            onnx_from_checkpoint(ckpt_path, fp32, build_model=build_model)
             fp16_from_onnx(fp32, fp16)
     except DrsnEdgeError as exc:
         log.warning("FP16 export of %s failed: %s", ckpt_path, exc)

@@ -1,130 +1,56 @@
-"""Checkpoints that carry everything the export step needs.
+"""Checkpoints on the host: the file format of :mod:`export.checkpoint_format`, plus the model.
 
-A checkpoint is one ``torch.save`` file holding a plain dict (no pickled classes beyond tensors
-and numpy arrays), so it loads with ``weights_only=True``:
-
-``format``/``version``
-    ``"drsn-edge-checkpoint"`` / 1.
-``model_name``, ``model_kwargs``
-    ``create_model(model_name, **model_kwargs)`` rebuilds the network.
-``state_dict``
-    The weights.
-``metadata``
-    A :class:`runtime.artifact.ModelMetadata` as a JSON-able dict (classes, healthy class,
-    signal spec, input spec, normalisation, training summary and metrics); ``golden`` is empty
-    here, the export step fills it with ONNX logits.
-``golden_inputs``, ``golden_labels``
-    Up to 64 real, already normalised windows (float32) from the validation or test span, for
-    export parity gates.
-``epoch``, ``history``
-    Training progress.
+The format (what a checkpoint holds, how it is written and validated) lives in ``export`` so the
+export step reads it without importing training code; this module adds what only the host can
+do, rebuilding the network from the model registry.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
-from runtime.artifact import ModelMetadata
+from export.checkpoint_format import FORMAT, VERSION, load_checkpoint_as, save_checkpoint, weights_sha256
+from export.checkpoint_format import Checkpoint as CheckpointFile
 from runtime.errors import ModelFileError
 
-FORMAT = "drsn-edge-checkpoint"
-VERSION = 1
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Checkpoint",
+    "build_model",
+    "load_checkpoint",
+    "save_checkpoint",
+    "weights_sha256",
+]
+
+
+def build_model(ckpt: CheckpointFile) -> torch.nn.Module:
+    """Rebuild the network of ``ckpt`` with its weights, in eval mode."""
+    from drsn_edge.models import create_model
+
+    model = create_model(ckpt.model_name, **ckpt.model_kwargs)
+    try:
+        model.load_state_dict(ckpt.state_dict)
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"checkpoint weights do not fit {ckpt.model_name} with {ckpt.model_kwargs}: {exc}; "
+            "the file was written by another model configuration"
+        ) from exc
+    return model.eval()
 
 
 @dataclass
-class Checkpoint:
-    model_name: str
-    model_kwargs: dict[str, Any]
-    state_dict: dict[str, torch.Tensor]
-    metadata: ModelMetadata
-    golden_inputs: np.ndarray
-    golden_labels: np.ndarray
-    epoch: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
+class Checkpoint(CheckpointFile):
+    """A checkpoint that can rebuild its network."""
 
     def build_model(self) -> torch.nn.Module:
         """Rebuild the network with its weights, in eval mode."""
-        from drsn_edge.models import create_model
-
-        model = create_model(self.model_name, **self.model_kwargs)
-        try:
-            model.load_state_dict(self.state_dict)
-        except RuntimeError as exc:
-            raise ModelFileError(
-                f"checkpoint weights do not fit {self.model_name} with {self.model_kwargs}: {exc}; "
-                "the file was written by another model configuration"
-            ) from exc
-        return model.eval()
-
-
-def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
-    """Hash of the weights in a stable order, independent of pickling details."""
-    h = hashlib.sha256()
-    for k in sorted(state_dict):
-        h.update(k.encode())
-        h.update(state_dict[k].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    """Write atomically (temp file + rename) so an interrupted run never leaves a half file."""
-    meta = ckpt.metadata.model_copy(update={"weights_sha256": weights_sha256(ckpt.state_dict)})
-    doc = {
-        "format": FORMAT,
-        "version": VERSION,
-        "model_name": ckpt.model_name,
-        "model_kwargs": ckpt.model_kwargs,
-        "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()},
-        "metadata": meta.model_dump(mode="json", by_alias=True),
-        "golden_inputs": torch.from_numpy(np.ascontiguousarray(ckpt.golden_inputs, dtype=np.float32)),
-        "golden_labels": torch.from_numpy(np.ascontiguousarray(ckpt.golden_labels, dtype=np.int64)),
-        "epoch": int(ckpt.epoch),
-        "history": ckpt.history,
-    }
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(doc, buf)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(p)
+        return build_model(self)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and validate a checkpoint; errors name the file and what to do."""
-    p = Path(path)
-    if not p.is_file():
-        raise ModelFileError(f"checkpoint {p} does not exist; train one with `drsn-edge train`")
-    try:
-        doc = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelFileError(
-            f"{p} is not a readable drsn-edge checkpoint ({type(exc).__name__}: {exc})"
-        ) from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelFileError(
-            f"{p} is not a drsn-edge checkpoint (missing format {FORMAT!r}); use `drsn-edge train`"
-        )
-    if int(doc.get("version", 0)) > VERSION:
-        raise ModelFileError(f"{p} is checkpoint format v{doc['version']}; upgrade drsn-edge to read it")
-    meta = ModelMetadata.model_validate(doc["metadata"])
-    ckpt = Checkpoint(
-        model_name=doc["model_name"],
-        model_kwargs=dict(doc["model_kwargs"]),
-        state_dict=doc["state_dict"],
-        metadata=meta,
-        golden_inputs=doc["golden_inputs"].numpy(),
-        golden_labels=doc["golden_labels"].numpy(),
-        epoch=int(doc.get("epoch", 0)),
-        history=list(doc.get("history", [])),
-    )
-    if meta.weights_sha256 and weights_sha256(ckpt.state_dict) != meta.weights_sha256:
-        raise ModelFileError(f"{p}: weights do not match their recorded sha256; the file is corrupt")
-    return ckpt
+    return load_checkpoint_as(path, Checkpoint)

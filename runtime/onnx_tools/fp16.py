@@ -3,7 +3,7 @@
 TensorRT 10.12+ (and 11, where the FP16 builder flag is gone) builds strongly typed networks:
 the precision is whatever the ONNX says. This module writes that ONNX: FP16 weights and
 activations, FP32 inputs and outputs (casts inside the graph, so callers never change), and the
-nodes listed by :mod:`export.precision_sensitive` in FP32. NVIDIA ModelOpt AutoCast is used when
+nodes listed by :mod:`.precision_sensitive` in FP32. NVIDIA ModelOpt AutoCast is used when
 it is installed; otherwise onnxconverter-common with an explicit node block list.
 
 The gate runs both files in ONNX Runtime on the CPU: argmax agreement of at least 99.5% (flips
@@ -24,18 +24,18 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
-from export.fp16_graph import (
+from runtime.artifact import ModelMetadata, sha256_file
+from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
+from runtime.onnx_tools.fp16_graph import (
     drop_cast_round_trips,
     float_tensors,
     restore_fp32_inputs,
     restore_fp32_outputs,
     untie_initializers,
 )
-from export.metadata_io import embed_metadata, load_onnx, metadata_of, save_onnx
-from export.ort_run import cpu_session, onnx_logits, run_logits
-from export.precision_sensitive import SensitiveNodes, find_sensitive_nodes
-from runtime.artifact import ModelMetadata, sha256_file
-from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
+from runtime.onnx_tools.metadata_io import embed_metadata, load_onnx, metadata_of, save_onnx
+from runtime.onnx_tools.ort_run import cpu_session, onnx_logits, run_logits
+from runtime.onnx_tools.precision_sensitive import SensitiveNodes, find_sensitive_nodes
 from runtime.parity import ParityReport, compare_logits
 
 log = logging.getLogger(__name__)

@@ -71,7 +71,7 @@ def test_packaged_model_on_onnx_runtime_fp32_and_fp16(
 
 def test_pytorch_column_from_a_checkpoint(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from tests.export.conftest import make_checkpoint
+    from tests.support.model_files import make_checkpoint
 
     ckpt = tmp_path / "tiny.ckpt"
     make_checkpoint(ckpt, "drsn_cw_paper")
@@ -86,7 +86,7 @@ def test_pytorch_column_from_a_checkpoint(tmp_path: Path) -> None:
 
 def test_a_checkpoint_of_other_weights_is_skipped_with_the_reason(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from tests.export.conftest import make_checkpoint
+    from tests.support.model_files import make_checkpoint
 
     try:
         model = packaged_model()

@@ -11,8 +11,8 @@ import pytest
 
 from drsn_edge.cli import main
 from runtime.artifact import read_onnx_metadata
-from tests.export.conftest import ExportCache, windows_for
 from tests.fakes.fake_tensorrt import FakeTensorRT
+from tests.support.model_files import ExportCache, windows_for
 
 
 def _last_json(text: str) -> dict[str, object]:

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from drsn_edge.models import list_models
-from drsn_edge.training.checkpoint import load_checkpoint
+from drsn_edge.training.checkpoint import build_model, load_checkpoint
 from export.graph_rules import FORBIDDEN_OPS, check_supported_ops
 from export.onnx_export import onnx_from_checkpoint
-from export.ort_run import onnx_logits
 from runtime.artifact import read_onnx_metadata
 from runtime.errors import ModelFileError, ParityError
-from tests.export.conftest import ExportCache, make_checkpoint, windows_for
+from runtime.onnx_tools.ort_run import onnx_logits
+from tests.support.model_files import ExportCache, make_checkpoint, windows_for
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -82,7 +82,7 @@ def test_parity_gate_refuses_a_tolerance_the_export_cannot_meet(tmp_path: Path) 
     make_checkpoint(ckpt, "drsn_cw_mnist")
     out = tmp_path / "m.onnx"
     with pytest.raises(ParityError, match=r"worst|window") as err:
-        onnx_from_checkpoint(ckpt, out, atol=0.0, rtol=0.0)
+        onnx_from_checkpoint(ckpt, out, build_model=build_model, atol=0.0, rtol=0.0)
     assert "argmax" in str(err.value)
     assert not out.exists(), "a model that failed its gate must not be written"
 
@@ -91,7 +91,12 @@ def test_parity_windows_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
     ckpt = tmp_path / "m.ckpt"
     make_checkpoint(ckpt, "drsn_cs_mnist")
     with pytest.raises(ModelFileError, match="do not fit"):
-        onnx_from_checkpoint(ckpt, tmp_path / "m.onnx", parity_inputs=np.zeros((2, 1, 27, 28), np.float32))
+        onnx_from_checkpoint(
+            ckpt,
+            tmp_path / "m.onnx",
+            build_model=build_model,
+            parity_inputs=np.zeros((2, 1, 27, 28), np.float32),
+        )
 
 
 def test_a_softshrink_graph_is_refused() -> None:

@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from export.engine_builder import engine_from_onnx
-from export.ort_run import onnx_logits
 from runtime.artifact import read_onnx_metadata
 from runtime.backends.cuda_buffers import load_cuda
 from runtime.backends.tensorrt import ENGINE_TOLERANCES, TensorRTBackend, TensorRTConfig
+from runtime.backends.tensorrt.build import engine_from_onnx
 from runtime.errors import DataError, ParityError
+from runtime.onnx_tools.ort_run import onnx_logits
 from runtime.parity import check_parity
-from tests.export.conftest import make_checkpoint, windows_for
 from tests.fakes.fake_cuda import FakeGpu
 from tests.gpu.standin_tensorrt import StandinTensorRT, device_pointer_kind
+from tests.support.model_files import make_checkpoint, windows_for
 
 MODEL = "drsn_cw_s"
 MakeStandin = Callable[..., StandinTensorRT]
@@ -36,11 +36,12 @@ MakeStandin = Callable[..., StandinTensorRT]
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """A small 1-D DRSN-CW: its ONNX file and the checkpoint it came from."""
+    from drsn_edge.training.checkpoint import build_model
     from export.onnx_export import onnx_from_checkpoint
 
     root = tmp_path_factory.mktemp("gpu-export")
     ckpt = make_checkpoint(root / f"{MODEL}.ckpt", MODEL)
-    onnx_from_checkpoint(root / f"{MODEL}.ckpt", root / f"{MODEL}.onnx")
+    onnx_from_checkpoint(root / f"{MODEL}.ckpt", root / f"{MODEL}.onnx", build_model=build_model)
     return root / f"{MODEL}.onnx", ckpt
 
 

@@ -42,7 +42,7 @@ def test_packaged_noise_trained_cwru_model_holds_up_where_the_clean_one_collapse
     """The two packaged CWRU models on unseen noisy test spans (noise added once per recording)."""
     from importlib import resources
 
-    from export.ort_run import cpu_session, run_logits
+    from runtime.onnx_tools.ort_run import cpu_session, run_logits
     from runtime.artifact import read_onnx_metadata
 
     assets = Path(str(resources.files("drsn_edge") / "assets"))

@@ -1,4 +1,5 @@
-"""Checkpoints and ONNX files for the export tests, built from the registry on generated data.
+"""Checkpoints and ONNX files for the export, ONNX-tool and TensorRT tests, built from the registry
+on generated data, plus the fixtures those test folders share (their conftest files import them).
 
 Models are untrained, but their BatchNorm statistics and biases are randomised so that folding
 and FP16 conversion act on non-trivial numbers (a fresh BatchNorm is the identity, which would
@@ -118,7 +119,7 @@ class ExportCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._done: dict[str, Path] = {}
+        root.mkdir(parents=True, exist_ok=True)
 
     def checkpoint(self, name: str) -> Path:
         path = self.root / f"{name}.ckpt"
@@ -127,13 +128,13 @@ class ExportCache:
         return path
 
     def onnx(self, name: str) -> Path:
-        if name not in self._done:
+        out = self.root / f"{name}.onnx"
+        if not out.exists():
+            from drsn_edge.training.checkpoint import build_model
             from export.onnx_export import onnx_from_checkpoint
 
-            out = self.root / f"{name}.onnx"
-            onnx_from_checkpoint(self.checkpoint(name), out)
-            self._done[name] = out
-        return self._done[name]
+            onnx_from_checkpoint(self.checkpoint(name), out, build_model=build_model)
+        return out
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -147,7 +148,8 @@ def _one_torch_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> ExportCache:
-    return ExportCache(tmp_path_factory.mktemp("exports"))
+    """One folder per session: the test folders that import this fixture share the files."""
+    return ExportCache(tmp_path_factory.getbasetemp() / "exports")
 
 
 # --------------------------------------------------------------------------- fake TensorRT + CUDA

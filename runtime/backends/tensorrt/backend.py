@@ -2,7 +2,7 @@
 
 The config may name either file. An engine file must carry the drsn-edge header (model metadata
 plus what it was built for); an ONNX file is turned into an engine on first start through
-:mod:`export.engine_cache` (imported only then), keyed by the ONNX hash, TensorRT version, GPU,
+:mod:`.cache` (imported only then), keyed by the ONNX hash, TensorRT version, GPU,
 precision and batch profile, so a JetPack upgrade or a new model rebuilds instead of crashing.
 
 Inference uses the TensorRT 10 tensor API: ``set_input_shape``, ``set_tensor_address`` and
@@ -18,92 +18,20 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
 
 from runtime.artifact import EngineInfo, ModelMetadata, read_engine_file
 from runtime.backends.base import Backend
 from runtime.backends.cuda_buffers import CudaApi, CudaError, TensorBuffer, load_cuda
-from runtime.config_base import StrictModel
-from runtime.errors import BackendUnavailableError, DataError, ModelFileError, ParityError
+from runtime.backends.tensorrt.config import TensorRTConfig
+from runtime.backends.tensorrt.trt import ENGINE_TOLERANCES, import_tensorrt, trt_logger
+from runtime.errors import DataError, ModelFileError, ParityError
 from runtime.parity import compare_logits
 
 log = logging.getLogger(__name__)
-
-#: (atol, rtol) for engine logits against FP32 reference logits, per engine precision
-ENGINE_TOLERANCES: dict[str, tuple[float, float]] = {"fp32": (1e-2, 1e-2), "fp16": (5e-2, 5e-2)}
-
-_LOGGERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def import_tensorrt() -> Any:
-    """The ``tensorrt`` module, or :class:`BackendUnavailableError` naming how to install it."""
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "the tensorrt backend needs TensorRT's Python package; install it with "
-            "`pip install 'drsn-edge[trt]'` (on Jetson, TensorRT comes with JetPack: `apt install "
-            "python3-libnvinfer`), or use the onnxruntime backend"
-        ) from exc
-    return tensorrt
-
-
-def trt_logger(trt: Any) -> Any:
-    """One ``trt.Logger`` per TensorRT module: TensorRT wants a single logger for its lifetime."""
-    if trt not in _LOGGERS:
-        _LOGGERS[trt] = trt.Logger(trt.Logger.WARNING)
-    return _LOGGERS[trt]
-
-
-class TensorRTConfig(StrictModel):
-    """Options of the TensorRT backend."""
-
-    type: Literal["tensorrt"] = Field(
-        default="tensorrt", description="Selects the TensorRT backend (NVIDIA GPUs, Jetson)."
-    )
-    device_id: int = Field(default=0, ge=0, description="CUDA device index to run on.")
-    precision: Literal["fp16", "fp32"] = Field(
-        default="fp16",
-        description="Precision of an engine built from an ONNX model file; ignored for engine files.",
-    )
-    batch: tuple[int, int, int] = Field(
-        default=(1, 8, 32),
-        description="Batch sizes (min, opt, max) of the optimisation profile of an engine built from an "
-        "ONNX file; max is the largest batch one inference call accepts.",
-    )
-    workspace_mb: int = Field(
-        default=1024, ge=16, description="Builder workspace limit in MiB (on-device builds only)."
-    )
-    cache_dir: Path | None = Field(
-        default=None,
-        description="Where engines built from an ONNX file are cached; default: beside the ONNX file.",
-    )
-    timing_cache: Path | None = Field(
-        default=None,
-        description="Persistent TensorRT timing cache; default: trt-timing.cache in the engine folder.",
-    )
-    golden_check: Literal["error", "warn", "off"] = Field(
-        default="error",
-        description="On load, run the golden windows stored in the model and compare with their reference "
-        "logits: error refuses a wrong engine, warn only logs, off skips the check.",
-    )
-    cuda_library: Literal["auto", "cuda-python", "pycuda"] = Field(
-        default="auto",
-        description="CUDA bindings for the GPU buffers; auto prefers cuda-python, then pycuda.",
-    )
-
-    @field_validator("batch")
-    @classmethod
-    def _ordered(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
-        lo, opt, hi = value
-        if not 1 <= lo <= opt <= hi:
-            raise ValueError(f"batch must satisfy 1 <= min <= opt <= max, got {list(value)}")
-        return value
 
 
 class TensorRTBackend(Backend):
@@ -168,7 +96,7 @@ class TensorRTBackend(Backend):
         """The engine file to load: the model path itself, or the cached build of an ONNX file."""
         if self.model_path.suffix.lower() != ".onnx":
             return self.model_path
-        from export.engine_cache import ensure_engine  # on-device build path only
+        from runtime.backends.tensorrt.cache import ensure_engine  # on-device build path only
 
         cfg = self.config
         return ensure_engine(

@@ -3,8 +3,8 @@
 One optimisation profile covers the batch sizes the daemon sends (min/opt/max), the workspace is
 capped, and a persistent timing cache makes the second build on a device take seconds instead of
 minutes. The precision path (FP16 flag or strongly typed FP16 ONNX) comes from
-:mod:`export.trt_compat`; with the FP16 flag the threshold and logit layers are pinned to FP32
-(:mod:`export.trt_precision`). The engine is written with the drsn-edge header (model metadata plus
+:mod:`.compat`; with the FP16 flag the threshold and logit layers are pinned to FP32
+(:mod:`.precision`). The engine is written with the drsn-edge header (model metadata plus
 TensorRT version, GPU, precision, profile) and then gated against ONNX Runtime on the golden
 windows; an engine that fails the gate is deleted.
 """
@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from export.engine_gate import gate_engine
-from export.engine_source import base_stem, onnx_for_recipe
-from export.trt_compat import BuildRecipe, Precision, recipe_for
-from export.trt_precision import pin_sensitive_layers
 from runtime.artifact import EngineInfo, ModelMetadata, read_onnx_metadata, sha256_file, write_engine_file
 from runtime.backends.cuda_buffers import load_cuda
-from runtime.backends.tensorrt import import_tensorrt, trt_logger
+from runtime.backends.tensorrt.compat import BuildRecipe, Precision, recipe_for
+from runtime.backends.tensorrt.gate import gate_engine
+from runtime.backends.tensorrt.precision import pin_sensitive_layers
+from runtime.backends.tensorrt.source import base_stem, onnx_for_recipe
+from runtime.backends.tensorrt.trt import import_tensorrt, trt_logger
 from runtime.errors import ConfigError, ModelFileError
 
 log = logging.getLogger(__name__)

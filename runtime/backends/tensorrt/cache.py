@@ -14,8 +14,6 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from export.engine_builder import DEFAULT_BATCH, default_engine_path, engine_from_onnx
-from export.trt_compat import Precision
 from runtime.artifact import (
     ENGINE_MAGIC,
     EngineInfo,
@@ -25,7 +23,9 @@ from runtime.artifact import (
     sha256_file,
 )
 from runtime.backends.cuda_buffers import query_device
-from runtime.backends.tensorrt import import_tensorrt
+from runtime.backends.tensorrt.build import DEFAULT_BATCH, default_engine_path, engine_from_onnx
+from runtime.backends.tensorrt.compat import Precision
+from runtime.backends.tensorrt.trt import import_tensorrt
 from runtime.errors import ModelFileError
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from export.ort_run import onnx_logits
 from runtime.artifact import ModelMetadata
-from runtime.backends.tensorrt import ENGINE_TOLERANCES, TensorRTBackend, TensorRTConfig
+from runtime.backends.tensorrt.backend import TensorRTBackend
+from runtime.backends.tensorrt.config import TensorRTConfig
+from runtime.backends.tensorrt.trt import ENGINE_TOLERANCES
+from runtime.onnx_tools.ort_run import onnx_logits
 from runtime.parity import ParityReport, check_parity
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Keep the precision-sensitive layers in FP32 when a weakly typed TensorRT builds an FP16 engine.
 
 With ``BuilderFlag.FP16`` (TensorRT <= 10.11, JetPack 6's 10.3 among them) the builder is free to
-run every layer in half precision, including the three places :mod:`export.precision_sensitive`
+run every layer in half precision, including the three places :mod:`runtime.onnx_tools.precision_sensitive`
 names: the mean of ``|x|`` that sets each threshold, the sigmoid that scales it, and the logits.
 The strongly typed path gets the same protection from the FP16 ONNX, where those nodes stay FP32;
 here it comes from per-layer constraints instead: ``layer.precision`` and the output types set to
@@ -23,7 +23,7 @@ from typing import Any
 
 import onnx
 
-from export.precision_sensitive import find_sensitive_nodes
+from runtime.onnx_tools.precision_sensitive import find_sensitive_nodes
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Pick (or make) the ONNX file a build recipe needs from the one the user named.
 
 Users name one model file; which ONNX TensorRT must parse depends on its version (see
-:mod:`export.trt_compat`): the FP32 export for weakly typed TensorRT, the FP16 export for an
+:mod:`.compat`): the FP32 export for weakly typed TensorRT, the FP16 export for an
 FP16 strongly typed build. The matching file is found beside the given one (``model.onnx`` <->
 ``model.fp16.onnx``, verified by the source hash the FP16 step records) or, for FP16, converted
 on the spot into the engine cache folder.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from export.trt_compat import BuildRecipe
 from runtime.artifact import ModelMetadata, read_onnx_metadata, sha256_file
+from runtime.backends.tensorrt.compat import BuildRecipe
 from runtime.errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _fp16_twin(fp32_path: Path, workdir: Path) -> Path:
             log.info("using the FP16 model %s for a strongly typed build", candidate)
             return candidate
     try:
-        from export.fp16 import fp16_from_onnx
+        from runtime.onnx_tools.fp16 import fp16_from_onnx
     except ImportError as exc:  # onnx / onnxconverter-common missing on the device
         raise ModelFileError(
             f"this TensorRT builds FP16 engines only from an FP16 ONNX, and converting {fp32_path} here "

@@ -9,11 +9,11 @@ import onnx
 import pytest
 
 from drsn_edge.models import list_models
-from export.fp16 import fp16_from_onnx
-from export.ort_run import onnx_logits
 from runtime.artifact import read_onnx_metadata
 from runtime.errors import ModelFileError, ParityError
-from tests.export.conftest import ExportCache, windows_for
+from runtime.onnx_tools.fp16 import fp16_from_onnx
+from runtime.onnx_tools.ort_run import onnx_logits
+from tests.support.model_files import ExportCache, windows_for
 
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 
@@ -86,8 +86,8 @@ def _overflowing_model(path: Path) -> None:
     """
     from onnx import helper, numpy_helper
 
-    from export.metadata_io import embed_metadata, save_onnx
     from runtime.artifact import Golden, ModelInfo, ModelMetadata, SignalSpec, TensorSpec
+    from runtime.onnx_tools.metadata_io import embed_metadata, save_onnx
 
     inits = [
         numpy_helper.from_array(np.full((1, 1, 1), 3e4, np.float32), "w"),
@@ -144,7 +144,7 @@ def test_already_fp16_and_misshapen_windows_are_refused(exports: ExportCache, tm
 
 def test_near_tie_flips_are_forgiven_and_confident_flips_are_not() -> None:
     """Worked by hand: 4 windows, FP32 logits with two confident and two near-tie decisions."""
-    from export.fp16 import argmax_agreement
+    from runtime.onnx_tools.fp16 import argmax_agreement
 
     ref = np.array([[5.0, 1.0], [2.0, 1.99], [0.0, 4.0], [3.0, 2.95]], np.float32)
     # windows 1 and 3 flip with margins 0.01 and 0.05, under 2% of 2.0 and of 3.0: forgiven

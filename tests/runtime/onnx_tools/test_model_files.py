@@ -9,12 +9,12 @@ import numpy as np
 import onnx
 import pytest
 
-from export.engine_builder import engine_from_onnx
-from export.fp16 import fp16_from_onnx
-from export.metadata_io import load_onnx, read_metadata, write_metadata_file
+from runtime.backends.tensorrt.build import engine_from_onnx
 from runtime.errors import ModelFileError
-from tests.export.conftest import ExportCache
+from runtime.onnx_tools.fp16 import fp16_from_onnx
+from runtime.onnx_tools.metadata_io import load_onnx, read_metadata, write_metadata_file
 from tests.fakes.fake_tensorrt import FakeTensorRT
+from tests.support.model_files import ExportCache
 
 
 def _random_bytes(path: Path) -> Path:

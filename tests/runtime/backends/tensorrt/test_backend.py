@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from export.engine_builder import engine_from_onnx
-from export.ort_run import onnx_logits
 from runtime.artifact import read_engine_file, read_onnx_metadata
 from runtime.backends.tensorrt import TensorRTBackend, TensorRTConfig
+from runtime.backends.tensorrt.build import engine_from_onnx
 from runtime.errors import BackendUnavailableError, DataError, ModelFileError, ParityError
-from tests.export.conftest import ExportCache, windows_for
+from runtime.onnx_tools.ort_run import onnx_logits
 from tests.fakes.fake_cuda import FakeGpu, hide_cuda_python_modules, install_fake_pycuda
 from tests.fakes.fake_tensorrt import FakeTensorRT
+from tests.support.model_files import ExportCache, windows_for
 
 pytestmark = pytest.mark.fake_tensorrt
 MakeTrt = Callable[[str], FakeTensorRT]

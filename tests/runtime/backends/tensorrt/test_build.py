@@ -9,16 +9,16 @@ from pathlib import Path
 import onnx
 import pytest
 
-from export.engine_builder import engine_from_onnx
-from export.engine_cache import ensure_engine
-from export.fp16 import fp16_from_onnx
-from export.metadata_io import write_metadata_file
-from export.precision_sensitive import find_sensitive_nodes
 from runtime.artifact import read_engine_file, read_onnx_metadata, sha256_file
+from runtime.backends.tensorrt.build import engine_from_onnx
+from runtime.backends.tensorrt.cache import ensure_engine
 from runtime.errors import BackendUnavailableError, ModelFileError, ParityError
-from tests.export.conftest import TRT_VERSIONS, ExportCache
+from runtime.onnx_tools.fp16 import fp16_from_onnx
+from runtime.onnx_tools.metadata_io import write_metadata_file
+from runtime.onnx_tools.precision_sensitive import find_sensitive_nodes
 from tests.fakes.fake_cuda import FakeGpu
 from tests.fakes.fake_tensorrt import FakeTensorRT
+from tests.support.model_files import TRT_VERSIONS, ExportCache
 
 pytestmark = pytest.mark.fake_tensorrt
 MakeTrt = Callable[[str], FakeTensorRT]
@@ -185,7 +185,7 @@ def test_unmatched_layer_names_leave_the_build_unconstrained_with_a_warning(
     make_fake_trt: MakeTrt, model_onnx: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A parser that named every layer and tensor its own way: no constraints, no OBEY flag, a warning."""
-    from export.trt_precision import pin_sensitive_layers
+    from runtime.backends.tensorrt.precision import pin_sensitive_layers
 
     fake = make_fake_trt("10.3.0.30")
     trt = fake.module

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from export.trt_compat import parse_version, recipe_for
+from runtime.backends.tensorrt.compat import parse_version, recipe_for
 from runtime.errors import BackendUnavailableError
 
 
