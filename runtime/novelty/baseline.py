@@ -148,8 +148,9 @@ class Baseline:
 class BaselineLearner:
     """Accumulates a machine's healthy features; :meth:`finish` turns them into a :class:`Baseline`."""
 
-    def __init__(self, dim: int, model_sha256: str, *, holdout_every: int = 5, sensor: str = "",
-                 seed: int = 0) -> None:
+    def __init__(
+        self, dim: int, model_sha256: str, *, holdout_every: int = 5, sensor: str = "", seed: int = 0
+    ) -> None:
         if holdout_every < 2:
             raise DataError(f"holdout_every must be >= 2, got {holdout_every}")
         self.model_sha256 = model_sha256
@@ -190,12 +191,28 @@ class BaselineLearner:
                 f"a baseline needs at least {MIN_WINDOWS} healthy windows, got {self.seen}; learn for longer"
             )
         shrunk = self.acc.covariance()
-        base = Baseline(self.model_sha256, self.acc.mean, shrunk.covariance, shrunk.shrinkage, self.acc.n,
-                        {}, len(self.held), sensor=self.sensor)
+        base = Baseline(
+            self.model_sha256,
+            self.acc.mean,
+            shrunk.covariance,
+            shrunk.shrinkage,
+            self.acc.n,
+            {},
+            len(self.held),
+            sensor=self.sensor,
+        )
         scores = base.score(np.stack(self.held))
         thresholds = {name: float(np.percentile(scores, q)) for name, q in PERCENTILES.items()}
-        return Baseline(base.model_sha256, base.mean, base.covariance, base.shrinkage, base.n, thresholds,
-                        len(self.held), sensor=self.sensor)
+        return Baseline(
+            base.model_sha256,
+            base.mean,
+            base.covariance,
+            base.shrinkage,
+            base.n,
+            thresholds,
+            len(self.held),
+            sensor=self.sensor,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -221,8 +238,12 @@ class BaselineLearner:
             raise BaselineFileError(f"{path} holds a finished baseline, not one being learned")
         try:
             acc = MomentAccumulator.from_state(doc["accumulator"], str(path))
-            learner = cls(acc.dim, model_sha256, holdout_every=int(doc["holdout_every"]),
-                          sensor=str(doc.get("sensor", "")))
+            learner = cls(
+                acc.dim,
+                model_sha256,
+                holdout_every=int(doc["holdout_every"]),
+                sensor=str(doc.get("sensor", "")),
+            )
             learner.acc = acc
             learner.held = [np.asarray(h, dtype=np.float64) for h in doc["held"]]
             learner.seen = int(doc["n"])

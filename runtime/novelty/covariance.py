@@ -122,8 +122,9 @@ class MomentAccumulator:
         """Add rows of ``x`` (n, dim) or one vector (dim,)."""
         a = _finite_2d(x, "features")
         if a.shape[1] != self.dim:
-            raise DataError(f"feature vectors of width {a.shape[1]} do not fit an accumulator of width "
-                            f"{self.dim}")
+            raise DataError(
+                f"feature vectors of width {a.shape[1]} do not fit an accumulator of width {self.dim}"
+            )
         if self.n == 0 and len(a):
             self.reference = a[0].copy()
         y = a - self.reference
@@ -152,9 +153,7 @@ class MomentAccumulator:
         sum_ab = float(self.s3 @ m)
         sum_a = float(np.trace(self.s2))
         sum_b = float(self.s1 @ m)
-        fourth = (
-            sum_a2 + 4 * sum_b2 + n * mm * mm - 4 * sum_ab + 2 * mm * sum_a - 4 * mm * sum_b
-        )
+        fourth = sum_a2 + 4 * sum_b2 + n * mm * mm - 4 * sum_ab + 2 * mm * sum_a - 4 * mm * sum_b
         return _shrink(emp, max(fourth, 0.0), n)
 
     def state(self) -> dict[str, object]:
@@ -185,8 +184,12 @@ class MomentAccumulator:
             acc.s4 = float(doc["s4"])
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: accumulator state is malformed ({exc})") from exc
-        if acc.s2.shape != (dim, dim) or n < 0 or not all(
-            np.isfinite(v).all() for v in (acc.reference, acc.s1, acc.s2, acc.s3, np.asarray(acc.s4))
+        if (
+            acc.s2.shape != (dim, dim)
+            or n < 0
+            or not all(
+                np.isfinite(v).all() for v in (acc.reference, acc.s1, acc.s2, acc.s3, np.asarray(acc.s4))
+            )
         ):
             raise DataError(f"{source}: accumulator state has wrong shapes or non-finite sums")
         return acc

@@ -1,0 +1,72 @@
+"""The measures of the novelty study: every score of a trained model on the sets it is judged on.
+
+For one model the study fits the class statistics on the training windows' features, takes each
+score's p99 threshold on the validation windows, and then asks of every other set how its scores
+compare: AUROC against the familiar test windows (how well the score *ranks* novel above
+familiar, threshold-free) and the share of windows above p99 (what a deployment with that
+threshold would flag), raw and after the daemon's smoothing over a window history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import rankdata
+
+from drsn_edge.novelty.features import Outputs
+from runtime.novelty import NoveltyScorer, calibrate, energy, fit_novelty, max_softmax
+from runtime.novelty.scores import FEATURE_SCORES, FeatureScore
+from runtime.novelty.smoothing import SmoothingSpec, flags
+
+METHODS: tuple[str, ...] = ("max_softmax", "energy", "mahalanobis", "relative_mahalanobis")
+#: windows of history the smoothed measures average over (the fault state's default)
+HISTORY = 5
+
+
+def auroc(familiar: np.ndarray, novel: np.ndarray) -> float:
+    """Probability that a novel window scores above a familiar one (ties count half)."""
+    if len(familiar) == 0 or len(novel) == 0:
+        return float("nan")
+    ranks = rankdata(np.concatenate([familiar, novel]))
+    n_f, n_n = len(familiar), len(novel)
+    return float((ranks[n_f:].sum() - n_n * (n_n + 1) / 2) / (n_f * n_n))
+
+
+def _on_features(scorer: NoveltyScorer) -> Callable[[Outputs], np.ndarray]:
+    def score(outputs: Outputs) -> np.ndarray:
+        return scorer.score(outputs.features)
+
+    return score
+
+
+class Scorers:
+    """Every method's score function and its p99 threshold, fitted on one model's outputs."""
+
+    def __init__(self, train: Outputs, train_labels: np.ndarray, classes: list[str], val: Outputs) -> None:
+        self.score_fns: dict[str, Callable[[Outputs], np.ndarray]] = {
+            "max_softmax": lambda o: max_softmax(o.logits),
+            "energy": lambda o: energy(o.logits),
+        }
+        kind: FeatureScore
+        for kind in FEATURE_SCORES:
+            stats = calibrate(fit_novelty(train.features, train_labels, classes, score=kind), val.features)
+            self.score_fns[kind] = _on_features(NoveltyScorer(stats))
+        self.thresholds = {m: float(np.percentile(self.score_fns[m](val), 99.0)) for m in METHODS}
+
+    def scores(self, outputs: Outputs) -> dict[str, np.ndarray]:
+        return {m: self.score_fns[m](outputs) for m in METHODS}
+
+    def flagged(self, method: str, scores: np.ndarray) -> float:
+        """Share of windows above the method's p99 threshold."""
+        return float(np.mean(scores > self.thresholds[method])) if len(scores) else float("nan")
+
+    def flagged_smoothed(self, method: str, scores: np.ndarray, groups: np.ndarray) -> float:
+        """Share flagged after smoothing each group's windows (one sensor's stream, in time order).
+
+        The first ``HISTORY - 1`` windows of a group fill the history and are not counted.
+        """
+        t = self.thresholds[method]
+        spec = SmoothingSpec(enter=t, exit=t, history=HISTORY)
+        out = [flags(scores[groups == g], spec)[HISTORY - 1 :] for g in np.unique(groups)]
+        return float(np.mean(np.concatenate(out))) if out else float("nan")
