@@ -55,9 +55,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "--checkpoint when only that is given)")
     p.add_argument("--checkpoint", type=Path,
                    help="the checkpoint the model was exported from: enables the PyTorch eager column")
-    p.add_argument("--batch-sizes", default="1,8,32,256", help="comma-separated (default 1,8,32,256)")
-    p.add_argument("--backends", default=",".join(BACKEND_NAMES),
-                   help=f"comma-separated subset of {', '.join(BACKEND_NAMES)} (default: all)")
+    p.add_argument("--device", default="cpu", metavar="{cpu,cuda,cuda:N}",
+                   help="cpu (default), or cuda: PyTorch eager and CUDA graphs, ONNX Runtime CUDA "
+                   "(drsn_edge.bench_cuda; exit status 3 when no CUDA device is usable)")
+    p.add_argument("--batch-sizes", help="comma-separated (default 1,8,32,256; with --device cuda "
+                   "1,8,32,128,512,2048,8192)")
+    p.add_argument("--backends",
+                   help=f"comma-separated subset of {', '.join(BACKEND_NAMES)} (default: all; with "
+                   "--device cuda of torch-fp32-eager, torch-fp16-eager, torch-fp32-graph, torch-fp16-graph, "
+                   "onnxruntime-cuda)")
     p.add_argument("--repeats", type=int, default=5,
                    help="timed repeats; figures are their median (default 5)")
     p.add_argument("--min-time", type=float, default=0.5,
@@ -384,8 +390,12 @@ def run(args: argparse.Namespace) -> int:
 
     from runtime.backends import open_model
 
-    batches = _batch_sizes(args.batch_sizes)
-    chosen = parse_list(args.backends, "backends", BACKEND_NAMES)
+    if args.device != "cpu":
+        from drsn_edge.bench_cuda import run_cuda
+
+        return run_cuda(args)
+    batches = _batch_sizes(args.batch_sizes or "1,8,32,256")
+    chosen = parse_list(args.backends or ",".join(BACKEND_NAMES), "backends", BACKEND_NAMES)
     if args.repeats < 1 or args.threads < 1 or args.min_time <= 0 or args.warmup < 0:
         raise ConfigError("--repeats and --threads must be at least 1, --min-time positive, --warmup >= 0")
     results: list[BackendResult] = []

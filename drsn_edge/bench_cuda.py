@@ -22,6 +22,7 @@ import argparse
 import logging
 import math
 import platform
+import re
 import shlex
 import sys
 import time
@@ -97,10 +98,10 @@ def batch_sizes(text: str | None) -> list[int]:
 
 def device_id(text: str) -> int:
     """The CUDA device index of ``--device cuda`` or ``--device cuda:N``."""
-    _, _, index = text.partition(":")
-    if not text.startswith("cuda") or (index and not index.isdigit()) or text[4:5] not in ("", ":"):
+    match = re.fullmatch(r"cuda(?::(\d+))?", text.strip())
+    if match is None:
         raise ConfigError(f"--device {text!r}: use cpu, cuda or cuda:N (N a device index)")
-    return int(index or 0)
+    return int(match.group(1) or 0)
 
 
 def runner_names(text: str | None) -> list[str]:
