@@ -112,7 +112,7 @@ class DaemonConfig(StrictModel):
     def _unique_sensors(self) -> DaemonConfig:
         seen: dict[str, int] = {}
         for i, src in enumerate(self.sources):
-            for sid in _sensor_ids(src):
+            for sid in src.sensor_ids():
                 if sid in seen:
                     raise ValueError(f"sensor id {sid!r} appears in sources[{seen[sid]}] and sources[{i}]; "
                                      "sensor ids must be unique per daemon")
@@ -121,12 +121,6 @@ class DaemonConfig(StrictModel):
         if unknown:
             raise ValueError(f"sensors {unknown} have overrides but no source serves them; check the ids")
         return self
-
-
-def _sensor_ids(src: Any) -> list[str]:
-    """Sensor ids a source config declares (synthetic/mqtt_raw/udp list ``sensors``; replay ``files``)."""
-    entries = getattr(src, "sensors", None) or getattr(src, "files", None) or []
-    return [str(e.id) for e in entries]
 
 
 def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
@@ -218,5 +212,4 @@ def _resolve_paths(cfg: DaemonConfig, base: Path) -> None:
             ov.model = fix(ov.model)
     cfg.mqtt.outbox.path = fix(cfg.mqtt.outbox.path)
     for src in cfg.sources:
-        for entry in getattr(src, "files", None) or []:
-            entry.path = fix(entry.path)
+        src.resolve_paths(fix)

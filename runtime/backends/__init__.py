@@ -1,10 +1,11 @@
 """Inference backends, chosen by name from an explicit table and imported only when used.
 
-The table :data:`BACKENDS` maps a backend name to ``"module:Class"``; nothing registers itself
-on import, so the set of backends never depends on import order. Each backend module keeps its
-config class beside its implementation and imports its optional package (onnxruntime,
-tensorrt) only when a model is loaded, so that validating a config or reading a model's
-metadata works on any device.
+:data:`runtime.backends.registry.BACKEND_ROWS` holds one row per backend; the names, the config
+unions, the ``auto`` config, the requirement messages and the suffix rules here all derive from
+it. Nothing registers itself on import, so the set of backends never depends on import order.
+Each backend module keeps its config class beside its implementation and imports its optional
+package (onnxruntime, tensorrt) only when a model is loaded, so that validating a config or
+reading a model's metadata works on any device.
 
 Backend constructor convention: ``Backend(model_path, metadata, config)`` where ``config`` is
 that backend's config class (or None for its defaults).
@@ -15,63 +16,75 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeAlias, Union
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, create_model
 
 from runtime.artifact import ModelMetadata, read_engine_file, read_onnx_metadata
 from runtime.backends.base import Backend
 from runtime.backends.onnxruntime import OnnxRuntimeConfig
-from runtime.backends.tensorrt import TensorRTConfig
+from runtime.backends.registry import BACKEND_ROWS, ENGINE_SUFFIXES, ONNX_SUFFIXES, ROWS, BackendRow
+from runtime.backends.tensorrt.config import TensorRTConfig
 from runtime.config_base import StrictModel
 from runtime.errors import BackendUnavailableError, ConfigError, ModelFileError
 
 log = logging.getLogger(__name__)
 
-#: backend name -> "module:Class"; the only place a backend is declared
-BACKENDS: dict[str, str] = {
-    "onnxruntime": "runtime.backends.onnxruntime:OnnxRuntimeBackend",
-    "tensorrt": "runtime.backends.tensorrt:TensorRTBackend",
-}
+#: backend name -> "module:Class" (derived from the registry rows)
+BACKENDS: dict[str, str] = {row.name: row.implementation for row in BACKEND_ROWS}
 
 #: backend name -> (package it needs, drsn-edge extra that installs it)
-REQUIREMENTS: dict[str, tuple[str, str]] = {
-    "onnxruntime": ("onnxruntime", "ort"),
-    "tensorrt": ("tensorrt", "trt"),
-}
+REQUIREMENTS: dict[str, tuple[str, str]] = {row.name: (row.package, row.extra) for row in BACKEND_ROWS}
 
-ONNX_SUFFIXES = (".onnx",)
-ENGINE_SUFFIXES = (".engine", ".plan")
+_CONFIG_CLASSES: dict[str, type[StrictModel]] = {row.name: row.config for row in BACKEND_ROWS}
 
 
-class AutoBackendConfig(StrictModel):
-    """Let the model file and the installed packages pick the backend."""
-
-    type: Literal["auto"] = Field(
-        default="auto",
-        description="TensorRT for .engine/.plan files, and for .onnx files when tensorrt is installed; "
-        "ONNX Runtime otherwise.",
-    )
-    onnxruntime: OnnxRuntimeConfig = Field(
-        default_factory=lambda: OnnxRuntimeConfig(), description="Options used when ONNX Runtime is picked."
-    )
-    tensorrt: TensorRTConfig = Field(
-        default_factory=lambda: TensorRTConfig.model_validate({}),
-        description="Options used when TensorRT is picked.",
+def _auto_description() -> str:
+    order = ", ".join(f"{row.name} ({'/'.join(row.suffixes)})" for row in BACKEND_ROWS)
+    return (
+        f"The first installed backend that runs the model file, in this order: {order}; when none is "
+        "installed, the last one that runs it (its error names the extra to install)."
     )
 
 
-BackendConfig = Annotated[
-    Union[AutoBackendConfig, OnnxRuntimeConfig, TensorRTConfig],  # noqa: UP007 - pydantic needs a runtime Union
-    Field(discriminator="type"),
-]
-AnyBackendConfig = Union[AutoBackendConfig, OnnxRuntimeConfig, TensorRTConfig]  # noqa: UP007
+class _BackendConfig(Protocol):
+    """What the code needs of any backend config (for the type checker; pydantic sees the union)."""
 
-_CONFIG_CLASSES: dict[str, type[StrictModel]] = {
-    "onnxruntime": OnnxRuntimeConfig,
-    "tensorrt": TensorRTConfig,
-}
+    @property
+    def type(self) -> str: ...
+
+
+if TYPE_CHECKING:
+
+    class AutoBackendConfig(StrictModel):
+        """Let the model file and the installed packages pick the backend."""
+
+        type: Literal["auto"] = "auto"
+
+    AnyBackendConfig: TypeAlias = _BackendConfig
+    BackendConfig: TypeAlias = _BackendConfig
+else:
+    AutoBackendConfig = create_model(
+        "AutoBackendConfig",
+        __base__=StrictModel,
+        __doc__="Let the model file and the installed packages pick the backend.",
+        __module__=__name__,
+        type=(Literal["auto"], Field(default="auto", description=_auto_description())),
+        **{
+            row.name: (
+                row.config,
+                Field(
+                    default_factory=partial(row.config.model_validate, {}),
+                    description=f"Options used when {row.title} is picked.",
+                ),
+            )
+            for row in BACKEND_ROWS
+        },
+    )
+    AnyBackendConfig = Union[tuple([AutoBackendConfig, *(row.config for row in BACKEND_ROWS)])]  # noqa: UP007
+    BackendConfig = Annotated[AnyBackendConfig, Field(discriminator="type")]
 
 
 def is_installed(package: str) -> bool:
@@ -84,12 +97,11 @@ def is_installed(package: str) -> bool:
 
 def require(kind: str) -> None:
     """Raise :class:`BackendUnavailableError` naming the extra when ``kind``'s package is missing."""
-    package, extra = REQUIREMENTS[kind]
-    if not is_installed(package):
+    row = ROWS[kind]
+    if not is_installed(row.package):
         raise BackendUnavailableError(
-            f"the {kind} backend needs the {package} package, which is not installed; install it with "
-            f"`pip install 'drsn-edge[{extra}]'`"
-            + (" (on Jetson, TensorRT comes with JetPack)" if kind == "tensorrt" else "")
+            f"the {kind} backend needs the {row.package} package, which is not installed; install it with "
+            f"`pip install 'drsn-edge[{row.extra}]'`" + row.install_hint
         )
 
 
@@ -129,26 +141,33 @@ def open_model(path: str | Path) -> ModelMetadata:
 def resolve_kind(model_path: str | Path, kind: str = "auto") -> str:
     """Turn ``auto`` into a concrete backend name for this file and this device."""
     suffix = Path(model_path).suffix.lower()
+    runs_it = [row for row in BACKEND_ROWS if suffix in row.suffixes]
     if kind != "auto":
         if kind not in BACKENDS:
             raise ConfigError(f"unknown backend {kind!r}; choose one of {sorted(BACKENDS)} or 'auto'")
-        if kind == "onnxruntime" and suffix in ENGINE_SUFFIXES:
-            raise ConfigError(
-                f"{model_path} is a TensorRT engine, which ONNX Runtime cannot run; point the config at the "
-                "ONNX file or choose backend type tensorrt"
-            )
+        if runs_it and ROWS[kind] not in runs_it:
+            raise ConfigError(_cannot_run(model_path, ROWS[kind], runs_it))
         return kind
-    if suffix in ENGINE_SUFFIXES:
-        return "tensorrt"
-    if suffix in ONNX_SUFFIXES:
-        return "tensorrt" if is_installed("tensorrt") else "onnxruntime"
-    raise ModelFileError(
-        f"{model_path}: cannot pick a backend for a {suffix or 'suffix-less'} file; "
-        "use an .onnx, .engine or .plan file"
+    if not runs_it:
+        known = sorted({s for row in BACKEND_ROWS for s in row.suffixes})
+        raise ModelFileError(
+            f"{model_path}: cannot pick a backend for a {suffix or 'suffix-less'} file; "
+            f"use an {', '.join(known)} file"
+        )
+    installed = [row for row in runs_it if is_installed(row.package)]
+    return (installed or runs_it)[0 if installed else -1].name
+
+
+def _cannot_run(model_path: str | Path, row: BackendRow, runs_it: list[BackendRow]) -> str:
+    what = "a TensorRT engine" if Path(model_path).suffix.lower() in ENGINE_SUFFIXES else "a model file"
+    others = " or ".join(r.name for r in runs_it)
+    return (
+        f"{model_path} is {what}, which {row.title} cannot run; point the config at a "
+        f"{'/'.join(row.suffixes)} file or choose backend type {others}"
     )
 
 
-def _config_for(kind: str, config: AnyBackendConfig | None, options: dict[str, Any]) -> StrictModel:
+def _config_for(kind: str, config: AnyBackendConfig | None, options: dict[str, Any]) -> Any:
     """Build the chosen backend's config from a config object or keyword options."""
     if isinstance(config, AutoBackendConfig):
         config = getattr(config, kind)

@@ -24,6 +24,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from runtime.config_base import StrictModel
 from runtime.errors import ConfigError
 from runtime.sources.base import SOURCE_WIDE, Source
+from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import SensorId, require_unique
 from runtime.sources.intake import PAYLOAD_DESCRIPTION, FrameIntake, PayloadFormat
 
@@ -47,7 +48,7 @@ class MqttRawSensor(StrictModel):
         return topic
 
 
-class MqttRawSourceConfig(StrictModel):
+class MqttRawSourceConfig(SourceConfigBase):
     """Subscribe to raw-sample topics on an MQTT broker."""
 
     type: Literal["mqtt_raw"] = Field("mqtt_raw", description="Selects the MQTT raw-sample source.")
@@ -73,6 +74,9 @@ class MqttRawSourceConfig(StrictModel):
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("mutual TLS needs both certfile and keyfile; set both or neither")
         return self
+
+    def sensor_ids(self) -> list[str]:
+        return [str(entry.id) for entry in self.sensors]
 
 
 def make_client(config: MqttRawSourceConfig) -> mqtt.Client:

@@ -13,6 +13,7 @@ sensor; when every sensor has ended, :attr:`~runtime.sources.base.Source.finishe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,7 @@ from runtime.config_base import StrictModel
 from runtime.errors import ConfigError
 from runtime.signals.readers import read_signal
 from runtime.sources.base import Source
+from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import PACING_DESCRIPTION, Pacing, SensorId, require_unique
 from runtime.sources.pacing import run_paced
 
@@ -41,7 +43,7 @@ class ReplayFile(StrictModel):
                                       "CWRU .mat); must agree with the rate a file does declare.")
 
 
-class ReplaySourceConfig(StrictModel):
+class ReplaySourceConfig(SourceConfigBase):
     """Play recordings in real time (optionally faster) or as fast as possible."""
 
     type: Literal["replay"] = Field("replay", description="Selects the file replay source.")
@@ -55,6 +57,16 @@ class ReplaySourceConfig(StrictModel):
     def _unique(self) -> ReplaySourceConfig:
         require_unique(f.id for f in self.files)
         return self
+
+    def sensor_ids(self) -> list[str]:
+        return [str(entry.id) for entry in self.files]
+
+    def paths(self) -> list[Path]:
+        return [entry.path for entry in self.files]
+
+    def resolve_paths(self, fix: Callable[[Path], Path]) -> None:
+        for entry in self.files:
+            entry.path = fix(entry.path)
 
 
 class _Recording:

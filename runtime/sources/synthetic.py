@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from runtime.config_base import StrictModel
 from runtime.signals.simulator import BearingSimulator, canonical_condition
 from runtime.sources.base import Source
+from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import PACING_DESCRIPTION, Pacing, SensorId, require_unique
 from runtime.sources.pacing import run_paced
 from runtime.sources.schedule import FaultPlan, FaultStep, SeverityRamp, check_steps
@@ -53,7 +54,7 @@ class SyntheticSensor(StrictModel):
         return self
 
 
-class SyntheticSourceConfig(StrictModel):
+class SyntheticSourceConfig(SourceConfigBase):
     """Simulated bearing vibration for one or more sensors."""
 
     type: Literal["synthetic"] = Field("synthetic", description="Selects the simulated source.")
@@ -77,6 +78,9 @@ class SyntheticSourceConfig(StrictModel):
         if self.duration_s is not None:
             limits.append(round(self.duration_s * self.sample_rate))
         return min(limits) if limits else None
+
+    def sensor_ids(self) -> list[str]:
+        return [str(entry.id) for entry in self.sensors]
 
 
 class _SimulatedSensor:

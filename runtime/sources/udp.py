@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from runtime.config_base import StrictModel
 from runtime.errors import ConfigError
 from runtime.sources.base import Source
+from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import SensorId, require_unique
 from runtime.sources.intake import PAYLOAD_DESCRIPTION, FrameIntake, PayloadFormat
 
@@ -35,7 +36,7 @@ class UdpSensor(StrictModel):
                                "are rejected.")
 
 
-class UdpSourceConfig(StrictModel):
+class UdpSourceConfig(SourceConfigBase):
     """Listen on a UDP port for binary (or JSON) frames from several sensors."""
 
     type: Literal["udp"] = Field("udp", description="Selects the UDP source.")
@@ -50,6 +51,9 @@ class UdpSourceConfig(StrictModel):
     def _unique(self) -> UdpSourceConfig:
         require_unique(s.id for s in self.sensors)
         return self
+
+    def sensor_ids(self) -> list[str]:
+        return [str(entry.id) for entry in self.sensors]
 
 
 class UdpSource(Source[UdpSourceConfig]):
