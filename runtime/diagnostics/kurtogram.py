@@ -66,14 +66,14 @@ def levels_up_to(max_level: int) -> list[tuple[float, int]]:
     return out
 
 
-def band_kurtosis(spectrum: np.ndarray, lo_bin: int, hi_bin: int) -> float:
-    """Kurtosis of the complex envelope formed by the rfft bins ``lo_bin .. hi_bin - 1``."""
-    c = np.fft.ifft(spectrum[lo_bin:hi_bin])
-    power = np.abs(c) ** 2
-    mean_power = float(np.mean(power))
-    if mean_power <= 0:
-        return 0.0
-    return float(np.mean(power**2) / mean_power**2 - 2.0)
+def band_kurtosis(bands: np.ndarray) -> np.ndarray:
+    """Kurtosis of the complex envelope of each row of rfft bins (one row per band)."""
+    c = np.fft.ifft(bands, axis=-1)
+    power = c.real**2 + c.imag**2
+    mean_power = power.mean(axis=-1)
+    safe = np.where(mean_power > 0, mean_power, 1.0)
+    kurt: np.ndarray = np.where(mean_power > 0, (power**2).mean(axis=-1) / safe**2 - 2.0, 0.0)
+    return kurt
 
 
 def fast_kurtogram(
@@ -100,20 +100,20 @@ def fast_kurtogram(
         raise DataError("the signal holds NaN or infinite samples; clean or drop them before diagnosing")
     spectrum = np.fft.rfft(signal - signal.mean())
     nyquist_bins = len(spectrum) - 1
+    hz_per_bin = sample_rate / signal.size
     levels, values = [], []
     best: Band | None = None
     for level, n_bands in levels_up_to(max_level):
-        edges = np.linspace(0, nyquist_bins, n_bands + 1).round().astype(int)
-        row = np.full(n_bands, np.nan)
-        for i in range(n_bands):
-            lo, hi = int(edges[i]), int(edges[i + 1])
-            if hi - lo < min_band_samples:
-                continue
-            row[i] = band_kurtosis(spectrum, lo, hi)
-            width = (hi - lo) * sample_rate / signal.size
-            if width >= min_bandwidth_hz and (best is None or row[i] > best.kurtosis):
-                hz_per_bin = sample_rate / signal.size
-                best = Band(lo * hz_per_bin, hi * hz_per_bin, level, float(row[i]))
+        per_band = nyquist_bins // n_bands  # equal bands; the few bins left at the top are dropped
+        if per_band < min_band_samples:
+            row = np.full(n_bands, np.nan)
+        else:
+            row = band_kurtosis(spectrum[: n_bands * per_band].reshape(n_bands, per_band))
+            if per_band * hz_per_bin >= min_bandwidth_hz:
+                i = int(np.argmax(row))
+                if best is None or row[i] > best.kurtosis:
+                    lo = i * per_band * hz_per_bin
+                    best = Band(lo, lo + per_band * hz_per_bin, level, float(row[i]))
         levels.append(level)
         values.append(row)
     if best is None:
