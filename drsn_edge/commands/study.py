@@ -53,6 +53,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             "with x/255 + 0.5*U(0,1) noise (one 8-channel block, Adam-type optimiser 1e-3).",
         )
     )
+    _add_envelope(sub)
+
+
+def _add_envelope(sub: Any) -> None:
+    from drsn_edge.study import envelope_cli
+
+    e = sub.add_parser("envelope", help="envelope analysis vs DRSN vs combined on CWRU 0-3 HP",
+                       description=envelope_cli.DESCRIPTION)
+    envelope_cli.add_arguments(e)
 
 
 def _add_noise(p: argparse.ArgumentParser) -> None:
@@ -141,6 +150,10 @@ def _add_mnist(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.study == "envelope":
+        from drsn_edge.study import envelope_cli
+
+        return envelope_cli.run(args)
     return _run_noise(args) if args.study == "noise" else _run_mnist(args)
 
 
