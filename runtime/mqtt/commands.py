@@ -31,32 +31,49 @@ _EXAMPLE = 'send a JSON object such as {"action": "reload"}'
 MAX_DEPTH = 16
 DEFAULT_MAX_PAYLOAD_BYTES = 4096
 _ACTION = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_throttle = LogThrottle(log)
+log_throttle = LogThrottle(log)
+
+
+class CommandError(DataError):
+    """A message on the command topic that is not a usable command; ``kind`` keys the log throttle."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def decode_command(payload: bytes, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> dict[str, Any]:
-    """The command document in ``payload``; raises ``DataError`` for anything else, never another error."""
+    """The command document in ``payload``; raises ``CommandError`` (a ``DataError``) for anything else.
+
+    Never raises another exception.
+    """
     if len(payload) > max_bytes:
-        raise DataError(
+        raise CommandError(
+            "size",
             f"command of {len(payload)} bytes exceeds mqtt.commands.max_payload_bytes={max_bytes}; "
             f"{_EXAMPLE}"
         )
     try:
         text = bytes(payload).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"command is not UTF-8 ({exc.reason} at byte {exc.start}); {_EXAMPLE}") from None
+        raise CommandError(
+            "utf8", f"command is not UTF-8 ({exc.reason} at byte {exc.start}); {_EXAMPLE}") from None
     depth = _max_depth(text)
     if depth > MAX_DEPTH:
-        raise DataError(f"command nests {depth} levels deep (at most {MAX_DEPTH}); {_EXAMPLE}")
+        raise CommandError(
+            "depth", f"command nests {depth} levels deep (at most {MAX_DEPTH}); {_EXAMPLE}")
     try:
         doc = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, over-long integers, NaN, depth
-        raise DataError(f"command is not valid JSON ({clip(str(exc), 120)}); {_EXAMPLE}") from None
+        raise CommandError(
+            "json", f"command is not valid JSON ({clip(str(exc), 120)}); {_EXAMPLE}") from None
     if not isinstance(doc, dict):
-        raise DataError(f"command is a JSON {type(doc).__name__}, not an object; {_EXAMPLE}")
+        raise CommandError(
+            "type", f"command is a JSON {type(doc).__name__}, not an object; {_EXAMPLE}")
     action = doc.get("action")
     if not isinstance(action, str) or not _ACTION.fullmatch(action):
-        raise DataError(
+        raise CommandError(
+            "action",
             f"command has no valid \"action\" (got {clip(action, 60)}; 1-64 letters, digits, '_', '.' "
             f"or '-'); {_EXAMPLE}"
         )
@@ -73,7 +90,7 @@ def parse_command(
     if not payload:
         return None  # an empty message clears a retained command; nothing to do
     if retained:
-        _throttle.warning(
+        log_throttle.warning(
             "retained", "ignoring a retained command on %s; publish commands without the retain flag and "
             "clear it with an empty retained message", topic,
         )
@@ -81,14 +98,14 @@ def parse_command(
     max_bytes = policy.max_payload_bytes if policy is not None else DEFAULT_MAX_PAYLOAD_BYTES
     try:
         doc = decode_command(payload, max_bytes)
-    except DataError as exc:
-        _throttle.warning("invalid", "ignoring a command on %s: %s", topic, exc)
+    except CommandError as exc:
+        log_throttle.warning(exc.kind, "ignoring a command on %s: %s", topic, exc)
         return None
     except Exception as exc:  # a bug in the parser must still not reach paho
-        _throttle.error("bug", "ignoring a command on %s that the parser failed on: %s", topic, clip(exc))
+        log_throttle.error("bug", "ignoring a command on %s that the parser failed on: %s", topic, clip(exc))
         return None
     if policy is not None and policy.allow is not None and doc["action"] not in policy.allow:
-        _throttle.warning(
+        log_throttle.warning(
             "refused", "ignoring command %s on %s: not in mqtt.commands.allow %s",
             clip(doc["action"], 70), topic, policy.allow,
         )

@@ -26,6 +26,35 @@ log = logging.getLogger(__name__)
 
 #: CONNACK reason codes (MQTT 5 numbering; paho maps 3.1.1 refusals onto them) that mean credentials
 AUTH_REFUSED = frozenset({134, 135})  # Bad user name or password, Not authorized
+PAHO_LOGGER = "runtime.mqtt.paho"
+
+
+class AfterCloseFilter(logging.Filter):
+    """Demote paho's "Client is not connected" from ERROR to DEBUG.
+
+    paho's network thread may run its loop once more after ``disconnect()`` closed the socket and
+    logs that at ERROR, so every clean stop printed an alarming line. The connection state itself
+    is reported by the publisher (``on_disconnect``, ``is_connected``), so nothing is hidden.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and str(record.msg).startswith("Client is not connected"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def paho_logger() -> logging.Logger:
+    """The logger our clients give paho, with :class:`AfterCloseFilter` installed once.
+
+    paho's own default logger (used by its helpers and by clients that call ``enable_logger()``
+    without an argument) gets the filter too.
+    """
+    for name in (PAHO_LOGGER, "paho.mqtt.client"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, AfterCloseFilter) for f in logger.filters):
+            logger.addFilter(AfterCloseFilter())
+    return logging.getLogger(PAHO_LOGGER)
 
 
 def tls_context(tls: TlsConfig) -> ssl.SSLContext:
@@ -59,7 +88,7 @@ def build_client(cfg: MqttConfig, topics: Topics, tls: ssl.SSLContext | None) ->
     )
     client.connect_timeout = cfg.connect_timeout_s
     client.max_inflight_messages_set(0)  # the publisher's window governs; paho must not hold messages back
-    client.enable_logger(logging.getLogger("runtime.mqtt.paho"))
+    client.enable_logger(paho_logger())
     if cfg.username is not None:
         password = cfg.password.get_secret_value() if cfg.password is not None else None
         client.username_pw_set(cfg.username, password)

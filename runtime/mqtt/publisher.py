@@ -5,6 +5,11 @@ connection (connect, backoff, sending events and states, processing acknowledgem
 network thread only reports back through lock-free queues and flags. Events are committed to the
 :class:`~runtime.mqtt.outbox.Outbox` before ``publish_event`` returns and are deleted only when
 the broker's PUBACK for exactly that message arrives, so neither an outage nor a crash loses one.
+While the outbox cannot be written (disk full), events are held in memory in order and written
+when it can be again (:mod:`runtime.mqtt.event_store`); states keep being published meanwhile.
+A connection that stops making progress is dropped and re-opened; after
+``max_stalled_connections`` in a row, :attr:`MqttPublisher.failure` says so and the daemon exits
+so that systemd restarts it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import numbers
+import sqlite3
 import threading
 import time
 import uuid
@@ -26,14 +32,17 @@ import paho.mqtt.client as mqtt
 from runtime.errors import DataError
 from runtime.mqtt.commands import parse_command
 from runtime.mqtt.config import MqttConfig, check_topic_segment
+from runtime.mqtt.event_store import CommittedHook, EventStore, PendingEvent
 from runtime.mqtt.homeassistant import discovery_config, package_version
 from runtime.mqtt.link import Link, Sent
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.payload import encode_json
 from runtime.mqtt.supervisor import Supervisor
+from runtime.mqtt.throttle import LogThrottle, clip
 from runtime.mqtt.topics import STATUS_STOPPED, Topics, check_sensor_name
 
 log = logging.getLogger(__name__)
+_throttle = LogThrottle(log)
 
 _TICK_S = 1.0  # worker wake-up without news: dead-link detection
 _EXPIRE_EVERY_S = 30.0
@@ -76,6 +85,18 @@ class PublisherStats:
     dropped_expired: int
     qos0_dropped: int
     last_error: str | None
+    #: events held in memory, or the last outbox write failed (disk full, I/O error)
+    degraded: bool = False
+    events_held: int = 0
+    #: events lost from memory after the outbox stayed unwritable past memory_max_messages
+    events_lost: int = 0
+    outbox_write_errors: int = 0
+    #: QoS 1 messages other than events (enqueue) refused because the outbox could not be written
+    dropped_write_error: int = 0
+    #: exceptions caught in paho callbacks and the hooks they call
+    callback_errors: int = 0
+    #: accepted connections dropped for making no progress
+    stalled_connections: int = 0
 
 
 AckHook = Callable[[Ack], None]
@@ -92,6 +113,7 @@ class MqttPublisher:
         *,
         on_acked: AckHook | None = None,
         on_command: CommandHandler | None = None,
+        on_committed: CommittedHook | None = None,
     ) -> None:
         self.config = config
         self.outbox = outbox
@@ -119,6 +141,12 @@ class MqttPublisher:
         self._acked = 0
         self._rejected = 0
         self._qos0_dropped = 0
+        self._store = EventStore(outbox, config.outbox.memory_max_messages, on_committed)
+        self._unconfirmed: list[int] = []  # acked rows whose delete failed; retried
+        self._dropped_write_error = 0
+        self._stalled_total = 0
+        #: why the publisher gave up (connections in a row made no progress); the daemon exits on it
+        self.failure: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -173,9 +201,9 @@ class MqttPublisher:
     def publish_events(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[EventReceipt]:
         """Accept several events in one outbox transaction (one fsync for a whole batch of sensors)."""
         with self._event_lock:
-            receipts, messages, seqs = self._prepare_events(events)
+            receipts, pending, seqs = self._prepare_events(events)
             t_put = time.monotonic()
-            rows = self.outbox.put_many(messages, meta={f"seq/{s}": str(n) for s, n in seqs.items()})
+            rows = self._store.put(pending)  # None for events held in memory while the disk fails
             self._seq.update(seqs)
         receipts = [EventReceipt(row, r.id, r.seq) for row, r in zip(rows, receipts, strict=True)]
         self._accepted(rows, [r.id for r in receipts], t_put)
@@ -190,7 +218,13 @@ class MqttPublisher:
         for m in messages:
             _check_durable(m)
         t_put = time.monotonic()
-        rows = self.outbox.put_many(messages)
+        try:
+            rows = self.outbox.put_many(messages)
+        except (sqlite3.Error, OSError) as exc:  # not events: counted and dropped, never held
+            self._dropped_write_error += len(messages)
+            _throttle.error("enqueue", "cannot write %d messages to the outbox (%s); dropped (%d so far)",
+                            len(messages), clip(str(exc)), self._dropped_write_error)
+            return [None] * len(messages)
         self._accepted(rows, [None] * len(rows), t_put)
         return rows
 
@@ -242,7 +276,19 @@ class MqttPublisher:
             dropped_expired=dropped.expired,
             qos0_dropped=self._qos0_dropped,
             last_error=self._sup.last_error,
+            degraded=self._store.degraded,
+            events_held=len(self._store.held),
+            events_lost=self._store.lost,
+            outbox_write_errors=self._store.write_errors,
+            dropped_write_error=self._dropped_write_error,
+            callback_errors=self._sup.callback_errors + self._store.hook_errors,
+            stalled_connections=self._stalled_total,
         )
+
+    @property
+    def alive(self) -> bool:
+        """The worker thread runs (or was never started); False means nothing will be sent again."""
+        return self._thread is None or self._thread.is_alive()
 
     # -- helpers for the daemon-side calls ----------------------------------------------------
 
@@ -257,10 +303,10 @@ class MqttPublisher:
 
     def _prepare_events(
         self, events: Iterable[tuple[str, Mapping[str, Any]]]
-    ) -> tuple[list[EventReceipt], list[NewMessage], dict[str, int]]:
-        """Encode events and number them; nothing changes state until the outbox commit succeeds."""
+    ) -> tuple[list[EventReceipt], list[PendingEvent], dict[str, int]]:
+        """Encode events and number them; an encoding error changes nothing."""
         receipts: list[EventReceipt] = []
-        messages: list[NewMessage] = []
+        messages: list[PendingEvent] = []
         seqs: dict[str, int] = {}
         for sensor, payload in events:
             self._check_sensor(sensor)
@@ -270,7 +316,8 @@ class MqttPublisher:
             event_id = str(event.setdefault("id", uuid.uuid4().hex))
             data = encode_json(event, f"event of sensor {sensor!r}")
             seqs[sensor] = seq
-            messages.append(NewMessage(self.topics.event(sensor), data, self.config.event_qos, False))
+            message = NewMessage(self.topics.event(sensor), data, self.config.event_qos, False)
+            messages.append(PendingEvent(sensor, seq, message))
             receipts.append(EventReceipt(None, event_id, seq))
         return receipts, messages, seqs
 
@@ -309,6 +356,7 @@ class MqttPublisher:
         self._shutdown()
 
     def _step(self) -> None:
+        self._catch_up()
         link = self._sup.link
         if link is None or link.dead(time.monotonic()):
             if link is not None:
@@ -319,6 +367,31 @@ class MqttPublisher:
         self._wake.wait(_TICK_S)
         self._wake.clear()
         self._service(link)
+        why = link.stall(time.monotonic(), self.config.ack_timeout_s)
+        if why is not None:
+            self._stalled(link, why)
+
+    def _catch_up(self) -> None:
+        """Write events held in memory and deletes that failed, once the outbox takes writes again."""
+        if self._store.held:
+            with self._event_lock:
+                self._store.flush()
+        if self._unconfirmed:
+            self._delete_acked([])
+
+    def _stalled(self, link: Link, why: str) -> None:
+        """Drop a connection that makes no progress; give up after too many in a row."""
+        self._sup.stalls += 1
+        self._stalled_total += 1
+        n, limit = self._sup.stalls, self.config.max_stalled_connections
+        cfg = self.config
+        log.error("MQTT connection to %s:%d makes no progress (%s); reconnecting (%d of %d in a row "
+                  "before the daemon gives up)", cfg.host, cfg.port, why, n, limit)
+        self._sup.last_error = f"connection stalled: {why}"
+        link.drop(why)
+        if n >= limit and self.failure is None:
+            self.failure = f"{n} MQTT connections in a row made no progress (last: {why})"
+            log.critical("%s; exiting so that the service manager restarts the daemon", self.failure)
 
     def _service(self, link: Link) -> None:
         self._drain_acks(link)
@@ -332,7 +405,10 @@ class MqttPublisher:
         now = time.monotonic()
         if now >= self._next_expire:
             self._next_expire = now + _EXPIRE_EVERY_S
-            self.outbox.expire()
+            try:
+                self.outbox.expire()
+            except (sqlite3.Error, OSError) as exc:  # retried on the next round
+                _throttle.warning("expire", "outbox expiry failed: %s", clip(str(exc)))
 
     def _mark_all_dirty(self, link: Link) -> None:
         with self._lock:
@@ -346,6 +422,8 @@ class MqttPublisher:
         with self._lock:
             batch = [(s, self._states[s]) for s in self._dirty]
             self._dirty.clear()
+        if batch:
+            link.note_sending(time.monotonic())
         ha = self.config.home_assistant
         qos = self.config.state_qos
         for sensor, data in batch:
@@ -381,6 +459,8 @@ class MqttPublisher:
                 if not link.qos0[mid]:
                     del link.qos0[mid]
                 continue
+            link.last_progress = max(link.last_progress, t_ack)
+            self._sup.stalls = 0
             sent = link.inflight.pop(mid, None)
             if sent is None:
                 link.control.discard(mid)
@@ -389,9 +469,21 @@ class MqttPublisher:
             else:
                 self._rejected += 1  # stays in the outbox; re-sent on the next connection
         if acked:
-            self.outbox.ack_many(s.row for s, _ in acked)
+            self._delete_acked([s.row for s, _ in acked])
             self._acked += len(acked)
             self._report_acks(acked)
+
+    def _delete_acked(self, rows: list[int]) -> None:
+        """Delete acknowledged rows; if the disk refuses, keep them to retry (a re-send is a duplicate)."""
+        rows = self._unconfirmed + rows
+        try:
+            self.outbox.ack_many(rows)
+        except (sqlite3.Error, OSError) as exc:
+            self._unconfirmed = rows
+            _throttle.warning("ack", "cannot delete %d acknowledged rows from the outbox (%s); retrying",
+                              len(rows), clip(str(exc)))
+            return
+        self._unconfirmed = []
 
     def _report_acks(self, acked: list[tuple[Sent, float]]) -> None:
         with self._lock:
@@ -409,12 +501,17 @@ class MqttPublisher:
             )
             try:
                 hook(ack)
-            except Exception:
-                log.exception("on_acked hook failed for row %d", sent.row)
+            except Exception as exc:
+                self._sup.callback_errors += 1
+                _throttle.error("on_acked", "on_acked hook failed for row %d: %s", sent.row, clip(str(exc)))
 
     def _shutdown(self) -> None:
         """Flush for the close timeout, say ``stopped``, disconnect cleanly so no will is sent."""
         self._sup.stopping = True
+        self._catch_up()
+        if self._store.held:
+            log.error("%d events held in memory could not be written to the outbox %s before the stop and "
+                      "are lost", len(self._store.held), self.outbox.path)
         link = self._sup.link
         if link is None:
             return
@@ -450,14 +547,17 @@ class MqttPublisher:
             self._wake.set()
 
     def _dispatch_command(self, msg: mqtt.MQTTMessage) -> None:
-        command = parse_command(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
+        command = parse_command(msg.topic, bytes(msg.payload), retained=bool(msg.retain),
+                                policy=self.config.commands)
         handler = self.on_command
         if command is None or handler is None:
             return
         try:
             handler(command)
-        except Exception:
-            log.exception("command handler failed for %s", command)
+        except Exception as exc:
+            self._sup.callback_errors += 1
+            _throttle.error("command", "command handler failed for action %s: %s",
+                            clip(command.get("action")), clip(str(exc)))
 
 
 def _as_seq(value: Any, sensor: str) -> int:

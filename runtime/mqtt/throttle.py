@@ -36,6 +36,12 @@ class LogThrottle:
         self._log.log(level, msg, *args)
         return True
 
+    def reset(self) -> None:
+        """Forget what was logged (tests that read the log start from a clean slate)."""
+        with self._lock:
+            self._last.clear()
+            self._held.clear()
+
     def warning(self, key: str, msg: str, *args: object) -> bool:
         return self.log(logging.WARNING, key, msg, *args)
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from runtime.errors import ConfigError, DataError
-from runtime.mqtt.commands import parse_command
+from runtime.mqtt.commands import log_throttle, parse_command
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.connection import Backoff
 from runtime.mqtt.homeassistant import discovery_config
@@ -76,13 +76,14 @@ def test_discovery_config_points_at_state_and_status() -> None:
 
 def test_commands_need_json_with_an_action(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
+    log_throttle.reset()
     assert parse_command("c", b'{"action": "reload", "x": 1}', retained=False) == {"action": "reload", "x": 1}
     assert parse_command("c", b"reload", retained=False) is None
     assert parse_command("c", b'{"verb": "reload"}', retained=False) is None
     assert parse_command("c", b'{"action": "reload"}', retained=True) is None
     assert parse_command("c", b"", retained=False) is None
     text = caplog.text
-    assert "not JSON" in text and 'without an "action"' in text and "retain flag" in text
+    assert "not valid JSON" in text and 'no valid "action"' in text and "retain flag" in text
 
 
 def test_json_encoding_handles_numpy_and_names_bad_values() -> None:

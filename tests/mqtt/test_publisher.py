@@ -12,6 +12,7 @@ import paho.mqtt.publish as mqtt_publish
 import pytest
 
 from runtime.errors import ConfigError, DataError
+from runtime.mqtt.commands import log_throttle
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.publisher import Ack, MqttPublisher
@@ -119,11 +120,12 @@ def test_commands_reach_the_registered_handler(
     pub = running(make_config(broker, tmp_path), on_command=handler)
     assert wait_until(lambda: pub.connected)
     caplog.set_level(logging.WARNING)
+    log_throttle.reset()
     for payload in (b"not json", b'{"action": "reload", "model": "m.onnx"}'):
         mqtt_publish.single(pub.topics.command, payload, qos=1, hostname=broker.host, port=broker.port)
     assert seen.wait(5)
     assert got == [{"action": "reload", "model": "m.onnx"}]
-    assert "not JSON" in caplog.text
+    assert "not valid JSON" in caplog.text
 
 
 def test_home_assistant_discovery_is_retained_and_reannounced(
