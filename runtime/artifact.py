@@ -97,9 +97,18 @@ class Golden(StrictModel):
         )
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Decode to (inputs, logits) float32 arrays."""
-        x = np.frombuffer(base64.b64decode(self.inputs_b64), dtype="<f4").reshape(self.shape)
-        y = np.frombuffer(base64.b64decode(self.logits_b64), dtype="<f4").reshape(self.shape[0], -1)
+        """Decode to (inputs, logits) float32 arrays; ModelFileError when they do not fit together."""
+        try:
+            x = np.frombuffer(base64.b64decode(self.inputs_b64, validate=True), dtype="<f4")
+            y = np.frombuffer(base64.b64decode(self.logits_b64, validate=True), dtype="<f4")
+            if not self.shape or any(d <= 0 for d in self.shape):
+                raise ValueError(f"shape {self.shape} is not (N, ...) with positive sizes")
+            x = x.reshape(self.shape)
+            y = y.reshape(self.shape[0], self.num_classes)
+        except ValueError as exc:  # bad base64 (binascii.Error), byte counts that do not fit the shape
+            raise ModelFileError(
+                f"the model's golden windows are corrupt ({str(exc)[:200]}); re-export the model"
+            ) from exc
         return x.astype(np.float32), y.astype(np.float32)
 
 
@@ -161,16 +170,21 @@ class ModelMetadata(StrictModel):
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "model file") -> ModelMetadata:
+        """Parse the metadata document; any defect is a :class:`ModelFileError` naming it."""
         try:
             return cls.model_validate(json.loads(text))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelFileError(
-                f"{source}: drsn-edge metadata is not valid JSON ({exc}); re-export the model"
-            ) from exc
         except ValidationError as exc:
+            err = exc.errors()[0]
             raise ModelFileError(
-                f"{source}: drsn-edge metadata is invalid: {exc.errors()[0]['msg']} "
-                f"at {'.'.join(str(p) for p in exc.errors()[0]['loc'])}; re-export the model"
+                f"{source}: drsn-edge metadata is invalid: {str(err['msg'])[:200]} "
+                f"at {'.'.join(str(p) for p in err['loc'])[:200]}; re-export the model"
+            ) from exc
+        except RecursionError as exc:
+            raise ModelFileError(f"{source}: drsn-edge metadata is nested too deeply; re-export the model") \
+                from exc
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers of thousands of digits
+            raise ModelFileError(
+                f"{source}: drsn-edge metadata is not valid JSON ({str(exc)[:200]}); re-export the model"
             ) from exc
 
 
@@ -295,8 +309,9 @@ def read_engine_file(
         doc = json.loads(raw)
         meta = ModelMetadata.model_validate(doc["model"])
         info = EngineInfo.model_validate(doc["engine"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
-        raise ModelFileError(f"{p} has a corrupt engine header ({exc}); rebuild the engine") from exc
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # ValueError: JSON, UTF-8, pydantic
+        raise ModelFileError(f"{p} has a corrupt engine header ({str(exc)[:300]}); rebuild the engine") \
+            from exc
     if with_engine and not body:
         raise ModelFileError(f"{p} holds a header but no engine bytes (truncated); rebuild the engine")
     return meta, info, body

@@ -143,22 +143,82 @@ def parse_config_text(text: str, suffix: str) -> dict[str, Any]:
     """Parse YAML (.yaml/.yml), TOML (.toml) or JSON (.json) into a dict."""
     try:
         if suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
         elif suffix == ".toml":
             data = _load_toml(text)
         elif suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_json_keys)
         else:
             raise ConfigError(f"config files end in .yaml, .yml, .toml or .json, not {suffix!r}")
     except ConfigError:
         raise
-    except Exception as exc:
-        raise ConfigError(f"config is not valid {suffix.lstrip('.').upper()}: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"config is nested too deeply to parse as {suffix.lstrip('.').upper()}; "
+                          "a daemon config is a few levels deep") from exc
+    except Exception as exc:  # each parser has its own error types (YAMLError, TOMLDecodeError, ...)
+        raise ConfigError(f"config is not valid {suffix.lstrip('.').upper()}: {_clip(str(exc))}") from exc
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping of settings at the top level")
     return data
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON object hook: a key given twice is an error (json's default keeps the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ConfigError(f"config key {_clip(key, 80)!r} appears twice in one mapping; remove one "
+                              "(only the last would take effect)")
+        out[key] = value
+    return out
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (PyYAML keeps the last one silently)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+        loader.flatten_mapping(node)  # merged (<<) entries come first; the mapping's own may override them
+        merged = len(node.value) - own
+        out: dict[Any, Any] = {}
+        explicit: set[Any] = set()
+        for i, (key_node, value_node) in enumerate(node.value):
+            key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                hash(key)
+            except TypeError as exc:
+                raise ConfigError(f"config line {key_node.start_mark.line + 1}: a mapping key must be "
+                                  "a plain value, not a list or mapping") from exc
+            if i >= merged and key in explicit:
+                raise ConfigError(
+                    f"config line {key_node.start_mark.line + 1}: key {_clip(str(key), 80)!r} appears "
+                    f"twice in one mapping (first on line {_first_line(node, key_node, loader) + 1}); "
+                    "remove one: only the last would take effect"
+                )
+            if i >= merged:
+                explicit.add(key)
+            out[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+        return out
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=UniqueKeyLoader)
+
+
+def _first_line(node: Any, dup: Any, loader: Any) -> int:
+    """Line of the first occurrence of the duplicated key (for the error message)."""
+    want = loader.construct_object(dup)
+    for key_node, _ in node.value[::-1]:
+        if key_node is not dup and loader.construct_object(key_node) == want:
+            return int(key_node.start_mark.line)
+    return int(dup.start_mark.line)
 
 
 def _load_toml(text: str) -> Any:
@@ -177,7 +237,14 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> DaemonCo
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist")
-    data = parse_config_text(substitute_env(p.read_text(), env), p.suffix.lower())
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "save it as UTF-8") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {p} cannot be read ({exc.strerror}); check its permissions") from exc
+    data = parse_config_text(substitute_env(text, env), p.suffix.lower())
     return validate_config_dict(data, base_dir=p.resolve().parent, source=str(p))
 
 
@@ -188,6 +255,8 @@ def validate_config_dict(
         cfg = DaemonConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source} is invalid:\n{format_errors(exc)}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{source} is nested too deeply to validate; check its structure") from exc
     if base_dir is not None:
         _resolve_paths(cfg, base_dir)
     return cfg
@@ -198,7 +267,7 @@ def format_errors(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  - {loc}: {err['msg']}")
+        lines.append(f"  - {_clip(loc, 200)}: {_clip(err['msg'])}")
     return "\n".join(lines)
 
 

@@ -221,22 +221,30 @@ def decode_json_frame(data: bytes | bytearray | memoryview | str, *, max_samples
     """Parse and validate a JSON frame; raise :class:`PayloadError` naming what is wrong."""
     try:
         doc = json.loads(bytes(data) if not isinstance(data, str) else data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"JSON frame is not valid JSON ({exc}); send a UTF-8 JSON object") from exc
+    except RecursionError as exc:  # deeply nested arrays: one 2 KB datagram must not end the source
+        raise PayloadError(
+            "JSON frame is nested too deeply to parse; a frame is one flat object with a list of numbers"
+        ) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers of thousands of digits
+        raise PayloadError(
+            f"JSON frame is not valid JSON ({clip_repr(exc)}); send a UTF-8 JSON object"
+        ) from exc
     if not isinstance(doc, dict):
         raise PayloadError(f"JSON frame must be an object with seq and samples, got {type(doc).__name__}")
     unknown = set(doc) - {"seq", "rate", "t0", "samples", "sensor_id"}
     if unknown:
-        raise PayloadError(f"JSON frame has unknown keys {sorted(unknown)}; allowed: seq, rate, t0, samples, "
-                           "sensor_id")
+        raise PayloadError(f"JSON frame has unknown keys {clip_repr(sorted(unknown))}; allowed: seq, rate, "
+                           "t0, samples, sensor_id")
     seq = doc.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= _UINT64_MAX:
-        raise PayloadError(f"JSON frame needs an integer seq >= 0 (a per-sensor chunk counter), got {seq!r}")
+        raise PayloadError(
+            f"JSON frame needs an integer seq >= 0 (a per-sensor chunk counter), got {clip_repr(seq)}"
+        )
     rate = _json_number(doc, "rate", positive=True)
     t0 = _json_number(doc, "t0", positive=False)
     sensor_id = doc.get("sensor_id")
     if sensor_id is not None and not isinstance(sensor_id, str):
-        raise PayloadError(f"JSON frame sensor_id must be a string, got {sensor_id!r}")
+        raise PayloadError(f"JSON frame sensor_id must be a string, got {clip_repr(sensor_id)}")
     return Frame(_json_samples(doc.get("samples"), max_samples), seq, rate, t0 or None, sensor_id)
 
 
@@ -245,9 +253,25 @@ def _json_number(doc: dict[str, Any], key: str, *, positive: bool) -> float | No
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PayloadError(f"JSON frame field {key} must be a number, got {value!r}")
-    _check_number(key, float(value), positive=positive)
-    return float(value)
+        raise PayloadError(f"JSON frame field {key} must be a number, got {clip_repr(value)}")
+    number = _as_float(value, key)
+    _check_number(key, number, positive=positive)
+    return number
+
+
+def _as_float(value: int | float, what: str) -> float:
+    """``float(value)``, with integers beyond the float range rejected instead of overflowing."""
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise PayloadError(f"JSON frame field {what} is an integer too large for a float; fix the sender") \
+            from exc
+
+
+def clip_repr(value: object, limit: int = 120) -> str:
+    """``repr`` cut to ``limit`` characters: an error message must not carry a 10 MB payload."""
+    text = repr(value) if not isinstance(value, BaseException) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _json_samples(values: Any, max_samples: int) -> np.ndarray:
@@ -258,8 +282,12 @@ def _json_samples(values: Any, max_samples: int) -> np.ndarray:
                            "split it into smaller frames")
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         raise PayloadError("JSON frame 'samples' must contain only numbers (no strings, nulls or lists)")
-    with np.errstate(over="ignore"):  # values beyond float32 become inf and are rejected below
-        x = np.asarray(values, dtype=np.float64).astype(np.float32)
+    try:
+        with np.errstate(over="ignore"):  # values beyond float32 become inf and are rejected below
+            x = np.asarray(values, dtype=np.float64).astype(np.float32)
+    except OverflowError as exc:  # a Python integer beyond the float64 range
+        raise PayloadError("JSON frame 'samples' holds an integer too large for a float; send finite "
+                           "physical values") from exc
     return _to_float32(x, np.dtype("<f4"), 1.0)
 
 

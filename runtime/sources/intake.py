@@ -15,7 +15,14 @@ from typing import Literal
 
 from runtime.errors import PayloadError
 from runtime.sources.base import SOURCE_WIDE, SampleChunk
-from runtime.sources.frames import MAX_SAMPLES, Frame, decode_frame, decode_json_frame, decode_payload
+from runtime.sources.frames import (
+    MAX_SAMPLES,
+    Frame,
+    clip_repr,
+    decode_frame,
+    decode_json_frame,
+    decode_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,7 @@ class FrameIntake:
         if channel_sensor is not None:
             if frame.sensor_id is not None and frame.sensor_id != channel_sensor:
                 raise PayloadError(
-                    f"frame names sensor {frame.sensor_id!r} but arrived on the channel of sensor "
+                    f"frame names sensor {clip_repr(frame.sensor_id)} but arrived on the channel of sensor "
                     f"{channel_sensor!r}; fix the sender's sensor id or the topic mapping in the config"
                 )
             return channel_sensor
@@ -79,7 +86,8 @@ class FrameIntake:
             raise PayloadError("frame carries no sensor id; set it in every frame sent to this source")
         if frame.sensor_id not in self.sensors:
             raise PayloadError(
-                f"unknown sensor id {frame.sensor_id!r}; configured sensors are {sorted(self.sensors)}. "
+                f"unknown sensor id {clip_repr(frame.sensor_id)}; configured sensors are "
+                f"{sorted(self.sensors)}. "
                 "Add it to the source's sensors or fix the sender"
             )
         return frame.sensor_id
