@@ -75,7 +75,8 @@ class SampleRing:
         with self._lock:
             if self._filled < self._buf.size:
                 return self._buf[: self._filled].copy()
-            return np.concatenate([self._buf[self._pos :], self._buf[: self._pos]])
+            ordered: np.ndarray = np.concatenate([self._buf[self._pos :], self._buf[: self._pos]])
+            return ordered
 
 
 @dataclass
