@@ -74,8 +74,9 @@ class SampleRing:
         """The samples held, oldest first (fewer than ``capacity`` until the ring has filled)."""
         with self._lock:
             if self._filled < self._buf.size:
-                return self._buf[: self._filled].copy()
-            ordered: np.ndarray = np.concatenate([self._buf[self._pos :], self._buf[: self._pos]])
+                ordered: np.ndarray = self._buf[: self._filled].copy()
+            else:
+                ordered = np.concatenate([self._buf[self._pos :], self._buf[: self._pos]])
             return ordered
 
 
