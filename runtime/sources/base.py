@@ -11,7 +11,13 @@ many sensors. The daemon only sees this interface:
   :data:`SOURCE_WIDE` when no single configured sensor is to blame;
 * :meth:`Source.stop` -- stops the thread and releases sockets and connections;
 * :attr:`Source.finished` -- set when the source will produce nothing more on its own: a finite
-  source reached its end, or its thread failed (reported through ``on_error`` first).
+  source reached its end, or its thread failed and the source does not restart.
+
+No source thread dies silently: when :meth:`Source._run` raises, the failure is logged and
+reported through ``on_error`` (as a :class:`SourceFailedError`), counted in :attr:`Source.restarts`,
+and the input is opened again after a back-off that doubles per failure in a row (0.5 s up to
+30 s), so one bad datagram or a dropped socket costs seconds of data, not the rest of the run.
+Finite sources whose restart would repeat data (a replay) set :attr:`Source.restartable` False.
 
 Both callbacks run on the source's thread (or the MQTT client's network thread), so they must
 be thread-safe and quick. In "as fast as possible" modes ``emit`` may block to push back.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import abc
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
@@ -29,12 +36,22 @@ from typing import ClassVar, Generic, TypeVar
 import numpy as np
 
 from runtime.config_base import StrictModel
-from runtime.errors import DataError
+from runtime.errors import DataError, DrsnEdgeError
+from runtime.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
 #: ``on_error``'s sensor id for problems no configured sensor can be blamed for
 SOURCE_WIDE = "*"
+#: back-off before restarting a failed source: doubled per failure in a row, from min to max
+RESTART_MIN_S = 0.5
+RESTART_MAX_S = 30.0
+#: a source that ran this long before failing starts its back-off from the minimum again
+RESTART_RESET_S = 60.0
+
+
+class SourceFailedError(DrsnEdgeError):
+    """A source's thread failed; it is restarted (or finished, for sources that cannot restart)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +99,15 @@ class Source(abc.ABC, Generic[ConfigT]):
 
     #: key in :data:`runtime.sources.SOURCES` and the config's ``type``
     type: ClassVar[str] = ""
+    #: False for sources whose restart would repeat data already delivered
+    restartable: ClassVar[bool] = True
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config
         self.finished = threading.Event()
+        #: times the thread failed and was restarted (read by the daemon for its metrics)
+        self.restarts = 0
+        self._throttle = LogThrottle(log)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._emit_fn: EmitFn | None = None
@@ -136,12 +158,48 @@ class Source(abc.ABC, Generic[ConfigT]):
         """
 
     def _thread_main(self) -> None:
-        try:
-            self._run()
-        except Exception as exc:
-            log.exception("%s source failed; it produces no more samples", self.type)
-            self._report(SOURCE_WIDE, exc)
+        """Run, and after a failure report it and open the input again, with back-off."""
+        delay = RESTART_MIN_S
+        while True:
+            started = time.monotonic()
+            try:
+                self._run()
+                return
+            except Exception as exc:
+                if self._stopping.is_set():
+                    log.debug("%s source ended while stopping: %s", self.type, exc)
+                    return
+                failure = exc
+            if time.monotonic() - started > RESTART_RESET_S:
+                delay = RESTART_MIN_S
+            if not self._recover(failure, delay):
+                return
+            delay = min(2 * delay, RESTART_MAX_S)
+
+    def _recover(self, exc: Exception, delay: float) -> bool:
+        """Report a failure, wait ``delay`` and reopen the input; False when the thread should end."""
+        what = f"{type(exc).__name__}: {str(exc)[:300]}"
+        if not self.restartable:
+            log.error("%s source failed (%s); it produces no more samples", self.type, what, exc_info=exc)
+            self._report(SOURCE_WIDE, SourceFailedError(
+                f"{self.type} source failed ({what}); it has stopped"))
             self.finished.set()
+            return False
+        while True:
+            self.restarts += 1
+            log.error("%s source failed (%s); restart %d in %.1f s", self.type, what, self.restarts, delay,
+                      exc_info=exc if self.restarts == 1 else None)
+            self._report(SOURCE_WIDE, SourceFailedError(
+                f"{self.type} source failed ({what}); restarting in {delay:.1f} s (restart {self.restarts})"))
+            if self._stopping.wait(delay):
+                return False
+            try:
+                self._open()
+                log.info("%s source restarted", self.type)
+                return True
+            except Exception as reopen:  # the port may still be taken, the broker still down
+                what = f"reopening failed: {type(reopen).__name__}: {str(reopen)[:300]}"
+                delay = min(2 * delay, RESTART_MAX_S)
 
     def _emit(self, chunk: SampleChunk) -> None:
         """Hand a chunk to the daemon; a failing consumer is reported, never fatal to the source."""
@@ -150,7 +208,9 @@ class Source(abc.ABC, Generic[ConfigT]):
         try:
             self._emit_fn(chunk)
         except Exception as exc:
-            log.exception("consumer rejected a chunk of sensor %s", chunk.sensor_id)
+            self._throttle.log(f"emit:{chunk.sensor_id}:{type(exc).__name__}", logging.ERROR,
+                               "consumer rejected a chunk of sensor %s: %s", chunk.sensor_id, exc,
+                               exc_info=True)
             self._report(chunk.sensor_id, exc)
 
     def _report(self, sensor_id: str, exc: Exception) -> None:
@@ -160,5 +220,6 @@ class Source(abc.ABC, Generic[ConfigT]):
             return
         try:
             self._error_fn(sensor_id, exc)
-        except Exception:
-            log.exception("on_error handler failed for sensor %s", sensor_id)
+        except Exception as handler_exc:
+            self._throttle.log(f"on_error:{sensor_id}", logging.ERROR, "on_error handler failed for sensor "
+                               "%s: %s", sensor_id, handler_exc, exc_info=True)

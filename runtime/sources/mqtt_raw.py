@@ -193,5 +193,6 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
         try:
             intake.handle(message.payload, origin=f"topic {message.topic!r}", sensor_id=sensor_id)
         except Exception as exc:  # an exception escaping a paho callback would end its network loop
-            log.exception("handling a message on %s failed", message.topic)
+            self._throttle.log(f"message:{sensor_id}", logging.ERROR, "handling a message on %s failed: %s",
+                               message.topic, exc, exc_info=True)
             self._report(sensor_id, exc)

@@ -125,6 +125,7 @@ class ReplaySource(Source[ReplaySourceConfig]):
     """Plays every configured file on one thread, interleaved by signal time."""
 
     type = "replay"
+    restartable = False  # a restart would play the files again from their start
 
     def __init__(self, config: ReplaySourceConfig) -> None:
         super().__init__(config)
