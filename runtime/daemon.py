@@ -32,8 +32,10 @@ from runtime.fault_state import StateChange
 from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.payload import encode_json
-from runtime.mqtt.publisher import Ack, MqttPublisher
+from runtime.mqtt.publisher import Ack, MqttPublisher, PublisherStats
 from runtime.pipeline import ModelRuntime, SensorPipeline, build_sensor, model_path_for, open_model_runtime
+from runtime.publish_hooks import PublishHook
+from runtime.sdnotify import Notifier
 from runtime.sources import SOURCE_WIDE, SampleChunk, Source, create_source
 from runtime.sources.base import EmitFn
 
@@ -43,20 +45,18 @@ _TICK_S = 0.2
 _ERROR_LOG_EVERY_S = 10.0
 _PUSH_BACK_WAIT_S = 0.25
 _PUSH_BACK_STOP_S = 2.0
-
-#: ``(sensor, window index, seconds from receipt of the window's last sample to the broker's PUBACK)``
-ResultAckHook = Callable[[str, int, float], None]
-
+#: exit status when the daemon gives up because it can no longer deliver (systemd restarts it)
+EXIT_NO_PROGRESS = 3
 
 class Daemon:
     """Runs one :class:`DaemonConfig`; use :meth:`run` (blocking) or :meth:`start`/:meth:`stop`."""
 
     def __init__(self, config: DaemonConfig, *, metrics: Metrics | None = None,
-                 on_result_acked: ResultAckHook | None = None) -> None:
+                 publish_hooks: Iterable[PublishHook] = ()) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
-        #: called on the MQTT worker thread for each QoS 1 prediction the broker acknowledged
-        self.on_result_acked = on_result_acked
+        #: observers of what is published (e.g. the benchmark's PUBACK timer); see runtime.publish_hooks
+        self.publish_hooks: list[PublishHook] = list(publish_hooks)
         self.sources: list[Source[Any]] = [create_source(s) for s in config.sources]
         self.sensors: dict[str, SensorPipeline] = {}
         self.models: dict[Path, ModelRuntime] = {}
@@ -68,11 +68,12 @@ class Daemon:
         self._state_lock = threading.Lock()
         self._last_error_log: dict[str, float] = {}
         self._next_metrics = 0.0
-        self._ack_lock = threading.Lock()
-        self._awaiting_ack: dict[int, tuple[str, int, float]] = {}  # outbox row -> (sensor, window, t_mono)
         self._batcher_counts: dict[MicroBatcher, tuple[int, int]] = {}  # (dropped, errors) already counted
         self._supervisor: threading.Thread | None = None
         self.exit_code = 0
+        #: systemd notifications (READY, WATCHDOG while healthy, STOPPING); no-op outside systemd
+        self.notifier = Notifier()
+        self._pub_counts: dict[str, int] = {}  # publisher counters already carried into Prometheus
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -82,8 +83,10 @@ class Daemon:
         out_cfg = cfg.mqtt.outbox
         out_cfg.path.parent.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox.from_config(out_cfg)
+        if self.outbox.moved_aside is not None:
+            self.metrics.outbox_corrupt.inc()
         self.publisher = MqttPublisher(cfg.mqtt, self.outbox, on_command=self._on_command,
-                                       on_acked=self._on_acked)
+                                       on_acked=self._on_acked, on_committed=self._on_committed)
         self.publisher.start()
         self._build_sensors()
         if not self.sensors:
@@ -102,6 +105,7 @@ class Daemon:
         self._supervisor.start()
         log.info("daemon serving %d sensor(s) on %d model(s); %d disabled",
                  len(self.sensors), len(self.models), len(self.disabled))
+        self.notifier.ready()
 
     def run(self, install_signals: bool = True) -> int:
         """Start, then wait until SIGTERM/SIGINT (or the sources end); return an exit code."""
@@ -131,6 +135,7 @@ class Daemon:
     def stop(self) -> None:
         """Graceful shutdown; idempotent."""
         self._stop.set()
+        self.notifier.stopping()
         supervisor = self._supervisor
         if supervisor is not None and supervisor is not threading.current_thread():
             supervisor.join()  # a reload in progress finishes before the models are closed
@@ -146,6 +151,7 @@ class Daemon:
                 self._publish_state(sp)
             self.publisher.publish_metrics(self._metrics_payload())
             self.publisher.close(timeout=5.0)
+            self._carry_publisher_counts(self.publisher.stats())
             self.publisher = None
         if self.outbox is not None:
             self.outbox.close()
@@ -263,27 +269,16 @@ class Daemon:
             return
         messages = [NewMessage(pub.topics.prediction(sensor), encode_json(payload, "prediction"), 1, False)
                     for sensor, _, _, payload in predictions]
-        with self._ack_lock:  # registered before the worker can see (and ack) the rows
-            rows = pub.enqueue(messages)
-            if self.on_result_acked is not None:
-                for row, (sensor, index, t_mono, _) in zip(rows, predictions, strict=True):
-                    if row is not None:
-                        self._awaiting_ack[row] = (sensor, index, t_mono)
-                excess = len(self._awaiting_ack) - pub.outbox.max_messages
-                for row in list(self._awaiting_ack)[: max(excess, 0)]:  # rows the outbox dropped unsent
-                    del self._awaiting_ack[row]
+        rows = pub.enqueue(messages)
+        if self.publish_hooks:
+            windows = [(sensor, index, t_mono) for sensor, index, t_mono, _ in predictions]
+            for hook in self.publish_hooks:
+                hook.predictions_enqueued(rows, windows)
 
     def _on_acked(self, ack: Ack) -> None:
-        """MQTT worker thread: time each acknowledged QoS 1 prediction from its window's last sample."""
-        hook = self.on_result_acked
-        if hook is None:
-            return
-        now = time.monotonic()
-        with self._ack_lock:
-            found = self._awaiting_ack.pop(ack.row, None)
-        if found is not None:
-            sensor, index, t_mono = found
-            hook(sensor, index, now - t_mono)
+        """MQTT worker thread: pass each PUBACK on to the publish hooks."""
+        for hook in self.publish_hooks:
+            hook.acked(ack)
 
     def _publish_changes(self, changes: list[tuple[SensorPipeline, StateChange]]) -> None:
         if self.publisher is None:
@@ -294,10 +289,14 @@ class Daemon:
             payload.update({"device": self.config.mqtt.device_id, "class": ch.to_state,
                             "model": sp.model.identity})
             events.append((sp.sensor_id, payload))
-            self.metrics.sensor(sp.sensor_id).events.inc()
-        self.publisher.publish_events(events)
+        self.publisher.publish_events(events)  # counted in _on_committed once on disk
         for sp, _ in changes:
             self._publish_state(sp)
+
+    def _on_committed(self, sensors: list[str]) -> None:
+        """Publisher (daemon or MQTT worker thread): count events once they are in the outbox."""
+        for sensor_id in sensors:
+            self.metrics.sensor(sensor_id).events.inc()
 
     def _publish_state(self, sp: SensorPipeline) -> None:
         if self.publisher is None:
@@ -354,6 +353,10 @@ class Daemon:
             st = pub.stats()
             self.metrics.outbox_depth.set(st.outbox_depth)
             self.metrics.broker_connected.set(1.0 if st.connected else 0.0)
+            self._carry_publisher_counts(st)
+            if self._publisher_gave_up(pub):
+                return
+            self.notifier.ping()  # only while the publisher can deliver
             interval = self.config.mqtt.metrics_interval_s
             now = time.monotonic()
             if interval > 0 and now >= self._next_metrics:
@@ -363,6 +366,36 @@ class Daemon:
         if self.config.exit_when_sources_finish and all(s.finished.is_set() for s in self.sources):
             log.info("all sources finished; stopping")
             self._stop.set()
+
+    def _publisher_gave_up(self, pub: MqttPublisher) -> bool:
+        """Stop with a non-zero status when the publisher cannot deliver any more (systemd restarts)."""
+        why = pub.failure if pub.alive else "the MQTT worker thread has ended"
+        if why is None:
+            return False
+        if not self._stop.is_set():
+            log.critical("cannot deliver events any more (%s); stopping with exit status %d",
+                         why, EXIT_NO_PROGRESS)
+            self.exit_code = EXIT_NO_PROGRESS
+            self._stop.set()
+        return True
+
+    def _carry_publisher_counts(self, st: PublisherStats) -> None:
+        """Carry the publisher's running totals into Prometheus counters (as increments)."""
+        m = self.metrics
+        for key, value, counter in (
+            ("lost", st.events_lost, m.events_lost),
+            ("full", st.dropped_full, m.outbox_dropped.labels("full")),
+            ("expired", st.dropped_expired, m.outbox_dropped.labels("expired")),
+            ("write_error", st.dropped_write_error, m.outbox_dropped.labels("write_error")),
+            ("callbacks", st.callback_errors, m.callback_errors),
+            ("stalls", st.stalled_connections, m.stalled_connections),
+        ):
+            # the outbox's drop counts persist across restarts: count from what this run found
+            before = self._pub_counts.setdefault(key, value if key in ("full", "expired") else 0)
+            if value > before:
+                counter.inc(value - before)
+            self._pub_counts[key] = max(before, value)
+        m.degraded.set(1.0 if st.degraded else 0.0)
 
     def _count_batcher_losses(self, models: Iterable[ModelRuntime] | None = None) -> None:
         """Carry the batchers' dropped-window and failed-call counts into the metrics."""
@@ -382,7 +415,12 @@ class Daemon:
             st = pub.stats()
             snap["mqtt"] = {"connected": st.connected, "outbox_depth": st.outbox_depth,
                             "acked": st.events_acked, "dropped_full": st.dropped_full,
-                            "dropped_expired": st.dropped_expired}
+                            "dropped_expired": st.dropped_expired, "degraded": st.degraded,
+                            "events_held": st.events_held, "events_lost": st.events_lost,
+                            "last_error": st.last_error}
+            moved = pub.outbox.moved_aside
+            if moved is not None:
+                snap["mqtt"]["outbox_moved_aside"] = {"to": str(moved.moved_to), "reason": moved.reason}
         snap["disabled_sensors"] = dict(self.disabled)
         snap["ts"] = time.time()
         return snap

@@ -85,6 +85,33 @@ class Metrics:
         self.broker_connected = Gauge(
             "broker_connected", "1 while connected to the MQTT broker.", namespace=ns, registry=r
         )
+        self.events_lost = Counter(
+            "events_lost", "Events lost: held in memory while the outbox could not be written, beyond "
+            "mqtt.outbox.memory_max_messages, or still held at a stop.", namespace=ns, registry=r,
+        )
+        self.outbox_dropped = Counter(
+            "outbox_dropped", "Messages dropped unsent by the outbox: reason=full (max_messages), "
+            "expired (max_age_s), write_error (a non-event message the disk refused).", ["reason"],
+            namespace=ns, registry=r,
+        )
+        self.callback_errors = Counter(
+            "callback_errors", "Exceptions caught in MQTT callbacks and hooks (the connection kept serving).",
+            namespace=ns, registry=r,
+        )
+        self.degraded = Gauge(
+            "degraded", "1 while events are held in memory because the outbox cannot be written.",
+            namespace=ns, registry=r,
+        )
+        self.outbox_corrupt = Counter(
+            "outbox_corrupt", "Corrupt outbox files moved aside at start (their events were not delivered).",
+            namespace=ns, registry=r,
+        )
+        self.stalled_connections = Counter(
+            "mqtt_stalled_connections", "Broker connections dropped for making no progress (no PUBACK "
+            "within mqtt.ack_timeout_s, or paho's network thread gone).", namespace=ns, registry=r,
+        )
+        for reason in ("full", "expired", "write_error"):  # present from the start, at 0
+            self.outbox_dropped.labels(reason)
         self._sensors: dict[str, SensorMetrics] = {}
         self._lock = threading.Lock()
         self._server: Any = None
@@ -150,6 +177,11 @@ class Metrics:
 
 def _value_summary(samples: list[Any], kind: str, per_sensor: bool) -> float | dict[str, Any]:
     values = [s for s in samples if kind != "counter" or s.name.endswith("_total")]
+    labelled = [s for s in values if s.labels]
+    if not per_sensor and labelled:  # e.g. outbox_dropped{reason}: {"total", "by_reason": {...}}
+        label = next(iter(labelled[0].labels))
+        by = {s.labels.get(label, ""): float(s.value) for s in labelled}
+        return {"total": float(sum(by.values())), f"by_{label}": by}
     if not per_sensor:
         return float(values[0].value) if values else 0.0
     by_sensor = {s.labels.get("sensor", ""): float(s.value) for s in values}

@@ -512,6 +512,8 @@ class MqttPublisher:
         if self._store.held:
             log.error("%d events held in memory could not be written to the outbox %s before the stop and "
                       "are lost", len(self._store.held), self.outbox.path)
+            self._store.lost += len(self._store.held)
+            self._store.held.clear()
         link = self._sup.link
         if link is None:
             return

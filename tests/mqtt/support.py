@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -168,3 +169,73 @@ def _make_certs(d: Path) -> tuple[Path, Path]:
     ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
         "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
     return d / "server.pem", d / "server.key"
+
+
+class FakeSilentBroker:
+    """A fake broker (a stand-in at the network boundary) that accepts connections and never PUBACKs.
+
+    It answers CONNECT, SUBSCRIBE and PINGREQ as a broker would and swallows every PUBLISH: the
+    shape of a broker that is up but no longer acknowledges, which no real Mosquitto can be made
+    to do. Counts the connections it accepted.
+    """
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.host, self.port = "127.0.0.1", int(self._server.getsockname()[1])
+        self.connects = 0
+        self._closing = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while True:
+                    kind, body = _read_packet(conn)
+                    if kind == 1:  # CONNECT -> CONNACK accepted
+                        self.connects += 1
+                        conn.sendall(b"\x20\x02\x00\x00")
+                    elif kind == 8:  # SUBSCRIBE -> SUBACK granting QoS 1 to each filter
+                        n, i = 0, 2
+                        while i < len(body):
+                            i += 2 + int.from_bytes(body[i:i + 2], "big") + 1
+                            n += 1
+                        conn.sendall(bytes([0x90, 2 + n]) + body[:2] + b"\x01" * n)
+                    elif kind == 12:  # PINGREQ -> PINGRESP
+                        conn.sendall(b"\xd0\x00")
+                    elif kind == 14:  # DISCONNECT
+                        return
+            except (OSError, ConnectionError):
+                return
+
+    def close(self) -> None:
+        self._closing = True
+        self._server.close()
+
+
+def _read_packet(conn: socket.socket) -> tuple[int, bytes]:
+    def read(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    kind = read(1)[0] >> 4
+    length, shift = 0, 0
+    while True:
+        b = read(1)[0]
+        length |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    return kind, read(length)

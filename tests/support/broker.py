@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -74,6 +75,16 @@ class MosquittoBroker:
                 self._proc.kill()
                 self._proc.wait(5)
         self._proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP the broker: connections stay open but nothing is answered (a hung broker)."""
+        assert self._proc is not None, "the broker is not running"
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        assert self._proc is not None, "the broker is not running"
+        self._proc.send_signal(signal.SIGCONT)
 
     @property
     def running(self) -> bool:

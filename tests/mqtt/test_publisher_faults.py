@@ -1,0 +1,211 @@
+"""The publisher under faults: hostile commands, raising callbacks, a full disk, a hung broker.
+
+All against a real Mosquitto (or, for a broker that never acknowledges, a fake at the socket).
+Each test ends by showing that events are still acknowledged: the failure this file guards
+against is silence, a daemon that looks connected while nothing leaves the outbox.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.publish as mqtt_publish
+import pytest
+
+from runtime.mqtt.config import MqttConfig
+from runtime.mqtt.outbox import Outbox
+from runtime.mqtt.publisher import MqttPublisher
+from tests.mqtt.support import FakeSilentBroker, Recorder, make_config, wait_until
+from tests.support.broker import MosquittoBroker
+
+Running = Callable[..., MqttPublisher]
+Recorders = Callable[..., Recorder]
+STATE = {"state": "normal"}
+
+
+def disk_full(op: str) -> None:
+    """Fault injection: the outbox's commit fails exactly as SQLite reports a full disk."""
+    raise sqlite3.OperationalError("database or disk is full")
+
+
+def delivered(pub: MqttPublisher, rec: Recorder, sensor: str, n: int, timeout: float = 10.0) -> list[int]:
+    """Wait until ``n`` events of ``sensor`` arrived and the outbox is empty; their seqs."""
+    topic = pub.topics.event(sensor)
+    assert rec.wait_for(lambda msgs: sum(m.topic == topic for m in msgs) >= n, timeout), rec.topics()
+    assert wait_until(lambda: pub.stats().outbox_depth == 0, timeout), pub.stats()
+    return [m.json()["seq"] for m in rec.on(topic)]
+
+
+def test_a_deeply_nested_command_leaves_event_delivery_running(
+    broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
+) -> None:
+    got: list[dict[str, Any]] = []
+    rec = recorder("drsn-edge/press-7/+/event")
+    pub = running(make_config(broker, tmp_path), on_command=got.append)
+    assert wait_until(lambda: pub.connected)
+    attack = b"[" * 1000 + b"]" * 1000  # the 2 KB message that once ended paho's network thread
+    for payload in (attack, b"\xff" * 5000, b'{"action": "reload"}'):
+        mqtt_publish.single(pub.topics.command, payload, qos=1, hostname=broker.host, port=broker.port)
+    assert wait_until(lambda: got == [{"action": "reload"}])
+    for i in range(5):
+        pub.publish_event("spindle", {"i": i})
+    assert delivered(pub, rec, "spindle", 5) == [1, 2, 3, 4, 5]
+    st = pub.stats()
+    assert st.connected and st.callback_errors == 0 and st.connection_losses == 0
+
+
+def test_a_raising_command_handler_is_counted_and_delivery_goes_on(
+    broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
+) -> None:
+    def handler(cmd: dict[str, Any]) -> None:
+        raise RuntimeError("handler bug")
+
+    rec = recorder("drsn-edge/press-7/+/event")
+    pub = running(make_config(broker, tmp_path), on_command=handler)
+    assert wait_until(lambda: pub.connected)
+    for _ in range(3):
+        mqtt_publish.single(pub.topics.command, b'{"action": "reload"}', hostname=broker.host,
+                            port=broker.port)
+    assert wait_until(lambda: pub.stats().callback_errors == 3)
+    pub.publish_event("spindle", {"i": 1})
+    assert delivered(pub, rec, "spindle", 1) == [1]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_network_thread_is_noticed_and_the_connection_replaced(
+    broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
+) -> None:
+    def handler(cmd: dict[str, Any]) -> None:
+        raise SystemExit("escapes every 'except Exception', as RecursionError once escaped paho")
+
+    rec = recorder("drsn-edge/press-7/+/event")
+    pub = running(make_config(broker, tmp_path), on_command=handler)
+    assert wait_until(lambda: pub.connected)
+    mqtt_publish.single(pub.topics.command, b'{"action": "reload"}', hostname=broker.host, port=broker.port)
+    assert wait_until(lambda: pub.stats().stalled_connections == 1, 5), pub.stats()
+    pub.publish_event("spindle", {"i": 1})
+    assert delivered(pub, rec, "spindle", 1) == [1]
+    assert pub.stats().connects == 2 and pub.failure is None
+
+
+def test_disk_full_holds_events_in_memory_publishes_states_and_catches_up(
+    broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
+) -> None:
+    committed: list[str] = []
+    rec = recorder("drsn-edge/press-7/#")
+    pub = running(make_config(broker, tmp_path), on_committed=committed.extend)
+    assert wait_until(lambda: pub.connected)
+    pub.publish_event("a", {"i": 0})
+    assert wait_until(lambda: pub.stats().outbox_depth == 0)  # acked before the disk fills
+    pub.outbox.fault_injection = disk_full
+    receipts = [pub.publish_event(s, {"i": i}) for i in range(1, 4) for s in ("a", "b")]
+    assert [r.row for r in receipts] == [None] * 6 and [r.seq for r in receipts] == [2, 1, 3, 2, 4, 3]
+    pub.publish_state("a", {"state": "ball"})
+    rec.wait_topic(pub.topics.state("a"), b'{"state":"ball"}')  # states need no disk
+    st = pub.stats()
+    assert st.degraded and st.events_held == 6 and st.outbox_depth == 0 and st.events_lost == 0
+    assert pub.outbox.get_meta("seq/a") == "1"  # nothing of the failed attempts reached the file
+    pub.outbox.fault_injection = None  # space is back: the worker writes the held events by itself
+    assert delivered(pub, rec, "a", 4) == [1, 2, 3, 4]
+    assert delivered(pub, rec, "b", 3) == [1, 2, 3]
+    st = pub.stats()
+    assert not st.degraded and st.events_held == 0 and st.outbox_write_errors >= 1
+    assert sorted(committed) == ["a"] * 4 + ["b"] * 3  # counted once each, when on disk
+    assert pub.outbox.get_meta("seq/a") == "4" and pub.outbox.get_meta("seq/b") == "3"
+
+
+def test_events_beyond_the_memory_bound_are_lost_oldest_first_and_counted(
+    broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
+) -> None:
+    rec = recorder("drsn-edge/press-7/+/event")
+    cfg = make_config(broker, tmp_path, outbox={"path": str(tmp_path / "o.db"), "memory_max_messages": 3})
+    pub = running(cfg)
+    assert wait_until(lambda: pub.connected)
+    pub.outbox.fault_injection = disk_full
+    for i in range(5):
+        pub.publish_event("a", {"i": i})
+    assert pub.stats().events_lost == 2 and pub.stats().events_held == 3
+    pub.outbox.fault_injection = None
+    assert delivered(pub, rec, "a", 3) == [3, 4, 5]  # the gap in seq shows the loss to subscribers
+
+
+def test_a_hung_broker_is_detected_by_missing_pubacks_and_delivery_resumes(
+    broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
+) -> None:
+    rec = recorder("drsn-edge/press-7/+/event")
+    pub = running(make_config(broker, tmp_path, ack_timeout_s=1.0))
+    assert wait_until(lambda: pub.connected)
+    broker.pause()
+    try:
+        pub.publish_event("a", {"i": 1})
+        assert wait_until(lambda: pub.stats().stalled_connections == 1, 6), pub.stats()
+        assert "no PUBACK" in (pub.stats().last_error or "")
+    finally:
+        broker.resume()
+    assert set(delivered(pub, rec, "a", 1, timeout=15)) == {1}  # twice if the old link's copy got through
+    assert pub.failure is None
+
+
+def test_a_broker_that_never_acknowledges_makes_the_publisher_give_up(tmp_path: Path) -> None:
+    fake = FakeSilentBroker()
+    cfg = MqttConfig.model_validate({
+        "host": fake.host, "port": fake.port, "device_id": "press-7", "reconnect_min_s": 0.1,
+        "reconnect_max_s": 0.2, "ack_timeout_s": 0.5, "max_stalled_connections": 2,
+        "outbox": {"path": str(tmp_path / "o.db"), "synchronous": "normal"},
+    })
+    pub = MqttPublisher(cfg, Outbox.from_config(cfg.outbox))
+    pub.start()
+    try:
+        pub.publish_event("a", {"i": 1})
+        assert wait_until(lambda: pub.failure is not None, 10), pub.stats()
+        assert fake.connects == 2 and pub.stats().stalled_connections == 2
+        assert "2 MQTT connections in a row made no progress" in (pub.failure or "")
+        assert pub.outbox.depth == 1  # still stored for the next start
+    finally:
+        pub.close(timeout=0.5)
+        pub.outbox.close()
+        fake.close()
+
+
+def test_stop_on_a_full_disk_counts_the_held_events_as_lost(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    cfg = make_config(broker, tmp_path)
+    pub = MqttPublisher(cfg, Outbox.from_config(cfg.outbox))
+    pub.start()
+    pub.outbox.fault_injection = disk_full
+    pub.publish_event("a", {"i": 1})
+    pub.close(timeout=0.5)
+    pub.outbox.close()
+    assert pub.stats().events_lost == 1 and pub.stats().events_held == 0
+
+
+def test_commands_can_be_switched_off(broker: MosquittoBroker, tmp_path: Path, running: Running) -> None:
+    got: list[dict[str, Any]] = []
+    seen = threading.Event()
+    pub = running(make_config(broker, tmp_path, commands={"enabled": False}),
+                  on_command=lambda c: (got.append(c), seen.set()))
+    assert wait_until(lambda: pub.connected)
+    mqtt_publish.single(pub.topics.command, b'{"action": "reload"}', qos=1, hostname=broker.host,
+                        port=broker.port)
+    assert not seen.wait(1.0) and got == []
+
+
+def test_only_allowed_actions_reach_the_handler(
+    broker: MosquittoBroker, tmp_path: Path, running: Running
+) -> None:
+    got: list[str] = []
+    pub = running(make_config(broker, tmp_path, commands={"allow": ["reload"]}),
+                  on_command=lambda c: got.append(c["action"]))
+    assert wait_until(lambda: pub.connected)
+    for action in ("shutdown", "reload"):
+        mqtt_publish.single(pub.topics.command, f'{{"action": "{action}"}}'.encode(), qos=1,
+                            hostname=broker.host, port=broker.port)
+    assert wait_until(lambda: got == ["reload"])
+    time.sleep(0.2)
+    assert got == ["reload"]
