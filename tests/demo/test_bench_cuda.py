@@ -178,3 +178,20 @@ def test_the_report_is_json_markdown_and_png(tmp_path: Path) -> None:
     assert "- onnxruntime-cuda skipped: onnxruntime 1.32.0 here has no CUDA provider" in table
     assert "FAKE GPU (sm 9.0" in paths[1].read_text()
     assert paths[2].stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="CUDA is available here; the script would run the GPU checks")
+def test_the_gpu_check_script_without_cuda_says_so_and_exits_3(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gpu-check.sh"
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(script), str(tmp_path / "res")], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "CUDA is absent" in done.stdout
+    env_doc = json.loads((tmp_path / "res" / "environment.json").read_text())
+    assert env_doc["cuda_available"] is False and env_doc["missing"] == []
+    assert "nothing was run" in (tmp_path / "res" / "SUMMARY.md").read_text()
