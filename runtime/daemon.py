@@ -48,6 +48,7 @@ _PUSH_BACK_STOP_S = 2.0
 #: exit status when the daemon gives up because it can no longer deliver (systemd restarts it)
 EXIT_NO_PROGRESS = 3
 
+
 class Daemon:
     """Runs one :class:`DaemonConfig`; use :meth:`run` (blocking) or :meth:`start`/:meth:`stop`."""
 

@@ -62,6 +62,9 @@ def _add_envelope(sub: Any) -> None:
     e = sub.add_parser("envelope", help="envelope analysis vs DRSN vs combined on CWRU 0-3 HP",
                        description=envelope_cli.DESCRIPTION)
     envelope_cli.add_arguments(e)
+    c = sub.add_parser("envelope-cost", help="CPU cost of the daemon's envelope diagnostics beside inference",
+                       description=envelope_cli.COST_DESCRIPTION)
+    envelope_cli.add_cost_arguments(c)
 
 
 def _add_noise(p: argparse.ArgumentParser) -> None:
@@ -150,7 +153,7 @@ def _add_mnist(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.study == "envelope":
+    if args.study in ("envelope", "envelope-cost"):
         from drsn_edge.study import envelope_cli
 
         return envelope_cli.run(args)

@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from drsn_edge.commands.study import command_line
     from drsn_edge.study.envelope import EnvelopeStudy, run_envelope_study
 
+    if args.study == "envelope-cost":
+        return run_cost(args)
+
     study = EnvelopeStudy(
         data_dir=Path(args.data),
         model=Path(args.model),
@@ -40,5 +43,31 @@ def run(args: argparse.Namespace) -> int:
     )
     paths = run_envelope_study(study)
     print(paths["summary_md"].read_text())
+    print("\n".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
+COST_DESCRIPTION = (
+    "CPU cost of the daemon's envelope diagnostics beside the model's inference, per sensor, for several "
+    "ring lengths and analysis intervals (table, CSV and PNG in --out)."
+)
+
+
+def add_cost_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default=str(Path(__file__).resolve().parents[1] / "assets" / "drsn_cw_cwru0hp.onnx"),
+        help="the model whose inference is the reference (default: the packaged CWRU model)",
+    )
+    p.add_argument("--repeats", type=int, default=20, help="timed repeats per figure (median)")
+    p.add_argument("--out", "-o", default="docs/results/diagnostics", help="cost.md, cost.csv, cost.png")
+
+
+def run_cost(args: argparse.Namespace) -> int:
+    from drsn_edge.study.envelope_cost import measure, write
+
+    result = measure(Path(args.model), repeats=args.repeats)
+    paths = write(result, Path(args.out), Path(args.model))
+    print(paths["md"].read_text())
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
