@@ -76,7 +76,12 @@ def measure(model: Path, repeats: int = 20, batch: int = 32) -> CostResult:
     infer = _cpu(lambda: session.run(None, feed), repeats * 5) / batch
     ring = SampleRing(int(2 * fs))
     chunk = np.zeros(1024, dtype=np.float32)
-    per_chunk = _cpu(lambda: [ring.push(chunk) for _ in range(100)], repeats) / 100
+
+    def push_100() -> None:
+        for _ in range(100):
+            ring.push(chunk)
+
+    per_chunk = _cpu(push_100, repeats) / 100
     return CostResult(analysis, infer, fs / hop, per_chunk * fs / chunk.size, repeats)
 
 
