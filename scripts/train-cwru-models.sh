@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild the two packaged CWRU models from the CWRU recordings.
+# Rebuild the two packaged CWRU models (.onnx for the daemon, .pt for `drsn-edge train --init`)
+# from the CWRU recordings.
 #
 # drsn_edge/assets/drsn_cw_cwru0hp.onnx: DRSN-CW (drsn_cw_paper) on CWRU drive-end 0 HP, 10
 # classes, 12 kHz (the 48 kHz normal baseline resampled), window 2048, hop 512, time split
@@ -19,7 +20,11 @@ COMMON=(--source cwru --data "$CWRU" --select load_hp=0 --model drsn_cw_paper --
 
 $DRSN_EDGE train "${COMMON[@]}" --out "$ROOT/cwru_cw"
 $DRSN_EDGE export onnx "$ROOT/cwru_cw/best.pt" -o drsn_edge/assets/drsn_cw_cwru0hp.onnx
+cp "$ROOT/cwru_cw/best.pt" drsn_edge/assets/drsn_cw_cwru0hp.pt
 
 $DRSN_EDGE train "${COMMON[@]}" --augment-noise gaussian,laplacian,pink:-10..4 \
   --model-version 1-noise --out "$ROOT/cwru_cw_noise"
 $DRSN_EDGE export onnx "$ROOT/cwru_cw_noise/best.pt" -o drsn_edge/assets/drsn_cw_cwru0hp_noise.onnx
+cp "$ROOT/cwru_cw_noise/best.pt" drsn_edge/assets/drsn_cw_cwru0hp_noise.pt
+# the manifest `drsn-edge models` prints is rewritten from the files themselves
+$DRSN_EDGE models --write-manifest

@@ -22,4 +22,6 @@ $DRSN_EDGE train --source synthetic --synthetic-per-class 8 --synthetic-seconds 
   --out "$RUN_DIR" --model-version sim-2
 # The export refuses to write the file unless ONNX Runtime matches PyTorch on real windows.
 $DRSN_EDGE export onnx "$RUN_DIR/best.pt" -o "$OUT"
+cp "$RUN_DIR/best.pt" "${OUT%.onnx}.pt"   # the checkpoint, for `drsn-edge train --init drsn_cw_sim`
+$DRSN_EDGE models --write-manifest
 echo "wrote $OUT; check it with: drsn-edge demo --duration 20"

@@ -1,4 +1,8 @@
-"""`drsn-edge train`: train a model, pick the best epoch on validation, report on the test split."""
+"""`drsn-edge train`: train a model, pick the best epoch on validation, report on the test split.
+
+``--init CHECKPOINT|PACKAGED_NAME`` starts from a parent's weights (fine-tuning for a new
+machine); see :mod:`drsn_edge.training.finetune`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from drsn_edge.commands._data_args import (
     optimizer_settings,
     spec_from_args,
 )
+from runtime.errors import ConfigError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,9 +24,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", default="drsn_cw_paper", help="registered model name (see --list-models)")
     g.add_argument("--list-models", action="store_true", help="print the registered model names and exit")
-    g.add_argument("--epochs", type=int, default=30)
+    g.add_argument(
+        "--epochs", type=int, help="training epochs (default 30; 20 with --init: FINETUNE_EPOCHS)"
+    )
     g.add_argument("--seed", type=int, default=0, help="same seed, same result on CPU")
     add_optimizer_arguments(g)
+    f = p.add_argument_group("starting from a checkpoint (fine-tuning for a new machine)")
+    f.add_argument(
+        "--init",
+        metavar="CHECKPOINT|NAME",
+        help="start from this checkpoint's weights: a .pt file or a packaged model name "
+        "(`drsn-edge models`). "
+        "The network (--model) is the parent's; window and sample rate follow the parent (other "
+        "sample rates are resampled to it, another window is refused). When the classes differ, "
+        "the backbone is kept and a new classifier is built, reusing the rows of classes both share. "
+        "Defaults change to fine-tuning: --epochs 20 and --lr 0.01 (sgd; 1e-4 for adam/adamw), "
+        "or with --freeze backbone --lr 0.1 (sgd; 1e-3 for adam/adamw)",
+    )
+    f.add_argument(
+        "--freeze",
+        choices=["none", "backbone"],
+        default="none",
+        help="with --init: none = every layer learns (full fine-tune, best with a few seconds per "
+        "class and up); backbone = only the new classifier learns, BatchNorm statistics frozen too",
+    )
     g.add_argument("--model-version", default="1", help="version string carried into the exported artifact")
     g.add_argument("--out", "-o", default="runs/train", help="output directory (checkpoints, report, plots)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -39,17 +65,34 @@ def run(args: argparse.Namespace) -> int:
     from drsn_edge.training.trainer import TrainConfig, train
 
     spec = spec_from_args(args)
+    settings = optimizer_settings(args)
+    parent = None
+    if args.init:
+        from drsn_edge.training.finetune import finetune_defaults, load_parent, prepare_for_parent
+
+        parent = load_parent(args.init)
+        if args.window is None and parent.ckpt.metadata.signal is not None:
+            spec.window = parent.ckpt.metadata.signal.window
+        settings.update(finetune_defaults(args.lr, args.epochs, settings["optimizer"], args.freeze))
+        args.model = parent.ckpt.model_name
+    elif args.freeze != "none":
+        raise ConfigError("--freeze needs --init: a model trained from scratch has no backbone to freeze")
     cfg = TrainConfig(
         model=args.model,
-        epochs=args.epochs,
+        epochs=settings.pop("epochs", None) or args.epochs or 30,
         seed=args.seed,
-        **optimizer_settings(args),
+        **settings,
         model_version=args.model_version,
         progress=not args.no_progress,
+        freeze=args.freeze,
     )
-    data, norm = prepare(spec)
+    init = None
+    if parent is not None:
+        data, norm, init, cfg.parent = prepare_for_parent(parent, spec, cfg.freeze)
+    else:
+        data, norm = prepare(spec)
     out = Path(args.out)
-    result = train(data, spec, cfg, out, norm=norm)
+    result = train(data, spec, cfg, out, norm=norm, init=init)
     from drsn_edge.training.checkpoint import load_checkpoint, save_checkpoint
 
     best = load_checkpoint(result.best_path)

@@ -55,6 +55,10 @@ class TrainConfig:
     augment_noise: str | None = None
     #: share of training windows that get noise when ``augment_noise`` is set
     augment_prob: float = 0.5
+    #: with a parent checkpoint: "backbone" trains only the classifier (see :mod:`.finetune`)
+    freeze: str = "none"
+    #: the parent checkpoint and the adaptation, recorded as ``training.parent`` in the metadata
+    parent: dict[str, Any] | None = None
 
     @property
     def learning_rate(self) -> float:
@@ -83,20 +87,21 @@ def make_optimizer(
     model: nn.Module, cfg: TrainConfig, steps_per_epoch: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     lr = cfg.learning_rate
+    params = [p for p in model.parameters() if p.requires_grad]  # a frozen backbone is left out
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=0.9, weight_decay=cfg.weight_decay
+            params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay
         )
         miles = sorted({max(1, round(m * cfg.epochs)) for m in cfg.milestones})
         sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.MultiStepLR(
             opt, milestones=miles, gamma=0.1
         )
     elif cfg.optimizer == "adamw":
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
     elif cfg.optimizer == "adam":
         # the Keras reference: Adam at a constant rate, weight decay added to the gradient (an L2 penalty)
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _epoch: 1.0)
     else:
         raise ConfigError(
@@ -117,9 +122,19 @@ def predict_logits(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> np
 
 
 def _epoch(
-    model: nn.Module, x: np.ndarray, y: np.ndarray, opt: torch.optim.Optimizer, bs: int, gen: torch.Generator
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    opt: torch.optim.Optimizer,
+    bs: int,
+    gen: torch.Generator,
+    frozen_head: str | None = None,
 ) -> tuple[float, float]:
     model.train()
+    if frozen_head is not None:
+        from drsn_edge.training.finetune import hold_frozen_batchnorm
+
+        hold_frozen_batchnorm(model, frozen_head, "backbone")
     loss_fn = nn.CrossEntropyLoss()
     order = torch.randperm(len(x), generator=gen).numpy()
     total, correct, loss_sum = 0, 0, 0.0
@@ -165,12 +180,14 @@ def build_metadata(
             hop=int(data.hop),
             channels=int(input_shape[1]),
         )
+    train_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+    parent = train_config.pop("parent", None)
     return ModelMetadata(
         model=ModelInfo(
             name=cfg.model,
             version=cfg.model_version,
             config=model_kwargs,
-            num_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+            num_parameters=sum(p.numel() for p in model.parameters()),
         ),
         classes=list(data.classes),
         healthy_class=data.healthy_class,
@@ -180,7 +197,8 @@ def build_metadata(
         training={
             "data": data.summary,
             "data_spec": spec.to_dict(),
-            "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+            "train_config": train_config,
+            **({"parent": parent} if parent else {}),
             "metrics": metrics,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "drsn_edge_version": __version__,
@@ -215,12 +233,19 @@ def round_robin_by_class(y: np.ndarray, count: int) -> np.ndarray:
 
 
 def train(
-    data: Any, spec: DataSpec, cfg: TrainConfig, out_dir: str | Path, norm: Normalization | None = None
+    data: Any,
+    spec: DataSpec,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    norm: Normalization | None = None,
+    init: Any = None,
 ) -> TrainResult:
     """Train ``cfg.model`` on prepared, normalised splits; write best.pt / last.pt / history to ``out_dir``.
 
     ``data`` is a :class:`drsn_edge.data.splits.SplitData` whose window arrays are already
-    normalised (see :func:`drsn_edge.training.pipeline.prepare`).
+    normalised (see :func:`drsn_edge.training.pipeline.prepare`). ``init`` is a
+    :class:`drsn_edge.training.finetune.ChildInit`: start from a parent's weights instead of a
+    random initialisation, with ``cfg.freeze`` deciding what learns.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,12 +253,19 @@ def train(
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model_kwargs = {
-        "num_classes": len(data.classes),
-        **shape_overrides(cfg.model, data),
-        **cfg.model_overrides,
-    }
-    model = create_model(cfg.model, **model_kwargs)
+    if init is not None:
+        from drsn_edge.training.finetune import freeze
+
+        model, model_kwargs = init.model, dict(init.model_kwargs)
+        freeze(model, init.head, cfg.freeze)
+    else:
+        model_kwargs = {
+            "num_classes": len(data.classes),
+            **shape_overrides(cfg.model, data),
+            **cfg.model_overrides,
+        }
+        model = create_model(cfg.model, **model_kwargs)
+    frozen_head = init.head if init is not None and cfg.freeze == "backbone" else None
     norm = norm or Normalization()
     xtr, ytr = data.train.x, data.train.y
     xva, yva = data.val.x, data.val.y
@@ -256,7 +288,7 @@ def train(
     bar = _progress(cfg)
     for epoch in range(1, cfg.epochs + 1):
         x_epoch = augment.apply(xtr, norm, noise_rng) if augment is not None else xtr
-        tr_loss, tr_acc = _epoch(model, x_epoch, ytr, opt, cfg.batch_size, gen)
+        tr_loss, tr_acc = _epoch(model, x_epoch, ytr, opt, cfg.batch_size, gen, frozen_head)
         va_loss, va_acc = _score(model, xva, yva)
         sched.step()
         history.append(
