@@ -28,14 +28,19 @@ from export.checkpoint_format import Checkpoint, load_checkpoint
 from export.graph_rules import check_supported_ops, op_histogram
 from runtime.artifact import Golden, ModelMetadata, read_onnx_metadata
 from runtime.errors import ModelFileError
+from runtime.novelty.stats import NoveltyScorer, NoveltyStats
 from runtime.onnx_tools.metadata_io import embed_metadata, save_onnx
-from runtime.onnx_tools.ort_run import cpu_session, run_logits
+from runtime.onnx_tools.ort_run import cpu_session, run_logits, run_outputs
 from runtime.parity import ParityReport, check_parity
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+#: second output: the pooled features in front of the final layer (novelty scores are distances there)
+FEATURES_NAME = "features"
+#: relative part of the features' parity tolerance (on their largest magnitude)
+FEATURES_RTOL = 1e-4
 DEFAULT_GOLDEN = 8
 
 
@@ -63,6 +68,7 @@ ModelBuilder = Callable[[Checkpoint], torch.nn.Module]
 #: relative part of the export gate's tolerance (on the largest |logit| of the parity windows)
 EXPORT_RTOL = 1e-5
 
+
 def onnx_from_checkpoint(
     ckpt_path: str | Path,
     out_path: str | Path,
@@ -87,13 +93,14 @@ def onnx_from_checkpoint(
     model = _build(build_model, ckpt, ckpt_path)
     shape = _sample_shape(ckpt, model)
     windows = _parity_windows(ckpt, parity_inputs, shape)
-    proto = _export_graph(model, windows[:2], opset)
+    proto = _export_graph(_with_features(model), windows[:2], opset)
     folded = _clean_graph(proto)
     session = cpu_session(proto)
-    ort_out = run_logits(session, windows)
+    ort = run_outputs(session, windows)
+    torch_logits, torch_features = _torch_outputs(model, windows)
     report = check_parity(
-        _torch_logits(model, windows),
-        ort_out,
+        torch_logits,
+        ort[OUTPUT_NAME],
         atol=atol,
         # FP32 rounding grows with the logits' scale: a model confident at 50 differs by more than
         # one at 5, with nothing wrong in the graph
@@ -103,6 +110,7 @@ def onnx_from_checkpoint(
         candidate_name="onnxruntime",
         fix="the exported graph computes something else than the model: report the model with this message",
     )
+    features_report = _features_parity(torch_features, ort.get(FEATURES_NAME), atol)
     golden_x = (
         ckpt.golden_inputs[
             _spread_over_labels(ckpt.golden_labels, max(golden_count, len(ckpt.metadata.classes)))
@@ -122,8 +130,10 @@ def onnx_from_checkpoint(
             "torch_version": torch.__version__,
             "onnx_version": onnx.__version__,
             "parity": report.as_dict(),
+            **({"features_parity": features_report.as_dict()} if features_report else {}),
             "bn_folded": folded,
         },
+        ort,
     )
     embed_metadata(proto, meta)
     onnx.checker.check_model(proto, full_check=True)
@@ -188,6 +198,7 @@ def _parity_windows(ckpt: Checkpoint, given: np.ndarray | None, shape: tuple[int
 def _export_graph(model: torch.nn.Module, example: np.ndarray, opset: int) -> onnx.ModelProto:
     """TorchScript export with a dynamic batch axis, read back as a ModelProto."""
     dummy = torch.from_numpy(np.repeat(example[:1], 2, axis=0) if len(example) < 2 else example)
+    names = [OUTPUT_NAME, FEATURES_NAME] if isinstance(model, _WithFeatures) else [OUTPUT_NAME]
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces itself
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # strided shortcut
@@ -197,8 +208,8 @@ def _export_graph(model: torch.nn.Module, example: np.ndarray, opset: int) -> on
             (dummy,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=names,
+            dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *names)},
             opset_version=opset,
             dynamo=False,
             do_constant_folding=True,
@@ -224,10 +235,14 @@ def _clean_graph(proto: onnx.ModelProto) -> int:
 
 def _check_io(proto: onnx.ModelProto) -> None:
     inputs, outputs = proto.graph.input, proto.graph.output
-    if [i.name for i in inputs] != [INPUT_NAME] or outputs[0].name != OUTPUT_NAME:
+    out_names = [o.name for o in outputs]
+    if [i.name for i in inputs] != [INPUT_NAME] or out_names not in (
+        [OUTPUT_NAME],
+        [OUTPUT_NAME, FEATURES_NAME],
+    ):
         raise ModelFileError(
             f"exported graph has inputs {[i.name for i in inputs]} and outputs "
-            f"{[o.name for o in outputs]}; expected one 'input' and 'logits'"
+            f"{out_names}; expected one 'input' and 'logits' (then 'features')"
         )
     batch = inputs[0].type.tensor_type.shape.dim[0]
     if not batch.dim_param:
@@ -236,17 +251,90 @@ def _check_io(proto: onnx.ModelProto) -> None:
         )
 
 
-def _torch_logits(model: torch.nn.Module, windows: np.ndarray, batch: int = 64) -> np.ndarray:
+class _WithFeatures(torch.nn.Module):
+    """Exports ``(logits, features)`` from one pass: the head reads the same features it returns."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.model.forward_features(x)  # type: ignore[operator]
+        return self.model.forward_head(features), features  # type: ignore[operator]
+
+
+def _with_features(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with a features output, or as it is when it has no ``forward_features``."""
+    if callable(getattr(model, "forward_features", None)) and callable(getattr(model, "forward_head", None)):
+        # eval, as the model: the exporter restores the wrapper's own mode afterwards, recursively
+        return _WithFeatures(model).train(model.training)
+    log.warning(
+        "%s has no forward_features: exporting logits only (novelty scoring off)", type(model).__name__
+    )
+    return model
+
+
+def _torch_outputs(
+    model: torch.nn.Module, windows: np.ndarray, batch: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch logits and features (an empty features array when the model has none)."""
+    wrapped = _with_features(model)
+    logits, feats = [], []
     with torch.inference_mode():
-        outs = [
-            model(torch.from_numpy(windows[i : i + batch])).float().numpy()
-            for i in range(0, len(windows), batch)
-        ]
-    return np.concatenate(outs)
+        for i in range(0, len(windows), batch):
+            out = wrapped(torch.from_numpy(windows[i : i + batch]))
+            if isinstance(out, tuple):
+                logits.append(out[0].float().numpy())
+                feats.append(out[1].float().numpy())
+            else:
+                logits.append(out.float().numpy())
+    return np.concatenate(logits), (np.concatenate(feats) if feats else np.zeros((0, 0), np.float32))
+
+
+def _features_parity(reference: np.ndarray, candidate: np.ndarray | None, atol: float) -> ParityReport | None:
+    """Gate the features output like the logits; argmax of features means nothing, so only |diff| counts."""
+    if candidate is None or reference.size == 0:
+        return None
+    return check_parity(
+        reference,
+        candidate,
+        atol=atol,
+        rtol=FEATURES_RTOL,
+        exact_argmax=False,  # within tolerance no decisive argmax can flip: the check is |diff| alone
+        reference_name="pytorch features",
+        candidate_name="onnxruntime features",
+        fix="the exported features differ from the model's: report the model with this message",
+    )
+
+
+def _novelty(meta: ModelMetadata, features: np.ndarray | None) -> dict[str, Any] | None:
+    """The checkpoint's novelty statistics, checked against the exported features; None without them."""
+    if meta.novelty is None:
+        return None
+    source = f"checkpoint of {meta.model.name}"
+    if features is None:
+        log.warning(
+            "%s carries novelty statistics but the export has no features output; novelty off", source
+        )
+        return None
+    stats = NoveltyStats.from_dict(meta.novelty, source)
+    NoveltyScorer(stats, source)  # a covariance that cannot be inverted is refused here, not on a device
+    if stats.classes != meta.classes or stats.feature_dim != features.shape[1]:
+        raise ModelFileError(
+            f"{source}: novelty statistics for classes {stats.classes} and {stats.feature_dim} features "
+            f"do not fit the model ({meta.classes}, {features.shape[1]} features); "
+            "run `drsn-edge calibrate` again"
+        )
+    return stats.to_dict()
 
 
 def _metadata(
-    ckpt: Checkpoint, model: torch.nn.Module, shape: tuple[int, ...], golden: Golden, export: dict[str, Any]
+    ckpt: Checkpoint,
+    model: torch.nn.Module,
+    shape: tuple[int, ...],
+    golden: Golden,
+    export: dict[str, Any],
+    outputs: dict[str, np.ndarray],
 ) -> ModelMetadata:
     meta = ckpt.metadata
     info = meta.model.model_copy(update={"num_parameters": sum(p.numel() for p in model.parameters())})
@@ -255,6 +343,8 @@ def _metadata(
         "model": info,
         "input": tensor,
         "output_name": OUTPUT_NAME,
+        "features_name": FEATURES_NAME if FEATURES_NAME in outputs else None,
+        "novelty": _novelty(meta, outputs.get(FEATURES_NAME)),
         "precision": "fp32",
         "golden": golden,
         "export": {**meta.export, **export},

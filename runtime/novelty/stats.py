@@ -240,3 +240,29 @@ def calibrate(stats: NoveltyStats, features: np.ndarray) -> NoveltyStats:
     if len(scores) < 1000:
         log.info("p99.9 from %d windows sits near their maximum; more windows make it sharper", len(scores))
     return replace(stats, thresholds=thresholds, n_calibration=len(scores))
+
+
+def scorer_of(meta: Any, source: str) -> NoveltyScorer | None:
+    """The novelty scorer a model's metadata describes, or None (one warning) when it has none.
+
+    ``meta`` is a :class:`runtime.artifact.ModelMetadata`. A model exported before novelty existed
+    (no features output, or never calibrated) keeps working with novelty off; statistics that are
+    present but malformed, of the wrong width or classes, or not invertible raise
+    :class:`NoveltyStatsError` naming ``source`` and the fix.
+    """
+    if meta.features_name is None or meta.novelty is None:
+        missing = "a features output" if meta.features_name is None else "novelty statistics"
+        log.warning(
+            "%s has no %s: novelty scoring is off for it; re-export it with `drsn-edge calibrate` and "
+            "`drsn-edge export onnx` to turn it on",
+            source,
+            missing,
+        )
+        return None
+    stats = NoveltyStats.from_dict(meta.novelty, source)
+    if stats.classes != list(meta.classes):
+        raise NoveltyStatsError(
+            f"{source}: novelty statistics are for classes {stats.classes}, the model has {meta.classes}; "
+            "re-calibrate with `drsn-edge calibrate CKPT` and export again"
+        )
+    return NoveltyScorer(stats, source)

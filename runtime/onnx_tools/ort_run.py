@@ -57,6 +57,20 @@ def run_logits(session: Any, windows: np.ndarray, *, batch_size: int = 64) -> np
     return np.concatenate(outs).astype(np.float32)
 
 
+def run_outputs(session: Any, windows: np.ndarray, *, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Every output of the model (logits, and features when exported) as float32, by output name."""
+    inp = session.get_inputs()[0]
+    dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+    names = [o.name for o in session.get_outputs()]
+    x = np.asarray(windows)
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for i in range(0, len(x), batch_size):
+        outs = session.run(names, {inp.name: np.ascontiguousarray(x[i : i + batch_size], dtype=dtype)})
+        for name, value in zip(names, outs, strict=True):
+            parts[name].append(value)
+    return {n: np.concatenate(v).astype(np.float32) for n, v in parts.items()}
+
+
 def onnx_logits(
     model: str | Path | onnx.ModelProto | bytes, windows: np.ndarray, *, batch_size: int = 64
 ) -> np.ndarray:

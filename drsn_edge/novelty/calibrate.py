@@ -1,0 +1,126 @@
+"""Fit and calibrate a model's novelty statistics on its own training data, and store them.
+
+Used at the end of `drsn-edge train` and by `drsn-edge calibrate CHECKPOINT` for checkpoints
+trained before novelty existed. The class means and shared covariance come from the training
+windows' features, the p99 / p99.9 thresholds from the validation windows (never the test
+windows, which stay for measuring); the share of test windows above p99 is reported as the check
+that the thresholds mean what they say.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from drsn_edge.novelty.features import model_outputs
+from runtime.errors import ConfigError, DataError
+from runtime.novelty import NoveltyScorer, NoveltyStats, calibrate, fit_novelty
+from runtime.novelty.scores import FeatureScore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted statistics and the figures that show they work."""
+
+    stats: NoveltyStats
+    n_train: int
+    n_val: int
+    n_test: int
+    test_flagged_p99: float
+    test_flagged_p999: float
+
+    def summary(self) -> str:
+        t = self.stats.thresholds
+        return (
+            f"novelty ({self.stats.score}, {self.stats.feature_dim} features, shrinkage "
+            f"{self.stats.shrinkage:.3f}): fitted on {self.n_train} training windows, thresholds from "
+            f"{self.n_val} validation windows p99 {t['p99']:.3f} / p99.9 {t['p99.9']:.3f}; "
+            f"test windows above p99: {100 * self.test_flagged_p99:.2f}% and above p99.9: "
+            f"{100 * self.test_flagged_p999:.2f}% of {self.n_test}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.stats.score,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "thresholds": self.stats.thresholds,
+            "test_flagged_p99": self.test_flagged_p99,
+            "test_flagged_p999": self.test_flagged_p999,
+        }
+
+
+def fit_model_novelty(model: torch.nn.Module, data: Any, score: FeatureScore = "mahalanobis") -> Calibration:
+    """Fit on ``data.train``, set thresholds on ``data.val``, check on ``data.test`` (normalised windows)."""
+    if not callable(getattr(model, "forward_features", None)):
+        raise ConfigError(
+            f"{type(model).__name__} has no forward_features; novelty needs the pooled features"
+        )
+    train = model_outputs(model, data.train.x)
+    stats = calibrate(
+        fit_novelty(train.features, data.train.y, list(data.classes), score=score),
+        model_outputs(model, data.val.x).features,
+    )
+    test = model_outputs(model, data.test.x) if len(data.test.x) else None
+    scores = NoveltyScorer(stats).score(test.features) if test is not None else np.zeros(0)
+    return Calibration(
+        stats=stats,
+        n_train=len(train),
+        n_val=stats.n_calibration,
+        n_test=len(scores),
+        test_flagged_p99=float(np.mean(scores > stats.thresholds["p99"])) if len(scores) else float("nan"),
+        test_flagged_p999=float(np.mean(scores > stats.thresholds["p99.9"])) if len(scores) else float("nan"),
+    )
+
+
+def calibrate_checkpoint(
+    path: str | Path,
+    *,
+    data_dir: str | None = None,
+    out: str | Path | None = None,
+    score: FeatureScore = "mahalanobis",
+) -> Calibration:
+    """Rebuild the checkpoint's data from its recorded spec, fit, and write the statistics into it.
+
+    ``data_dir`` replaces the recorded data path (the data lives elsewhere on this host); ``out``
+    writes a new checkpoint instead of updating ``path`` in place.
+    """
+    from drsn_edge.training.checkpoint import load_checkpoint, save_checkpoint
+    from drsn_edge.training.datasource import DataSpec
+    from drsn_edge.training.pipeline import prepare
+
+    ckpt = load_checkpoint(path)
+    raw = ckpt.metadata.training.get("data_spec")
+    if not raw:
+        raise ConfigError(
+            f"{path} records no data spec, so its training windows cannot be rebuilt; retrain it with "
+            "`drsn-edge train` (which calibrates at the end)"
+        )
+    spec = DataSpec.from_dict(raw)
+    if data_dir is not None:
+        spec.path = data_dir
+    data, _ = prepare(spec)
+    if list(data.classes) != list(ckpt.metadata.classes):
+        raise DataError(
+            f"the rebuilt data has classes {list(data.classes)} but {path} was trained on "
+            f"{ckpt.metadata.classes}; point --data at the data it was trained on"
+        )
+    result = fit_model_novelty(ckpt.build_model(), data, score)
+    store(ckpt, result)
+    save_checkpoint(out or path, ckpt)
+    log.info("%s", result.summary())
+    return result
+
+
+def store(ckpt: Any, result: Calibration) -> None:
+    """Put the statistics into the checkpoint's metadata (the export step carries them on)."""
+    training = {**ckpt.metadata.training, "novelty_calibration": result.as_dict()}
+    ckpt.metadata = ckpt.metadata.model_copy(update={"novelty": result.stats.to_dict(), "training": training})
