@@ -3,7 +3,9 @@
 A backend is constructed from a model file and its :class:`~runtime.artifact.ModelMetadata`,
 then ``load()``-ed once, called with ``infer(batch) -> logits`` from a single inference thread,
 and ``close()``-d. The base class checks the input's shape and dtype in one place so that every
-backend fails the same way on a wrong window length or layout.
+backend fails the same way on a wrong window length or layout, and :meth:`Backend.load` ends with
+the golden gate (:mod:`runtime.backends.golden`): a model whose graph disagrees with its metadata,
+or that does not reproduce its golden windows, never serves.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from runtime.artifact import ModelMetadata
+from runtime.backends.golden import golden_gate
 from runtime.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -36,12 +39,24 @@ class Backend(abc.ABC):
 
     #: largest batch the backend accepts in one call (None: unbounded)
     max_batch: int | None = None
+    #: True for backends whose ``_load`` runs the golden windows itself (with their own tolerances)
+    checks_golden_in_load: ClassVar[bool] = False
 
     def load(self) -> None:
-        """Prepare the model (session, engine, buffers). Idempotent."""
-        if not self._loaded:
-            self._load()
-            self._loaded = True
+        """Prepare the model (session, engine, buffers), then prove it on its golden windows. Idempotent.
+
+        A model that fails the gate is closed again and the error (with the figures) raised.
+        """
+        if self._loaded:
+            return
+        self._load()
+        if not self.checks_golden_in_load:
+            try:
+                golden_gate(self)
+            except Exception:
+                self._close()
+                raise
+        self._loaded = True
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Classify a batch of normalised windows; return float32 logits of shape (N, classes)."""

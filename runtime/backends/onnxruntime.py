@@ -162,6 +162,14 @@ class OnnxRuntimeBackend(Backend):
         self._input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
         names = [o.name for o in outputs]
         self._output_name = self.metadata.output_name if self.metadata.output_name in names else names[0]
+        out = outputs[names.index(self._output_name)]
+        width = out.shape[-1] if out.shape else None
+        if isinstance(width, int) and width != self.num_classes:
+            raise ModelFileError(
+                f"{self.model_path}: the graph output {out.name} has shape {out.shape}, {width} classes, but "
+                f"the metadata names {self.num_classes} classes {self.metadata.classes}; the graph and its "
+                "metadata do not belong together: re-export the model"
+            )
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         x = batch if self._input_dtype is np.float32 else batch.astype(self._input_dtype)

@@ -38,6 +38,7 @@ class TensorRTBackend(Backend):
     """Runs a serialized TensorRT engine with one execution context and one CUDA stream."""
 
     name = "tensorrt"
+    checks_golden_in_load = True  # _golden_check, with the engine tolerances and golden_check: warn|off
 
     def __init__(
         self, model_path: str | Path, metadata: ModelMetadata, config: TensorRTConfig | None = None
