@@ -94,9 +94,10 @@ class TorchCudaRunner:
         self._static_in = self._host_in.to(self.device, dtype=dtype)
         with torch.inference_mode():
             self._static_out = self._forward(self._static_in)
-            self._host_out = torch.empty(tuple(self._static_out.shape), dtype=torch.float32, pin_memory=True)
             if self.graph:
                 self._capture()
+        # a normal (not inference-mode) tensor, so end_to_end may copy into it
+        self._host_out = torch.empty(tuple(self._static_out.shape), dtype=torch.float32, pin_memory=True)
         torch.cuda.synchronize(self.device)
 
     def _capture(self) -> None:
@@ -133,9 +134,10 @@ class TorchCudaRunner:
 
         n = x.shape[0]
         self._host_in[:n].numpy()[...] = x
-        self._static_in[:n].copy_(self._host_in[:n], non_blocking=True)
-        self.compute()
-        self._host_out[:n].copy_(self._static_out[:n], non_blocking=True)
+        with torch.inference_mode():
+            self._static_in[:n].copy_(self._host_in[:n], non_blocking=True)
+            self.compute()
+            self._host_out[:n].copy_(self._static_out[:n], non_blocking=True)
         torch.cuda.current_stream(self.device).synchronize()
         return np.array(self._host_out[:n].numpy())
 
