@@ -180,6 +180,8 @@ def train_model(data: Any, spec: DataSpec, study: NoveltyStudy, seed: int, out: 
     from drsn_edge.training.checkpoint import load_checkpoint
     from drsn_edge.training.trainer import train
 
+    if (out / "history.json").exists() and (out / "best.pt").exists():  # trained before: re-score only
+        return load_checkpoint(out / "best.pt").build_model()
     cfg = TrainConfig(model=study.model, epochs=study.epochs, seed=seed, threads=1, progress=False)
     result = train(data, spec, cfg, out)
     return load_checkpoint(result.best_path).build_model()
@@ -210,6 +212,8 @@ def _cwru(job: Job, study: NoveltyStudy, data: Any, spec: DataSpec) -> dict[str,
             m: {
                 "flagged": scorers.flagged(m, s),
                 "flagged_smoothed": scorers.flagged_smoothed(m, s[order], groups),
+                "flagged_p999": scorers.flagged(m, s, "p99.9"),
+                "flagged_smoothed_p999": scorers.flagged_smoothed(m, s[order], groups, "p99.9"),
             }
             for m, s in test_scores.items()
         },
@@ -254,7 +258,11 @@ def _load_shift(model: Any, scorers: Scorers, path: str, classes: list[str], hp:
         "n": len(y),
         "accuracy": float(np.mean(out.logits.argmax(1) == y)),
         **{
-            m: {"flagged": scorers.flagged(m, s), "flagged_smoothed": scorers.flagged_smoothed(m, s, g)}
+            m: {
+                "flagged": scorers.flagged(m, s),
+                "flagged_smoothed": scorers.flagged_smoothed(m, s, g),
+                "flagged_smoothed_p999": scorers.flagged_smoothed(m, s, g, "p99.9"),
+            }
             for m, s in scores.items()
         },
     }

@@ -53,20 +53,26 @@ class Scorers:
             stats = calibrate(fit_novelty(train.features, train_labels, classes, score=kind), val.features)
             self.score_fns[kind] = _on_features(NoveltyScorer(stats))
         self.thresholds = {m: float(np.percentile(self.score_fns[m](val), 99.0)) for m in METHODS}
+        self.thresholds_p999 = {m: float(np.percentile(self.score_fns[m](val), 99.9)) for m in METHODS}
 
     def scores(self, outputs: Outputs) -> dict[str, np.ndarray]:
         return {m: self.score_fns[m](outputs) for m in METHODS}
 
-    def flagged(self, method: str, scores: np.ndarray) -> float:
-        """Share of windows above the method's p99 threshold."""
-        return float(np.mean(scores > self.thresholds[method])) if len(scores) else float("nan")
+    def threshold(self, method: str, level: str = "p99") -> float:
+        return self.thresholds[method] if level == "p99" else self.thresholds_p999[method]
 
-    def flagged_smoothed(self, method: str, scores: np.ndarray, groups: np.ndarray) -> float:
+    def flagged(self, method: str, scores: np.ndarray, level: str = "p99") -> float:
+        """Share of windows above the method's p99 (or p99.9) threshold."""
+        return float(np.mean(scores > self.threshold(method, level))) if len(scores) else float("nan")
+
+    def flagged_smoothed(
+        self, method: str, scores: np.ndarray, groups: np.ndarray, level: str = "p99"
+    ) -> float:
         """Share flagged after smoothing each group's windows (one sensor's stream, in time order).
 
         The first ``HISTORY - 1`` windows of a group fill the history and are not counted.
         """
-        t = self.thresholds[method]
+        t = self.threshold(method, level)
         spec = SmoothingSpec(enter=t, exit=t, history=HISTORY)
         out = [flags(scores[groups == g], spec)[HISTORY - 1 :] for g in np.unique(groups)]
         return float(np.mean(np.concatenate(out))) if out else float("nan")
