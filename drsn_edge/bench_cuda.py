@@ -207,13 +207,13 @@ def run_cuda(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from drsn_edge.bench_backends import _model_path  # the same model choice as on the CPU
+    from drsn_edge.bench_backends.command import model_path  # the same model choice as on the CPU
     from drsn_edge.bench_cuda_runners import make_runner
     from runtime.backends import open_model
 
     results: list[CudaResult] = []
     with tempfile.TemporaryDirectory(prefix="drsn-edge-bench-cuda-") as tmp:
-        model = _model_path(args, Path(tmp))
+        model = model_path(args, Path(tmp))
         meta = open_model(model)
         if meta.golden is None:
             raise ConfigError(f"{model} stores no golden windows; re-export it with `drsn-edge export onnx`")

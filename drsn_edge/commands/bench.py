@@ -1,21 +1,18 @@
 """`drsn-edge bench`: benchmarks with their own output. `bench daemon` measures the whole daemon path;
-`bench backends` compares inference backends (its options live in :mod:`drsn_edge.bench_backends`).
+`bench backends` compares inference backends (the package :mod:`drsn_edge.bench_backends`).
 
-Each sub-command is a pair of ``add_arguments``/``run`` functions, like the top-level commands,
-so ``bench backends`` can live in its own module and is imported only to build its parser.
+Each sub-command is a pair of ``add_arguments``/``run`` functions, like the top-level commands;
+both import their heavy parts inside ``run``, so building the parser stays cheap.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
-_BACKENDS_MODULE = "drsn_edge.bench_backends"
+from drsn_edge import bench_backends
 
 
 def default_model() -> Path:
@@ -37,24 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     backends = sub.add_parser(
         "backends", help="compare inference backends on one model (latency, windows/s, memory, accuracy)"
     )
-    try:  # the module is only imported here, when the parser is built; its run() imports the heavy parts
-        module: Any = importlib.import_module(_BACKENDS_MODULE)
-        module.add_arguments(backends)
-        backends.set_defaults(_bench=module.run)
-    except Exception as exc:  # a broken optional benchmark must not take `drsn-edge run` down with it
-        backends.set_defaults(_bench=functools.partial(_backends_unavailable, exc))
+    bench_backends.add_arguments(backends)
+    backends.set_defaults(_bench=bench_backends.run)
 
 
 def run(args: argparse.Namespace) -> int:
     return int(args._bench(args) or 0)
-
-
-def _backends_unavailable(exc: Exception, args: argparse.Namespace) -> int:
-    print(
-        f"drsn-edge bench backends: unavailable ({type(exc).__name__}: {exc}); reinstall drsn-edge",
-        file=sys.stderr,
-    )
-    return 2
 
 
 def add_daemon_arguments(p: argparse.ArgumentParser) -> None:

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from runtime.artifact import ModelMetadata
 from runtime.backends import OnnxRuntimeConfig, create_backend, open_model
+from runtime.bench.ack_timer import ResultAckTimer
 from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
 from runtime.metrics import Metrics
+from runtime.progress import progress_bar
 from runtime.signals.readers import read_signal
 from runtime.windowing import SensorWindower, signal_spec
 
@@ -106,7 +107,7 @@ def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.
             backend.infer(x)
         calls: list[float] = []
         cpu0 = time.process_time()
-        with tqdm(total=round(seconds, 1), desc=label, unit="s", leave=False, disable=None) as bar:
+        with progress_bar(round(seconds, 1), label, unit="s", leave=False, disable=None) as bar:
             start = last = time.perf_counter()
             while (now := time.perf_counter()) - start < seconds:
                 backend.infer(x)
@@ -136,7 +137,9 @@ def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, second
     """
     metrics = RecordingMetrics()
     acks = AckRecorder()
-    daemon = Daemon(validate_config_dict(config), metrics=metrics, on_result_acked=acks)
+    cfg = validate_config_dict(config)
+    timer = ResultAckTimer(acks, capacity=cfg.mqtt.outbox.max_messages)
+    daemon = Daemon(cfg, metrics=metrics, publish_hooks=[timer])
     try:
         with contextlib.ExitStack() as feeding:
             daemon.start()
@@ -178,7 +181,7 @@ def _daemon_state(daemon: Daemon) -> dict[str, Any]:
 
 
 def _wait_with_progress(label: str, seconds: float, rate: Callable[[], float]) -> None:
-    with tqdm(total=round(seconds, 1), desc=label, unit="s", leave=False, disable=None) as bar:
+    with progress_bar(round(seconds, 1), label, unit="s", leave=False, disable=None) as bar:
         start = time.perf_counter()
         while (elapsed := time.perf_counter() - start) < seconds:
             time.sleep(min(_TICK_S, seconds - elapsed))

@@ -1,7 +1,7 @@
 """`drsn-edge bench backends` on a tiny configuration: real backends, real files, sane numbers.
 
 The command measures each backend in its own process; these tests run it through the CLI (the
-``bench`` command dispatches ``backends`` to :mod:`drsn_edge.bench_backends`) with batch sizes
+``bench`` command dispatches ``backends`` to the package :mod:`drsn_edge.bench_backends`) with batch sizes
 1 and 8 and short repeats, then read what it wrote.
 """
 
@@ -103,3 +103,23 @@ def test_a_checkpoint_of_other_weights_is_skipped_with_the_reason(tmp_path: Path
 def test_bad_batch_sizes_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "backends", "--batch-sizes", "1,zero", "--out", str(tmp_path)]) == 2
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_columns_follow_the_backend_registry() -> None:
+    """A registered backend is measured without touching the benchmark: its columns derive from the
+    registry rows (PyTorch first, then the fallback backend on), with FP32 and default options when
+    the benchmark has no profile for it."""
+    from drsn_edge.bench_backends.columns import PROFILES, columns
+    from drsn_edge.bench_backends.measurement import BenchSpec
+    from runtime.backends.registry import BACKEND_ROWS
+
+    cols = columns()
+    assert [c.backend for c in cols] == [
+        None, *[row.name for row in reversed(BACKEND_ROWS) for _ in PROFILES[row.name].precisions]
+    ]
+    spec = BenchSpec("x", "m.onnx", None, "", (1, 64), 1, 0.1, 0, 2, "/tmp/w")
+    by_name = {c.name: c for c in cols}
+    assert by_name["onnxruntime-fp32"].profile.options(spec, "fp32")["intra_op_threads"] == 2
+    assert by_name["tensorrt-fp16"].profile.options(spec, "fp16")["batch"] == (1, 32, 64)
+    assert by_name["tensorrt-fp16"].profile.builds_fp16
+    assert not by_name["onnxruntime-fp16"].profile.builds_fp16

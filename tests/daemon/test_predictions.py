@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.bench.ack_timer import ResultAckTimer
 from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
 from tests.daemon.support import Subscriber, base_config, topic
@@ -26,7 +27,7 @@ def test_every_window_result_is_published_at_qos1_and_its_puback_timed(
     windows = (12000 - 2048) // 512 + 1
     acked: list[tuple[str, int, float]] = []
     sub = subscriber(topic("spindle", "prediction"))
-    daemon = Daemon(validate_config_dict(cfg), on_result_acked=lambda *a: acked.append(a))
+    daemon = Daemon(validate_config_dict(cfg), publish_hooks=[ResultAckTimer(lambda *a: acked.append(a))])
 
     assert daemon.run(install_signals=False) == 0  # ends with the finite source, outbox flushed
 

@@ -1,0 +1,70 @@
+"""Time each QoS 1 prediction from its window's last sample to the broker's PUBACK.
+
+A :class:`~runtime.publish_hooks.PublishHook` the daemon benchmark (and its test) hands to the
+daemon. The worker may acknowledge a row before the inference thread has reported it enqueued,
+so an early PUBACK of a prediction is held (briefly, and only for this run's rows) until its
+window is known.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from runtime.mqtt.publisher import Ack
+from runtime.publish_hooks import WindowRef
+
+#: ``(sensor, window index, seconds from receipt of the window's last sample to the broker's PUBACK)``
+ResultAckHook = Callable[[str, int, float], None]
+
+#: an early PUBACK not matched within this time belongs to no prediction of this run
+_EARLY_HOLD_S = 30.0
+
+
+class ResultAckTimer:
+    """Calls ``on_result_acked`` once per acknowledged QoS 1 prediction, with its latency."""
+
+    def __init__(self, on_result_acked: ResultAckHook, capacity: int = 100_000) -> None:
+        self.on_result_acked = on_result_acked
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._waiting: dict[int, WindowRef] = {}  # outbox row -> window, until its PUBACK
+        self._early: dict[int, float] = {}  # outbox row -> monotonic time of a PUBACK seen first
+
+    def predictions_enqueued(self, rows: Sequence[int | None], windows: Sequence[WindowRef]) -> None:
+        done: list[tuple[WindowRef, float]] = []
+        with self._lock:
+            for row, window in zip(rows, windows, strict=True):
+                if row is None:
+                    continue
+                acked_at = self._early.pop(row, None)
+                if acked_at is None:
+                    self._waiting[row] = window
+                else:
+                    done.append((window, acked_at))
+            _keep_newest(self._waiting, self.capacity)  # rows the outbox dropped unsent
+        for (sensor, index, t_mono), acked_at in done:
+            self.on_result_acked(sensor, index, acked_at - t_mono)
+
+    def acked(self, ack: Ack) -> None:
+        now = time.monotonic()
+        with self._lock:
+            found = self._waiting.pop(ack.row, None)
+            if found is None and ack.topic.endswith("/prediction") and ack.latency_s is not None:
+                self._early[ack.row] = now
+                for row in [r for r, t in self._early.items() if now - t > _EARLY_HOLD_S]:
+                    del self._early[row]
+                _keep_newest(self._early, self.capacity)
+        if found is not None:
+            sensor, index, t_mono = found
+            self.on_result_acked(sensor, index, now - t_mono)
+
+
+V = TypeVar("V")
+
+
+def _keep_newest(table: dict[int, V], capacity: int) -> None:
+    for row in list(table)[: max(len(table) - capacity, 0)]:
+        del table[row]
