@@ -8,9 +8,14 @@ What gets alerted is a *state*, kept per sensor:
 * **Hysteresis**: a class is *entered* when its smoothed score reaches ``enter_threshold`` (or it
   wins k of the last n votes), and the current state is *held* while its score stays at or above
   the lower ``exit_threshold``. A score hovering at one threshold therefore cannot flap.
-* **Minimum duration**: a change must be indicated continuously for ``min_duration_s`` of sensor
-  time before it is published.
+* **Minimum duration**: a change must be indicated continuously for ``min_duration_s`` before it
+  is published, measured on the clock the caller passes as ``now``: the daemon passes the local
+  monotonic time a window arrived, so a sender whose clock steps back an hour cannot hold a real
+  fault back, nor a step forward skip the minimum (sender timestamps only label the events).
 * **Warm-up**: the state is ``"unknown"`` until ``min_windows`` windows have been seen.
+* **No data**: a sensor that delivers no windows for ``no_data_after_s`` is put in the state
+  ``"no_data"`` by the daemon's watchdog (:meth:`FaultStateTracker.mark_no_data`); its first window
+  afterwards leaves it (to ``"unknown"``, then the warm-up decides as after a start).
 
 Each change is a :class:`StateChange` event with a per-sensor sequence number that only grows
 (``start_seq`` continues it after a restart) and a unique id, so consumers can de-duplicate and
@@ -34,6 +39,7 @@ from runtime.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
+NO_DATA = "no_data"
 
 
 class FaultStateConfig(StrictModel):
@@ -74,6 +80,13 @@ class FaultStateConfig(StrictModel):
     )
     min_windows: int = Field(
         default=5, ge=1, description="Windows to see before the state may leave 'unknown'."
+    )
+    no_data_after_s: float | None = Field(
+        default=30.0,
+        gt=0,
+        description="A sensor that delivers no windows for this many seconds (local clock) gets the state "
+        "'no_data' (retained state, an event, metric drsn_edge_sensor_stale=1) until windows return; "
+        "null turns the watchdog off. Keep it well above the time between two windows.",
     )
 
     @model_validator(mode="after")
@@ -182,6 +195,7 @@ class FaultStateTracker:
         self._confidence = 0.0
         self._pending: int | None = None
         self._pending_since = 0.0
+        self._no_data = False
 
     @property
     def seq(self) -> int:
@@ -190,7 +204,14 @@ class FaultStateTracker:
 
     @property
     def state(self) -> str:
+        if self._no_data:
+            return NO_DATA
         return UNKNOWN if self._state is None else self.classes[self._state]
+
+    @property
+    def no_data(self) -> bool:
+        """True while the sensor is in the ``no_data`` state."""
+        return self._no_data
 
     def snapshot(self) -> StateSnapshot:
         idx = self._state
@@ -199,9 +220,19 @@ class FaultStateTracker:
             self._confidence, self._since, self._seq, self._windows,
         )
 
-    def update(self, probs: np.ndarray | Sequence[float], ts: float) -> StateChange | None:
-        """Feed one window's class probabilities at time ``ts`` (seconds); return a change or None."""
+    def update(
+        self, probs: np.ndarray | Sequence[float], ts: float, now: float | None = None
+    ) -> StateChange | None:
+        """Feed one window's class probabilities; return a change or None.
+
+        ``ts`` (Unix seconds) labels the events; ``now`` is the clock that ``min_duration_s`` is
+        measured on (the daemon passes local monotonic time; default: ``ts``).
+        """
+        now = ts if now is None else now
         self._record(probs)
+        if self._no_data:  # the first window after a silence: data is back, the warm-up starts over
+            self._no_data = False
+            return self._change(None, 0.0, ts, "data resumed", from_state=NO_DATA)
         if self._windows < self.config.min_windows:
             return None
         scores = self._scores()
@@ -212,20 +243,34 @@ class FaultStateTracker:
             self._pending = None
             return None
         if self._pending != target:
-            self._pending, self._pending_since = target, ts
-        if ts - self._pending_since < self.config.min_duration_s:
+            self._pending, self._pending_since = target, now
+        if now - self._pending_since < self.config.min_duration_s:
             return None
         return self._change(target, float(scores[target]), ts, self.config.smoothing)
 
     def reset(self, ts: float, reason: str = "reset") -> StateChange | None:
-        """Forget the history and return to 'unknown' (e.g. the sensor went silent)."""
+        """Forget the history and return to 'unknown' (e.g. a new model will judge)."""
+        self._forget()
+        if self._state is None and not self._no_data:
+            return None
+        previous = self.state
+        self._no_data = False
+        return self._change(None, 0.0, ts, reason, from_state=previous)
+
+    def mark_no_data(self, ts: float, reason: str = "no data") -> StateChange | None:
+        """Enter ``no_data`` (the watchdog saw no windows for too long); None when already there."""
+        if self._no_data:
+            return None
+        self._forget()
+        change = self._change(None, 0.0, ts, reason, to_label=NO_DATA)
+        self._no_data = True
+        return change
+
+    def _forget(self) -> None:
         self._history[:] = 0
         self._sum[:] = 0
         self._pos = self._filled = self._windows = 0
         self._pending = None
-        if self._state is None:
-            return None
-        return self._change(None, 0.0, ts, reason)
 
     def _record(self, probs: np.ndarray | Sequence[float]) -> None:
         p = np.asarray(probs, dtype=np.float32)
@@ -263,14 +308,16 @@ class FaultStateTracker:
             qualifies = round(scores[top] * self._filled) >= self.config.required_votes
         return top if qualifies else None
 
-    def _change(self, to: int | None, confidence: float, ts: float, reason: str) -> StateChange:
+    def _change(self, to: int | None, confidence: float, ts: float, reason: str,
+                from_state: str | None = None, to_label: str | None = None) -> StateChange:
+        """Record and return a change to class ``to`` (None: unknown, or ``to_label`` when given)."""
         self._seq += 1
         event = StateChange(
             sensor_id=self.sensor_id,
             seq=self._seq,
             id=str(uuid.uuid4()),
-            from_state=self.state,
-            to_state=UNKNOWN if to is None else self.classes[to],
+            from_state=self.state if from_state is None else from_state,
+            to_state=to_label or (UNKNOWN if to is None else self.classes[to]),
             class_index=to,
             fault=None if to is None else to != self.healthy_index,
             confidence=confidence,
