@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("diagnose", "envelope analysis of a recording at its bearing's fault frequencies (table + PNG)"),
     "adapt": ("adapt", "AdaBN: re-estimate a checkpoint's BatchNorm statistics on a new machine (no labels)"),
     "models": ("models", "the packaged models: classes, rate, window, training data and measured figures"),
+    "calibrate": ("calibrate", "fit a checkpoint's novelty statistics (class means, covariance, thresholds)"),
+    "baseline": ("baseline", "learn a machine's own healthy baseline from recordings with an ONNX model"),
 }
 
 

@@ -1,0 +1,34 @@
+"""`drsn-edge calibrate CHECKPOINT`: fit the novelty statistics of an existing checkpoint.
+
+Checkpoints trained before novelty existed (or whose statistics should be refitted) get the class
+means, the shared covariance and the p99 / p99.9 thresholds from the data their metadata records;
+export the checkpoint again to carry them into the ONNX metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a checkpoint written by `drsn-edge train`")
+    p.add_argument(
+        "--data", metavar="DIR", help="where the training data lives now (default: the recorded path)"
+    )
+    p.add_argument("-o", "--out", help="write a new checkpoint here instead of updating CHECKPOINT")
+    p.add_argument(
+        "--score",
+        choices=["mahalanobis", "relative_mahalanobis"],
+        default="mahalanobis",
+        help="novelty score (see docs/novelty.md for how they compare)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from drsn_edge.novelty.calibrate import calibrate_checkpoint
+
+    result = calibrate_checkpoint(args.checkpoint, data_dir=args.data, out=args.out, score=args.score)
+    print(result.summary())
+    print(json.dumps({"checkpoint": args.out or args.checkpoint, **result.as_dict()}))
+    return 0
