@@ -4,6 +4,11 @@ A network source cannot trust its senders: a frame may be corrupt, name a sensor
 configured, or carry samples at a rate the model was not trained for. Each such frame is
 rejected with a :class:`~runtime.errors.PayloadError` handed to ``on_error`` (blamed on the
 sensor when one can be identified), and the source keeps serving every other sensor.
+
+A sender's ``t0`` is checked against the local clock: one further off than ``max_clock_skew_s``
+(a gateway without NTP, a clock step, ``t0=1e300``) is replaced by the arrival time and reported
+as a :class:`ClockSkewError`, while the samples themselves are kept. Sender time only labels
+windows and events; durations run on the local monotonic clock (:mod:`runtime.fault_state`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from runtime.errors import PayloadError
+from runtime.errors import DataError, PayloadError
 from runtime.sources.base import SOURCE_WIDE, SampleChunk
 from runtime.sources.frames import (
     MAX_SAMPLES,
@@ -28,7 +33,17 @@ log = logging.getLogger(__name__)
 
 PayloadFormat = Literal["auto", "binary", "json"]
 PAYLOAD_DESCRIPTION = "auto: binary or JSON told apart by the first bytes; binary only; json only."
+SKEW_DESCRIPTION = (
+    "Largest difference in seconds between a frame's t0 (end of its samples) and this device's clock; "
+    "a frame further off keeps its samples but is stamped with its arrival time, and the rejection is "
+    "counted (drsn_edge_timestamps_rejected_total). null trusts every t0."
+)
+DEFAULT_MAX_CLOCK_SKEW_S = 60.0
 _RATE_RTOL = 1e-6
+
+
+class ClockSkewError(DataError):
+    """A frame's t0 is too far from the local clock; its samples were kept with the arrival time."""
 
 
 class FrameIntake:
@@ -42,12 +57,16 @@ class FrameIntake:
         emit: Callable[[SampleChunk], None],
         report: Callable[[str, Exception], None],
         max_samples: int = MAX_SAMPLES,
+        max_clock_skew_s: float | None = DEFAULT_MAX_CLOCK_SKEW_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.sensors = dict(sensors)
         self.payload_format = payload_format
         self._emit = emit
         self._report = report
         self._max_samples = max_samples
+        self._max_skew = max_clock_skew_s
+        self._clock = clock
 
     def handle(self, data: bytes | bytearray, *, origin: str, sensor_id: str | None = None) -> bool:
         """Emit the payload's chunk and return True, or report a PayloadError and return False.
@@ -100,5 +119,16 @@ class FrameIntake:
                 f"{rate:g} Hz; fix the sender or the sensor's sample_rate in the config"
             )
         n = frame.samples.size
-        t0 = frame.t0 if frame.t0 is not None else time.time() - n / rate
+        now = self._clock()
+        t0 = frame.t0
+        if t0 is not None and self._max_skew is not None:
+            off = t0 + (n - 1) / rate - now
+            if not abs(off) <= self._max_skew:
+                self._report(sensor_id, ClockSkewError(
+                    f"sensor {sensor_id!r}: frame t0={t0:.6g} puts its last sample {off:+.3g} s from this "
+                    f"device's clock (limit +/-{self._max_skew:g} s); its samples are kept and stamped with "
+                    "the arrival time. Synchronise the sender's clock (NTP) or raise max_clock_skew_s"))
+                t0 = None
+        if t0 is None:
+            t0 = now - n / rate
         return SampleChunk(sensor_id, frame.samples, rate, frame.seq, t0)

@@ -26,7 +26,13 @@ from runtime.errors import ConfigError
 from runtime.sources.base import SOURCE_WIDE, Source
 from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import SensorId, require_unique
-from runtime.sources.intake import PAYLOAD_DESCRIPTION, FrameIntake, PayloadFormat
+from runtime.sources.intake import (
+    DEFAULT_MAX_CLOCK_SKEW_S,
+    PAYLOAD_DESCRIPTION,
+    SKEW_DESCRIPTION,
+    FrameIntake,
+    PayloadFormat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,7 @@ class MqttRawSourceConfig(SourceConfigBase):
     keepalive: int = Field(30, ge=5, description="Seconds between keep-alive pings.")
     qos: Literal[0, 1, 2] = Field(0, description="Subscription QoS; 0 suits high-rate raw samples.")
     payload: PayloadFormat = Field("auto", description=PAYLOAD_DESCRIPTION)
+    max_clock_skew_s: float | None = Field(DEFAULT_MAX_CLOCK_SKEW_S, gt=0, description=SKEW_DESCRIPTION)
     sensors: list[MqttRawSensor] = Field(..., min_length=1, description="Sensors and their topics.")
 
     @model_validator(mode="after")
@@ -124,7 +131,7 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
 
     def _open(self) -> None:
         self._intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
-                                   report=self._report)
+                                   report=self._report, max_clock_skew_s=self.config.max_clock_skew_s)
         client = make_client(self.config)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail

@@ -20,7 +20,13 @@ from runtime.errors import ConfigError
 from runtime.sources.base import Source
 from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import SensorId, require_unique
-from runtime.sources.intake import PAYLOAD_DESCRIPTION, FrameIntake, PayloadFormat
+from runtime.sources.intake import (
+    DEFAULT_MAX_CLOCK_SKEW_S,
+    PAYLOAD_DESCRIPTION,
+    SKEW_DESCRIPTION,
+    FrameIntake,
+    PayloadFormat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,7 @@ class UdpSourceConfig(SourceConfigBase):
     host: str = Field("0.0.0.0", description="Address to bind; 127.0.0.1 accepts only local senders.")
     port: int = Field(..., ge=0, le=65535, description="UDP port to bind; 0 picks a free port (tests).")
     payload: PayloadFormat = Field("auto", description=PAYLOAD_DESCRIPTION)
+    max_clock_skew_s: float | None = Field(DEFAULT_MAX_CLOCK_SKEW_S, gt=0, description=SKEW_DESCRIPTION)
     receive_buffer: int = Field(4 * 1024 * 1024, ge=65536, description="Socket receive buffer in bytes; "
                                 "larger buffers ride out bursts while the daemon is busy.")
     sensors: list[UdpSensor] = Field(..., min_length=1, description="Sensors expected on this port.")
@@ -96,7 +103,7 @@ class UdpSource(Source[UdpSourceConfig]):
         sock = self._sock
         assert sock is not None, "_open() runs before _run()"
         intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
-                             report=self._report)
+                             report=self._report, max_clock_skew_s=self.config.max_clock_skew_s)
         try:
             while not self._stopping.is_set():
                 try:

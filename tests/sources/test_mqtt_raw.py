@@ -52,14 +52,16 @@ def test_frames_arrive_as_chunks_per_sensor(broker: MosquittoBroker, publisher: 
     source.start(got.emit, got.on_error)
     try:
         assert source.subscribed.wait(5), "the source should subscribe once connected"
-        _publish(publisher, "plant/raw/a", encode_frame(X, sample_rate=12000, seq=0, t0=50.0))
-        _publish(publisher, "plant/raw/a", encode_frame(X, sample_rate=12000, seq=1, t0=50.5, sensor_id="a"))
+        t = round(time.time())
+        _publish(publisher, "plant/raw/a", encode_frame(X, sample_rate=12000, seq=0, t0=t - 1.0))
+        _publish(publisher, "plant/raw/a",
+                 encode_frame(X, sample_rate=12000, seq=1, t0=t - 0.5, sensor_id="a"))
         _publish(publisher, "plant/raw/b", encode_json_frame(X[:64], seq=7, sample_rate=12000))
         assert got.wait_for(lambda c: len(c.chunks) == 3)
     finally:
         source.stop()
     a = got.of("a")
-    assert [(c.seq, c.t0) for c in a] == [(0, 50.0), (1, 50.5)]
+    assert [(c.seq, c.t0) for c in a] == [(0, t - 1.0), (1, t - 0.5)]
     np.testing.assert_array_equal(got.samples("a"), np.tile(X, 2))
     (b,) = got.of("b")
     assert b.seq == 7 and b.samples.size == 64

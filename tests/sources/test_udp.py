@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -40,13 +41,14 @@ def running() -> Iterator[Running]:
 def test_frames_become_chunks_with_their_seq_and_t0(running: Running) -> None:
     source, got, sender = running
     assert source.sensors == {"a": 12000.0, "b": 25600.0}
-    sender.send(encode_frame(X, sample_rate=12000, seq=0, t0=100.0, sensor_id="a"))
-    sender.send(encode_frame(X, sample_rate=12000, seq=5, t0=101.0, sensor_id="a", dtype="int16"))
+    now = round(time.time())
+    sender.send(encode_frame(X, sample_rate=12000, seq=0, t0=now - 1.0, sensor_id="a"))
+    sender.send(encode_frame(X, sample_rate=12000, seq=5, t0=now + 0.0, sensor_id="a", dtype="int16"))
     sender.send(encode_json_frame(X[:10], seq=0, sensor_id="b"))
     assert got.wait_for(lambda c: len(c.chunks) == 3)
     a = got.of("a")
     assert [c.seq for c in a] == [0, 5], "a sequence jump is passed on, not smoothed over"
-    assert [c.t0 for c in a] == [100.0, 101.0]
+    assert [c.t0 for c in a] == [now - 1.0, now + 0.0]
     np.testing.assert_array_equal(a[0].samples, X)
     np.testing.assert_allclose(a[1].samples, X, atol=1 / 32767)
     (b,) = got.of("b")
