@@ -56,11 +56,9 @@ def adapt_batchnorm(model: nn.Module, windows: np.ndarray, batch_size: int = 128
         m.momentum = None  # cumulative moving average over all batches
     model.train()
     try:
-        for start in _batch_starts(n, batch_size):
-            stop = min(start + batch_size, n)
-            if n - stop == 1:  # never leave a last batch of one window (no batch variance)
-                stop = n
-            model(torch.from_numpy(np.ascontiguousarray(windows[start:stop], dtype=np.float32)))
+        # batches of (nearly) equal size: the cumulative average weighs batches, not windows, equally
+        for idx in np.array_split(np.arange(n), -(-n // max(2, batch_size))):
+            model(torch.from_numpy(np.ascontiguousarray(windows[idx], dtype=np.float32)))
     finally:
         for m, momentum in saved:
             m.momentum = momentum
@@ -68,9 +66,3 @@ def adapt_batchnorm(model: nn.Module, windows: np.ndarray, batch_size: int = 128
     log.info("AdaBN: %d BatchNorm layers re-estimated on %d windows", len(layers), n)
     return len(layers)
 
-
-def _batch_starts(n: int, batch_size: int) -> list[int]:
-    starts = list(range(0, n, max(2, batch_size)))
-    if len(starts) > 1 and n - starts[-1] == 1:
-        starts.pop()
-    return starts

@@ -1,1 +1,0 @@
-"""Tests of the device-side inference core: backends, windowing, batching, fault state, metrics."""
