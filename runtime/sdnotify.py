@@ -39,7 +39,8 @@ class Notifier:
             return False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.sendto(state.encode(), self.address)
+                # never block: a reader that stopped reading must not stall the daemon's tick
+                sock.sendto(state.encode(), socket.MSG_DONTWAIT, self.address)
         except OSError as exc:
             if not self._warned:
                 self._warned = True
