@@ -15,7 +15,7 @@ from runtime.backends.onnxruntime import OnnxRuntimeBackend
 from runtime.batching import BatchResult, InferenceResult, MicroBatcher, softmax
 from runtime.errors import ModelFileError
 from runtime.windowing import Window
-from tests.runtime_core.tiny_models import TinyModel, build_tiny_onnx, make_metadata
+from tests.runtime.tiny_models import TinyModel, build_tiny_onnx, make_metadata
 
 META = make_metadata(window=64)
 

@@ -10,7 +10,7 @@ from runtime.errors import ConfigError, DataError
 from runtime.signals.normalize import normalize_windows
 from runtime.signals.resample import StreamResampler
 from runtime.windowing import SensorWindower, Window
-from tests.runtime_core.tiny_models import make_metadata
+from tests.runtime.tiny_models import make_metadata
 
 WINDOW, HOP, RATE = 64, 16, 1000.0
 

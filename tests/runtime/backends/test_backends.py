@@ -22,7 +22,7 @@ from runtime.backends import (
 )
 from runtime.backends.onnxruntime import OnnxRuntimeBackend, select_providers
 from runtime.errors import BackendUnavailableError, ConfigError, DataError, ModelFileError
-from tests.runtime_core.tiny_models import TinyModel, build_tiny_onnx, make_metadata
+from tests.runtime.tiny_models import TinyModel, build_tiny_onnx, make_metadata
 
 ONE_THREAD = {"intra_op_threads": 1}
 

@@ -19,7 +19,7 @@ from runtime.artifact import METADATA_KEY, Golden, ModelMetadata
 from runtime.backends import create_backend
 from runtime.backends.golden import golden_gate
 from runtime.errors import ModelFileError, ParityError
-from tests.runtime_core.tiny_models import CLASSES, TinyModel, build_tiny_onnx, make_metadata
+from tests.runtime.tiny_models import CLASSES, TinyModel, build_tiny_onnx, make_metadata
 
 ONE_THREAD = {"intra_op_threads": 1}
 
