@@ -6,8 +6,8 @@
 # Usage: scripts/gpu-check.sh [RESULT_DIR]      (default: $OUT, else gpu-check-results)
 # Environment: PYTHON (default .venv/bin/python, else python3) with the project's dependencies and a
 # CUDA build of PyTorch; optional cuda-python / pycuda (TensorRT path), onnxruntime-gpu (ORT column).
-# GPU_CHECK_CHECKPOINT: the checkpoint to benchmark (default runs/pkg/cwru_cw/best.pt when present,
-# else a one-epoch model trained on the simulator here; the speed figures do not depend on training).
+# GPU_CHECK_CHECKPOINT: a checkpoint to benchmark instead of the packaged CWRU model
+# (drsn_edge/assets/drsn_cw_cwru0hp.onnx and .pt).
 #
 # Exit status: 0 tests and benchmark passed; 1 a test or the benchmark failed (see SUMMARY.md);
 # 3 no usable CUDA device (nothing was run); 4 a required Python package is missing.
@@ -95,22 +95,16 @@ except Exception as exc:  # no junit file: pytest did not finish
 JUNIT
 )
 
-# 3. a checkpoint for the PyTorch columns
-CKPT="${GPU_CHECK_CHECKPOINT:-}"
-if [[ -z "$CKPT" && -f runs/pkg/cwru_cw/best.pt ]]; then CKPT=runs/pkg/cwru_cw/best.pt; fi
-if [[ -z "$CKPT" ]]; then
-  echo "gpu-check: no checkpoint given; training a one-epoch simulator model for the benchmark"
-  timeout "$(step_timeout 90)" "$PYTHON" -m drsn_edge train --source synthetic --epochs 1 \
-    --synthetic-per-class 2 --synthetic-seconds 4 --no-progress --out "$RESULTS/work/train" >/dev/null
-  # best.pt is written after the epoch; a timeout during the final evaluation still leaves it usable
-  if [[ -f "$RESULTS/work/train/best.pt" ]]; then CKPT="$RESULTS/work/train/best.pt"; fi
+# 3. what to benchmark: the packaged CWRU model and its checkpoint, or the checkpoint given
+if [[ -n "${GPU_CHECK_CHECKPOINT:-}" ]]; then
+  model_args=(--checkpoint "$GPU_CHECK_CHECKPOINT") # exported to ONNX by the command itself
+else
+  model_args=(drsn_edge/assets/drsn_cw_cwru0hp.onnx --checkpoint drsn_edge/assets/drsn_cw_cwru0hp.pt)
 fi
-ckpt_args=()
-if [[ -n "$CKPT" ]]; then ckpt_args=(--checkpoint "$CKPT"); fi
 
 # 4. the benchmark
-echo "gpu-check: bench backends --device cuda ${ckpt_args[*]} (timeout $(step_timeout 200) s)"
-timeout "$(step_timeout 200)" "$PYTHON" -m drsn_edge bench backends --device cuda "${ckpt_args[@]}" \
+echo "gpu-check: bench backends --device cuda ${model_args[*]} (timeout $(step_timeout 220) s)"
+timeout "$(step_timeout 220)" "$PYTHON" -m drsn_edge bench backends --device cuda "${model_args[@]}" \
   --repeats 3 --min-time 0.2 --warmup 3 --no-progress --out "$RESULTS/bench"
 bench_rc=$?
 
@@ -118,7 +112,8 @@ verdict() { case $1 in 0) echo passed ;; 124 | 137) echo "TIMED OUT ($1)" ;; *) 
 {
   echo "# GPU check"
   echo
-  echo "$(grep -o '"gpu": "[^"]*"' "$RESULTS/environment.json" | cut -d'"' -f4); $(($(date +%s) - START)) s."
+  gpu=$(grep -o '"gpu": "[^"]*"' "$RESULTS/environment.json" | cut -d'"' -f4)
+  echo "GPU: ${gpu:-unknown}; $(($(date +%s) - START)) s in all."
   echo
   echo "| step | result | output |"
   echo "|---|---|---|"

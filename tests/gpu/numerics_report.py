@@ -21,7 +21,7 @@ class NumericsRow:
     precision: str  # fp16 | autocast | bf16
     windows: int
     source: str  # where the windows came from
-    seed: int  # of the (untrained, BatchNorm-randomised) weights
+    weights: str  # "untrained, seed N" (BatchNorm randomised, logits scaled) or the trained checkpoint
     argmax_agreement: float
     decisive_agreement: float  # near-tie flips forgiven, as in the engine gate
     max_abs_diff: float
@@ -34,19 +34,20 @@ def markdown(rows: list[NumericsRow], device: str) -> str:
     lines = [
         f"# Reduced precision on CUDA vs FP32 on the CPU ({device})",
         "",
-        "| model | precision | windows | argmax agreement | beyond near-ties | max abs logit diff | "
-        "max abs logit | tolerance | pass |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | weights | precision | windows | argmax agreement | beyond near-ties | "
+        "max abs logit diff | max abs logit | tolerance | pass |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.model} | {r.precision} | {r.windows} | {100 * r.argmax_agreement:.2f}% | "
+            f"| {r.model} | {r.weights} | {r.precision} | {r.windows} | {100 * r.argmax_agreement:.2f}% | "
             f"{100 * r.decisive_agreement:.2f}% | {r.max_abs_diff:.3g} | {r.max_abs_reference:.3g} | "
             f"{r.tolerance:.3g} | {'yes' if r.passed else 'NO'} |"
         )
     if rows:
-        lines += ["", f"Windows: {rows[0].source}; weights: seed {rows[0].seed}, untrained, BatchNorm "
-                  "statistics randomised and logits scaled to peak near 10 (as the export tests do)."]
+        lines += ["", f"Windows: {rows[0].source}. Untrained weights have randomised BatchNorm statistics "
+                  "and logits scaled to peak near 10 (as the export tests do). 'beyond near-ties': argmax "
+                  "agreement with flips forgiven where the FP32 top-2 margin is within twice the tolerance."]
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,8 @@
 The question a deployment asks before trusting a half-precision GPU path: does the network still
 pick the same class, and how far do its logits move? Each registered 1-D network (untrained, with
 randomised BatchNorm statistics and logits scaled to peak near 10, as in the export tests) runs on
-real CWRU drive-end windows when ``../shared/data/cwru`` is there, else on simulator windows. The
+real CWRU drive-end windows when ``../shared/data/cwru`` is there, else on simulator windows; so do
+the trained models the package ships (their checkpoints), where argmax agreement means most. The
 assertion is the engine gate's rule at the FP16 engine tolerance (BF16, with 3 fewer mantissa bits,
 gets twice that); the figures go to ``$DRSN_EDGE_GPU_OUT`` as a table and a PNG.
 """
@@ -30,6 +31,8 @@ PRECISIONS = ("fp16", "autocast", "bf16")
 TOLERANCES = {"fp16": ENGINE_TOLERANCES["fp16"], "autocast": ENGINE_TOLERANCES["fp16"], "bf16": (0.1, 0.1)}
 WINDOWS_PER_CLASS = 24
 SEED = 0
+#: the trained models the package ships (checkpoint beside each ONNX file)
+PACKAGED = sorted((Path(__file__).resolve().parents[2] / "drsn_edge" / "assets").glob("*.pt"))
 
 
 def _cwru_windows(root: Path) -> np.ndarray:
@@ -79,12 +82,34 @@ def _run(model: Any, x: np.ndarray, precision: str, device: Any) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
+def _compare(name: str, weights: str, model: Any, x: np.ndarray, source: str, device: Any,
+             rows: list[NumericsRow]) -> None:
+    """Every reduced precision of ``model`` on CUDA against FP32 on the CPU; one row each, then assert."""
+    import copy
+
+    import torch
+
+    with torch.inference_mode():
+        reference = model(torch.from_numpy(x)).float().numpy()
+    failures = []
+    for precision in PRECISIONS:
+        got = _run(copy.deepcopy(model), x, precision, device)
+        atol, rtol = TOLERANCES[precision]
+        report = compare_logits(reference, got, atol=atol, rtol=rtol, reference_name="fp32 cpu",
+                                candidate_name=f"{precision} cuda")
+        passed = report.passed(exact_argmax=False) and bool(np.isfinite(got).all())
+        rows.append(NumericsRow(name, precision, len(x), source, weights, report.argmax_agreement,
+                                report.decisive_agreement, report.max_abs_diff,
+                                float(np.abs(reference).max()), report.tolerance, passed))
+        if not passed:
+            failures.append(report.summary())
+    assert not failures, f"{name}: " + "; ".join(failures)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_reduced_precision_on_cuda_keeps_the_argmax_of_fp32_on_the_cpu(
     name: str, windows: tuple[np.ndarray, str], rows: list[NumericsRow], cuda_device: Any
 ) -> None:
-    import copy
-
     import torch
 
     x, source = windows
@@ -92,18 +117,19 @@ def test_reduced_precision_on_cuda_keeps_the_argmax_of_fp32_on_the_cpu(
     model = create_model(name, num_classes=10).eval()
     _randomise_batchnorm(model, SEED)
     _scale_logits(model, x[:64])
-    with torch.inference_mode():
-        reference = model(torch.from_numpy(x)).float().numpy()
-    failures = []
-    for precision in PRECISIONS:
-        got = _run(copy.deepcopy(model), x, precision, cuda_device)
-        atol, rtol = TOLERANCES[precision]
-        report = compare_logits(reference, got, atol=atol, rtol=rtol, reference_name="fp32 cpu",
-                                candidate_name=f"{precision} cuda")
-        passed = report.passed(exact_argmax=False) and bool(np.isfinite(got).all())
-        rows.append(NumericsRow(name, precision, len(x), source, SEED, report.argmax_agreement,
-                                report.decisive_agreement, report.max_abs_diff,
-                                float(np.abs(reference).max()), report.tolerance, passed))
-        if not passed:
-            failures.append(report.summary())
-    assert not failures, f"{name}: " + "; ".join(failures)
+    _compare(name, f"untrained, seed {SEED}", model, x, source, cuda_device, rows)
+
+
+@pytest.mark.parametrize("checkpoint", PACKAGED, ids=[p.stem for p in PACKAGED])
+def test_packaged_trained_models_keep_their_argmax_in_reduced_precision(
+    checkpoint: Path, windows: tuple[np.ndarray, str], rows: list[NumericsRow], cuda_device: Any
+) -> None:
+    from drsn_edge.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    model = ckpt.build_model()
+    x, source = windows
+    if tuple(model.input_shape) != x.shape[1:]:
+        pytest.skip(f"{checkpoint.name} takes {tuple(model.input_shape)} windows, not {x.shape[1:]}")
+    _compare(f"{checkpoint.stem} ({ckpt.model_name})", f"trained: {checkpoint.name}", model, x, source,
+             cuda_device, rows)
