@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the checkpoint the model was exported from: enables the PyTorch eager column")
     p.add_argument("--device", default="cpu", metavar="{cpu,cuda,cuda:N}",
                    help="cpu (default), or cuda: PyTorch eager and CUDA graphs, ONNX Runtime CUDA "
-                   "(drsn_edge.bench_cuda; exit status 3 when no CUDA device is usable)")
+                   "(drsn_edge.bench_backends.cuda; exit status 3 when no CUDA device is usable)")
     p.add_argument("--batch-sizes", help="comma-separated (default 1,8,32,256; with --device cuda "
                    "1,8,32,128,512,2048,8192)")
     p.add_argument("--backends",
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from runtime.progress import progress_bar
 
     if args.device != "cpu":
-        from drsn_edge.bench_cuda import run_cuda
+        from drsn_edge.bench_backends.cuda import run_cuda
 
         return run_cuda(args)
     batches = _batch_sizes(args.batch_sizes or "1,8,32,256")

@@ -10,9 +10,9 @@ Three experiments, each written as a table and a figure by :mod:`drsn_edge.study
 2. **grid**: on the same 8192-sample segments, the fault type (normal / ball / inner / outer) from
    the packaged DRSN model alone (mean of its class probabilities over the 2048-sample windows of
    the segment, hop 1024, mapped to the fault type), from the envelope alone (``none`` reads as
-   normal) and combined, clean and with Gaussian noise at several SNRs (noise drawn per recording,
-   several seeds). Two test sets: 0 HP, the last 20 % of each record that the model never trained
-   on (it trained on the first 70 %), and 1-3 HP, the load shift.
+   normal) and combined, clean and with Gaussian, Laplacian or pink noise at several SNRs (noise
+   drawn per recording, several seeds). Two test sets: 0 HP, the last 20 % of each record that
+   the model never trained on (it trained on the first 70 %), and 1-3 HP, the load shift.
 3. **simulator**: envelope verdicts on simulated bearings of other geometries and speeds, where
    the true fault frequencies are known.
 
@@ -58,6 +58,7 @@ class EnvelopeStudy:
     out_dir: Path
     snrs: tuple[float, ...] = (10.0, 4.0, 0.0, -4.0)
     seeds: tuple[int, ...] = (0, 1, 2)
+    noise_kinds: tuple[str, ...] = ("gaussian",)
     settings: EnvelopeSettings = field(default_factory=EnvelopeSettings)
     sim_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     command: str = ""
@@ -162,24 +163,25 @@ def record_rows(recs: list[Recording], bearing: Bearing, settings: EnvelopeSetti
 
 
 def grid_rows(recs: list[Recording], study: EnvelopeStudy, bearing: Bearing) -> Iterator[dict[str, Any]]:
-    """Experiment 2: one row per (test set, SNR, seed, segment) with the three decisions."""
+    """Experiment 2: one row per (test set, noise, SNR, seed, segment) with the three decisions."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(study.model), options, providers=["CPUExecutionProvider"])
     meta = read_onnx_metadata(study.model)
-    conditions: list[tuple[float | None, int]] = [(None, 0)] + [
-        (s, k) for s in study.snrs for k in study.seeds
+    conditions: list[tuple[str, float | None, int]] = [("none", None, 0)] + [
+        (kind, s, k) for kind in study.noise_kinds for s in study.snrs for k in study.seeds
     ]
     for rec_index, rec in enumerate(recs):
         load = int(rec.meta["load_hp"])
         test_set = "0 HP (held-out span)" if load == 0 else "1-3 HP (load shift)"
-        for snr, seed in conditions:
+        for kind, snr, seed in conditions:
             signal = rec.signal
             if snr is not None:
-                rng = np.random.default_rng([seed, rec_index, int(snr * 10) + 1000])
-                signal = add_noise(signal, snr, "gaussian", rng)
+                kind_key = ("gaussian", "laplacian", "pink").index(kind)
+                rng = np.random.default_rng([seed, rec_index, int(snr * 10) + 1000, kind_key])
+                signal = add_noise(signal, snr, kind, rng)
             noisy = Recording(signal, rec.sample_rate, rec.label, rec.meta)
             segs, _ = segments_of(noisy, test_span_only=load == 0)
             drsn = drsn_fault_types(session, meta, segs)
@@ -188,6 +190,7 @@ def grid_rows(recs: list[Recording], study: EnvelopeStudy, bearing: Bearing) -> 
                 env = TYPE_OF_VERDICT[report.verdict]
                 yield {
                     "test_set": test_set,
+                    "noise": kind,
                     "snr_db": "clean" if snr is None else f"{snr:g}",
                     "seed": seed,
                     "file": Path(rec.meta["source"]).name,

@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--snrs", default="10,4,0,-4", help="comma-separated SNRs in dB for the noisy grid")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated noise seeds")
+    p.add_argument("--noise-types", default="gaussian,laplacian,pink", help="comma-separated noise kinds")
     p.add_argument("--out", "-o", default="docs/results/diagnostics", help="tables and figures")
 
 
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=Path(args.out),
         snrs=tuple(float(s) for s in args.snrs.split(",") if s.strip()),
         seeds=tuple(int(s) for s in args.seeds.split(",") if s.strip()),
+        noise_kinds=tuple(k.strip() for k in args.noise_types.split(",") if k.strip()),
         command=command_line(args).replace(f" --model {args.model}", ""),
     )
     paths = run_envelope_study(study)

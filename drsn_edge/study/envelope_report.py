@@ -95,14 +95,15 @@ def records_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def grid_summary(grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (test set, SNR): correct/n per method pooled over seeds, and the spread over seeds."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    """Per (test set, noise, SNR): correct/n per method pooled over seeds, and the spread over seeds."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in grid:
-        groups[(r["test_set"], r["snr_db"])].append(r)
+        groups[(r["test_set"], r["noise"], r["snr_db"])].append(r)
     out = []
-    for (test_set, snr), rs in groups.items():
+    for (test_set, noise, snr), rs in groups.items():
         row: dict[str, Any] = {
             "test_set": test_set,
+            "noise": noise,
             "snr_db": snr,
             "segments": len(rs),
             "seeds": len({r["seed"] for r in rs}),
@@ -121,7 +122,13 @@ def grid_summary(grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["overrides_broke"] = sum(r["drsn"] == r["fault"] for r in changed)
         out.append(row)
     return sorted(
-        out, key=lambda r: (r["test_set"], -(1e9 if r["snr_db"] == "clean" else float(r["snr_db"])))
+        out,
+        key=lambda r: (
+            r["test_set"],
+            r["noise"] != "none",
+            r["noise"],
+            -(1e9 if r["snr_db"] == "clean" else float(r["snr_db"])),
+        ),
     )
 
 
@@ -129,28 +136,31 @@ def grid_markdown(table: list[dict[str, Any]], grid: list[dict[str, Any]]) -> st
     lines = [
         "## 2. DRSN alone, envelope alone, combined (fault type of 0.68 s segments)\n",
         "Rates pooled over seeds with counts; ± is the spread (std) of the per-seed rate.\n",
-        "| test set | SNR dB | segments | DRSN | envelope | combined | overrides (fixed / broke) |",
-        "|---|---|---|---|---|---|---|",
+        "| test set | noise | SNR dB | segments | DRSN | envelope | combined | overrides (fixed / broke) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         n = r["segments"]
         cells = [f"{_rate(r[f'{m}_correct'], n)} ± {100 * r[f'{m}_std']:.1f}" for m in METHODS]
         lines.append(
-            f"| {r['test_set']} | {r['snr_db']} | {n} | {' | '.join(cells)} | "
+            f"| {r['test_set']} | {r['noise']} | {r['snr_db']} | {n} | {' | '.join(cells)} | "
             f"{r['overrides']} ({r['overrides_fixed']} / {r['overrides_broke']}) |"
         )
     worse = [r for r in table if r["combined_correct"] < r["drsn_correct"]]
     lines.append(f"\nStudy points where combined is below DRSN alone: {len(worse)} of {len(table)}.\n")
     lines += [
-        "Per fault type on the load shift (clean):\n",
-        "| fault | segments | DRSN | envelope | combined |",
-        "|---|---|---|---|---|",
+        "Per fault type on the load shift, clean and at 0 dB:\n",
+        "| noise | SNR dB | fault | segments | DRSN | envelope | combined |",
+        "|---|---|---|---|---|---|---|",
     ]
-    shift = [r for r in grid if r["test_set"].startswith("1-3") and r["snr_db"] == "clean"]
-    for fault in sorted({r["fault"] for r in shift}):
-        rs = [r for r in shift if r["fault"] == fault]
-        cells = [_rate(sum(r[m] == fault for r in rs), len(rs)) for m in METHODS]
-        lines.append(f"| {fault} | {len(rs)} | {' | '.join(cells)} |")
+    for noise, snr in sorted({(r["noise"], r["snr_db"]) for r in grid if r["snr_db"] in ("clean", "0")}):
+        shift = [
+            r for r in grid if r["test_set"].startswith("1-3") and (r["noise"], r["snr_db"]) == (noise, snr)
+        ]
+        for fault in sorted({r["fault"] for r in shift}):
+            rs = [r for r in shift if r["fault"] == fault]
+            cells = [_rate(sum(r[m] == fault for r in rs), len(rs)) for m in METHODS]
+            lines.append(f"| {noise} | {snr} | {fault} | {len(rs)} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -181,9 +191,12 @@ def simulator_markdown(rows: list[dict[str, Any]]) -> str:
 def plot_grid(table: list[dict[str, Any]], path: Path) -> Path:
     plt = _pyplot()
     sets = sorted({r["test_set"] for r in table})
-    fig, axes = plt.subplots(1, len(sets), figsize=(5.5 * len(sets), 4), dpi=110, squeeze=False)
-    for ax, test_set in zip(axes[0], sets, strict=True):
-        rs = [r for r in table if r["test_set"] == test_set]
+    kinds = sorted({r["noise"] for r in table} - {"none"}) or ["none"]
+    fig, axes = plt.subplots(
+        len(kinds), len(sets), figsize=(5.5 * len(sets), 3.6 * len(kinds)), dpi=110, squeeze=False
+    )
+    for ax, (kind, test_set) in zip(axes.ravel(), [(k, t) for k in kinds for t in sets], strict=True):
+        rs = [r for r in table if r["test_set"] == test_set and r["noise"] in ("none", kind)]
         labels = [r["snr_db"] for r in rs]
         for m, colour in zip(METHODS, ("tab:purple", "tab:orange", "tab:green"), strict=True):
             ax.errorbar(
@@ -199,7 +212,7 @@ def plot_grid(table: list[dict[str, Any]], path: Path) -> Path:
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel("fault type correct (%)")
         ax.set_ylim(0, 102)
-        ax.set_title(f"{test_set}: {rs[0]['segments']} segments per point", fontsize=9)
+        ax.set_title(f"{test_set}, {kind} noise: {rs[-1]['segments']} segments per noisy point", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

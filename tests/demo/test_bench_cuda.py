@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drsn_edge.bench_cuda import (
+from drsn_edge.bench_backends.cuda import (
     DEFAULT_BATCHES,
     MODES,
     NO_CUDA_EXIT,
@@ -26,7 +26,7 @@ from drsn_edge.bench_cuda import (
     device_id,
     measure,
 )
-from drsn_edge.bench_cuda_report import markdown_table, save
+from drsn_edge.bench_backends.cuda_report import markdown_table, save
 from drsn_edge.cli import main
 from runtime.errors import ConfigError
 

@@ -3,7 +3,7 @@
 A GPU answers two different questions, and a deployment needs both figures: how fast the network
 runs once its input is in device memory (**compute**), and how fast a batch of windows in host
 memory becomes logits in host memory (**end to end**: pinned staging, copies in and out, one
-stream), which is what the daemon sees. Runners (:mod:`drsn_edge.bench_cuda_runners`): PyTorch
+stream), which is what the daemon sees. Runners (:mod:`.cuda_runners`): PyTorch
 FP32 and FP16 eager and as CUDA-graph replay (needs ``--checkpoint``), and ONNX Runtime's CUDA
 provider when ``onnxruntime-gpu`` is installed.
 
@@ -105,7 +105,7 @@ def device_id(text: str) -> int:
 
 
 def runner_names(text: str | None) -> list[str]:
-    from drsn_edge.bench_cuda_runners import RUNNER_NAMES
+    from drsn_edge.bench_backends.cuda_runners import RUNNER_NAMES
 
     if text is None:
         return list(RUNNER_NAMES)
@@ -208,7 +208,7 @@ def run_cuda(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from drsn_edge.bench_backends.command import model_path  # the same model choice as on the CPU
-    from drsn_edge.bench_cuda_runners import make_runner
+    from drsn_edge.bench_backends.cuda_runners import make_runner
     from runtime.backends import open_model
 
     results: list[CudaResult] = []
@@ -234,7 +234,7 @@ def run_cuda(args: argparse.Namespace) -> int:
                     result = CudaResult(name, "failed", f"{type(exc).__name__}: {exc}")
                 results.append(result)
         doc = report_doc(args, model, meta, batches, results, device)
-    from drsn_edge.bench_cuda_report import markdown_table, save
+    from drsn_edge.bench_backends.cuda_report import markdown_table, save
 
     print(markdown_table(doc))
     for path in save(doc, Path(args.out)):
