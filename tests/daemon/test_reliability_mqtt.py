@@ -178,3 +178,19 @@ def test_a_broker_that_never_acknowledges_makes_the_daemon_exit_for_a_restart(
     log = proc.log()
     assert "makes no progress" in log and "2 MQTT connections in a row made no progress" in log
     assert fake.connects >= 2
+
+
+def test_the_unit_uses_the_watchdog_and_the_examples_keep_prometheus_local() -> None:
+    import configparser
+
+    from tests.daemon.support import REPO
+
+    unit = configparser.ConfigParser(interpolation=None, strict=True)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(REPO / "deploy" / "systemd" / "drsn-edge.service")
+    svc = unit["Service"]
+    assert svc["Type"] == "notify" and svc["NotifyAccess"] == "main" and int(svc["WatchdogSec"]) > 0
+    for example in (REPO / "deploy" / "examples").glob("*.yaml"):
+        text = example.read_text()
+        if "prometheus_port" in text:
+            assert "prometheus_addr: 127.0.0.1" in text, example.name
