@@ -69,7 +69,7 @@ def model_path(args: argparse.Namespace, workdir: Path) -> Path:
         return onnx_from_checkpoint(
             args.checkpoint, workdir / f"{Path(args.checkpoint).stem}.onnx", build_model=build_model
         ).path
-    from drsn_edge.demo.session import packaged_model
+    from drsn_edge.assets import packaged_model
 
     return packaged_model()
 

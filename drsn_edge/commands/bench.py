@@ -13,11 +13,7 @@ import sys
 from pathlib import Path
 
 from drsn_edge import bench_backends
-
-
-def default_model() -> Path:
-    """The packaged model trained on the bearing simulator (12 kHz, window 2048)."""
-    return Path(__file__).resolve().parents[1] / "assets" / "drsn_cw_sim.onnx"
+from drsn_edge.assets import ASSETS, DEMO_MODEL
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +42,7 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         type=Path,
-        default=default_model(),
+        default=ASSETS / DEMO_MODEL,
         help="ONNX model with drsn-edge metadata (default: the packaged simulator model)",
     )
     p.add_argument("--sensors", type=int, default=64, help="simulated sensors (default 64)")

@@ -20,12 +20,12 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from drsn_edge.assets import packaged_model
 from drsn_edge.demo.display import Display, Frame, LiveTable, PlainLines, live_table, print_summary
 from drsn_edge.demo.monitor import Monitor
 from drsn_edge.demo.scenario import Scenario, default_scenario
@@ -34,14 +34,12 @@ from runtime.artifact import ModelMetadata
 from runtime.backends import open_model
 from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
-from runtime.errors import ModelFileError
 from runtime.mqtt.local_broker import InProcessBroker, parse_broker_address
 from runtime.mqtt.topics import STATUS_STOPPED, Topics
 from runtime.sources.synthetic import SyntheticSource
 
 log = logging.getLogger(__name__)
 
-PACKAGED_MODEL = "drsn_cw_sim.onnx"
 TOPIC_PREFIX = "drsn-edge-demo"
 _REFRESH_S = 0.25
 _STOPPED_WAIT_S = 5.0
@@ -69,17 +67,6 @@ class DemoResult:
     @property
     def passed(self) -> bool:
         return not self.problems
-
-
-def packaged_model() -> Path:
-    """The simulator-trained DRSN-CW shipped inside the package (see scripts/train-demo-model.sh)."""
-    path = Path(str(resources.files("drsn_edge") / "assets" / PACKAGED_MODEL))
-    if not path.is_file():
-        raise ModelFileError(
-            f"the packaged demo model {path} is missing; reinstall drsn-edge, or rebuild it with "
-            "scripts/train-demo-model.sh, or pass --model"
-        )
-    return path
 
 
 def daemon_config(model: Path, scenario: Scenario, host: str, port: int, device: str, workdir: Path,

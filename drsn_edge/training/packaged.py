@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from drsn_edge.assets import ASSETS
 from runtime.errors import ConfigError, DataError
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST = "models.json"
 SCHEMA = "drsn-edge/packaged-models"
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from runtime.errors import ConfigError
-from runtime.mqtt.local_broker import InProcessBroker, free_port, parse_broker_address
+from runtime.mqtt.local_broker import InProcessBroker, parse_broker_address
+from runtime.mqtt.mosquitto import MosquittoBroker, mosquitto_binary
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +34,6 @@ class BrokerInfo:
     kind: str  # "external", "mosquitto" or "amqtt (in-process)"
 
 
-def mosquitto_binary() -> str | None:
-    """The mosquitto executable on PATH or in the usual sbin folders, if installed."""
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
-    )
-
-
 @contextlib.contextmanager
 def bench_broker(address: str | None = None) -> Iterator[BrokerInfo]:
     """Yield a broker: ``address`` if given, else a private Mosquitto, else an in-process amqtt."""
@@ -51,9 +42,8 @@ def bench_broker(address: str | None = None) -> Iterator[BrokerInfo]:
         _wait_listening(host, port, None, timeout=2.0)
         yield BrokerInfo(host, port, "external")
         return
-    binary = mosquitto_binary()
-    if binary is not None:
-        with _mosquitto(binary) as info:
+    if mosquitto_binary() is not None:
+        with _mosquitto() as info:
             yield info
         return
     with _amqtt() as info:
@@ -61,26 +51,18 @@ def bench_broker(address: str | None = None) -> Iterator[BrokerInfo]:
 
 
 @contextlib.contextmanager
-def _mosquitto(binary: str) -> Iterator[BrokerInfo]:
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="drsn-bench-mosq-") as tmp:
-        conf = Path(tmp) / "mosquitto.conf"
-        # enough in-flight room for a whole batch of QoS 1 results, and no persistence (RAM only)
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\n"
-                        "max_queued_messages 1000000\n")
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+def _mosquitto() -> Iterator[BrokerInfo]:
+    # enough in-flight room for a whole batch of QoS 1 results; no persistence (RAM only)
+    broker = MosquittoBroker(max_inflight=0, max_queued=1_000_000, log_all=False)
+    try:
         try:
-            _wait_listening("127.0.0.1", port, proc, _START_TIMEOUT_S)
-            log.info("benchmark broker: mosquitto on 127.0.0.1:%d", port)
-            yield BrokerInfo("127.0.0.1", port, "mosquitto")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            broker.start(_START_TIMEOUT_S)
+        except RuntimeError as exc:
+            raise ConfigError(f"{exc}; pass --broker host:port to use a running broker") from exc
+        log.info("benchmark broker: mosquitto on %s:%d", broker.host, broker.port)
+        yield BrokerInfo(broker.host, broker.port, "mosquitto")
+    finally:
+        broker.close()
 
 
 @contextlib.contextmanager

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from drsn_edge.assets import packaged_model
 from drsn_edge.cli import main
-from drsn_edge.demo.session import packaged_model
 
 TINY = ["--batch-sizes", "8,1", "--repeats", "2", "--min-time", "0.05", "--warmup", "1", "--no-progress"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from drsn_edge.assets import packaged_model
 from drsn_edge.demo.scenario import default_scenario
-from drsn_edge.demo.session import packaged_model
 from tests.support.broker import MosquittoBroker, mosquitto_binary
 
 REPO = Path(__file__).resolve().parents[2]

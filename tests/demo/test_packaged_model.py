@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drsn_edge.demo.session import packaged_model
+from drsn_edge.assets import packaged_model
 from runtime.backends import create_backend, open_model
 from runtime.windowing import signal_spec
 
