@@ -20,7 +20,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from runtime.diagnostics.envelope import EnvelopeReport, analyse
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[list[tuple[str, dict[str, Any]]]], None]
+EventSink = Callable[[list[tuple[str, dict[str, Any]]]], object]
 _FAULT_OF_CLASS = (
     (re.compile(r"^(ir|inner)", re.IGNORECASE), "inner_race"),
     (re.compile(r"^(or|outer)", re.IGNORECASE), "outer_race"),
@@ -157,6 +157,19 @@ class EnvelopeMonitor:
     ) -> None:
         """Inference thread: queue one event of a diagnosed sensor (published by the worker, in order)."""
         self._jobs.put(("event", (sensor_id, payload, class_name, entered_fault)))
+
+    def route(
+        self, events: list[tuple[str, dict[str, Any]]], changes: Sequence[Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Inference thread: take the events of diagnosed sensors (``changes`` are their StateChanges,
+        in the same order); return the others for the daemon to publish itself."""
+        rest = []
+        for (sensor_id, payload), change in zip(events, changes, strict=True):
+            if sensor_id in self.sensors and not self._closed:
+                self.submit(sensor_id, payload, change.to_state, bool(change.fault))
+            else:
+                rest.append((sensor_id, payload))
+        return rest
 
     def state_fields(self, sensor_id: str) -> dict[str, Any]:
         """What the sensor's retained state carries: the latest evidence, if any."""

@@ -158,3 +158,18 @@ def test_bad_diagnostics_config_is_refused(cfg: dict[str, Any], words: str) -> N
 def test_a_buffer_too_short_says_the_length_needed() -> None:
     with pytest.raises(ConfigError, match=r"needs at least 0\.47 s \(5589 samples\)"):
         DiagnosticsConfig(bearing="6205", rpm=1797, seconds=0.2).buffer_samples(FS)
+
+
+def test_route_takes_only_the_diagnosed_sensors_events() -> None:
+    from runtime.fault_state import StateChange
+
+    def change(sensor: str, to: str, fault: bool) -> StateChange:
+        return StateChange(sensor, 1, f"id-{sensor}", "normal", to, 1, fault, 0.9, 0.0, None, "entered")
+
+    sinks = Sinks()
+    mon = _monitor("inner_race", sinks)
+    events = [("s1", {"to": "IR007", "seq": 1}), ("other", {"to": "OR007@6", "seq": 1})]
+    rest = mon.route(events, [change("s1", "IR007", True), change("other", "OR007@6", True)])
+    mon.close()
+    assert rest == [("other", {"to": "OR007@6", "seq": 1})]
+    assert [s for s, _ in sinks.events] == ["s1"] and sinks.events[0][1]["corroborated"] is True
