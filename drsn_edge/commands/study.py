@@ -53,6 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             "with x/255 + 0.5*U(0,1) noise (one 8-channel block, Adam-type optimiser 1e-3).",
         )
     )
+    _add_generalization(sub)
+    _add_novelty(sub)
+
+
+def _add_novelty(sub: Any) -> None:
+    from drsn_edge.study import novelty_cli
+
+    p = sub.add_parser("novelty", help="does the model know when it does not know? (novelty scores)",
+                       description=novelty_cli.DESCRIPTION)
+    novelty_cli.add_arguments(p)
     _add_envelope(sub)
 
 
@@ -65,6 +75,17 @@ def _add_envelope(sub: Any) -> None:
     c = sub.add_parser("envelope-cost", help="CPU cost of the daemon's envelope diagnostics beside inference",
                        description=envelope_cli.COST_DESCRIPTION)
     envelope_cli.add_cost_arguments(c)
+
+
+def _add_generalization(sub: Any) -> None:
+    from drsn_edge.study import generalization_cli
+
+    g = sub.add_parser(
+        "generalization",
+        help="leave-one-load-out on CWRU and a few-shot second machine (fine-tuning, AdaBN)",
+        description=generalization_cli.DESCRIPTION,
+    )
+    generalization_cli.add_arguments(g)
 
 
 def _add_noise(p: argparse.ArgumentParser) -> None:
@@ -153,6 +174,14 @@ def _add_mnist(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.study == "novelty":
+        from drsn_edge.study import novelty_cli
+
+        return novelty_cli.run(args)
+    if args.study == "generalization":
+        from drsn_edge.study import generalization_cli
+
+        return generalization_cli.run(args)
     if args.study in ("envelope", "envelope-cost"):
         from drsn_edge.study import envelope_cli
 

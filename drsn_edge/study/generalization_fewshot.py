@@ -1,0 +1,252 @@
+"""Few-shot curve on a simulated second machine: scratch vs new head vs full fine-tune.
+
+The second machine differs from the CWRU rig in everything the simulator lets change: another
+bearing (8 larger balls instead of the 6205's 9), another shaft speed (1250 rpm instead of
+~1750) and another structural resonance (4.5 kHz), with more broadband noise. Its classes are
+the simulator's four (normal, ball, inner race, outer race), so a CWRU parent's classifier has
+one matching row (normal) and three new ones.
+
+For each amount of labelled signal per class (1, 3, 10 s: one simulated recording per class,
+drawn afresh for every seed) three methods train for the same number of epochs:
+
+* ``scratch``: the same network from a random initialisation (the paper's SGD, lr 0.1);
+* ``head``: the parent's backbone frozen (BatchNorm statistics too), a new classifier (lr 0.1);
+* ``finetune``: every layer starts from the parent and learns (lr 0.01, the fine-tuning default).
+
+With a few seconds there is nothing to spare for a validation split, so every method keeps its
+last epoch (a fixed schedule). The test set is three other simulated bearings per class (other
+seeds and fault severities) of 10 s each on the same machine: no window, recording or bearing
+is shared with the labelled data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+METHODS: tuple[str, ...] = ("scratch", "head", "finetune")
+SECONDS: tuple[float, ...] = (1.0, 3.0, 10.0)
+CLASSES: tuple[str, ...] = ("normal", "ball", "inner_race", "outer_race")
+RATE = 12000.0
+WINDOW = 2048
+TRAIN_HOP = 512
+TEST_HOP = 1024
+TEST_BEARINGS = 3
+TEST_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class SecondMachine:
+    """The simulated target machine (everything that differs from the CWRU rig)."""
+
+    n_balls: int = 8
+    ball_diameter_mm: float = 12.0
+    pitch_diameter_mm: float = 52.0
+    rpm: float = 1250.0
+    resonance_hz: float = 4500.0
+    noise_std: float = 0.06
+    severity: tuple[float, float] = (0.4, 1.0)
+
+
+@dataclass(frozen=True)
+class FewShotPoint:
+    method: str
+    seconds: float
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}-{self.seconds:g}s-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class FewShotSettings:
+    parent: str
+    epochs: int = 30
+    threads: int = 1
+
+
+def fewshot_points(
+    methods: tuple[str, ...], seconds: tuple[float, ...], seeds: tuple[int, ...]
+) -> list[FewShotPoint]:
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ConfigError(f"few-shot methods {bad} are unknown; use {', '.join(METHODS)}")
+    return [FewShotPoint(m, s, seed) for seed in seeds for s in seconds for m in methods]
+
+
+def recording(machine: SecondMachine, condition: str, seconds: float, seed: int) -> np.ndarray:
+    """One simulated bearing of the second machine, ``seconds`` long; the seed picks bearing and severity."""
+    from runtime.signals.simulator import BearingGeometry, BearingSimulator
+
+    rng = np.random.default_rng([seed, CLASSES.index(condition)])
+    severity = 0.0 if condition == "normal" else float(rng.uniform(*machine.severity))
+    geometry = BearingGeometry(machine.n_balls, machine.ball_diameter_mm, machine.pitch_diameter_mm)
+    sim = BearingSimulator(
+        condition,
+        severity,
+        RATE,
+        machine.rpm,
+        int(rng.integers(2**31)),
+        geometry=geometry,
+        resonance_hz=machine.resonance_hz,
+        noise_std=machine.noise_std,
+    )
+    return sim.generate(round(seconds * RATE))
+
+
+def windows(machine: SecondMachine, seconds: float, seeds: list[int], hop: int) -> tuple[Any, int]:
+    """Normalised windows of one recording per (class, seed); returns (WindowSet, recordings)."""
+    from drsn_edge.data.windows import WindowSet, make_windows
+    from runtime.artifact import Normalization
+    from runtime.signals.normalize import normalize_windows
+
+    parts = []
+    index = 0
+    for c, condition in enumerate(CLASSES):
+        for seed in seeds:
+            x, starts = make_windows(recording(machine, condition, seconds, seed), WINDOW, hop)
+            n = len(starts)
+            parts.append(
+                WindowSet(
+                    normalize_windows(x, Normalization(kind="zscore")),
+                    np.full(n, c, np.int64),
+                    np.full(n, index, np.int64),
+                    starts,
+                )
+            )
+            index += 1
+    return WindowSet.concat(parts, 1, WINDOW), index
+
+
+def split_data(point: FewShotPoint, machine: SecondMachine) -> Any:
+    """Labelled windows (train; also passed as validation, unused: the last epoch is kept) and test."""
+    from drsn_edge.data.splits import SplitData
+
+    train, n_train = windows(machine, point.seconds, [1000 + point.seed], TRAIN_HOP)
+    test_seeds = [9000 + 10 * point.seed + b for b in range(TEST_BEARINGS)]
+    test, n_test = windows(machine, TEST_SECONDS, test_seeds, TEST_HOP)
+    summary = {
+        "source": "simulated second machine",
+        "machine": asdict(machine),
+        "labelled_seconds_per_class": point.seconds,
+        "train_recordings": n_train,
+        "test_recordings": n_test,
+    }
+    return SplitData(train, train, test, list(CLASSES), "normal", RATE, WINDOW, TRAIN_HOP, summary)
+
+
+def run_point(
+    settings: FewShotSettings, point: FewShotPoint, machine: SecondMachine, work: Path
+) -> dict[str, Any]:
+    import torch
+
+    from drsn_edge.training.checkpoint import load_checkpoint
+    from drsn_edge.training.datasource import DataSpec
+    from drsn_edge.training.finetune import child_from_parent, load_parent
+    from drsn_edge.training.trainer import TrainConfig, predict_logits, train
+    from runtime.artifact import Normalization
+
+    torch.set_num_threads(settings.threads)
+    t0 = time.perf_counter()
+    data = split_data(point, machine)
+    spec = DataSpec(source="synthetic", window=WINDOW, hop=TRAIN_HOP, seed=point.seed)
+    init = None
+    if point.method == "scratch":
+        cfg = TrainConfig(model="drsn_cw_paper", epochs=settings.epochs, seed=point.seed, progress=False)
+    else:
+        parent = load_parent(settings.parent)
+        init = child_from_parent(parent, list(CLASSES))
+        freeze = "backbone" if point.method == "head" else "none"
+        cfg = TrainConfig(
+            model=parent.ckpt.model_name,
+            epochs=settings.epochs,
+            seed=point.seed,
+            progress=False,
+            lr=0.1 if freeze == "backbone" else 0.01,
+            freeze=freeze,
+            parent={**parent.citation(), "freeze": freeze, **init.summary()},
+        )
+    result = train(data, spec, cfg, work / "runs" / point.key, norm=Normalization(kind="zscore"), init=init)
+    model = load_checkpoint(result.last_path).build_model()
+    pred = predict_logits(model, data.test.x).argmax(1)
+    y = data.test.y
+    return {
+        **asdict(point),
+        "key": point.key,
+        "acc": float((pred == y).mean()),
+        "recall": {CLASSES[c]: float((pred[y == c] == c).mean()) for c in range(len(CLASSES))},
+        "n_train": len(data.train.y),
+        "n_test": len(y),
+        "n_test_recordings": int(data.summary["test_recordings"]),
+        "seconds_wall": time.perf_counter() - t0,
+    }
+
+
+def _worker(
+    settings: FewShotSettings, point: FewShotPoint, machine: SecondMachine, work: str
+) -> dict[str, Any]:
+    logging.basicConfig(level=logging.WARNING)
+    return run_point(settings, point, machine, Path(work))
+
+
+def run_fewshot(
+    settings: FewShotSettings,
+    points: list[FewShotPoint],
+    work: Path,
+    workers: int = 1,
+    progress: bool = True,
+    machine: SecondMachine | None = None,
+) -> list[dict[str, Any]]:
+    """Run the points not yet in ``work/rows.jsonl``; return the rows of ``points``."""
+    from drsn_edge.study.generalization_pool import run_pool
+    from drsn_edge.training.finetune import load_parent
+
+    machine = machine or SecondMachine()
+    parent = load_parent(settings.parent)  # fail before any run when the parent is missing
+    work.mkdir(parents=True, exist_ok=True)
+    record = {**asdict(settings), "parent_sha256": parent.file_sha256, "machine": asdict(machine)}
+    settings_file = work / "settings.json"
+    if settings_file.exists() and json.loads(settings_file.read_text()) != json.loads(json.dumps(record)):
+        raise ConfigError(
+            f"{work} holds runs made with other settings or another parent ({settings_file}); "
+            "use another --work"
+        )
+    settings_file.write_text(json.dumps(record, indent=1))
+    rows_path = work / "rows.jsonl"
+    done = (
+        {json.loads(x)["key"] for x in rows_path.read_text().splitlines() if x.strip()}
+        if rows_path.exists()
+        else set()
+    )
+    todo = [p for p in points if p.key not in done]
+
+    def write(row: dict[str, Any]) -> None:
+        with rows_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    if todo:
+        run_pool(
+            _worker,
+            [(settings, p, machine, str(work)) for p in todo],
+            [p.key for p in todo],
+            write,
+            workers,
+            progress,
+            "few-shot second machine",
+        )
+    wanted = {p.key for p in points}
+    rows = (
+        [json.loads(x) for x in rows_path.read_text().splitlines() if x.strip()] if rows_path.exists() else []
+    )
+    return [r for r in rows if r["key"] in wanted]

@@ -1,0 +1,144 @@
+"""The generalisation study: disjoint adaptation/scoring halves, the grid, the tables, a few-shot run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drsn_edge.cli import main
+from drsn_edge.study import generalization as lolo
+from drsn_edge.study import generalization_fewshot as fs
+from drsn_edge.study import generalization_report as rep
+from runtime.errors import ConfigError
+
+
+def test_adaptation_and_scoring_halves_share_no_sample() -> None:
+    window = 100
+    starts = np.concatenate([np.arange(0, 1000 - window + 1, 50), np.arange(0, 600 - window + 1, 50)])
+    recording = np.concatenate([np.zeros(19, int), np.ones(11, int)])
+    adapt, score = lolo.halves(recording, starts, window)
+    assert len(set(adapt) & set(score)) == 0 and len(adapt) and len(score)
+    for rec in (0, 1):
+        a = adapt[recording[adapt] == rec]
+        s = score[recording[score] == rec]
+        assert (starts[a] + window).max() <= starts[s].min()  # adaptation windows end before scoring starts
+        assert len(a) and len(s)
+
+
+def test_grid_runs_seed_by_seed_and_refuses_unknown_loads() -> None:
+    points = lolo.lolo_points(("drsn_cw_paper", "wdcnn"), (0, 1), (False,))
+    assert len(points) == 16 and {p.seed for p in points[:8]} == {0}
+    assert len({p.key for p in points}) == 16
+    with pytest.raises(ConfigError, match="not CWRU loads"):
+        lolo.lolo_points(("wdcnn",), (0,), (False,), loads=(4,))
+
+
+def test_test_load_is_never_a_training_load_and_has_no_normal_class() -> None:
+    for load in lolo.LOADS:
+        spec = lolo.data_spec(lolo.LoloSettings("x"), lolo.LoloPoint("wdcnn", load, False, 0))
+        assert load not in spec.select["load_hp"] and len(spec.select["load_hp"]) == 3
+        assert spec.test_select == {"load_hp": load, "fault": ["ball", "inner", "outer"]}
+
+
+def _row(model: str, load: int, seed: int, acc: float) -> dict:
+    return {
+        "model": model,
+        "test_load": load,
+        "augment": False,
+        "seed": seed,
+        "acc": acc,
+        "acc_adabn": acc / 2,
+        "n_test": 500,
+        "n_test_recordings": 9,
+        "n_adapt": 480,
+        "n_train": 1400,
+        "n_val": 300,
+        "test_classes": ["B007"],
+        "recall": {"B007": acc},
+        "recall_adabn": {"B007": acc / 2},
+    }
+
+
+def test_protocol_mean_is_per_seed_over_all_four_loads() -> None:
+    rows = [
+        _row("m", load, seed, acc)
+        for seed, accs in ((0, (1.0, 0.8, 0.9, 0.7)), (1, (1.0, 1.0, 1.0, 0.6)))
+        for load, acc in enumerate(accs)
+    ]
+    rows.append(_row("m", 0, 2, 0.1))  # seed 2 lacks three loads: not in the protocol mean
+    table = rep.lolo_table(rows)
+    plain = next(t for t in table if not t["adabn"])
+    assert plain["n_seeds"] == 2 and plain["seeds"] == [0, 1]
+    assert plain["mean"] == pytest.approx((0.85 + 0.9) / 2)
+    assert plain["std"] == pytest.approx(np.std([0.85, 0.9], ddof=1))
+    assert plain["0hp_n"] == 3 and plain["0hp_mean"] == pytest.approx(0.7)
+    adabn = next(t for t in table if t["adabn"])
+    assert adabn["mean"] == pytest.approx(plain["mean"] / 2)
+    md = rep.lolo_markdown(table, rows)
+    assert "87.5 ± 3.5 (n=2)" in md and "500 scored windows from 9 recordings" in md
+
+
+def test_report_only_writes_tables_and_figures(tmp_path: Path, capsys) -> None:
+    work = tmp_path / "work"
+    (work / "fewshot").mkdir(parents=True)
+    rows = [
+        {
+            "method": m,
+            "seconds": s,
+            "seed": seed,
+            "key": f"{m}-{s}-{seed}",
+            "acc": 0.5 + 0.1 * seed,
+            "recall": {},
+            "n_train": 10,
+            "n_test": 100,
+            "n_test_recordings": 12,
+        }
+        for m in fs.METHODS
+        for s in (1.0, 3.0)
+        for seed in (0, 1)
+    ]
+    (work / "fewshot" / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    argv = [
+        "study",
+        "generalization",
+        "--parts",
+        "fewshot",
+        "--report-only",
+        "--work",
+        str(work),
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert "| finetune | 55.0 ± 7.1 (n=2) | 55.0 ± 7.1 (n=2) |" in capsys.readouterr().out
+    for name in ("fewshot.csv", "fewshot.md", "fewshot.png", "fewshot_runs.csv"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_second_machine_labelled_and_test_bearings_are_disjoint() -> None:
+    data = fs.split_data(fs.FewShotPoint("finetune", 1.0, 0), fs.SecondMachine())
+    assert data.classes == list(fs.CLASSES)
+    assert data.summary["train_recordings"] == 4 and data.summary["test_recordings"] == 4 * fs.TEST_BEARINGS
+    train_rec = fs.recording(fs.SecondMachine(), "ball", 1.0, 1000)
+    test_rec = fs.recording(fs.SecondMachine(), "ball", 1.0, 9000)
+    assert not np.allclose(train_rec, test_rec)
+    assert len(data.train.y) == 4 * (1 + (12000 - fs.WINDOW) // fs.TRAIN_HOP)
+
+
+def test_a_fewshot_run_fine_tunes_the_packaged_checkpoint(tmp_path: Path) -> None:
+    settings = fs.FewShotSettings(parent="drsn_cw_cwru0hp", epochs=1)
+    row = fs.run_point(settings, fs.FewShotPoint("head", 1.0, 0), fs.SecondMachine(), tmp_path)
+    assert 0.0 <= row["acc"] <= 1.0 and set(row["recall"]) == set(fs.CLASSES)
+    assert row["n_test_recordings"] == 12 and row["n_test"] > 400
+
+
+def test_one_real_leave_one_load_out_run(cwru_dir: Path, tmp_path: Path) -> None:
+    settings = lolo.LoloSettings(str(cwru_dir), epochs=1)
+    row = lolo.run_point(settings, lolo.LoloPoint("wdcnn", 3, False, 0), tmp_path)
+    assert "normal" in row["train_classes"] and "normal" not in row["test_classes"]
+    assert len(row["test_classes"]) == 9 and row["n_test_recordings"] == 9
+    assert row["n_test"] > 0 and row["n_adapt"] > 0 and 0.0 <= row["acc_adabn"] <= 1.0
