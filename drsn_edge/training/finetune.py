@@ -20,8 +20,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from drsn_edge.assets import ASSETS
 from drsn_edge.training.checkpoint import Checkpoint, load_checkpoint
-from drsn_edge.training.packaged import ASSETS
 from runtime.errors import ConfigError, ModelFileError
 
 log = logging.getLogger(__name__)
