@@ -11,8 +11,9 @@ them.
 
 When the queue is full the **oldest** window is dropped and counted: under overload the freshest
 data is the most useful for a condition monitor, and a bounded queue keeps memory and latency
-bounded. Exceptions from the backend or from the result callback are logged and counted; the
-thread keeps serving the other sensors.
+bounded. Exceptions from the backend or from the result callback are counted and logged (the
+first with its traceback, then one line per kind every 10 s: a model that fails every batch must
+not write a traceback per batch); the thread keeps serving the other sensors.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.backends.base import Backend
+from runtime.log_throttle import LogThrottle
 from runtime.windowing import Window
 
 log = logging.getLogger(__name__)
@@ -141,11 +143,17 @@ class MicroBatcher:
         self._closing = False
         self._loaded = threading.Event()
         self._load_error: BaseException | None = None
+        self._throttle = LogThrottle(log)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
+
+    @property
+    def running(self) -> bool:
+        """True while the inference thread is alive (False before start and after close)."""
+        return self._thread.is_alive()
 
     def start(self, timeout: float | None = None) -> None:
         """Start the thread and wait until the backend has loaded there; re-raise its load error."""
@@ -244,9 +252,11 @@ class MicroBatcher:
             t0 = time.monotonic()
             logits = self.backend.infer(x)
             t_done = time.monotonic()
-        except Exception:
+        except Exception as exc:
             self.stats.errors += 1
-            log.exception("inference failed for a batch of %d windows; they are dropped", len(windows))
+            self._throttle.log(f"infer:{type(exc).__name__}", logging.ERROR, "inference failed for a batch "
+                               "of %d windows (%s); they are dropped (%d failed batches so far)",
+                               len(windows), str(exc)[:300], self.stats.errors, exc_info=True)
             return
         self.stats.batches += 1
         self.stats.inferred += len(windows)
@@ -259,9 +269,10 @@ class MicroBatcher:
             if self.on_result is not None:
                 for r in batch.results():
                     self.on_result(r)
-        except Exception:
+        except Exception as exc:
             self.stats.callback_errors += 1
-            log.exception("result callback failed for a batch of %d windows", batch.size)
+            self._throttle.log(f"callback:{type(exc).__name__}", logging.ERROR, "result callback failed for "
+                               "a batch of %d windows (%s)", batch.size, str(exc)[:300], exc_info=True)
 
     def _close_backend(self) -> None:
         try:

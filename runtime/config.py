@@ -191,7 +191,7 @@ def _load_yaml(text: str) -> Any:
         out: dict[Any, Any] = {}
         explicit: set[Any] = set()
         for i, (key_node, value_node) in enumerate(node.value):
-            key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=deep)
             try:
                 hash(key)
             except TypeError as exc:
@@ -205,7 +205,7 @@ def _load_yaml(text: str) -> Any:
                 )
             if i >= merged:
                 explicit.add(key)
-            out[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+            out[key] = loader.construct_object(value_node, deep=deep)
         return out
 
     UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)

@@ -36,6 +36,7 @@ from runtime.mqtt.publisher import Ack, MqttPublisher, PublisherStats
 from runtime.pipeline import ModelRuntime, SensorPipeline, build_sensor, model_path_for, open_model_runtime
 from runtime.publish_hooks import PublishHook
 from runtime.sdnotify import Notifier
+from runtime.sensor_watch import count_restarts, note_source_error, stale_changes, update_stale_gauges
 from runtime.sources import SOURCE_WIDE, SampleChunk, Source, create_source
 from runtime.sources.base import EmitFn
 
@@ -75,6 +76,7 @@ class Daemon:
         #: systemd notifications (READY, WATCHDOG while healthy, STOPPING); no-op outside systemd
         self.notifier = Notifier()
         self._pub_counts: dict[str, int] = {}  # publisher counters already carried into Prometheus
+        self._restart_counts: dict[int, int] = {}  # source restarts already carried into Prometheus
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class Daemon:
         try:
             self.start()
             while not self._stop.wait(_TICK_S):  # short waits: signal handlers run on this thread
-                pass
+                self._ping_watchdog()
         finally:
             self.stop()
         return self.exit_code
@@ -246,7 +248,9 @@ class Daemon:
                 if sp is None:
                     continue
                 per_sensor[w.sensor_id] = per_sensor.get(w.sensor_id, 0) + 1
-                change = sp.tracker.update(batch.probs[i], w.t_wall)
+                sp.last_window = batch.t_done
+                now = w.t_mono if sp.local_clock else w.t_wall  # durations: local clock, see fault_state
+                change = sp.tracker.update(batch.probs[i], w.t_wall, now=now)
                 if change is not None:
                     changes.append((sp, change))
                 if publish_predictions:
@@ -316,7 +320,8 @@ class Daemon:
     # -- errors, commands, supervision -------------------------------------------------------
 
     def _on_source_error(self, sensor_id: str, exc: Exception) -> None:
-        self._count_error(sensor_id, exc)
+        if not note_source_error(self.metrics, sensor_id, exc):  # skews and restarts have their own counts
+            self._count_error(sensor_id, exc)
 
     def _count_error(self, sensor_id: str, exc: Exception) -> None:
         """Count every bad input; log each kind at most every few seconds so a flood cannot drown the log."""
@@ -349,6 +354,8 @@ class Daemon:
         if self._reload.is_set():
             self._reload.clear()
             self.reload()
+        if not self._watch_inputs():
+            return
         pub = self.publisher
         if pub is not None:
             st = pub.stats()
@@ -357,7 +364,6 @@ class Daemon:
             self._carry_publisher_counts(st)
             if self._publisher_gave_up(pub):
                 return
-            self.notifier.ping()  # only while the publisher can deliver
             interval = self.config.mqtt.metrics_interval_s
             now = time.monotonic()
             if interval > 0 and now >= self._next_metrics:
@@ -367,6 +373,33 @@ class Daemon:
         if self.config.exit_when_sources_finish and all(s.finished.is_set() for s in self.sources):
             log.info("all sources finished; stopping")
             self._stop.set()
+
+    def _watch_inputs(self) -> bool:
+        """No-data watchdog, source restarts, inference threads; False when the daemon must exit."""
+        with self._state_lock:
+            changes = stale_changes(self.sensors, time.monotonic(), time.time())
+        if changes:
+            self._publish_changes(changes)
+        update_stale_gauges(self.metrics, self.sensors)
+        count_restarts(self.metrics, self.sources, self._restart_counts)
+        dead = [m.path.name for m in self.models.values() if not m.batcher.running]
+        if dead and not self._stop.is_set():
+            log.critical("the inference thread of %s has ended; exiting with status %d so that the service "
+                         "manager restarts the daemon", ", ".join(dead), EXIT_NO_PROGRESS)
+            self.exit_code = EXIT_NO_PROGRESS
+            self._stop.set()
+            return False
+        return True
+
+    def _ping_watchdog(self) -> None:
+        """Main thread: ``WATCHDOG=1`` while events can still be delivered.
+
+        Not from the supervision thread: a reload that builds a TensorRT engine blocks it for
+        minutes, and serving goes on meanwhile.
+        """
+        pub = self.publisher
+        if pub is not None and pub.alive and pub.failure is None:
+            self.notifier.ping()
 
     def _publisher_gave_up(self, pub: MqttPublisher) -> bool:
         """Stop with a non-zero status when the publisher cannot deliver any more (systemd restarts)."""

@@ -28,7 +28,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 QUANTILES = (0.5, 0.95, 0.99)
 #: the metrics labelled by sensor (the snapshot always reports them with a per-sensor breakdown)
-PER_SENSOR = frozenset({"windows", "dropped_samples", "gaps", "bad_payloads", "events"})
+PER_SENSOR = frozenset({"windows", "dropped_samples", "gaps", "bad_payloads", "events", "sensor_stale",
+                        "timestamps_rejected"})
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,18 @@ class Metrics:
         self.stalled_connections = Counter(
             "mqtt_stalled_connections", "Broker connections dropped for making no progress (no PUBACK "
             "within mqtt.ack_timeout_s, or paho's network thread gone).", namespace=ns, registry=r,
+        )
+        self.sensor_stale = Gauge(
+            "sensor_stale", "1 while a sensor is in the no_data state (no windows for "
+            "fault_state.no_data_after_s).", ["sensor"], namespace=ns, registry=r,
+        )
+        self.timestamps_rejected = Counter(
+            "timestamps_rejected", "Frames whose sender t0 was further from the local clock than "
+            "max_clock_skew_s (their samples were kept, stamped with the arrival time).", ["sensor"],
+            namespace=ns, registry=r,
+        )
+        self.source_restarts = Counter(
+            "source_restarts", "Source threads that failed and were restarted.", namespace=ns, registry=r
         )
         for reason in ("full", "expired", "write_error"):  # present from the start, at 0
             self.outbox_dropped.labels(reason)

@@ -9,6 +9,7 @@ serve the sensors that are fine.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,13 @@ class ModelRuntime:
 
 @dataclass
 class SensorPipeline:
-    """One sensor: its windower, its state machine, the model it uses."""
+    """One sensor: its windower, its state machine, the model it uses.
+
+    ``local_clock``: the fault state's durations run on the local monotonic time a window arrived
+    (live sources: a sender's clock may step); False for sources paced ``fast``, whose windows
+    carry their own signal time and arrive faster than real time. ``last_window`` (monotonic) is
+    when the sensor's last window was classified, for the no-data watchdog.
+    """
 
     sensor_id: str
     rate: float
@@ -54,6 +61,8 @@ class SensorPipeline:
     windower: SensorWindower
     tracker: FaultStateTracker
     errors: list[str] = field(default_factory=list)
+    local_clock: bool = True
+    last_window: float = field(default_factory=time.monotonic)
 
 
 def open_model_runtime(path: Path, backend_cfg: AnyBackendConfig, batching: BatchingConfig,
@@ -84,7 +93,14 @@ def build_sensor(
     fs_cfg = own_state if own_state is not None else cfg.fault_state
     windower = SensorWindower(sensor_id, rate, meta, hop=hop)
     tracker = FaultStateTracker(sensor_id, meta.classes, meta.healthy_class, fs_cfg, start_seq=start_seq)
-    return SensorPipeline(sensor_id, rate, model, windower, tracker)
+    fast = any(getattr(src, "pacing", None) == "fast" and sensor_id in _sensor_ids(src)
+               for src in cfg.sources)
+    return SensorPipeline(sensor_id, rate, model, windower, tracker, local_clock=not fast)
+
+
+def _sensor_ids(src: Any) -> list[str]:
+    ids = getattr(src, "sensor_ids", None)
+    return list(ids()) if callable(ids) else []
 
 
 def model_path_for(sensor_id: str, cfg: DaemonConfig) -> Path:
