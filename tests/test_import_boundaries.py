@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 _BLOCK_TORCH = """
 import importlib, pkgutil, sys
-sys.modules["torch"] = None  # any `import torch` now raises ImportError
+for blocked in {blocked!r}:
+    sys.modules[blocked] = None  # any `import torch` (...) now raises ImportError
 failed = []
 for pkg_name in {packages!r}:
     pkg = importlib.import_module(pkg_name)
@@ -36,14 +37,33 @@ sys.exit(1 if failed else 0)
 """
 
 
-def _run(packages: list[str], skip: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    code = textwrap.dedent(_BLOCK_TORCH.format(packages=packages, skip=skip))
+def _run(
+    packages: list[str], skip: tuple[str, ...] = (), blocked: tuple[str, ...] = ("torch",)
+) -> subprocess.CompletedProcess[str]:
+    code = textwrap.dedent(_BLOCK_TORCH.format(packages=packages, skip=skip, blocked=blocked))
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 def test_runtime_never_imports_torch() -> None:
     res = _run(["runtime"])
     assert res.returncode == 0, f"runtime modules that need torch:\n{res.stdout}{res.stderr}"
+
+
+#: what a device installs without: torch, and the host commands' progress bars and tables
+HOST_ONLY = ("torch", "tqdm", "rich", "matplotlib")
+
+
+def test_runtime_and_device_commands_need_no_host_only_package() -> None:
+    """tqdm and rich are extras (train, demo): the daemon and its benchmarks run without them."""
+    res = _run(["runtime"], blocked=HOST_ONLY)
+    assert res.returncode == 0, f"runtime modules that need a host-only package:\n{res.stdout}{res.stderr}"
+    for argv in (["run", "--help"], ["validate-config", "--help"], ["bench", "daemon", "--help"],
+                 ["bench", "backends", "--help"], ["build-engine", "--help"]):
+        code = (f"import sys\nfor m in {HOST_ONLY!r}: sys.modules[m] = None\n"
+                f"from drsn_edge.cli import main; raise SystemExit(main({argv!r}))")
+        res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0, f"drsn-edge {' '.join(argv)} needs a host-only package:\n{res.stderr}"
 
 
 def test_export_needs_torch_only_for_the_torch_step() -> None:
