@@ -17,29 +17,29 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import numbers
 import sqlite3
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from runtime.errors import DataError
 from runtime.mqtt.commands import parse_command
-from runtime.mqtt.config import MqttConfig, check_topic_segment
+from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.event_store import CommittedHook, EventStore, PendingEvent
 from runtime.mqtt.homeassistant import discovery_config, package_version
 from runtime.mqtt.link import Link, Sent
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.payload import encode_json
+from runtime.mqtt.receipts import Ack, EventReceipt, PublisherStats, as_seq, check_durable
 from runtime.mqtt.supervisor import Supervisor
 from runtime.mqtt.throttle import LogThrottle, clip
 from runtime.mqtt.topics import STATUS_STOPPED, Topics, check_sensor_name
+
+__all__ = ["Ack", "AckHook", "CommandHandler", "EventReceipt", "MqttPublisher", "PublisherStats"]
 
 log = logging.getLogger(__name__)
 _throttle = LogThrottle(log)
@@ -48,55 +48,6 @@ _TICK_S = 1.0  # worker wake-up without news: dead-link detection
 _EXPIRE_EVERY_S = 30.0
 _JOIN_MARGIN_S = 5.0
 _QOS0_QUEUE = 4096  # predictions/metrics waiting for the worker; beyond it they are dropped
-
-
-@dataclass(frozen=True)
-class EventReceipt:
-    """What ``publish_event`` stored: outbox row (None if refused by drop_newest), event id and seq."""
-
-    row: int | None
-    id: str
-    seq: int
-
-
-@dataclass(frozen=True)
-class Ack:
-    """A PUBACK for an event; ``latency_s`` spans accept (put) to PUBACK, None for earlier runs' rows."""
-
-    row: int
-    topic: str
-    event_id: str | None
-    latency_s: float | None
-    sent_to_ack_s: float
-
-
-@dataclass(frozen=True)
-class PublisherStats:
-    """Connection and queue figures for the daemon's metrics."""
-
-    connected: bool
-    connects: int
-    connection_losses: int
-    outbox_depth: int
-    in_flight: int
-    events_acked: int
-    events_rejected: int
-    dropped_full: int
-    dropped_expired: int
-    qos0_dropped: int
-    last_error: str | None
-    #: events held in memory, or the last outbox write failed (disk full, I/O error)
-    degraded: bool = False
-    events_held: int = 0
-    #: events lost from memory after the outbox stayed unwritable past memory_max_messages
-    events_lost: int = 0
-    outbox_write_errors: int = 0
-    #: QoS 1 messages other than events (enqueue) refused because the outbox could not be written
-    dropped_write_error: int = 0
-    #: exceptions caught in paho callbacks and the hooks they call
-    callback_errors: int = 0
-    #: accepted connections dropped for making no progress
-    stalled_connections: int = 0
 
 
 AckHook = Callable[[Ack], None]
@@ -216,7 +167,7 @@ class MqttPublisher:
         in the benchmark). Returns the outbox rows, which :class:`Ack` reports as ``row``.
         """
         for m in messages:
-            _check_durable(m)
+            check_durable(m)
         t_put = time.monotonic()
         try:
             rows = self.outbox.put_many(messages)
@@ -312,7 +263,7 @@ class MqttPublisher:
             self._check_sensor(sensor)
             event = dict(payload)
             previous = seqs[sensor] if sensor in seqs else self._current_seq(sensor)
-            seq = _as_seq(event.setdefault("seq", previous + 1), sensor)
+            seq = as_seq(event.setdefault("seq", previous + 1), sensor)
             event_id = str(event.setdefault("id", uuid.uuid4().hex))
             data = encode_json(event, f"event of sensor {sensor!r}")
             seqs[sensor] = seq
@@ -560,25 +511,3 @@ class MqttPublisher:
             self._sup.callback_errors += 1
             _throttle.error("command", "command handler failed for action %s: %s",
                             clip(command.get("action")), clip(str(exc)))
-
-
-def _as_seq(value: Any, sensor: str) -> int:
-    """A caller-supplied ``seq`` must be an integer, or subscribers cannot check for gaps."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise DataError(
-            f"event of sensor {sensor!r} has seq {value!r}; pass an integer or leave seq out "
-            "so the publisher numbers events itself"
-        )
-    return int(value)
-
-
-def _check_durable(m: NewMessage) -> None:
-    """Refuse what could never leave the outbox (a bad topic) or needs no outbox (QoS 0)."""
-    if m.qos not in (1, 2):
-        raise DataError(
-            f"enqueue takes QoS 1 or 2 messages, got QoS {m.qos} for {m.topic}; send QoS 0 directly"
-        )
-    try:
-        check_topic_segment(m.topic, "topic", allow_slash=True)
-    except ValueError as exc:
-        raise DataError(f"{exc}; enqueue needs a concrete topic name") from exc
