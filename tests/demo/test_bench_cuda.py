@@ -9,6 +9,7 @@ the report files built from what that sweep measured.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,14 @@ from drsn_edge.cli import main
 from runtime.errors import ConfigError
 
 NO_CUDA = cuda_unavailable_reason() is not None
+DEVICE_S = 0.0003
 
 
 class FakeGpuRunner:
     """A FAKE of a CUDA runner: a fixed linear map on the host, with the runner protocol's calls counted.
 
-    ``fail_from`` makes ``prepare`` raise the error PyTorch raises when device memory runs out.
+    ``fail_from`` makes ``prepare`` raise the error PyTorch raises when device memory runs out. Each
+    call also waits 0.3 ms, the device time it stands for, so timings are not pure interpreter overhead.
     """
 
     def __init__(self, weights: np.ndarray, *, fail_from: int | None = None) -> None:
@@ -60,12 +63,14 @@ class FakeGpuRunner:
     def compute(self) -> None:
         self._count("compute")
         self._x @ self.weights
+        time.sleep(DEVICE_S)
 
     def sync(self) -> None:
         self._count("sync")
 
     def end_to_end(self, x: np.ndarray) -> np.ndarray:
         self._count("end_to_end")
+        time.sleep(DEVICE_S)
         out: np.ndarray = x.reshape(len(x), -1) @ self.weights
         return out
 
