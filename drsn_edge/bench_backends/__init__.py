@@ -17,7 +17,9 @@ default, so figures compare backends rather than thread pools.
 The package: :mod:`.columns` (what is measured, one column per registered backend and
 precision, plus PyTorch eager), :mod:`.runners` (turning a column into a loaded runner),
 :mod:`.measurement` (timing and memory), :mod:`.isolation` (one process per column),
-:mod:`.report` (JSON, Markdown, PNG) and :mod:`.command` (arguments and the run). Heavy packages
+:mod:`.report` (JSON, Markdown, PNG) and :mod:`.command` (arguments and the run); with
+``--device cuda``, :mod:`.cuda` (with :mod:`.cuda_runners` and :mod:`.cuda_report`) measures
+PyTorch eager and CUDA graphs and ONNX Runtime CUDA on a GPU instead. Heavy packages
 are imported inside :func:`run`; :func:`add_arguments` is cheap because ``drsn-edge bench``
 imports it to build its parser.
 """
