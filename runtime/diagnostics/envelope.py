@@ -24,6 +24,7 @@ minimum window length, which :func:`required_samples` states and :func:`analyse`
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,19 @@ def required_samples(freqs: FaultFrequencies, sample_rate: float, tolerance: flo
     return math.ceil(sample_rate / (tolerance * lowest))
 
 
+@functools.lru_cache(maxsize=64)
+def _band_filter(low: float, high: float, sample_rate: float) -> np.ndarray:
+    """4th-order Butterworth band-pass (low-pass from 0) as second-order sections; cached per band."""
+    from scipy.signal import butter
+
+    high = min(high, 0.999 * sample_rate / 2)
+    if low <= 0:
+        sos: np.ndarray = butter(4, high, btype="lowpass", fs=sample_rate, output="sos")
+    else:
+        sos = butter(4, [low, high], btype="bandpass", fs=sample_rate, output="sos")
+    return sos
+
+
 def envelope_spectrum(
     x: np.ndarray, sample_rate: float, band: tuple[float, float], segment: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -149,16 +163,11 @@ def envelope_spectrum(
     Hann segments of that length: a record longer than the resolution needs buys a steadier noise
     floor rather than finer bins, so a noise bump is less likely to pass for a fault peak.
     """
-    from scipy.signal import butter, hilbert, sosfiltfilt, welch
+    from scipy.signal import hilbert, sosfiltfilt, welch
 
-    low, high = band
-    nyquist = sample_rate / 2
-    high = min(high, 0.999 * nyquist)
-    if low <= 0:
-        sos = butter(4, high, btype="lowpass", fs=sample_rate, output="sos")
-    else:
-        sos = butter(4, [low, high], btype="bandpass", fs=sample_rate, output="sos")
-    filtered = sosfiltfilt(sos, np.asarray(x, dtype=np.float64))
+    filtered = sosfiltfilt(
+        _band_filter(float(band[0]), float(band[1]), float(sample_rate)), np.asarray(x, dtype=np.float64)
+    )
     env = np.abs(hilbert(filtered))
     env -= env.mean()
     nperseg = env.size if segment is None else min(int(segment), env.size)
@@ -239,12 +248,18 @@ def _peak(hz: np.ndarray, amps: np.ndarray, target: float, order: int, s: Envelo
     """The largest bin within the tolerance window around ``target`` and its prominence over the floor."""
     df = hz[1] - hz[0]
     half = max(s.tolerance * target, 1.5 * df)
-    inside = (hz >= target - half) & (hz <= target + half)
-    around = (np.abs(hz - target) <= max(12 * half, 30 * df)) & ~inside & (hz > 2 * df)
-    if not inside.any() or target + half >= hz[-1]:
+    lo = int(np.searchsorted(hz, target - half, side="left"))
+    hi = int(np.searchsorted(hz, target + half, side="right"))
+    if lo >= hi or target + half >= hz[-1]:
         return Peak(order, target, target, 0.0, False)
-    i = int(np.flatnonzero(inside)[np.argmax(amps[inside])])
-    floor = float(np.median(amps[around])) if around.any() else 0.0
+    wide = max(12 * half, 30 * df)
+    first = max(
+        int(np.searchsorted(hz, target - wide, side="left")), int(np.searchsorted(hz, 2 * df, side="right"))
+    )
+    last = int(np.searchsorted(hz, target + wide, side="right"))
+    i = int(lo + np.argmax(amps[lo:hi]))
+    around = np.concatenate([amps[first:lo], amps[max(hi, first) : last]])
+    floor = float(np.median(around)) if around.size else 0.0
     prominence = 20 * math.log10(amps[i] / floor) if floor > 0 and amps[i] > 0 else 0.0
     return Peak(order, target, float(hz[i]), prominence, prominence >= s.found_db)
 
