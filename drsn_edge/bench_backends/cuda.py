@@ -205,11 +205,10 @@ def run_cuda(args: argparse.Namespace) -> int:
         return NO_CUDA_EXIT
     import tempfile
 
-    from tqdm import tqdm
-
     from drsn_edge.bench_backends.command import model_path  # the same model choice as on the CPU
     from drsn_edge.bench_backends.cuda_runners import make_runner
     from runtime.backends import open_model
+    from runtime.progress import progress_bar
 
     results: list[CudaResult] = []
     with tempfile.TemporaryDirectory(prefix="drsn-edge-bench-cuda-") as tmp:
@@ -218,8 +217,8 @@ def run_cuda(args: argparse.Namespace) -> int:
         if meta.golden is None:
             raise ConfigError(f"{model} stores no golden windows; re-export it with `drsn-edge export onnx`")
         golden = meta.golden.arrays()
-        with tqdm(total=len(names) * len(batches), desc="bench cuda", unit="run", file=sys.stderr,
-                  disable=args.no_progress) as progress:
+        with progress_bar(len(names) * len(batches), "bench cuda", unit="run",
+                          disable=args.no_progress) as progress:
             for name in names:
                 progress.set_postfix_str(name)
                 try:
