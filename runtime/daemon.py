@@ -33,6 +33,7 @@ from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.payload import encode_json
 from runtime.mqtt.publisher import Ack, MqttPublisher, PublisherStats
+from runtime.mqtt.throttle import LogThrottle, clip
 from runtime.pipeline import ModelRuntime, SensorPipeline, build_sensor, model_path_for, open_model_runtime
 from runtime.publish_hooks import PublishHook
 from runtime.sdnotify import Notifier
@@ -41,6 +42,7 @@ from runtime.sources import SOURCE_WIDE, SampleChunk, Source, create_source
 from runtime.sources.base import EmitFn
 
 log = logging.getLogger(__name__)
+_command_log = LogThrottle(log)  # commands come from the network: one line per kind every 10 s
 
 _TICK_S = 0.2
 _ERROR_LOG_EVERY_S = 10.0
@@ -338,7 +340,8 @@ class Daemon:
             log.info("reload requested over MQTT")
             self._reload.set()
         else:
-            log.warning("ignoring unknown MQTT command %r; known actions: reload", action)
+            _command_log.warning("unknown", "ignoring unknown MQTT command %s; known actions: reload",
+                                 clip(action, 70))
 
     def _install_signal_handlers(self) -> None:
         def stop(signum: int, _frame: Any) -> None:

@@ -80,7 +80,9 @@ def test_a_2kb_nested_command_leaves_events_acknowledged_and_a_clean_stop_quiet(
     sub.wait_for(lambda s: len(s.events("fan")) >= 1, 20, "a first event")
     t_attack = time.time()
     attack = b"[" * 1000 + b"]" * 1000
-    mqtt_publish.single(topic("cmd"), attack, qos=1, hostname=broker.host, port=broker.port)
+    flood = [{"topic": topic("cmd"), "payload": p, "qos": 1} for p in
+             [attack] * 200 + [b'{"action": "' + b"x" * 64 + b'"}'] * 200 + [b"{" * 10_000_000]]
+    mqtt_publish.multiple(flood, hostname=broker.host, port=broker.port)
     sub.wait_for(lambda s: sum(e["ts"] > t_attack for e in s.events("fan")) >= 3, 20,
                  "three events after the nested command")
     acked_after = len(unique_events(sub.events("fan")))
@@ -93,6 +95,9 @@ def test_a_2kb_nested_command_leaves_events_acknowledged_and_a_clean_stop_quiet(
     log = proc.log()
     assert states[0] == "READY=1" and "WATCHDOG=1" in states and states[-1] == "STOPPING=1", states
     assert "ignoring a command" in log and "nests" in log
+    # 401 hostile commands: one line per kind (nesting, unknown action, size), none of them long
+    lines = [line for line in log.splitlines() if "command" in line and "WARNING" in line]
+    assert len(lines) == 3 and max(map(len, lines)) < 400, lines
     assert error_lines(log) == [], "a clean stop must not log errors"
     assert metrics(sub)[-1]["callback_errors"] == 0
 
