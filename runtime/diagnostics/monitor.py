@@ -8,9 +8,11 @@ other): an event that enters a fault state gets the evidence from the sensor's l
 worker also runs the periodic analyses (``every_s``) and raises the envelope's own alert when a
 strong signature shows while the classifier says healthy (``alert_unseen``).
 
-Nothing is lost when an analysis fails: the event is published with ``envelope.error`` and
-``corroborated: not_applicable``, the failure is logged and counted, and a worker that dies is
-restarted by :meth:`EnvelopeMonitor.supervise` (called from the daemon's supervisor tick).
+An analysis waits (at most the ring's duration plus a second) for a ring that is still filling,
+as after a start on a machine that is already faulty. Nothing is lost when an analysis fails:
+the event is published with ``envelope.error`` and ``corroborated: not_applicable``, the failure
+is logged and counted, and a worker that dies is restarted by :meth:`EnvelopeMonitor.supervise`
+(called from the daemon's supervisor tick).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class SampleRing:
     @property
     def capacity(self) -> int:
         return int(self._buf.size)
+
+    @property
+    def filled(self) -> int:
+        return self._filled
 
     def push(self, samples: np.ndarray) -> None:
         x = np.asarray(samples, dtype=np.float32).ravel()[-self._buf.size :]
@@ -219,8 +225,16 @@ class EnvelopeMonitor:
                 self.stats.errors += 1
                 log.exception("envelope diagnostics job %s failed", kind)
 
+    def _wait_for_ring(self, sd: SensorDiagnostics) -> None:
+        """A fault entered right after start finds the ring still filling: wait for it, at most
+        the ring's own duration plus a second, so the evidence covers the length configured."""
+        deadline = time.monotonic() + sd.config.seconds + 1.0
+        while sd.ring.filled < sd.ring.capacity and time.monotonic() < deadline and not self._closed:
+            time.sleep(0.05)
+
     def _evidence(self, sd: SensorDiagnostics) -> tuple[EnvelopeReport | None, dict[str, Any]]:
         cfg = sd.config
+        self._wait_for_ring(sd)
         t0 = time.thread_time()
         try:
             report = analyse(sd.ring.snapshot(), sd.rate, cfg.resolved_bearing(), cfg.rpm, cfg.settings())
