@@ -8,7 +8,7 @@ it is installed; otherwise onnxconverter-common with an explicit node block list
 
 The gate runs both files in ONNX Runtime on the CPU: argmax agreement of at least 99.5% (flips
 of near-ties forgiven, see :func:`argmax_agreement`) and, when labels are given, an accuracy drop
-of at most 0.2 percentage points; a features output (when exported) may move by at most 1% of
+of at most 0.2 percentage points; a features output (when exported) may move by at most 5% of
 its largest value. The figures are logged and
 stored in the metadata under ``export.fp16_gate`` (and printed by ``drsn-edge export fp16``).
 """
@@ -45,8 +45,9 @@ Converter = Literal["auto", "autocast", "onnxconverter"]
 MIN_AGREEMENT = 0.995
 MAX_ACCURACY_DROP_POINTS = 0.2
 #: the features output (novelty scores are distances there) may move by at most this share of its
-#: largest FP32 value; DRSN-CW on CWRU measures 0.15%, so 1% leaves room without hiding a broken graph
-FEATURES_MAX_REL_DIFF = 0.01
+#: largest FP32 value: DRSN-CW trained on CWRU measures 0.15%, the deepest registered network with
+#: random weights 1.5%; a broken conversion moves them by tens of percent
+FEATURES_MAX_REL_DIFF = 0.05
 FEATURES_OUTPUT = "features"
 #: an FP16/FP32 argmax flip on a window whose two best FP32 logits are closer than this share of
 #: its largest |logit| is a near-tie that a few FP16 rounding steps decide, not a conversion defect

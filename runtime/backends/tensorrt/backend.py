@@ -53,6 +53,7 @@ class TensorRTBackend(Backend):
         self._context: Any = None
         self._input_name = metadata.input.name
         self._output_name = metadata.output_name
+        self._other_outputs: list[str] = []
         self._stream: Any = None
         self._buffers: list[TensorBuffer] = []
         self._owner_thread = 0
@@ -159,6 +160,8 @@ class TensorRTBackend(Backend):
             )
         self._input_name = inputs[0]
         self._output_name = self.metadata.output_name if self.metadata.output_name in outputs else outputs[0]
+        # every output needs a device address before execute_async_v3, the features one too
+        self._other_outputs = [n for n in outputs if n != self._output_name]
         max_batch = int(engine.get_tensor_profile_shape(self._input_name, 0)[2][0])
         self.max_batch = max_batch
         self._allocate(trt, max_batch)
@@ -169,6 +172,7 @@ class TensorRTBackend(Backend):
         specs = [
             (self._input_name, (max_batch, *self.sample_shape)),
             (self._output_name, (max_batch, self.num_classes)),
+            *((name, (max_batch, *engine.get_tensor_shape(name)[1:])) for name in self._other_outputs),
         ]
         for name, shape in specs:
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
@@ -181,7 +185,7 @@ class TensorRTBackend(Backend):
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         assert self._cuda is not None
         self._note_thread()
-        inp, out = self._buffers
+        inp, out = self._buffers[0], self._buffers[1]
         n = batch.shape[0]
         with self._cuda.current():
             if not self._context.set_input_shape(self._input_name, tuple(batch.shape)):

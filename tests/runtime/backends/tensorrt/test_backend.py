@@ -45,7 +45,8 @@ def test_engine_runs_with_the_tensor_api_and_frees_everything(
         logits = backend.infer(x)
         assert backend.max_batch == 8
     np.testing.assert_allclose(logits, onnx_logits(model_onnx, x), atol=1e-5)
-    assert fake.calls.count("set_tensor_address") == 2 and fake.calls.count("create_execution_context") == 1
+    # one address per I/O tensor: input, logits and features (every output must be bound)
+    assert fake.calls.count("set_tensor_address") == 3 and fake.calls.count("create_execution_context") == 1
     i = len(fake.calls) - 1 - fake.calls[::-1].index("execute_async_v3")
     assert fake.calls[i - 1] == "set_input_shape" and fake.executions[-1]["batch"] == 5
     copies = [c for c in fake_gpu.call_names() if "cudaMemcpyAsync" in c or "memcpy_" in c]
