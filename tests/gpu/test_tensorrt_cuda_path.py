@@ -150,7 +150,7 @@ def test_every_call_runs_on_the_calling_thread_and_close_frees_device_memory(
     pointers = [buf.device for buf in backend._buffers]
     assert all(device_pointer_kind(p) in (None, "device") for p in pointers)
     backend.close()
+    kinds = [device_pointer_kind(p) for p in pointers]  # before anything else could reuse the addresses
     _matches(onnx_logits(model_onnx, _windows(4)), got, "fp16")
     assert {e["thread"] for e in standin.executions} == {threading.get_ident()}
-    kinds = [device_pointer_kind(p) for p in pointers]
     assert all(k in (None, "unregistered") for k in kinds), f"close() left device memory allocated: {kinds}"
