@@ -35,6 +35,7 @@ from runtime.mqtt.payload import encode_json
 from runtime.mqtt.publisher import Ack, MqttPublisher, PublisherStats
 from runtime.mqtt.throttle import LogThrottle, clip
 from runtime.pipeline import ModelRuntime, SensorPipeline, build_sensor, model_path_for, open_model_runtime
+from runtime.preflight import ensure_outbox_dir
 from runtime.publish_hooks import PublishHook
 from runtime.sdnotify import Notifier
 from runtime.sensor_watch import count_restarts, note_source_error, stale_changes, update_stale_gauges
@@ -86,7 +87,7 @@ class Daemon:
         """Open the outbox and the broker link, load models, check sensors, start sources."""
         cfg = self.config
         out_cfg = cfg.mqtt.outbox
-        out_cfg.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_outbox_dir(out_cfg.path)  # a ConfigError naming the fix, not a raw OSError
         self.outbox = Outbox.from_config(out_cfg)
         if self.outbox.moved_aside is not None:
             self.metrics.outbox_corrupt.inc()

@@ -1,4 +1,5 @@
-"""`drsn-edge validate-config`: check a daemon config, its model files and sensor rates; start nothing."""
+"""`drsn-edge validate-config`: every check of `run` (config, models and their golden windows, sensor rates,
+outbox path, TLS files, backend packages) without opening a socket; start nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import sys
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="daemon config file (.yaml, .yml, .toml or .json)")
     p.add_argument("--reference", action="store_true", help="print the Markdown reference of every option")
+    p.add_argument("--no-model-load", action="store_true",
+                   help="skip loading the models and running their golden windows (on a TensorRT device "
+                   "without a cached engine, loading builds one, which takes minutes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from runtime.errors import DrsnEdgeError
     from runtime.pipeline import check_plan
+    from runtime.preflight import preflight
     from runtime.sources import create_source
 
     cfg = load_config(args.config)
@@ -32,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             sensors.update(create_source(src_cfg).sensors)
         except DrsnEdgeError as exc:
-            problems.append(f"sources[{i}] ({src_cfg.type}): {exc}")
+            problems.append(f"sources[{i}] ({getattr(src_cfg, 'type', '?')}): {exc}")
     problems += check_plan(cfg, sensors)
+    problems += preflight(cfg, list(sensors), load_models=not args.no_model_load)
     if problems:
         print(f"{args.config}: {len(problems)} problem(s):", file=sys.stderr)
         for msg in problems:
