@@ -238,8 +238,9 @@ class EnvelopeMonitor:
         t0 = time.thread_time()
         try:
             report = analyse(sd.ring.snapshot(), sd.rate, cfg.resolved_bearing(), cfg.rpm, cfg.settings())
-        except Exception as exc:  # a filling ring (DataError: too short) or a dead sensor
+        except Exception as exc:  # a ring that never filled (DataError: too short), a dead sensor
             self.stats.errors += 1
+            log.warning("sensor %s: envelope analysis failed: %s", sd.sensor_id, exc)
             return None, {"error": str(exc), "ts": time.time()}
         finally:
             self.stats.cpu_s += time.thread_time() - t0

@@ -65,3 +65,51 @@ def test_a_cwru_file_gives_its_own_key_rate_and_speed(
     assert main(["diagnose", str(rec), "--bearing", "6205", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "at 1772 rpm" in out and "verdict: inner_race (strong)" in out
+
+
+def test_wav_and_csv_recordings_are_read_by_the_project_readers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scipy.io import wavfile
+
+    x = BearingSimulator("inner_race", sample_rate=12000, rpm=1500, seed=4).generate(24000)
+    wavfile.write(tmp_path / "pump.wav", 12000, x)
+    np.savetxt(
+        tmp_path / "pump.csv",
+        np.column_stack([np.arange(x.size), x]),
+        delimiter=",",
+        header="t,accel",
+        comments="",
+    )
+    assert (
+        main(
+            [
+                "diagnose",
+                str(tmp_path / "pump.wav"),
+                "--bearing",
+                "6205",
+                "--rpm",
+                "1500",
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    assert "verdict: inner_race" in capsys.readouterr().out
+    args = [
+        "diagnose",
+        str(tmp_path / "pump.csv"),
+        "--bearing",
+        "6205",
+        "--rpm",
+        "1500",
+        "--rate",
+        "12000",
+        "--column",
+        "accel",
+        "-o",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    assert "verdict: inner_race" in capsys.readouterr().out

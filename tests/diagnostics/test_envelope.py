@@ -81,3 +81,9 @@ def test_a_configured_band_is_used_as_given() -> None:
     report = analyse(_simulate("outer_race"), FS, b, 1797, EnvelopeSettings(band=(2000.0, 4000.0)))
     assert (report.band.low_hz, report.band.high_hz) == (2000.0, 4000.0)
     assert report.verdict == "outer_race"
+
+
+def test_the_kurtogram_uses_antonis_band_tiling() -> None:
+    from runtime.diagnostics.kurtogram import levels_up_to
+
+    assert levels_up_to(3) == [(0.0, 1), (1.0, 2), (1.6, 3), (2.0, 4), (2.6, 6), (3.0, 8)]
