@@ -472,7 +472,8 @@ class MqttPublisher:
             self._sup.retire(link)
             self._drain_acks(link)
             return
-        deadline = time.monotonic() + self._close_timeout
+        # a publisher that gave up has no link worth waiting for: say "stopped" and go
+        deadline = time.monotonic() + (0.0 if self.failure else self._close_timeout)
         while time.monotonic() < deadline and not link.dead(time.monotonic()):
             self._service(link)
             if not self._dirty and link.done(self.outbox):
