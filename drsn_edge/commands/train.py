@@ -106,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
             "train_seconds": result.seconds,
         }
     )
+    from drsn_edge.novelty.calibrate import calibrate_trained
+
+    calibrate_trained(best, model, data)  # novelty statistics ride in the checkpoint to the export
     save_checkpoint(result.best_path, best)
     write_evaluation(
         ev,

@@ -124,3 +124,21 @@ def store(ckpt: Any, result: Calibration) -> None:
     """Put the statistics into the checkpoint's metadata (the export step carries them on)."""
     training = {**ckpt.metadata.training, "novelty_calibration": result.as_dict()}
     ckpt.metadata = ckpt.metadata.model_copy(update={"novelty": result.stats.to_dict(), "training": training})
+
+
+def calibrate_trained(ckpt: Any, model: torch.nn.Module, data: Any) -> Calibration | None:
+    """The end-of-training hook: fit and store the statistics, or warn and leave novelty off.
+
+    Training has already succeeded when this runs, so a dataset that cannot be calibrated (a class
+    without validation windows, too few windows) costs the novelty score, not the model.
+    """
+    from runtime.errors import DrsnEdgeError
+
+    try:
+        result = fit_model_novelty(model, data)
+    except DrsnEdgeError as exc:
+        log.warning("novelty statistics not fitted (%s); the model works without them, novelty off", exc)
+        return None
+    store(ckpt, result)
+    print(result.summary())
+    return result

@@ -1,0 +1,132 @@
+"""`drsn-edge train` calibrates, `calibrate` refits, `export onnx` carries it, `baseline` learns a machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drsn_edge.cli import main
+from drsn_edge.training.checkpoint import load_checkpoint
+from runtime.artifact import read_onnx_metadata
+from runtime.novelty import Baseline, BaselineFileError
+from runtime.novelty.stats import scorer_of
+from runtime.signals.simulator import BearingSimulator
+
+TINY = [
+    "--source",
+    "synthetic",
+    "--window",
+    "1024",
+    "--hop",
+    "512",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--threads",
+    "1",
+    "--no-progress",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    return out / "best.pt"
+
+
+def test_training_ends_with_calibrated_statistics_that_export_carries(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = load_checkpoint(trained).metadata
+    assert meta.novelty is not None
+    calib = meta.training["novelty_calibration"]
+    assert calib["n_train"] > 0 and calib["n_val"] >= 10 and 0.0 <= calib["test_flagged_p99"] <= 1.0
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", "onnx", str(trained), "-o", str(onnx_path)]) == 0
+    exported = read_onnx_metadata(onnx_path)
+    assert exported.features_name == "features" and exported.novelty == meta.novelty
+    assert scorer_of(exported, str(onnx_path)) is not None
+
+
+def test_calibrate_refits_into_a_new_checkpoint(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "again.pt"
+    assert main(["calibrate", str(trained), "-o", str(out), "--score", "relative_mahalanobis"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["score"] == "relative_mahalanobis" and printed["checkpoint"] == str(out)
+    assert load_checkpoint(out).metadata.novelty["score"] == "relative_mahalanobis"  # type: ignore[index]
+    assert load_checkpoint(trained).metadata.novelty["score"] == "mahalanobis"  # type: ignore[index]
+
+
+def test_calibrate_names_a_file_that_is_not_a_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["calibrate", str(bad)]) == 2
+    assert "x.pt" in capsys.readouterr().err
+
+
+def test_baseline_command_learns_a_machine_and_refuses_another_model(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", "onnx", str(trained), "-o", str(onnx_path)]) == 0
+    recording = tmp_path / "pump.npy"
+    np.save(recording, BearingSimulator("normal", 0.0, 12000, rpm=1500, seed=3).generate(12000 * 20))
+    state = tmp_path / "state"
+    assert (
+        main(
+            [
+                "baseline",
+                str(onnx_path),
+                str(recording),
+                "--sensor",
+                "pump-1",
+                "--state-dir",
+                str(state),
+                "--rate",
+                "12000",
+            ]
+        )
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    path = Path(printed["path"])
+    assert path == state / "baselines" / "pump-1.json" and printed["windows"] > 100
+    meta = read_onnx_metadata(onnx_path)
+    base = Baseline.load(path, meta.weights_sha256)
+    assert base.thresholds["p99.9"] >= base.thresholds["p99"] > 0
+    with pytest.raises(BaselineFileError, match="another model"):
+        Baseline.load(path, "0" * 64)
+
+
+def test_baseline_needs_a_model_with_features(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    packaged = Path(__file__).parents[2] / "drsn_edge" / "assets" / "drsn_cw_cwru0hp.onnx"
+    if read_onnx_metadata(packaged).features_name is not None:
+        pytest.skip("the packaged model has been re-exported with features")
+    recording = tmp_path / "r.npy"
+    np.save(recording, np.zeros(10000, np.float32))
+    assert (
+        main(
+            [
+                "baseline",
+                str(packaged),
+                str(recording),
+                "--sensor",
+                "s",
+                "--rate",
+                "12000",
+                "--state-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
+    assert "no features output" in capsys.readouterr().err
