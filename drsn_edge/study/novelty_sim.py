@@ -102,15 +102,21 @@ def run_sim_job(seed: int, study: Any) -> dict[str, Any]:
     labels = np.repeat(np.arange(len(CONDITIONS)), len(second) // len(CONDITIONS))
     out2 = model_outputs(model, second)
     scores2 = scorers.scores(out2)
+    wrong = out2.logits.argmax(1) != labels  # the windows a plant would get a wrong answer for
     row: dict[str, Any] = {
         "accuracy": float(np.mean(test.logits.argmax(1) == data.test.y)),
         "n_familiar": len(test),
         "n_second": len(second),
         "second_accuracy": float(np.mean(out2.logits.argmax(1) == labels)),
+        "second_accuracy_per_condition": {
+            c: float(np.mean(out2.logits.argmax(1)[labels == i] == i)) for i, c in enumerate(CONDITIONS)
+        },
+        "n_second_wrong": int(np.sum(wrong)),
         "second_machine": {
             m: {
                 "auroc": auroc(familiar[m], scores2[m]),
                 "flagged": scorers.flagged(m, scores2[m]),
+                "auroc_wrong": auroc(familiar[m], scores2[m][wrong]),
                 "per_condition": {
                     c: auroc(familiar[m], scores2[m][labels == i]) for i, c in enumerate(CONDITIONS)
                 },
