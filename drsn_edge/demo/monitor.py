@@ -1,7 +1,8 @@
 """The demo's subscriber: sees the daemon only through MQTT, exactly as SCADA or Node-RED would.
 
 It subscribes to the device's retained ``state`` topics, the QoS 1 ``event`` topics, the QoS 0
-per-window ``prediction`` topics and the retained ``status``, and keeps what it heard per
+per-window ``prediction`` topics and the retained ``status``, parses them with the typed
+payload models a consumer would use (:mod:`runtime.mqtt.messages`), and keeps what it heard per
 sensor for the live table and the summary.
 
 The daemon stamps every window with the wall-clock time of its last sample, and the prediction
@@ -12,7 +13,6 @@ daemon's time stamps back onto the scenario's signal time (where the faults are 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -21,13 +21,19 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import BaseModel, ValidationError
 
 from runtime.errors import ConfigError
+from runtime.mqtt.messages import EventPayload, PredictionPayload, StatePayload
 from runtime.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 10.0
+#: topic kind -> the payload model it carries (runtime/mqtt/messages.py, the published contract)
+_PAYLOADS: dict[str, type[BaseModel]] = {
+    "state": StatePayload, "event": EventPayload, "prediction": PredictionPayload,
+}
 
 
 @dataclass(frozen=True)
@@ -138,28 +144,31 @@ class Monitor:
         sensor, _, kind = msg.topic[len(self.topics.base) + 1:].partition("/")
         if not msg.payload:
             return  # a retained message being cleared
+        model = _PAYLOADS.get(kind)
+        if model is None:
+            return
         try:
-            payload = json.loads(msg.payload)
-        except ValueError:
-            log.warning("demo subscriber: %s carries no JSON; ignored", msg.topic)
+            payload = model.model_validate_json(msg.payload)
+        except ValidationError as exc:
+            log.warning("demo subscriber: %s is not a %s payload (%s); ignored", msg.topic, kind,
+                        exc.errors()[0]["msg"])
             return
         with self._lock:
             view = self._views.setdefault(sensor, SensorView())
-            if kind == "state":
-                view.state, view.confidence = str(payload["state"]), float(payload["confidence"])
-            elif kind == "event":
-                view.events.append(EventSeen(sensor, int(payload["seq"]), str(payload["from"]),
-                                             str(payload["to"]), payload.get("fault"),
-                                             float(payload["confidence"]), float(payload["ts"]), received))
-            elif kind == "prediction":
+            if isinstance(payload, StatePayload):
+                view.state, view.confidence = payload.state, payload.confidence
+            elif isinstance(payload, EventPayload):
+                view.events.append(EventSeen(sensor, payload.seq, payload.from_, payload.to, payload.fault,
+                                             payload.confidence, payload.ts, received))
+            elif isinstance(payload, PredictionPayload):
                 self._on_prediction(view, payload)
 
-    def _on_prediction(self, view: SensorView, payload: dict[str, Any]) -> None:
-        view.last_class, view.last_confidence = str(payload["class"]), float(payload["confidence"])
+    def _on_prediction(self, view: SensorView, payload: PredictionPayload) -> None:
+        view.last_class, view.last_confidence = payload.class_, payload.confidence
         view.windows += 1
         if self._origin is None:
-            last_sample = self._window + self._hop * int(payload["window"]) - 1
-            self._origin = float(payload["ts"]) - last_sample / self._rate
+            last_sample = self._window + self._hop * payload.window - 1
+            self._origin = payload.ts - last_sample / self._rate
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from runtime.mqtt.messages import StatePayload
 from runtime.mqtt.topics import STATUS_OFFLINE, STATUS_ONLINE, Topics, ha_id
+
+#: the field of the state payload HA shows as the entity's value (a KeyError here if it is renamed)
+VALUE_FIELD = StatePayload.model_fields["state"].alias or "state"
 
 
 def package_version() -> str:
@@ -30,7 +34,7 @@ def discovery_config(topics: Topics, sensor: str, sw_version: str) -> dict[str, 
         "name": f"{sensor} fault state",
         "unique_id": f"drsn_edge_{device}_{ha_id(sensor)}_state",
         "state_topic": state_topic,
-        "value_template": "{{ value_json.state }}",
+        "value_template": f"{{{{ value_json.{VALUE_FIELD} }}}}",
         "json_attributes_topic": state_topic,
         "icon": "mdi:sine-wave",
         "availability": [

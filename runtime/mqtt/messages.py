@@ -1,0 +1,169 @@
+"""The MQTT payloads as typed models: the contract between the daemon and whoever subscribes.
+
+SCADA integrators, Node-RED flows and Grafana dashboards validate against these; their JSON
+Schemas are written to ``docs/schemas/`` (``python -m runtime.mqtt.messages docs/schemas``) and a
+test keeps those files, and the README's payload section, in step with the models here. Adding a
+field to a payload means adding it to its model below and regenerating the schemas.
+
+Every JSON payload carries ``schema`` (an integer, :data:`SCHEMA_VERSION`): it is raised when a
+field is removed or changes meaning; new fields only are not a new version, so the models (and
+the schemas) allow properties they do not name and consumers should ignore those they do not
+know. A payload without ``schema`` is version 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+SCHEMA_VERSION = 1
+
+
+class Payload(BaseModel):
+    """Fields every JSON payload shares; unknown fields are kept (newer daemons may add some)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_version: int = Field(
+        SCHEMA_VERSION, alias="schema", description="Payload schema version; absent means 1."
+    )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The payload as published (field names as on the wire, e.g. ``class``, ``from``)."""
+        return self.model_dump(by_alias=True, mode="json")
+
+
+class ModelIdentity(BaseModel):
+    """Which model produced a state or an event."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="Model name from the registry, e.g. drsn_cw_paper.")
+    version: str = Field(description="Model version from its metadata.")
+    sha256: str = Field(description="sha256 of the weights (empty when the metadata carries none).")
+    precision: str = Field(description="fp32 or fp16.")
+    backend: str = Field(description="The backend running it: onnxruntime or tensorrt.")
+
+
+class StatePayload(Payload):
+    """``<prefix>/<device>/<sensor>/state`` (QoS 1, retained): the sensor's current fault state."""
+
+    sensor: str = Field(description="Sensor id.")
+    state: str = Field(description="Current state: a class name, or a state such as no_data.")
+    class_: str = Field(alias="class", description="The class of the state (same as state for classes).")
+    class_index: int | None = Field(description="Index of the class in the model's classes; null if none.")
+    fault: bool | None = Field(description="True when the state is not the healthy class; null if unknown.")
+    confidence: float = Field(description="Smoothed probability of the state's class, 0..1.")
+    since: float | None = Field(description="Unix time the state was entered; null before the first.")
+    seq: int = Field(description="Sequence number of the last state change of this sensor.")
+    windows: int = Field(description="Windows classified for this sensor since the daemon started.")
+    device: str = Field(description="mqtt.device_id of the daemon.")
+    model: ModelIdentity = Field(description="The model that produced the state.")
+    ts: float = Field(description="Unix time the message was built.")
+
+
+class EventPayload(Payload):
+    """``<prefix>/<device>/<sensor>/event`` (QoS 1, through the outbox): one state change."""
+
+    id: str = Field(description="Unique id (uuid4); a redelivered event keeps it.")
+    seq: int = Field(description="Per-sensor sequence number; increases by one per change, across restarts.")
+    sensor: str = Field(description="Sensor id.")
+    from_: str = Field(alias="from", description="State before the change.")
+    to: str = Field(description="State after the change.")
+    class_: str = Field(alias="class", description="The class of the new state.")
+    class_index: int | None = Field(description="Index of that class; null for states that are no class.")
+    fault: bool | None = Field(description="True when the new state is a fault; null if unknown.")
+    confidence: float = Field(description="Smoothed probability of the new state's class, 0..1.")
+    ts: float = Field(description="Unix time of the change.")
+    previous_since: float | None = Field(description="Unix time the previous state was entered.")
+    reason: str = Field(description="Why the state changed, in words.")
+    device: str = Field(description="mqtt.device_id of the daemon.")
+    model: ModelIdentity = Field(description="The model that produced the change.")
+
+
+class PredictionPayload(Payload):
+    """``<prefix>/<device>/<sensor>/prediction`` (QoS 0 or 1): one window's classification."""
+
+    sensor: str = Field(description="Sensor id.")
+    window: int = Field(description="Index of the window in the sensor's stream since the daemon started.")
+    ts: float = Field(description="Unix time of the window's last sample.")
+    class_: str = Field(alias="class", description="The most probable class.")
+    confidence: float = Field(description="Its probability, 0..1.")
+    probs: list[float] = Field(description="Probability of every class, in the model's class order.")
+
+
+class MetricsPayload(Payload):
+    """``<prefix>/<device>/metrics`` (QoS 0, every mqtt.metrics_interval_s): counters and gauges.
+
+    The counters are those of the Prometheus endpoint; only the fields named here are part of
+    the contract, the others may change with the metrics.
+    """
+
+    ts: float = Field(description="Unix time of the snapshot.")
+    disabled_sensors: dict[str, str] = Field(
+        default_factory=dict, description="Sensors that could not be served, with the reason."
+    )
+    mqtt: dict[str, Any] | None = Field(
+        default=None, description="Broker link and outbox figures (connected, outbox_depth, acked, ...)."
+    )
+
+
+class CommandPayload(BaseModel):
+    """``<prefix>/<device>/cmd`` (not retained): a command to the daemon, e.g. ``{"action": "reload"}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    action: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="What to do; the daemon knows reload."
+    )
+
+
+class StatusPayload(RootModel[Literal["online", "offline", "stopped"]]):
+    """``<prefix>/<device>/status`` (QoS 1, retained): plain text, not JSON. ``online`` on every
+    connect, ``offline`` as the last will (crash, power or network loss), ``stopped`` on a clean exit."""
+
+
+#: file stem in docs/schemas -> model
+MESSAGES: dict[str, type[BaseModel]] = {
+    "state": StatePayload,
+    "event": EventPayload,
+    "prediction": PredictionPayload,
+    "metrics": MetricsPayload,
+    "status": StatusPayload,
+    "command": CommandPayload,
+}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """Each message's JSON Schema, as consumers see the payload on the wire."""
+    out = {}
+    for name, model in MESSAGES.items():
+        schema = model.model_json_schema(by_alias=True, mode="serialization")
+        schema["$id"] = f"{name}.schema.json"
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        out[name] = schema
+    return out
+
+
+def schema_text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    """Write ``<name>.schema.json`` for every message into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, schema in json_schemas().items():
+        path = folder / f"{name}.schema.json"
+        path.write_text(schema_text(schema))
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for written in write_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")):
+        print(f"wrote {written}")
