@@ -123,6 +123,10 @@ class Metrics:
         self.source_restarts = Counter(
             "source_restarts", "Source threads that failed and were restarted.", namespace=ns, registry=r
         )
+        self.frames_dropped = Counter(
+            "frames_dropped", "Raw-sample payloads dropped unread because a flooding sender filled a "
+            "source's intake queue (the busiest sender loses its oldest).", namespace=ns, registry=r,
+        )
         for reason in ("full", "expired", "write_error"):  # present from the start, at 0
             self.outbox_dropped.labels(reason)
         self._sensors: dict[str, SensorMetrics] = {}

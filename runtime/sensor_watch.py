@@ -3,7 +3,8 @@
 Nothing here may fail silently. A sensor that delivers no windows for its
 ``fault_state.no_data_after_s`` is put in the ``no_data`` state (an event through the outbox, the
 retained state, ``drsn_edge_sensor_stale`` = 1) and leaves it with its next window; a source
-thread that failed and restarted is counted in ``drsn_edge_source_restarts_total``; a frame whose
+thread that failed and restarted is counted in ``drsn_edge_source_restarts_total`` (payloads a
+flooding sender lost in ``drsn_edge_frames_dropped_total``); a frame whose
 sender clock is too far off is counted in ``drsn_edge_timestamps_rejected_total`` instead of as a
 bad payload, because its samples were kept. The daemon calls these from its supervision tick and
 its ``on_error`` callback; they are separate from it so that each can be tested on its own.
@@ -56,12 +57,14 @@ def update_stale_gauges(metrics: Metrics, sensors: Mapping[str, SensorPipeline])
 
 
 def count_restarts(metrics: Metrics, sources: Iterable[Source[Any]], seen: dict[int, int]) -> None:
-    """Carry each source's restart count into the metrics (``seen``: counts already carried, by id)."""
+    """Carry each source's restarts and flood drops into the metrics (``seen``: what was carried)."""
     for src in sources:
-        done = seen.get(id(src), 0)
-        if src.restarts > done:
-            metrics.source_restarts.inc(src.restarts - done)
-            seen[id(src)] = src.restarts
+        for key, value, counter in ((id(src), src.restarts, metrics.source_restarts),
+                                    (~id(src), src.frames_dropped, metrics.frames_dropped)):
+            done = seen.get(key, 0)
+            if value > done:
+                counter.inc(value - done)
+                seen[key] = value
 
 
 def note_source_error(metrics: Metrics, sensor_id: str, exc: Exception) -> bool:

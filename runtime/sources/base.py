@@ -107,6 +107,8 @@ class Source(abc.ABC, Generic[ConfigT]):
         self.finished = threading.Event()
         #: times the thread failed and was restarted (read by the daemon for its metrics)
         self.restarts = 0
+        #: payloads dropped unread because a flooding sender filled the intake queue (network sources)
+        self.frames_dropped = 0
         self._throttle = LogThrottle(log)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -212,6 +214,10 @@ class Source(abc.ABC, Generic[ConfigT]):
                                "consumer rejected a chunk of sensor %s: %s", chunk.sensor_id, exc,
                                exc_info=True)
             self._report(chunk.sensor_id, exc)
+
+    def _count_drop(self) -> None:
+        """One payload dropped unread by a flooded intake queue (see :mod:`runtime.sources.fair`)."""
+        self.frames_dropped += 1
 
     def _report(self, sensor_id: str, exc: Exception) -> None:
         """Pass a survivable error to ``on_error``; errors in the handler itself are only logged."""

@@ -25,6 +25,7 @@ from runtime.config_base import StrictModel
 from runtime.errors import ConfigError
 from runtime.sources.base import SOURCE_WIDE, Source
 from runtime.sources.config import SourceConfigBase
+from runtime.sources.fair import DEFAULT_CAPACITY, FAIR_DESCRIPTION, FairIntake
 from runtime.sources.fields import SensorId, require_unique
 from runtime.sources.intake import (
     DEFAULT_MAX_CLOCK_SKEW_S,
@@ -72,6 +73,7 @@ class MqttRawSourceConfig(SourceConfigBase):
     qos: Literal[0, 1, 2] = Field(0, description="Subscription QoS; 0 suits high-rate raw samples.")
     payload: PayloadFormat = Field("auto", description=PAYLOAD_DESCRIPTION)
     max_clock_skew_s: float | None = Field(DEFAULT_MAX_CLOCK_SKEW_S, gt=0, description=SKEW_DESCRIPTION)
+    backlog: int = Field(DEFAULT_CAPACITY, ge=16, description=FAIR_DESCRIPTION)
     sensors: list[MqttRawSensor] = Field(..., min_length=1, description="Sensors and their topics.")
 
     @model_validator(mode="after")
@@ -122,7 +124,7 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
         self.subscribed = threading.Event()
         self._topics = {s.topic: s.id for s in config.sensors}
         self._client: mqtt.Client | None = None
-        self._intake: FrameIntake | None = None
+        self._intake: FairIntake | None = None
         self._outage_reported = False
 
     @property
@@ -130,8 +132,10 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
         return {s.id: s.sample_rate for s in self.config.sensors}
 
     def _open(self) -> None:
-        self._intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
-                                   report=self._report, max_clock_skew_s=self.config.max_clock_skew_s)
+        self._intake = FairIntake(
+            FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
+                        report=self._report, max_clock_skew_s=self.config.max_clock_skew_s),
+            name="source-mqtt_raw-intake", capacity=self.config.backlog, on_drop=self._count_drop)
         client = make_client(self.config)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -143,11 +147,14 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
 
     def _run(self) -> None:
         client = self._client
-        assert client is not None, "_open() runs before _run()"
+        intake = self._intake
+        assert client is not None and intake is not None, "_open() runs before _run()"
+        intake.start()
         client.loop_start()
         try:
             self._stopping.wait()
         finally:
+            intake.stop()
             client.disconnect()
             client.loop_stop()
             self.subscribed.clear()
@@ -197,8 +204,8 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
         if sensor_id is None or intake is None:
             log.debug("ignoring message on unexpected topic %s", message.topic)
             return
-        try:
-            intake.handle(message.payload, origin=f"topic {message.topic!r}", sensor_id=sensor_id)
+        try:  # queued: paho's network thread returns at once, the intake's worker serves sensors in turn
+            intake.put(sensor_id, message.payload, origin=f"topic {message.topic!r}", sensor_id=sensor_id)
         except Exception as exc:  # an exception escaping a paho callback would end its network loop
             self._throttle.log(f"message:{sensor_id}", logging.ERROR, "handling a message on %s failed: %s",
                                message.topic, exc, exc_info=True)

@@ -19,6 +19,7 @@ from runtime.config_base import StrictModel
 from runtime.errors import ConfigError
 from runtime.sources.base import Source
 from runtime.sources.config import SourceConfigBase
+from runtime.sources.fair import DEFAULT_CAPACITY, FAIR_DESCRIPTION, FairIntake, frame_key
 from runtime.sources.fields import SensorId, require_unique
 from runtime.sources.intake import (
     DEFAULT_MAX_CLOCK_SKEW_S,
@@ -50,6 +51,7 @@ class UdpSourceConfig(SourceConfigBase):
     port: int = Field(..., ge=0, le=65535, description="UDP port to bind; 0 picks a free port (tests).")
     payload: PayloadFormat = Field("auto", description=PAYLOAD_DESCRIPTION)
     max_clock_skew_s: float | None = Field(DEFAULT_MAX_CLOCK_SKEW_S, gt=0, description=SKEW_DESCRIPTION)
+    backlog: int = Field(DEFAULT_CAPACITY, ge=16, description=FAIR_DESCRIPTION)
     receive_buffer: int = Field(4 * 1024 * 1024, ge=65536, description="Socket receive buffer in bytes; "
                                 "larger buffers ride out bursts while the daemon is busy.")
     sensors: list[UdpSensor] = Field(..., min_length=1, description="Sensors expected on this port.")
@@ -104,6 +106,9 @@ class UdpSource(Source[UdpSourceConfig]):
         assert sock is not None, "_open() runs before _run()"
         intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
                              report=self._report, max_clock_skew_s=self.config.max_clock_skew_s)
+        fair = FairIntake(intake, name="source-udp-intake", capacity=self.config.backlog,
+                          on_drop=self._count_drop)
+        fair.start()
         try:
             while not self._stopping.is_set():
                 try:
@@ -114,7 +119,8 @@ class UdpSource(Source[UdpSourceConfig]):
                     if self._stopping.is_set():
                         break
                     raise
-                intake.handle(data, origin=f"UDP datagram from {addr[0]}:{addr[1]}")
+                fair.put(frame_key(data, addr[0]), data, origin=f"UDP datagram from {addr[0]}:{addr[1]}")
         finally:
             sock.close()
+            fair.stop()
 
