@@ -55,14 +55,16 @@ def golden_gate(backend: Backend) -> ParityReport | None:
             f"metadata describes inputs (N, {', '.join(map(str, backend.sample_shape))}) and "
             f"{backend.num_classes} classes; the metadata was edited after export: re-export the model"
         )
-    logits = _run(backend, windows, name)
+    logits = run_windows(backend, windows)
     report = _judge(reference, logits, backend.metadata.precision, f"{backend.name} ({name})")
     log.info("%s proved itself on %d golden windows: %s", name, report.n, report.summary())
     return report
 
 
-def _run(backend: Backend, windows: np.ndarray, name: str) -> np.ndarray:
-    """Logits of the golden windows in batches the backend accepts, checked against the class count."""
+def run_windows(backend: Backend, windows: np.ndarray) -> np.ndarray:
+    """Logits of ``windows`` from a loaded backend, in batches it accepts, checked against the class
+    count (the golden gates of every backend and the TensorRT post-build gate use it)."""
+    name = backend.model_path.name
     step = backend.max_batch or len(windows)
     parts = []
     for i in range(0, len(windows), step):

@@ -26,6 +26,7 @@ import numpy as np
 from runtime.artifact import EngineInfo, ModelMetadata, read_engine_file
 from runtime.backends.base import Backend
 from runtime.backends.cuda_buffers import CudaApi, CudaError, TensorBuffer, load_cuda
+from runtime.backends.golden import run_windows
 from runtime.backends.tensorrt.config import TensorRTConfig
 from runtime.backends.tensorrt.trt import ENGINE_TOLERANCES, import_tensorrt, trt_logger
 from runtime.errors import DataError, ModelFileError, ParityError
@@ -213,8 +214,7 @@ class TensorRTBackend(Backend):
         if golden is None or self.config.golden_check == "off":
             return
         x, ref = golden.arrays()
-        step = self.max_batch or len(x)
-        got = np.concatenate([self._infer(self.check_input(x[i : i + step])) for i in range(0, len(x), step)])
+        got = run_windows(self, x)
         atol, rtol = ENGINE_TOLERANCES[precision]
         report = compare_logits(
             ref, got, atol=atol, rtol=rtol, reference_name="golden logits", candidate_name="engine"

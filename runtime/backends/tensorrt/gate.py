@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from runtime.artifact import ModelMetadata
+from runtime.backends.golden import run_windows
 from runtime.backends.tensorrt.backend import TensorRTBackend
 from runtime.backends.tensorrt.config import TensorRTConfig
 from runtime.backends.tensorrt.trt import ENGINE_TOLERANCES
@@ -39,8 +38,7 @@ def gate_engine(
     reference = onnx_logits(reference_onnx, windows)
     config = TensorRTConfig(device_id=device_id, golden_check="off")
     with TensorRTBackend(engine_path, meta, config) as backend:
-        step = backend.max_batch or len(windows)
-        logits = np.concatenate([backend.infer(windows[i : i + step]) for i in range(0, len(windows), step)])
+        logits = run_windows(backend, windows)
     atol, rtol = ENGINE_TOLERANCES[precision]
     return check_parity(
         reference,
