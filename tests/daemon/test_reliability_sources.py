@@ -24,6 +24,8 @@ import pytest
 from onnx import helper
 
 from runtime.artifact import METADATA_KEY, Golden, ModelMetadata
+from runtime.config import validate_config_dict
+from runtime.daemon import Daemon
 from runtime.sources.frames import encode_frame
 from tests.daemon.support import (
     MODEL,
@@ -210,3 +212,18 @@ def test_a_mismatched_model_on_reload_keeps_the_working_one(
     assert "golden gate failed" in log and "inference failed" not in log
     versions = {m.json()["model"]["version"] for m in sub.on(topic("fan", "state"))}
     assert not any(v.startswith("broken") for v in versions), versions
+
+
+@pytest.mark.slow
+def test_an_ended_inference_thread_makes_the_daemon_exit_3(tmp_path: Path, broker: MosquittoBroker) -> None:
+    """No thread dies silently: without its inference thread the daemon exits for systemd to restart it."""
+    cfg = validate_config_dict(base_config(broker.host, broker.port, tmp_path, [synthetic_fan()]))
+    daemon = Daemon(cfg)
+    daemon.start()
+    try:
+        (model,) = daemon.models.values()
+        model.batcher.close()  # the thread ends, as it would after an error nothing could catch
+        assert daemon._stop.wait(5), "the supervisor must notice the ended inference thread"
+        assert daemon.exit_code == 3
+    finally:
+        daemon.stop()
