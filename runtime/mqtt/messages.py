@@ -1,7 +1,7 @@
 """The MQTT payloads as typed models: the contract between the daemon and whoever subscribes.
 
 SCADA integrators, Node-RED flows and Grafana dashboards validate against these; their JSON
-Schemas are written to ``docs/schemas/`` (``python -m runtime.mqtt.messages docs/schemas``) and a
+Schemas are written to ``docs/schemas/`` (``python -m runtime.mqtt.write_schemas docs/schemas``) and a
 test keeps those files, and the README's payload section, in step with the models here. Adding a
 field to a payload means adding it to its model below and regenerating the schemas.
 
@@ -13,9 +13,6 @@ know. A payload without ``schema`` is version 1.
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -49,40 +46,38 @@ class ModelIdentity(BaseModel):
     backend: str = Field(description="The backend running it: onnxruntime or tensorrt.")
 
 
-class StatePayload(Payload):
-    """``<prefix>/<device>/<sensor>/state`` (QoS 1, retained): the sensor's current fault state."""
+class _Decision(Payload):
+    """What a state and an event both say: which sensor, the class decided, how sure, by which model."""
 
     sensor: str = Field(description="Sensor id.")
-    state: str = Field(description="Current state: a class name, or a state such as no_data.")
-    class_: str = Field(alias="class", description="The class of the state (same as state for classes).")
-    class_index: int | None = Field(description="Index of the class in the model's classes; null if none.")
+    class_: str = Field(alias="class", description="The class of the state (same as the state for classes).")
+    class_index: int | None = Field(description="Index of that class in the model's classes; null if none.")
     fault: bool | None = Field(description="True when the state is not the healthy class; null if unknown.")
     confidence: float = Field(description="Smoothed probability of the state's class, 0..1.")
+    device: str = Field(description="mqtt.device_id of the daemon.")
+    model: ModelIdentity = Field(description="The model that decided.")
+
+
+class StatePayload(_Decision):
+    """``<prefix>/<device>/<sensor>/state`` (QoS 1, retained): the sensor's current fault state."""
+
+    state: str = Field(description="Current state: a class name, or a state such as no_data.")
     since: float | None = Field(description="Unix time the state was entered; null before the first.")
     seq: int = Field(description="Sequence number of the last state change of this sensor.")
     windows: int = Field(description="Windows classified for this sensor since the daemon started.")
-    device: str = Field(description="mqtt.device_id of the daemon.")
-    model: ModelIdentity = Field(description="The model that produced the state.")
     ts: float = Field(description="Unix time the message was built.")
 
 
-class EventPayload(Payload):
+class EventPayload(_Decision):
     """``<prefix>/<device>/<sensor>/event`` (QoS 1, through the outbox): one state change."""
 
     id: str = Field(description="Unique id (uuid4); a redelivered event keeps it.")
     seq: int = Field(description="Per-sensor sequence number; increases by one per change, across restarts.")
-    sensor: str = Field(description="Sensor id.")
     from_: str = Field(alias="from", description="State before the change.")
     to: str = Field(description="State after the change.")
-    class_: str = Field(alias="class", description="The class of the new state.")
-    class_index: int | None = Field(description="Index of that class; null for states that are no class.")
-    fault: bool | None = Field(description="True when the new state is a fault; null if unknown.")
-    confidence: float = Field(description="Smoothed probability of the new state's class, 0..1.")
     ts: float = Field(description="Unix time of the change.")
     previous_since: float | None = Field(description="Unix time the previous state was entered.")
     reason: str = Field(description="Why the state changed, in words.")
-    device: str = Field(description="mqtt.device_id of the daemon.")
-    model: ModelIdentity = Field(description="The model that produced the change.")
 
 
 class PredictionPayload(Payload):
@@ -147,23 +142,3 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         out[name] = schema
     return out
-
-
-def schema_text(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
-def write_schemas(folder: Path) -> list[Path]:
-    """Write ``<name>.schema.json`` for every message into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, schema in json_schemas().items():
-        path = folder / f"{name}.schema.json"
-        path.write_text(schema_text(schema))
-        paths.append(path)
-    return paths
-
-
-if __name__ == "__main__":
-    for written in write_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")):
-        print(f"wrote {written}")

@@ -20,15 +20,15 @@ from runtime.mqtt.messages import (
     StatePayload,
     StatusPayload,
     json_schemas,
-    schema_text,
 )
 from runtime.mqtt.topics import STATUS_OFFLINE, STATUS_ONLINE, STATUS_STOPPED
+from runtime.mqtt.write_schemas import schema_text
 from tests.daemon.support import Subscriber, base_config
 from tests.support.broker import MosquittoBroker
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "docs" / "schemas"
-REGENERATE = "regenerate them with `python -m runtime.mqtt.messages docs/schemas`"
+REGENERATE = "regenerate them with `python -m runtime.mqtt.write_schemas docs/schemas`"
 
 
 def test_the_schema_files_are_current() -> None:
