@@ -60,7 +60,7 @@ def render(entry: dict[str, Any]) -> str:
         where += f", noise augmentation {data['augment_noise']}"
     ckpt = entry.get("checkpoint")
     lines = [
-        f"{entry['name']}  ({entry['model']} v{entry['version']}, {entry['parameters']} parameters)",
+        f"{entry['name']}  ({entry['model']}, version {entry['version']}, {entry['parameters']} parameters)",
         f"  classes ({len(entry['classes'])}): {', '.join(entry['classes'])}"
         f"  [healthy: {entry['healthy_class']}]",
         f"  input: {entry['sample_rate']:g} Hz, window {entry['window']}, hop {entry['hop']}",
