@@ -72,3 +72,32 @@ def test_commits_failing_for_a_while_degrade_service_and_lose_nothing(
         "full": 0.0, "expired": 0.0, "write_error": 0.0}
     assert states_meanwhile, "states must keep being published while the outbox cannot be written"
     assert retained(broker.host, broker.port, topic("fan", "state")).json()["seq"] == events[-1]["seq"]
+
+
+@pytest.mark.slow
+def test_outbox_drops_during_an_outage_are_visible_in_prometheus(tmp_path: Path) -> None:
+    from urllib.request import urlopen
+
+    from runtime.mqtt.local_broker import free_port
+
+    cfg = base_config("127.0.0.1", free_port(), tmp_path, [synthetic(changing("fan", 0.3, 20))])  # no broker
+    cfg["mqtt"]["outbox"]["max_messages"] = 2
+    cfg["metrics"] = {"prometheus_port": 0, "prometheus_addr": "127.0.0.1"}
+    daemon = Daemon(validate_config_dict(cfg))
+    try:
+        daemon.start()
+        port = daemon.metrics.port
+
+        def scrape() -> str:
+            with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                return str(r.read().decode())
+
+        wait(lambda: 'drsn_edge_outbox_dropped_total{reason="full"} 0.0' not in scrape(), 20,
+             "a drop to show up while the broker is unreachable")
+        text = scrape()
+    finally:
+        daemon.stop()
+    for name in ("drsn_edge_events_lost_total 0.0", "drsn_edge_callback_errors_total 0.0",
+                 "drsn_edge_degraded 0.0", 'drsn_edge_outbox_dropped_total{reason="expired"} 0.0'):
+        assert name in text, name
+    assert "drsn_edge_broker_connected 0.0" in text

@@ -7,6 +7,7 @@ against is silence, a daemon that looks connected while nothing leaves the outbo
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -209,3 +210,17 @@ def test_only_allowed_actions_reach_the_handler(
     assert wait_until(lambda: got == ["reload"])
     time.sleep(0.2)
     assert got == ["reload"]
+
+
+def test_paho_looping_after_the_socket_closed_logs_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from runtime.mqtt.connection import build_client
+    from runtime.mqtt.topics import Topics
+
+    cfg = MqttConfig.model_validate({"device_id": "press-7", "outbox": {"path": str(tmp_path / "o.db")}})
+    client = build_client(cfg, Topics(cfg.topic_prefix, cfg.device_id), None)
+    caplog.set_level(logging.DEBUG)
+    client.loop(0.01)  # what paho's thread does once more after disconnect() closed the socket
+    records = [r for r in caplog.records if "Client is not connected" in r.getMessage()]
+    assert records and all(r.levelno == logging.DEBUG for r in records)
