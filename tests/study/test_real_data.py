@@ -40,20 +40,18 @@ def test_mnist_reference_split_is_stratified_8000_2000(mnist_dir: Path) -> None:
 
 def test_packaged_noise_trained_cwru_model_holds_up_where_the_clean_one_collapses(cwru_dir: Path) -> None:
     """The two packaged CWRU models on unseen noisy test spans (noise added once per recording)."""
-    from importlib import resources
-
-    from runtime.onnx_tools.ort_run import cpu_session, run_logits
+    from drsn_edge.assets import ASSETS
     from runtime.artifact import read_onnx_metadata
+    from runtime.onnx_tools.ort_run import cpu_session, run_logits
 
-    assets = Path(str(resources.files("drsn_edge") / "assets"))
     spec = study_data_spec("cwru", str(cwru_dir))
     spec.noise, spec.noise_protocol = "gaussian:-6", "test_only"
     data, _ = prepare(spec)
     acc = {}
     for name in ("drsn_cw_cwru0hp", "drsn_cw_cwru0hp_noise"):
-        path = assets / f"{name}.onnx"
+        path = ASSETS / f"{name}.onnx"
         meta = read_onnx_metadata(path)
         assert meta.classes == list(data.classes) and meta.signal.window == 2048
         acc[name] = float(np.mean(run_logits(cpu_session(path), data.test.x).argmax(1) == data.test.y))
-    assert "augment_noise" in str(read_onnx_metadata(assets / "drsn_cw_cwru0hp_noise.onnx").training)
+    assert "augment_noise" in str(read_onnx_metadata(ASSETS / "drsn_cw_cwru0hp_noise.onnx").training)
     assert acc["drsn_cw_cwru0hp_noise"] >= 0.85 and acc["drsn_cw_cwru0hp"] <= 0.5, acc
