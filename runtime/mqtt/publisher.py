@@ -96,6 +96,7 @@ class MqttPublisher:
         self._unconfirmed: list[int] = []  # acked rows whose delete failed; retried
         self._dropped_write_error = 0
         self._stalled_total = 0
+        self._step_failures = 0
         #: why the publisher gave up (connections in a row made no progress); the daemon exits on it
         self.failure: str | None = None
 
@@ -298,8 +299,13 @@ class MqttPublisher:
         while not self._closing.is_set():
             try:
                 self._step()
-            except Exception:  # keep serving: a failed step must not silence the daemon for good
-                log.exception("MQTT worker step failed; dropping the connection and retrying")
+            except Exception as exc:  # keep serving: a failed step must not silence the daemon for good
+                self._step_failures += 1
+                if self._step_failures == 1:  # the traceback once; a failure that repeats every second
+                    log.exception("MQTT worker step failed; dropping the connection and retrying")
+                else:  # (e.g. an outbox page that went bad while running) must not flood the log
+                    _throttle.error("step", "MQTT worker step failed again (%s: %s); %d failures so far",
+                                    type(exc).__name__, clip(str(exc)), self._step_failures)
                 link = self._sup.link
                 if link is not None:
                     self._sup.retire(link)
