@@ -90,56 +90,74 @@ def loco_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def load_shift_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Familiar 0 HP test windows and the nine fault classes at 1-3 HP: share flagged at p99."""
+    """Familiar 0 HP test windows and the nine fault classes at 1-3 HP: share flagged, per score."""
     cw = _of(rows, "cwru")
-    if not cw:
-        return []
-    out = [
-        {
-            "set": "0 HP test (familiar)",
-            "n": cw[0]["n_test"],
-            "accuracy": _fmt([r["accuracy"] for r in cw]),
-            **{f"{m}": _fmt([r["familiar"][m]["flagged"] for r in cw]) for m in METHODS},
-            **{f"{m}_smoothed": _fmt([r["familiar"][m]["flagged_smoothed"] for r in cw]) for m in METHODS},
-        }
+    sets: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = [
+        ("0 HP test (familiar)", cw, [r["familiar"] for r in cw])
     ]
-    for hp in SHIFT_LOADS:
-        ls = [r["load_shift"][str(hp)] for r in cw]
-        out.append(
-            {
-                "set": f"{hp} HP, 9 fault classes",
-                "n": ls[0]["n"],
-                "accuracy": _fmt([x["accuracy"] for x in ls]),
-                **{f"{m}": _fmt([x[m]["flagged"] for x in ls]) for m in METHODS},
-                **{f"{m}_smoothed": _fmt([x[m]["flagged_smoothed"] for x in ls]) for m in METHODS},
-            }
+    sets += [
+        (
+            f"{hp} HP, 9 fault classes",
+            [r["load_shift"][str(hp)] for r in cw],
+            [r["load_shift"][str(hp)] for r in cw],
         )
+        for hp in SHIFT_LOADS
+    ]
+    out = []
+    for name, base, per in sets:
+        if not base:
+            continue
+        n = base[0]["n_test"] if "n_test" in base[0] else base[0]["n"]
+        for m in METHODS:
+            out.append(
+                {
+                    "set": name,
+                    "n": n,
+                    "accuracy": _fmt([b["accuracy"] for b in base]),
+                    "score": LABELS[m],
+                    "flagged_p99": _fmt([x[m]["flagged"] for x in per]),
+                    "flagged_p99_smoothed": _fmt([x[m]["flagged_smoothed"] for x in per]),
+                    "flagged_p99.9_smoothed": _fmt([x[m].get("flagged_smoothed_p999") for x in per]),
+                }
+            )
     return out
 
 
 def machine_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """AUROC of every score against windows of another machine."""
+    """AUROC of every score against windows of another machine, and the model's accuracy there."""
     out = []
     sim = _of(rows, "sim")
     if sim:
         out.append(
             {
                 "model": "simulator (machine 1)",
-                "novel": "simulated machine 2, 4 conditions",
+                "novel": "machine 2, all conditions",
                 "runs": len(sim),
                 "n_novel": sim[0]["n_second"],
                 "accuracy_on_novel": _fmt([r["second_accuracy"] for r in sim]),
                 **{m: _fmt([r["second_machine"][m]["auroc"] for r in sim]) for m in METHODS},
             }
         )
+        if all("auroc_wrong" in r["second_machine"]["mahalanobis"] for r in sim):
+            out.append(
+                {
+                    "model": "simulator (machine 1)",
+                    "novel": "machine 2, windows the model gets wrong",
+                    "runs": len(sim),
+                    "n_novel": int(np.mean([r["n_second_wrong"] for r in sim])),
+                    "accuracy_on_novel": "0 (by selection)",
+                    **{m: _fmt([r["second_machine"][m]["auroc_wrong"] for r in sim]) for m in METHODS},
+                }
+            )
         for cond in ("normal", "inner_race", "outer_race", "ball"):
+            acc = [r.get("second_accuracy_per_condition", {}).get(cond) for r in sim]
             out.append(
                 {
                     "model": "simulator (machine 1)",
                     "novel": f"machine 2, {cond} only",
                     "runs": len(sim),
                     "n_novel": sim[0]["n_second"] // 4,
-                    "accuracy_on_novel": "",
+                    "accuracy_on_novel": _fmt(acc),
                     **{
                         m: _fmt([r["second_machine"][m]["per_condition"][cond] for r in sim]) for m in METHODS
                     },
@@ -150,7 +168,7 @@ def machine_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "model": "CWRU 0 HP",
-                "novel": "simulated machine 2, 4 conditions",
+                "novel": "simulated machine 2, all conditions",
                 "runs": len(cw),
                 "n_novel": cw[0]["simulator"]["n"],
                 "accuracy_on_novel": "",
@@ -229,14 +247,24 @@ def _mean(values: list[float]) -> float:
 
 
 def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The issue's goals, measured: LOCO AUROC, second-machine AUROC, smoothed familiar flags."""
+    """The issue's goals, measured: LOCO AUROC, second-machine AUROC, smoothed familiar flags.
+
+    "Second machine" is the CWRU model meeting the simulated machine (another bearing, speed and
+    resonance: a machine it never saw); the simulator-trained model meeting a second simulated
+    machine is reported beside it.
+    """
     loco, sim, cw = _of(rows, "loco"), _of(rows, "sim"), _of(rows, "cwru")
     result: dict[str, Any] = {}
-    for m in ("mahalanobis", "relative_mahalanobis", "energy", "max_softmax"):
+    for m in METHODS:
         result[m] = {
             "loco_auroc": _mean([r[m]["auroc"] for r in loco]),
-            "second_machine_auroc": _mean([r["second_machine"][m]["auroc"] for r in sim]),
+            "loco_detected_p99": _mean([r[m]["detected"] for r in loco]),
+            "second_machine_auroc": _mean([r["simulator"][m]["auroc"] for r in cw]),
+            "sim_to_sim_auroc": _mean([r["second_machine"][m]["auroc"] for r in sim]),
             "familiar_flagged_smoothed": _mean([r["familiar"][m]["flagged_smoothed"] for r in cw]),
+            "familiar_flagged_smoothed_p999": _mean(
+                [r["familiar"][m].get("flagged_smoothed_p999", float("nan")) for r in cw]
+            ),
         }
     result["runs"] = {"loco": len(loco), "sim": len(sim), "cwru": len(cw)}
     return result
@@ -245,11 +273,14 @@ def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def goals_text(rows: list[dict[str, Any]]) -> str:
     g = goals(rows)
     lines = [f"novelty study goals (runs: {g['runs']})"]
-    for m in ("mahalanobis", "relative_mahalanobis", "energy", "max_softmax"):
+    for m in METHODS:
         x = g[m]
         lines.append(
-            f"  {LABELS[m]:22s} LOCO AUROC {x['loco_auroc']:.3f} (goal >= 0.95)  second machine AUROC "
-            f"{x['second_machine_auroc']:.3f} (goal >= 0.99)  familiar flagged after smoothing at p99 "
-            f"{100 * x['familiar_flagged_smoothed']:.2f}% (goal <= 1%)"
+            f"  {LABELS[m]:21s} LOCO AUROC {x['loco_auroc']:.3f} (goal >= 0.95), detected at p99 "
+            f"{100 * x['loco_detected_p99']:.1f}% | CWRU model vs simulated machine AUROC "
+            f"{x['second_machine_auroc']:.3f} (goal >= 0.99; simulator-trained model vs machine 2: "
+            f"{x['sim_to_sim_auroc']:.3f}) | familiar windows flagged after smoothing: p99 "
+            f"{100 * x['familiar_flagged_smoothed']:.2f}% (goal <= 1%), p99.9 "
+            f"{100 * x['familiar_flagged_smoothed_p999']:.2f}%"
         )
     return "\n".join(lines)
