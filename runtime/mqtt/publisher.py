@@ -46,6 +46,7 @@ _throttle = LogThrottle(log)
 
 _TICK_S = 1.0  # worker wake-up without news: dead-link detection
 _EXPIRE_EVERY_S = 30.0
+_CATCH_UP_EVERY_S = 1.0
 _JOIN_MARGIN_S = 5.0
 _QOS0_QUEUE = 4096  # predictions/metrics waiting for the worker; beyond it they are dropped
 
@@ -97,6 +98,7 @@ class MqttPublisher:
         self._dropped_write_error = 0
         self._stalled_total = 0
         self._step_failures = 0
+        self._next_catch_up = 0.0
         #: why the publisher gave up (connections in a row made no progress); the daemon exits on it
         self.failure: str | None = None
 
@@ -328,8 +330,12 @@ class MqttPublisher:
         if why is not None:
             self._stalled(link, why)
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, force: bool = False) -> None:
         """Write events held in memory and deletes that failed, once the outbox takes writes again."""
+        now = time.monotonic()
+        if (now < self._next_catch_up and not force) or not (self._store.held or self._unconfirmed):
+            return
+        self._next_catch_up = now + _CATCH_UP_EVERY_S  # a failing disk is retried once a second
         if self._store.held:
             with self._event_lock:
                 self._store.flush()
@@ -465,7 +471,7 @@ class MqttPublisher:
     def _shutdown(self) -> None:
         """Flush for the close timeout, say ``stopped``, disconnect cleanly so no will is sent."""
         self._sup.stopping = True
-        self._catch_up()
+        self._catch_up(force=True)
         if self._store.held:
             log.error("%d events held in memory could not be written to the outbox %s before the stop and "
                       "are lost", len(self._store.held), self.outbox.path)
