@@ -30,7 +30,7 @@ from runtime.artifact import Golden, ModelMetadata, read_onnx_metadata
 from runtime.errors import ModelFileError
 from runtime.novelty.stats import NoveltyScorer, NoveltyStats
 from runtime.onnx_tools.metadata_io import embed_metadata, save_onnx
-from runtime.onnx_tools.ort_run import cpu_session, run_logits, run_outputs
+from runtime.onnx_tools.ort_run import cpu_session, run_outputs
 from runtime.parity import ParityReport, check_parity
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ def onnx_from_checkpoint(
         if len(ckpt.golden_inputs)
         else windows[:golden_count]
     )
-    golden = Golden.from_arrays(golden_x, run_logits(session, golden_x))
+    golden_out = run_outputs(session, golden_x)
+    golden = Golden.from_arrays(golden_x, golden_out[OUTPUT_NAME], golden_out.get(FEATURES_NAME))
     meta = _metadata(
         ckpt,
         model,

@@ -84,17 +84,38 @@ class Golden(StrictModel):
     logits_b64: str = Field(..., description="float32 little-endian reference logits (FP32 ONNX), base64.")
     shape: list[int] = Field(..., description="Input shape (N, ...).")
     num_classes: int = Field(..., gt=0)
+    features_b64: str | None = Field(
+        None, description="float32 little-endian reference features (FP32 ONNX), base64; None without them."
+    )
+    num_features: int | None = Field(None, gt=0, description="Width of the features output.")
 
     @classmethod
-    def from_arrays(cls, inputs: np.ndarray, logits: np.ndarray) -> Golden:
+    def from_arrays(
+        cls, inputs: np.ndarray, logits: np.ndarray, features: np.ndarray | None = None
+    ) -> Golden:
         x = np.ascontiguousarray(inputs, dtype="<f4")
         y = np.ascontiguousarray(logits, dtype="<f4")
+        f = None if features is None else np.ascontiguousarray(features, dtype="<f4")
         return cls(
             inputs_b64=base64.b64encode(x.tobytes()).decode("ascii"),
             logits_b64=base64.b64encode(y.tobytes()).decode("ascii"),
             shape=list(x.shape),
             num_classes=int(y.shape[-1]),
+            features_b64=None if f is None else base64.b64encode(f.tobytes()).decode("ascii"),
+            num_features=None if f is None else int(f.shape[-1]),
         )
+
+    def features(self) -> np.ndarray | None:
+        """The reference features (N, F) float32, or None for a model exported without them."""
+        if self.features_b64 is None or self.num_features is None:
+            return None
+        try:
+            f = np.frombuffer(base64.b64decode(self.features_b64, validate=True), dtype="<f4")
+            return f.reshape(self.shape[0], self.num_features).astype(np.float32)
+        except (ValueError, IndexError) as exc:
+            raise ModelFileError(
+                f"the model's golden features are corrupt ({str(exc)[:200]}); re-export the model"
+            ) from exc
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Decode to (inputs, logits) float32 arrays; ModelFileError when they do not fit together."""

@@ -15,7 +15,7 @@ from drsn_edge.novelty.calibrate import calibrate_checkpoint
 from drsn_edge.training.checkpoint import build_model, load_checkpoint, save_checkpoint
 from export.onnx_export import onnx_from_checkpoint
 from runtime.artifact import read_onnx_metadata
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, ModelFileError
 from runtime.novelty import NoveltyStatsError
 from runtime.novelty.stats import scorer_of
 from runtime.onnx_tools.fp16 import FEATURES_MAX_REL_DIFF, fp16_from_onnx
@@ -145,3 +145,16 @@ def test_calibrating_a_checkpoint_without_a_data_spec_names_the_fix(tmp_path: Pa
     make_checkpoint(path, "drsn_cw_paper")
     with pytest.raises(ConfigError, match="records no data spec"):
         calibrate_checkpoint(path)
+
+
+def test_golden_windows_carry_the_features_for_device_checks(exports: ExportCache) -> None:
+    path = exports.onnx("drsn_cw_paper")
+    golden = read_onnx_metadata(path).golden
+    assert golden is not None
+    x, _ = golden.arrays()
+    feats = golden.features()
+    assert feats is not None and feats.shape == (len(x), 16)
+    np.testing.assert_allclose(run_outputs(cpu_session(path), x)["features"], feats, atol=1e-6)
+    broken = golden.model_copy(update={"features_b64": golden.features_b64[:-12]})  # type: ignore[index]
+    with pytest.raises(ModelFileError, match="golden features are corrupt"):
+        broken.features()
