@@ -1,0 +1,153 @@
+"""One sensor's novelty: the training-data score (``unfamiliar``) and its own baseline (``anomalous``).
+
+The daemon holds one :class:`SensorNovelty` per sensor and feeds it each window's features and
+class probabilities after inference. It answers with a :class:`NoveltyVerdict`: the window's
+scores, whether the sensor is unfamiliar (far from everything the model was trained on) or
+anomalous (drifted from this machine's learned normal), and the closest class with its
+probability, so a state can say "unfamiliar, closest IR021 0.99". Baseline learning runs here
+too: ``learn(windows)`` accumulates the next windows and saves the baseline when done.
+numpy only; no MQTT, no threads: the daemon wires it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from runtime.config_base import StrictModel
+from runtime.errors import ConfigError
+from runtime.novelty.baseline import Baseline, BaselineFileError, BaselineLearner, baseline_path
+from runtime.novelty.smoothing import NoveltyFlag, SmoothingSpec
+from runtime.novelty.stats import NoveltyScorer
+
+log = logging.getLogger(__name__)
+
+ThresholdName = Literal["p99", "p99.9"]
+
+
+class NoveltyConfig(StrictModel):
+    """Per-sensor novelty settings."""
+
+    threshold: ThresholdName | float | Literal["off"] = Field(
+        "p99.9",
+        description="Score above which a window counts as unfamiliar: a calibrated percentile of the "
+        "model's validation windows (p99, p99.9), a number, or off.",
+    )
+    history: int = Field(5, ge=1, le=10_000, description="Windows the score is averaged over.")
+    exit_ratio: float = Field(
+        0.9, gt=0, le=1, description="The flag drops when the smoothed score falls below threshold x this."
+    )
+    min_windows: int = Field(3, ge=1, description="Windows a change must persist before it is reported.")
+    baseline_threshold: ThresholdName = Field(
+        "p99.9", description="Which of the baseline's held-back percentiles makes a window anomalous."
+    )
+
+
+@dataclass(frozen=True)
+class NoveltyVerdict:
+    """What the novelty path says about one window of one sensor."""
+
+    score: float
+    smoothed: float
+    unfamiliar: bool
+    closest_class: int
+    closest_probability: float
+    baseline_score: float | None = None
+    anomalous: bool | None = None
+
+
+def _spec(threshold: float, cfg: NoveltyConfig) -> SmoothingSpec:
+    return SmoothingSpec(
+        enter=threshold, exit=threshold * cfg.exit_ratio, history=cfg.history, min_windows=cfg.min_windows
+    )
+
+
+class SensorNovelty:
+    """Novelty tracking of one sensor; ``scorer`` None (model without statistics) scores nothing."""
+
+    def __init__(
+        self,
+        sensor: str,
+        scorer: NoveltyScorer | None,
+        cfg: NoveltyConfig,
+        *,
+        model_sha256: str,
+        state_dir: str | Path | None = None,
+    ) -> None:
+        self.sensor, self.cfg, self.scorer = sensor, cfg, scorer
+        self.model_sha256 = model_sha256
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self._flag: NoveltyFlag | None = None
+        if scorer is not None and cfg.threshold != "off":
+            self._flag = NoveltyFlag(_spec(scorer.stats.threshold(cfg.threshold), cfg))
+        self.baseline: Baseline | None = None
+        self._base_flag: NoveltyFlag | None = None
+        self._learner: BaselineLearner | None = None
+        self._learn_left = 0
+        self._load_baseline()
+
+    @property
+    def learning(self) -> bool:
+        return self._learner is not None
+
+    def _path(self) -> Path | None:
+        return None if self.state_dir is None else baseline_path(self.state_dir, self.sensor)
+
+    def _load_baseline(self) -> None:
+        path = self._path()
+        if path is None or not path.exists():
+            return
+        try:
+            self.set_baseline(Baseline.load(path, self.model_sha256))
+        except BaselineFileError as exc:  # a bad baseline costs the anomalous state, not the sensor
+            log.warning("sensor %s: baseline not used: %s", self.sensor, exc)
+
+    def set_baseline(self, baseline: Baseline) -> None:
+        self.baseline = baseline
+        self._base_flag = NoveltyFlag(_spec(baseline.thresholds[self.cfg.baseline_threshold], self.cfg))
+
+    def learn(self, windows: int) -> None:
+        """Learn this machine's baseline from the next ``windows`` windows (it must run healthy)."""
+        if windows < 50:
+            raise ConfigError(f"baseline learning needs at least 50 windows, got {windows}; learn for longer")
+        self._learner, self._learn_left = None, windows
+
+    def update(self, features: np.ndarray, probabilities: np.ndarray) -> NoveltyVerdict | None:
+        """One window: its feature vector (F,) and class probabilities (K,); None without a scorer."""
+        f = np.asarray(features, dtype=np.float64).reshape(1, -1)
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        self._learn_step(f)
+        if self.scorer is None:
+            return None
+        score = float(self.scorer.score(f)[0])
+        unfamiliar = self._flag.update(score) if self._flag is not None else False
+        base_score = anomalous = None
+        if self.baseline is not None and self._base_flag is not None:
+            base_score = float(self.baseline.score(f)[0])
+            anomalous = self._base_flag.update(base_score)
+        top = int(p.argmax())
+        smoothed = self._flag.smoothed if self._flag is not None else score
+        return NoveltyVerdict(score, smoothed, unfamiliar, top, float(p[top]), base_score, anomalous)
+
+    def _learn_step(self, f: np.ndarray) -> None:
+        if self._learn_left <= 0:
+            return
+        if self._learner is None:
+            self._learner = BaselineLearner(f.shape[1], self.model_sha256, sensor=self.sensor)
+        self._learner.add(f)
+        self._learn_left -= 1
+        if self._learn_left == 0:
+            baseline = self._learner.finish()
+            self._learner = None
+            path = self._path()
+            if path is not None:
+                baseline.save(path)
+            self.set_baseline(baseline)
+            log.info(
+                "sensor %s: baseline learned from %d windows", self.sensor, baseline.n + baseline.n_holdout
+            )
