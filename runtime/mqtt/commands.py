@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import DataError
+from runtime.mqtt.config import ACTION_PATTERN
 from runtime.mqtt.throttle import LogThrottle, clip
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ _EXAMPLE = 'send a JSON object such as {"action": "reload"}'
 #: the deepest nesting a command may have; real commands are flat objects
 MAX_DEPTH = 16
 DEFAULT_MAX_PAYLOAD_BYTES = 4096
-_ACTION = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 log_throttle = LogThrottle(log)
 
 
@@ -71,7 +70,7 @@ def decode_command(payload: bytes, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -
         raise CommandError(
             "type", f"command is a JSON {type(doc).__name__}, not an object; {_EXAMPLE}")
     action = doc.get("action")
-    if not isinstance(action, str) or not _ACTION.fullmatch(action):
+    if not isinstance(action, str) or not ACTION_PATTERN.fullmatch(action):
         raise CommandError(
             "action",
             f"command has no valid \"action\" (got {clip(action, 60)}; 1-64 letters, digits, '_', '.' "

@@ -17,6 +17,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from runtime.config_base import StrictModel
 
 _FORBIDDEN_IN_TOPIC = re.compile(r"[+#\x00]")
+#: what a command's "action" may be (runtime.mqtt.commands refuses anything else)
+ACTION_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def check_topic_segment(value: str, what: str, *, allow_slash: bool = False) -> str:
@@ -100,6 +102,17 @@ class CommandsConfig(StrictModel):
         le=1_048_576,
         description="Larger command messages are ignored unparsed (a command is a small JSON object).",
     )
+
+    @field_validator("allow")
+    @classmethod
+    def _actions(cls, v: list[str] | None) -> list[str] | None:
+        for action in v or []:
+            if not ACTION_PATTERN.fullmatch(action):
+                raise ValueError(
+                    f"mqtt.commands.allow has {action!r}, which no command can carry; actions are "
+                    "1-64 letters, digits, '_', '.' or '-' (e.g. reload)"
+                )
+        return v
 
 
 class OutboxConfig(StrictModel):

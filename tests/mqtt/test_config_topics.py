@@ -102,3 +102,13 @@ def test_backoff_doubles_to_the_cap_and_resets() -> None:
     assert b.next_delay() == 1.0
     jittered = Backoff(1.0, 8.0, jitter=0.2, rng=random.Random(1))
     assert all(0.9 <= jittered.next_delay() / base <= 1.1 for base in (1.0, 2.0, 4.0))
+
+
+def test_commands_config_refuses_actions_no_command_can_carry() -> None:
+    from runtime.mqtt.config import CommandsConfig
+
+    assert CommandsConfig(allow=["reload", "re-load.v2"]).allow == ["reload", "re-load.v2"]
+    with pytest.raises(ValueError, match="no command can carry"):
+        CommandsConfig(allow=["reload all"])
+    with pytest.raises(ValueError):
+        CommandsConfig(max_payload_bytes=8)
