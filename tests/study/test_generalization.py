@@ -91,6 +91,7 @@ def test_report_only_writes_tables_and_figures(tmp_path: Path, capsys) -> None:
             "seed": seed,
             "key": f"{m}-{s}-{seed}",
             "acc": 0.5 + 0.1 * seed,
+            "acc_other": 0.4,
             "recall": {},
             "n_train": 10,
             "n_test": 100,
@@ -114,26 +115,37 @@ def test_report_only_writes_tables_and_figures(tmp_path: Path, capsys) -> None:
         str(out),
     ]
     assert main(argv) == 0
-    assert "| finetune | 55.0 ± 7.1 (n=2) | 55.0 ± 7.1 (n=2) |" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "| full fine-tune | same bearings, later | 55.0 ± 7.1 (n=2) | 55.0 ± 7.1 (n=2) |" in text
+    assert "| full fine-tune | other bearings | 40.0 ± 0.0 (n=2) | 40.0 ± 0.0 (n=2) |" in text
     for name in ("fewshot.csv", "fewshot.md", "fewshot.png", "fewshot_runs.csv"):
         assert (out / name).stat().st_size > 0, name
 
 
-def test_second_machine_labelled_and_test_bearings_are_disjoint() -> None:
-    data = fs.split_data(fs.FewShotPoint("finetune", 1.0, 0), fs.SecondMachine())
+def test_second_machine_test_spans_follow_the_labelled_span_or_are_other_bearings() -> None:
+    data, other = fs.split_data(fs.FewShotPoint("finetune", 1.0, 0), fs.SecondMachine())
     assert data.classes == list(fs.CLASSES)
-    assert data.summary["train_recordings"] == 4 and data.summary["test_recordings"] == 4 * fs.TEST_BEARINGS
-    train_rec = fs.recording(fs.SecondMachine(), "ball", 1.0, 1000)
-    test_rec = fs.recording(fs.SecondMachine(), "ball", 1.0, 9000)
-    assert not np.allclose(train_rec, test_rec)
+    assert (
+        data.summary["train_recordings"] == 4
+        and data.summary["other_bearing_recordings"] == 4 * fs.TEST_BEARINGS
+    )
     assert len(data.train.y) == 4 * (1 + (12000 - fs.WINDOW) // fs.TRAIN_HOP)
+    # the same-bearing test windows start after the labelled second and a one-window gap
+    assert data.train.start.max() + fs.WINDOW <= 12000 and data.test.start.min() >= 12000 + fs.WINDOW
+    # the stream is continuous: the labelled span is the start of the longer recording
+    short = fs.recording(fs.SecondMachine(), "ball", 1.0, 1000)
+    long = fs.recording(fs.SecondMachine(), "ball", 3.0, 1000)
+    assert np.allclose(short, long[: len(short)])
+    assert not np.allclose(short, fs.recording(fs.SecondMachine(), "ball", 1.0, 9000))
+    assert len(np.unique(other.recording)) == 4 * fs.TEST_BEARINGS
 
 
 def test_a_fewshot_run_fine_tunes_the_packaged_checkpoint(tmp_path: Path) -> None:
     settings = fs.FewShotSettings(parent="drsn_cw_cwru0hp", epochs=1)
     row = fs.run_point(settings, fs.FewShotPoint("head", 1.0, 0), fs.SecondMachine(), tmp_path)
     assert 0.0 <= row["acc"] <= 1.0 and set(row["recall"]) == set(fs.CLASSES)
-    assert row["n_test_recordings"] == 12 and row["n_test"] > 400
+    assert row["n_other_recordings"] == 12 and row["n_test_other"] > 400 and row["n_test"] > 100
+    assert 0.0 <= row["acc_other"] <= 1.0 and set(row["recall_other"]) == set(fs.CLASSES)
 
 
 def test_one_real_leave_one_load_out_run(cwru_dir: Path, tmp_path: Path) -> None:
