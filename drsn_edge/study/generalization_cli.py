@@ -138,7 +138,9 @@ def _write_lolo(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:
 def _write_fewshot(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:
     table = rep.fewshot_table(rows)
     rep.write_csv(out / "fewshot.csv", table)
-    rep.write_csv(out / "fewshot_runs.csv", [{k: v for k, v in r.items() if not k.startswith("recall")} for r in rows])
+    rep.write_csv(
+        out / "fewshot_runs.csv", [{k: v for k, v in r.items() if not k.startswith("recall")} for r in rows]
+    )
     md: str = "## Few-shot, simulated second machine\n\n" + rep.fewshot_markdown(table)
     (out / "fewshot.md").write_text(md)
     if table:
