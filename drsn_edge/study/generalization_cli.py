@@ -26,7 +26,12 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="DIR", help="CWRU folder with MANIFEST.csv (0-3 HP), for the LOLO part")
-    p.add_argument("--parts", default="lolo,fewshot", help="comma-separated: lolo,fewshot")
+    p.add_argument(
+        "--parts",
+        default="lolo,fewshot",
+        help="comma-separated: lolo, fewshot, packaged (load-transfer figures of the packaged CWRU models, "
+        "written to <out>/packaged_figures.json for `drsn-edge models --write-manifest --figures`)",
+    )
     g = p.add_argument_group("leave-one-load-out")
     g.add_argument("--models", default="drsn_cw_paper,wdcnn,drsn_cs_paper,resnet_paper")
     g.add_argument("--seeds", default="0,1,2")
@@ -98,9 +103,27 @@ def run(args: argparse.Namespace) -> int:
             else _rows(work / "fewshot" / "rows.jsonl")
         )
         summary.append(_write_fewshot(frows, out, rep))
+    if "packaged" in parts:
+        summary.append(_write_packaged(args, out))
     text = "\n".join(summary)
     print(text)
     return 0
+
+
+def _write_packaged(args: argparse.Namespace, out: Path) -> str:
+    """Load-transfer figures of the packaged CWRU models (for `drsn-edge models --figures`)."""
+    from drsn_edge.study.generalization_packaged import packaged_figures
+    from runtime.errors import ConfigError
+
+    if not args.data:
+        raise ConfigError("the packaged part needs --data ../shared/data/cwru")
+    lolo_file = out / "lolo_figures.json"
+    lolo_figures = json.loads(lolo_file.read_text()) if lolo_file.exists() else {}
+    figures = packaged_figures(args.data, lolo_figures)
+    path = out / "packaged_figures.json"
+    path.write_text(json.dumps(figures, indent=1))
+    lines = [f"- {name}: {'; '.join(f'{k}: {v}' for k, v in fig.items())}" for name, fig in figures.items()]
+    return "## Packaged CWRU models\n\n" + "\n".join(lines) + f"\n\n(written to {path})\n"
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

@@ -154,3 +154,11 @@ def test_one_real_leave_one_load_out_run(cwru_dir: Path, tmp_path: Path) -> None
     assert "normal" in row["train_classes"] and "normal" not in row["test_classes"]
     assert len(row["test_classes"]) == 9 and row["n_test_recordings"] == 9
     assert row["n_test"] > 0 and row["n_adapt"] > 0 and 0.0 <= row["acc_adabn"] <= 1.0
+
+
+def test_packaged_model_scored_on_a_load_it_never_saw(cwru_dir: Path) -> None:
+    from drsn_edge.assets import ASSETS
+    from drsn_edge.study.generalization_packaged import unseen_load_accuracy
+
+    fig = unseen_load_accuracy(ASSETS / "drsn_cw_cwru0hp.pt", str(cwru_dir), [3])
+    assert 0.5 < fig["acc_3hp"] <= 1.0 and fig["n_3hp"] > 900  # 9 recordings of ~10 s at hop 1024
