@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import paho.mqtt.publish as mqtt_publish
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from runtime.mqtt.config import MqttConfig
+from runtime.mqtt.publisher import MqttPublisher
 from tests.support.broker import MosquittoBroker
 
 
@@ -239,3 +241,21 @@ def _read_packet(conn: socket.socket) -> tuple[int, bytes]:
         if not b & 0x80:
             break
     return kind, read(length)
+
+
+def command(pub: MqttPublisher, broker: MosquittoBroker, payload: bytes) -> None:
+    """Publish ``payload`` on the publisher's command topic at QoS 1."""
+    mqtt_publish.single(pub.topics.command, payload, qos=1, hostname=broker.host, port=broker.port)
+
+
+def listening(pub: MqttPublisher, broker: MosquittoBroker, seen: Callable[[], bool]) -> None:
+    """Send ``ping`` commands until ``seen()``.
+
+    The publisher subscribes to its command topic after CONNACK; a command published before the
+    broker processed that subscription is simply not delivered, so tests wait for one that is.
+    """
+    deadline = time.monotonic() + 10
+    while not seen():
+        assert time.monotonic() < deadline, "the publisher never received a command"
+        command(pub, broker, b'{"action": "ping"}')
+        wait_until(seen, 0.3)

@@ -16,7 +16,15 @@ from runtime.mqtt.commands import log_throttle
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.publisher import Ack, MqttPublisher
-from tests.mqtt.support import PasswordBroker, Recorder, TlsBroker, make_config, wait_until
+from tests.mqtt.support import (
+    PasswordBroker,
+    Recorder,
+    TlsBroker,
+    command,
+    listening,
+    make_config,
+    wait_until,
+)
 from tests.support.broker import MosquittoBroker
 
 Running = Callable[..., MqttPublisher]
@@ -113,16 +121,21 @@ def test_commands_reach_the_registered_handler(
     got: list[dict[str, Any]] = []
     seen = threading.Event()
 
+    pings: list[dict[str, Any]] = []
+
     def handler(cmd: dict[str, Any]) -> None:
+        if cmd["action"] == "ping":
+            pings.append(cmd)
+            return
         got.append(cmd)
         seen.set()
 
     pub = running(make_config(broker, tmp_path), on_command=handler)
-    assert wait_until(lambda: pub.connected)
+    listening(pub, broker, lambda: bool(pings))
     caplog.set_level(logging.WARNING)
     log_throttle.reset()
     for payload in (b"not json", b'{"action": "reload", "model": "m.onnx"}'):
-        mqtt_publish.single(pub.topics.command, payload, qos=1, hostname=broker.host, port=broker.port)
+        command(pub, broker, payload)
     assert seen.wait(5)
     assert got == [{"action": "reload", "model": "m.onnx"}]
     assert "not valid JSON" in caplog.text
