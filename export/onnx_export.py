@@ -26,7 +26,7 @@ import torch
 from export.bn_fold import fold_batchnorm
 from export.checkpoint_format import Checkpoint, load_checkpoint
 from export.graph_rules import check_supported_ops, op_histogram
-from runtime.artifact import Golden, ModelMetadata, read_onnx_metadata
+from runtime.artifact import SCHEMA_VERSION, Golden, ModelMetadata, read_onnx_metadata
 from runtime.errors import ModelFileError
 from runtime.novelty.stats import NoveltyScorer, NoveltyStats
 from runtime.onnx_tools.metadata_io import embed_metadata, save_onnx
@@ -343,6 +343,7 @@ def _metadata(
     update = {
         "model": info,
         "input": tensor,
+        "schema_version": SCHEMA_VERSION,  # what this exporter writes, whatever the checkpoint recorded
         "output_name": OUTPUT_NAME,
         "features_name": FEATURES_NAME if FEATURES_NAME in outputs else None,
         "novelty": _novelty(meta, outputs.get(FEATURES_NAME)),
