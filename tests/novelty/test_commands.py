@@ -13,6 +13,7 @@ from drsn_edge.training.checkpoint import load_checkpoint
 from runtime.artifact import read_onnx_metadata
 from runtime.novelty import Baseline, BaselineFileError
 from runtime.novelty.stats import scorer_of
+from runtime.onnx_tools.metadata_io import write_metadata_file
 from runtime.signals.simulator import BearingSimulator
 
 TINY = [
@@ -107,17 +108,19 @@ def test_baseline_command_learns_a_machine_and_refuses_another_model(
         Baseline.load(path, "0" * 64)
 
 
-def test_baseline_needs_a_model_with_features(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    packaged = Path(__file__).parents[2] / "drsn_edge" / "assets" / "drsn_cw_cwru0hp.onnx"
-    if read_onnx_metadata(packaged).features_name is not None:
-        pytest.skip("the packaged model has been re-exported with features")
+def test_baseline_needs_a_model_with_features(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    onnx_path = tmp_path / "old.onnx"
+    assert main(["export", "onnx", str(trained), "-o", str(onnx_path)]) == 0
+    write_metadata_file(onnx_path, read_onnx_metadata(onnx_path), features_name=None)  # as before novelty
     recording = tmp_path / "r.npy"
     np.save(recording, np.zeros(10000, np.float32))
     assert (
         main(
             [
                 "baseline",
-                str(packaged),
+                str(onnx_path),
                 str(recording),
                 "--sensor",
                 "s",

@@ -22,8 +22,6 @@ from runtime.onnx_tools.fp16 import FEATURES_MAX_REL_DIFF, fp16_from_onnx
 from runtime.onnx_tools.ort_run import cpu_session, run_outputs
 from tests.support.model_files import ExportCache, make_checkpoint
 
-PACKAGED_V1 = Path(__file__).parents[2] / "drsn_edge" / "assets" / "drsn_cw_cwru0hp.onnx"
-
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_exports_features_that_match_pytorch(name: str, exports: ExportCache) -> None:
@@ -121,13 +119,15 @@ def test_statistics_of_another_width_or_a_singular_covariance_are_refused(tmp_pa
             onnx_from_checkpoint(ckpt_path, tmp_path / "bad.onnx", build_model=build_model)
 
 
-def test_a_model_from_before_novelty_keeps_working_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
-    meta = read_onnx_metadata(PACKAGED_V1)
-    if meta.features_name is not None:
-        pytest.skip("the packaged model has been re-exported with features")
+def test_a_model_from_before_novelty_keeps_working_with_one_warning(
+    exports: ExportCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    meta = read_onnx_metadata(exports.onnx("drsn_cw_paper"))
+    old = meta.model_copy(update={"features_name": None, "novelty": None, "schema_version": 1})
     with caplog.at_level(logging.WARNING):
-        assert scorer_of(meta, "drsn_cw_cwru0hp.onnx") is None
-    assert "novelty scoring is off" in caplog.text and "drsn_cw_cwru0hp.onnx" in caplog.text
+        assert scorer_of(old, "old.onnx") is None
+    assert "novelty scoring is off" in caplog.text and "old.onnx" in caplog.text
+    assert "features output" in caplog.text
 
 
 def test_statistics_of_other_classes_are_refused(tmp_path: Path) -> None:
