@@ -227,3 +227,43 @@ def test_an_ended_inference_thread_makes_the_daemon_exit_3(tmp_path: Path, broke
         assert daemon.exit_code == 3
     finally:
         daemon.stop()
+
+
+@pytest.mark.slow
+def test_a_sender_clock_an_hour_back_does_not_hold_a_fault_back(
+    tmp_path: Path, broker: MosquittoBroker, subscriber: Subscribers,
+) -> None:
+    """Defect 6: min_duration_s ran on sender timestamps, so a step back suppressed a real fault."""
+    port = _free_udp_port()
+    source = {"type": "udp", "host": "127.0.0.1", "port": port, "max_clock_skew_s": None,  # trust t0
+              "sensors": [{"id": "press-1", "sample_rate": RATE}]}
+    cfg = base_config(broker.host, broker.port, tmp_path, [source])
+    cfg["fault_state"]["min_duration_s"] = 1.0
+    daemon = Daemon(validate_config_dict(cfg))
+    sub = subscriber()
+    normal = simulate("normal", 48 * CHUNK / RATE).reshape(-1, CHUNK)
+    fault = simulate("inner_race", 96 * CHUNK / RATE).reshape(-1, CHUNK)
+    period = CHUNK / RATE
+    daemon.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for seq, chunk in enumerate(normal):
+                s.sendto(encode_frame(chunk, sample_rate=RATE, seq=seq, t0=time.time() - period,
+                                      sensor_id="press-1"), ("127.0.0.1", port))
+                time.sleep(period)
+            sub.wait_for(lambda x: any(e["to"] == "normal" for e in x.events("press-1")), 10, "normal first")
+            t_fault = time.time()
+            for i, chunk in enumerate(fault):  # 0.5 s into the fault the gateway's clock steps back an hour
+                seq = len(normal) + i
+                step = 3600.0 if i >= 6 else 0.0
+                s.sendto(encode_frame(chunk, sample_rate=RATE, seq=seq, t0=time.time() - step - period,
+                                      sensor_id="press-1"), ("127.0.0.1", port))
+                time.sleep(period)
+                if any(e["to"] == "inner_race" for e in sub.events("press-1")):
+                    break
+        sub.wait_for(lambda x: any(e["to"] == "inner_race" for e in x.events("press-1")), 5, "the fault")
+        took = time.time() - t_fault
+    finally:
+        daemon.stop()
+    assert took < 6.0, f"the fault took {took:.1f} s to be reported with min_duration_s 1 s"
+    print(f"fault reported {took:.1f} s after it began, sender clock an hour back (min_duration_s 1 s)")
