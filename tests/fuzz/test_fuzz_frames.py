@@ -93,15 +93,12 @@ def _check_all(data: bytes | str) -> None:
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=512), headers, mutated_frames()))
-def test_binary_payloads_decode_or_raise_payload_error(data: bytes) -> None:
-    _check_all(data)
-
-
-@FUZZ
-@given(st.one_of(json_text(), json_text().map(lambda t: t.encode("utf-8", "surrogatepass")),
-                 st.binary(max_size=256).map(lambda b: b"{" + b)))
-def test_json_payloads_decode_or_raise_payload_error(data: str | bytes) -> None:
+@given(st.one_of(
+    st.binary(max_size=512), headers, mutated_frames(),  # binary frames
+    json_text(), json_text().map(lambda t: t.encode("utf-8")),  # JSON frames, as text and as bytes
+    st.binary(max_size=256).map(lambda b: b"{" + b),  # bad UTF-8 after a JSON start
+))
+def test_payloads_decode_or_raise_payload_error(data: str | bytes) -> None:
     _check_all(data)
 
 

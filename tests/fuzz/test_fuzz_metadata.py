@@ -85,23 +85,26 @@ def _total_metadata(text: str | bytes) -> None:
         assert x.shape[0] == y.shape[0] == meta.golden.shape[0]
 
 
-@FUZZ
-@given(st.one_of(mutated_real(), json_text(), json_text().map(lambda t: t.encode()), st.binary(max_size=200)))
-def test_metadata_documents_parse_or_raise_model_file_error(text: str | bytes) -> None:
-    _total_metadata(text)
-
-
-@FUZZ
-@given(st.one_of(
-    st.binary(max_size=200),
+engine_files = st.one_of(
     st.builds(lambda n, body: ENGINE_MAGIC + _LEN.pack(n) + body, st.integers(0, 2**32 - 1),
               st.binary(max_size=200)),
     st.builds(lambda doc, tail: ENGINE_MAGIC + _LEN.pack(len(doc.encode())) + doc.encode() + tail,
               st.one_of(mutated_real().map(lambda m: '{"model": ' + m + ', "engine": {}}'), json_text(60)),
               st.binary(max_size=16)),
+)
+
+
+@FUZZ
+@given(st.one_of(
+    mutated_real(), json_text(), json_text().map(lambda t: t.encode()), st.binary(max_size=200),
+    engine_files.map(lambda data: ("engine", data)),
 ))
-def test_engine_headers_parse_or_raise_model_file_error(data: bytes) -> None:
+def test_metadata_parses_or_raises_model_file_error(case: str | bytes | tuple[str, bytes]) -> None:
+    """A metadata document (ONNX metadata_props) or an engine file's header."""
+    if not isinstance(case, tuple):
+        _total_metadata(case)
+        return
     path = _DIR / "model.engine"
-    path.write_bytes(data)
+    path.write_bytes(case[1])
     with contextlib.suppress(ModelFileError):
         read_engine_file(path)
