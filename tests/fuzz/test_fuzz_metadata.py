@@ -80,6 +80,7 @@ def _total_metadata(text: str | bytes) -> None:
     if meta.golden is not None:  # what every backend decodes at load for its golden gate
         try:
             x, y = meta.golden.arrays()
+            meta.golden.features()
         except ModelFileError:
             return
         assert x.shape[0] == y.shape[0] == meta.golden.shape[0]
