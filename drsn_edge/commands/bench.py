@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     bench_backends.add_arguments(backends)
     backends.set_defaults(_bench=bench_backends.run)
+    novelty = sub.add_parser(
+        "novelty", help="cost of the novelty path (features, score, smoothing, baseline) next to inference"
+    )
+    add_novelty_arguments(novelty)
+    novelty.set_defaults(_bench=run_novelty)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,3 +162,20 @@ def run_daemon(args: argparse.Namespace) -> int:
     if missed:
         print(f"target(s) missed: {', '.join(missed)}", file=sys.stderr)
     return 1 if missed and args.check else 0
+
+
+def add_novelty_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, default=ASSETS / "drsn_cw_cwru0hp.onnx", help="a calibrated ONNX")
+    p.add_argument("--batch", type=int, default=32, help="windows per inference call (default 32)")
+    p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per loop (default 5)")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
+    p.add_argument("--out", type=Path, default=Path("docs/results/novelty"), help="where the figures go")
+
+
+def run_novelty(args: argparse.Namespace) -> int:
+    from runtime.novelty.bench import report_text, run_novelty_bench, write_report
+
+    result = run_novelty_bench(args.model, batch=args.batch, seconds=args.seconds, threads=args.threads)
+    print(report_text(result))
+    write_report(result, args.out, "drsn-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    return 0

@@ -32,7 +32,7 @@ from runtime.novelty.covariance import (
     SingularCovarianceError,
     cholesky_factor,
 )
-from runtime.novelty.scores import squared_distances
+from runtime.novelty.scores import Mahalanobis
 from runtime.novelty.stats import PERCENTILES
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Baseline:
     n_holdout: int
     created: float = field(default_factory=time.time)
     sensor: str = ""
-    _chol: np.ndarray = field(init=False, repr=False, compare=False)
+    _distance: Mahalanobis = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -76,11 +76,16 @@ class Baseline:
             raise BaselineFileError(
                 f"{exc}; learn the baseline again (`drsn-edge baseline` or the daemon's relearn command)"
             ) from exc
-        object.__setattr__(self, "_chol", chol)
+        object.__setattr__(self, "_distance", Mahalanobis(self.mean[None, :], chol))
 
     @property
     def feature_dim(self) -> int:
         return int(self.mean.shape[0])
+
+    @property
+    def whitening(self) -> np.ndarray:
+        """``L^-1`` of the covariance's Cholesky factor: ``|W (f - mean)|`` is the distance."""
+        return self._distance.w
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Mahalanobis distance of each row of ``features`` to this machine's own normal."""
@@ -89,7 +94,7 @@ class Baseline:
             f = f[None, :]
         if f.ndim != 2 or f.shape[1] != self.feature_dim:
             raise DataError(f"features of shape {f.shape} do not fit a baseline of width {self.feature_dim}")
-        out: np.ndarray = np.sqrt(squared_distances(f, self.mean[None, :], self._chol)[:, 0])
+        out: np.ndarray = np.sqrt(self._distance.squared(f)[:, 0])
         return out
 
     def to_dict(self) -> dict[str, Any]:

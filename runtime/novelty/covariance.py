@@ -94,10 +94,20 @@ def cholesky_factor(cov: np.ndarray, what: str = "covariance") -> tuple[np.ndarr
 
 def whiten(diff: np.ndarray, chol: np.ndarray) -> np.ndarray:
     """``L^-1 diff^T`` row-wise: squared norms of the result are squared Mahalanobis distances."""
-    from numpy.linalg import solve
-
-    out: np.ndarray = solve(chol, np.asarray(diff, dtype=np.float64).T).T
+    out: np.ndarray = np.asarray(diff, dtype=np.float64) @ whitening_matrix(chol).T
     return out
+
+
+def whitening_matrix(chol: np.ndarray) -> np.ndarray:
+    """``L^-1`` of a lower Cholesky factor, computed once so that scoring is a matrix product.
+
+    A triangular solve per window costs far more than the product (and dominated the novelty
+    path's cost when it was done per call); the inverse of a well-conditioned factor (jitter
+    already applied) is accurate to float64 rounding.
+    """
+    c = np.asarray(chol, dtype=np.float64)
+    inv: np.ndarray = np.linalg.solve(c, np.eye(c.shape[0]))
+    return inv
 
 
 class MomentAccumulator:

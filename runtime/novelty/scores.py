@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from runtime.novelty.covariance import whiten
+from runtime.novelty.covariance import whitening_matrix
 
 FeatureScore = Literal["mahalanobis", "relative_mahalanobis"]
 FEATURE_SCORES: tuple[FeatureScore, ...] = ("mahalanobis", "relative_mahalanobis")
@@ -39,9 +39,20 @@ def energy(logits: np.ndarray) -> np.ndarray:
 
 def squared_distances(features: np.ndarray, means: np.ndarray, chol: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of every row of ``features`` to every row of ``means``: (N, K)."""
-    f = np.asarray(features, dtype=np.float64)
-    wf = whiten(f, chol)  # (N, F)
-    wm = whiten(np.asarray(means, dtype=np.float64), chol)  # (K, F)
-    d2 = (wf * wf).sum(axis=1)[:, None] - 2.0 * wf @ wm.T + (wm * wm).sum(axis=1)[None, :]
-    out: np.ndarray = np.maximum(d2, 0.0)
-    return out
+    return Mahalanobis(means, chol).squared(features)
+
+
+class Mahalanobis:
+    """Distances to fixed means under one covariance, with the whitening done once at construction."""
+
+    def __init__(self, means: np.ndarray, chol: np.ndarray) -> None:
+        self.w = whitening_matrix(chol)
+        self.wm = np.asarray(means, dtype=np.float64) @ self.w.T  # (K, F) whitened means
+        self.wm_sq = (self.wm * self.wm).sum(axis=1)
+
+    def squared(self, features: np.ndarray) -> np.ndarray:
+        """(N, K) squared distances of the rows of ``features`` (N, F)."""
+        wf = np.asarray(features, dtype=np.float64) @ self.w.T
+        d2 = (wf * wf).sum(axis=1)[:, None] - 2.0 * wf @ self.wm.T + self.wm_sq[None, :]
+        out: np.ndarray = np.maximum(d2, 0.0)
+        return out

@@ -86,6 +86,8 @@ class SensorNovelty:
         if scorer is not None and cfg.threshold != "off":
             self._flag = NoveltyFlag(_spec(scorer.stats.threshold(cfg.threshold), cfg))
         self.baseline: Baseline | None = None
+        self._base_w: np.ndarray | None = None
+        self._base_wm = np.zeros(0)
         self._base_flag: NoveltyFlag | None = None
         self._learner: BaselineLearner | None = None
         self._learn_left = 0
@@ -108,7 +110,14 @@ class SensorNovelty:
             log.warning("sensor %s: baseline not used: %s", self.sensor, exc)
 
     def set_baseline(self, baseline: Baseline) -> None:
+        if baseline.feature_dim != (self.scorer.stats.feature_dim if self.scorer else baseline.feature_dim):
+            raise ConfigError(
+                f"sensor {self.sensor}: the baseline has {baseline.feature_dim} features, the model "
+                f"{self.scorer.stats.feature_dim if self.scorer else '?'}; learn the baseline again"
+            )
         self.baseline = baseline
+        self._base_w = baseline.whitening
+        self._base_wm = baseline.mean @ baseline.whitening.T
         self._base_flag = NoveltyFlag(_spec(baseline.thresholds[self.cfg.baseline_threshold], self.cfg))
 
     def learn(self, windows: int) -> None:
@@ -117,22 +126,34 @@ class SensorNovelty:
             raise ConfigError(f"baseline learning needs at least 50 windows, got {windows}; learn for longer")
         self._learner, self._learn_left = None, windows
 
-    def update(self, features: np.ndarray, probabilities: np.ndarray) -> NoveltyVerdict | None:
-        """One window: its feature vector (F,) and class probabilities (K,); None without a scorer."""
-        f = np.asarray(features, dtype=np.float64).reshape(1, -1)
-        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-        self._learn_step(f)
+    def update(
+        self, features: np.ndarray, probabilities: np.ndarray, *, score: float | None = None
+    ) -> NoveltyVerdict | None:
+        """One window: its feature vector (F,) and class probabilities (K,) as float arrays; None
+        without a scorer. Called once per window on the daemon's hot path, so it checks nothing:
+        the arrays come straight from the backend's checked output.
+
+        ``score`` is the window's training-data score when the caller scored a whole batch at once
+        (one matrix product per batch instead of one per window).
+        """
+        if self._learn_left > 0:
+            self._learn_step(np.asarray(features, dtype=np.float64).reshape(1, -1))
         if self.scorer is None:
             return None
-        score = float(self.scorer.score(f)[0])
+        if score is None:
+            score = float(self.scorer.score(features)[0])
         unfamiliar = self._flag.update(score) if self._flag is not None else False
         base_score = anomalous = None
-        if self.baseline is not None and self._base_flag is not None:
-            base_score = float(self.baseline.score(f)[0])
+        if self._base_flag is not None and self._base_w is not None:
+            # one small matrix product on the hot path (Baseline.score validates; this cannot fail)
+            d = features @ self._base_w.T - self._base_wm
+            base_score = float(np.sqrt(d @ d))
             anomalous = self._base_flag.update(base_score)
-        top = int(p.argmax())
+        top = int(probabilities.argmax())
         smoothed = self._flag.smoothed if self._flag is not None else score
-        return NoveltyVerdict(score, smoothed, unfamiliar, top, float(p[top]), base_score, anomalous)
+        return NoveltyVerdict(
+            score, smoothed, unfamiliar, top, float(probabilities[top]), base_score, anomalous
+        )
 
     def _learn_step(self, f: np.ndarray) -> None:
         if self._learn_left <= 0:

@@ -19,7 +19,7 @@ import numpy as np
 
 from runtime.errors import DataError, ModelFileError
 from runtime.novelty.covariance import SingularCovarianceError, cholesky_factor, ledoit_wolf
-from runtime.novelty.scores import FEATURE_SCORES, FeatureScore, squared_distances
+from runtime.novelty.scores import FEATURE_SCORES, FeatureScore, Mahalanobis
 
 log = logging.getLogger(__name__)
 
@@ -160,32 +160,29 @@ class NoveltyScorer:
     def __init__(self, stats: NoveltyStats, source: str = "model") -> None:
         self.stats = stats
         try:
-            self._chol, self.jitter = cholesky_factor(stats.covariance, f"{source}: the novelty covariance")
-            self._bg_chol = None
-            if stats.background_covariance is not None:
-                self._bg_chol, _ = cholesky_factor(
+            chol, self.jitter = cholesky_factor(stats.covariance, f"{source}: the novelty covariance")
+            self._classes = Mahalanobis(stats.means, chol)
+            self._background = None
+            if stats.background_covariance is not None and stats.background_mean is not None:
+                bg_chol, _ = cholesky_factor(
                     stats.background_covariance, f"{source}: the novelty background covariance"
                 )
+                self._background = Mahalanobis(stats.background_mean[None, :], bg_chol)
         except SingularCovarianceError as exc:
             raise NoveltyStatsError(f"{exc}; re-calibrate with `drsn-edge calibrate CKPT`") from exc
 
     def distances(self, features: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance to every class mean, (N, K)."""
-        f = _features(features, self.stats.feature_dim)
-        return squared_distances(f, self.stats.means, self._chol)
+        return self._classes.squared(_features(features, self.stats.feature_dim))
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """One novelty score per window (N,): higher is less familiar."""
-        d2 = self.distances(features)
-        nearest = d2.min(axis=1)
-        if self.stats.score == "mahalanobis":
+        f = _features(features, self.stats.feature_dim)
+        nearest = self._classes.squared(f).min(axis=1)
+        if self.stats.score == "mahalanobis" or self._background is None:
             out: np.ndarray = np.sqrt(nearest)
             return out
-        assert self._bg_chol is not None and self.stats.background_mean is not None
-        bg = squared_distances(
-            _features(features, self.stats.feature_dim), self.stats.background_mean[None, :], self._bg_chol
-        )[:, 0]
-        rel: np.ndarray = nearest - bg
+        rel: np.ndarray = nearest - self._background.squared(f)[:, 0]
         return rel
 
 

@@ -133,3 +133,13 @@ def test_baseline_needs_a_model_with_features(
         == 2
     )
     assert "no features output" in capsys.readouterr().err
+
+
+def test_bench_novelty_prints_and_saves_its_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "novelty", "--seconds", "0.2", "--out", str(tmp_path)]) == 0
+    assert "novelty path" in capsys.readouterr().out
+    figures = json.loads((tmp_path / "bench_novelty.json").read_text())
+    assert figures["features"] == 16 and figures["rounds"] >= 10 and figures["novelty_us_per_window"] > 0
+    assert (tmp_path / "bench_novelty.md").is_file()

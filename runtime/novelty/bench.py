@@ -1,0 +1,112 @@
+"""`drsn-edge bench novelty`: what the novelty path costs next to the inference it rides on.
+
+Two loops over the same batches on ONNX Runtime's CPU provider: the daemon's inference today
+(the logits output only) and the same call returning logits and features followed by everything
+the novelty path adds per window: the training-data score, one sensor's smoothed flag and the
+score against a learned baseline. The difference over the first is the novelty path's share of
+the inference time; the daemon spends more than inference per window (windowing, batching,
+publishing), so its share of the daemon's throughput is smaller still.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.artifact import read_onnx_metadata
+from runtime.errors import ConfigError
+from runtime.novelty.baseline import BaselineLearner
+from runtime.novelty.sensor import NoveltyConfig, SensorNovelty
+from runtime.novelty.stats import scorer_of
+from runtime.onnx_tools.ort_run import cpu_session
+
+
+def run_novelty_bench(
+    model: str | Path, *, batch: int = 32, seconds: float = 5.0, threads: int = 1
+) -> dict[str, Any]:
+    """Measure both loops; returns the figures (also what :func:`write_report` writes)."""
+    meta = read_onnx_metadata(model)
+    scorer = scorer_of(meta, str(model))
+    if scorer is None or meta.features_name is None or meta.golden is None:
+        raise ConfigError(
+            f"{model} has no calibrated features output; export it with `drsn-edge calibrate` first"
+        )
+    session = cpu_session(model, threads=threads)
+    inp = session.get_inputs()[0].name
+    x = np.resize(meta.golden.arrays()[0], (batch, *meta.golden.shape[1:])).astype(np.float32)
+    feats = session.run([meta.features_name], {inp: x})[0]
+    learner = BaselineLearner(feats.shape[1], "bench")
+    rng = np.random.default_rng(0)
+    learner.add(np.repeat(feats, 10, axis=0) + rng.normal(scale=0.05, size=(10 * batch, feats.shape[1])))
+    sensors = [SensorNovelty(f"s{i}", scorer, NoveltyConfig(), model_sha256="bench") for i in range(batch)]
+    baseline = learner.finish()
+    for s in sensors:
+        s.set_baseline(baseline)
+
+    def novelty_part(logits: np.ndarray, f: np.ndarray) -> None:
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        scores = scorer.score(f)  # one call per batch, as the daemon would
+        for i, sensor in enumerate(sensors):
+            sensor.update(f[i], p[i], score=float(scores[i]))
+
+    # interleaved, so that load from other processes hits all three measures alike
+    bare_t: list[float] = []
+    both_t: list[float] = []
+    novelty_t: list[float] = []
+    for _ in range(3):
+        session.run([meta.output_name], {inp: x})
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or len(bare_t) < 10:
+        t0 = time.perf_counter()
+        session.run([meta.output_name], {inp: x})
+        t1 = time.perf_counter()
+        logits, f = session.run([meta.output_name, meta.features_name], {inp: x})
+        t2 = time.perf_counter()
+        novelty_part(logits, f)
+        t3 = time.perf_counter()
+        bare_t.append(t1 - t0)
+        both_t.append(t2 - t1)
+        novelty_t.append(t3 - t2)
+    t_bare, t_both, t_nov = (float(np.median(v)) for v in (bare_t, both_t, novelty_t))
+    return {
+        "model": str(model),
+        "batch": batch,
+        "threads": threads,
+        "inference_ms_per_batch": 1e3 * t_bare,
+        "inference_with_features_ms_per_batch": 1e3 * t_both,
+        "novelty_ms_per_batch": 1e3 * t_nov,
+        "novelty_us_per_window": 1e6 * t_nov / batch,
+        "novelty_share_of_inference": (t_nov + max(t_both - t_bare, 0.0)) / t_bare,
+        "rounds": len(bare_t),
+        "features": int(feats.shape[1]),
+    }
+
+
+def report_text(r: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            "| what | figure |",
+            "|---|---|",
+            f"| model | {Path(r['model']).name} ({r['features']} features) |",
+            f"| inference, logits only (ms per batch of {r['batch']}, {r['threads']} thread) | "
+            f"{r['inference_ms_per_batch']:.3f} |",
+            "| inference, logits and features (ms per batch) | "
+            f"{r['inference_with_features_ms_per_batch']:.3f} |",
+            f"| novelty path: score, smoothing, baseline for every window (ms per batch) | "
+            f"{r['novelty_ms_per_batch']:.3f} ({r['novelty_us_per_window']:.1f} µs per window) |",
+            "| novelty path and features output / inference time | "
+            f"{100 * r['novelty_share_of_inference']:.1f} % |",
+            f"| rounds (medians, interleaved) | {r['rounds']} |",
+        ]
+    )
+
+
+def write_report(r: dict[str, Any], out: Path, command: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_novelty.json").write_text(json.dumps(r, indent=1))
+    (out / "bench_novelty.md").write_text(f"# Cost of the novelty path\n\n`{command}`\n\n{report_text(r)}\n")
