@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import platform
 import re
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from drsn_edge.bench_backends.measurement import tile_windows, time_calls
+from drsn_edge.bench_backends.report import command_line, model_section, package_versions
 from runtime.errors import ConfigError, DrsnEdgeError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ DEFAULT_BATCHES = (1, 8, 32, 128, 512, 2048, 8192)
 MODES = ("compute", "end-to-end")
 #: exit status when no CUDA device can be used (distinct from 1: a run failed, 2: bad arguments)
 NO_CUDA_EXIT = 3
-_MAX_CALLS = 2000
 
 
 @dataclass
@@ -115,41 +114,6 @@ def runner_names(text: str | None) -> list[str]:
     return names
 
 
-def tile(golden: np.ndarray, batch: int) -> np.ndarray:
-    """``batch`` real windows: the golden windows repeated as often as needed."""
-    reps = math.ceil(batch / len(golden))
-    return np.ascontiguousarray(np.concatenate([golden] * reps)[:batch], dtype=np.float32)
-
-
-def time_calls(
-    call: Callable[[], object], sync: Callable[[], None], *, batch: int, repeats: int, min_time_s: float,
-    warmup: int,
-) -> tuple[int, float, float, float]:
-    """(calls per repeat, p50 ms, p99 ms, windows/s): each call ends with ``sync()``; medians over repeats."""
-    for _ in range(max(warmup, 1)):
-        call()
-        sync()
-    t0 = time.perf_counter()
-    call()
-    sync()
-    single = max(time.perf_counter() - t0, 1e-6)
-    calls = int(min(max(math.ceil(min_time_s / single), 5), _MAX_CALLS))
-    p50s, p99s, rates = [], [], []
-    for _ in range(repeats):
-        lat = np.empty(calls)
-        start = time.perf_counter()
-        for i in range(calls):
-            t = time.perf_counter()
-            call()
-            sync()
-            lat[i] = time.perf_counter() - t
-        wall = time.perf_counter() - start
-        p50s.append(float(np.percentile(lat, 50)))
-        p99s.append(float(np.percentile(lat, 99)))
-        rates.append(batch * calls / wall)
-    return calls, 1e3 * float(np.median(p50s)), 1e3 * float(np.median(p99s)), float(np.median(rates))
-
-
 def measure(runner: Any, golden: tuple[np.ndarray, np.ndarray], batches: list[int], *, repeats: int,
             min_time_s: float, warmup: int, on_batch: Callable[[int], None]) -> CudaResult:
     """Load one runner, check its numerics on the golden windows, time both modes at every batch size.
@@ -170,7 +134,7 @@ def measure(runner: Any, golden: tuple[np.ndarray, np.ndarray], batches: list[in
         for b in batches:
             on_batch(b)
             try:
-                result.results += _one_batch(runner, tile(gx, b), repeats, min_time_s, warmup)
+                result.results += _one_batch(runner, tile_windows(gx, b), repeats, min_time_s, warmup)
             except Exception as exc:  # recorded in the report; the sweep stops here
                 log.warning("%s: batch %d failed: %s", runner.name, b, exc)
                 result.reason = f"stopped at batch {b}: {type(exc).__name__}: {str(exc)[:200]}"
@@ -253,22 +217,11 @@ def _gpu(index: int) -> dict[str, Any]:
 
 def report_doc(args: argparse.Namespace, model: Path, meta: Any, batches: list[int],
                results: list[CudaResult], device: int) -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    packages = {}
-    for pkg in ("torch", "onnxruntime", "onnxruntime-gpu", "numpy"):
-        try:
-            packages[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    argv = sys.argv[1:]
-    command = shlex.join(["drsn-edge", *argv]) if argv[:2] == ["bench", "backends"] else \
-        "drsn-edge bench backends --device cuda (called from Python)"
+    packages = package_versions(("torch", "onnxruntime", "onnxruntime-gpu", "numpy"))
+    command = command_line("drsn-edge bench backends --device cuda (called from Python)")
     return {
         "schema": SCHEMA, "version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command,
-        "model": {"path": str(model), "name": meta.model.name, "version": meta.model.version,
-                  "weights_sha256": meta.weights_sha256, "parameters": meta.model.num_parameters,
-                  "input": meta.input.shape, "classes": meta.classes},
+        "model": model_section(model, meta),
         "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
         "settings": {"batch_sizes": batches, "modes": list(MODES), "repeats": args.repeats,
                      "min_time_s": args.min_time, "warmup": args.warmup, "device_id": device},

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drsn_edge.bench_backends.report import batch_axes, numerics_and_skipped
+
 STEM = "backends-cuda"
 
 
@@ -23,16 +25,7 @@ def markdown_table(doc: dict[str, Any]) -> str:
             mem = "n/a" if r["device_peak_mib"] is None else f"{r['device_peak_mib']:.1f}"
             lines.append(f"| {b['name']} | {r['mode']} | {r['batch']} | {r['p50_ms']:.3f} | "
                          f"{r['p99_ms']:.3f} | {r['windows_per_s']:,.0f} | {mem} |")
-    lines += ["", "| backend | load s | max abs logit diff vs golden | argmax agreement | note |",
-              "|---|---:|---:|---:|---|"]
-    for b in doc["backends"]:
-        if b["status"] == "ok":
-            lines.append(f"| {b['name']} | {b['load_s']:.2f} | {b['max_abs_diff']:.2e} | "
-                         f"{100 * b['argmax_agreement']:.1f}% | {b['reason']} |")
-    skipped = [b for b in doc["backends"] if b["status"] != "ok"]
-    if skipped:
-        lines += ["", *[f"- {b['name']} {b['status']}: {b['reason']}" for b in skipped]]
-    return "\n".join(lines)
+    return "\n".join([*lines, *numerics_and_skipped(doc["backends"], note=True)])
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -63,7 +56,6 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import NullLocator
     except ImportError:
         print("no PNG: matplotlib is not installed (`pip install matplotlib`)", file=sys.stderr)
         return None
@@ -78,15 +70,7 @@ def plot(doc: dict[str, Any], path: Path) -> Path | None:
             kw = {"color": colours[i % len(colours)], "linestyle": style, "marker": "o", "markersize": 3}
             ax_rate.plot(xs, [r["windows_per_s"] for r in rows], label=f"{b['name']} {mode}", **kw)
             ax_lat.plot(xs, [r["p50_ms"] for r in rows], **kw)
-    batches = doc["settings"]["batch_sizes"]
-    for ax, title in ((ax_rate, "throughput (windows/s)"), (ax_lat, "latency p50 per call (ms)")):
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(batches, [str(b) for b in batches])
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("batch size")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
+    batch_axes(ax_rate, ax_lat, doc["settings"]["batch_sizes"])
     ax_rate.legend(fontsize=7)
     m = doc["model"]
     fig.suptitle(f"{m['name']} version {m['version']} on {doc['host']['gpu']['name']}: solid compute only, "

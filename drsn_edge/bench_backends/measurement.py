@@ -118,14 +118,18 @@ def tile_windows(golden: np.ndarray, batch: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([golden] * reps)[:batch], dtype=np.float32)
 
 
-def time_batch(runner: Runner, x: np.ndarray, *, repeats: int, min_time_s: float, warmup: int,
-               rss_before_load: float) -> BatchFigures:
-    """Warm up, size the repeats to ``min_time_s``, time them; medians over repeats."""
-    reset_peak_rss()
+def time_calls(
+    call: Callable[[], object], sync: Callable[[], None], *, batch: int, repeats: int, min_time_s: float,
+    warmup: int,
+) -> tuple[int, float, float, float]:
+    """(calls per repeat, p50 ms, p99 ms, windows/s): each call ends with ``sync()`` (a no-op on the
+    CPU, the stream's synchronisation on a GPU); warm-up, repeats sized to ``min_time_s``, medians."""
     for _ in range(max(warmup, 1)):
-        runner.infer(x)
+        call()
+        sync()
     t0 = time.perf_counter()
-    runner.infer(x)
+    call()
+    sync()
     single = max(time.perf_counter() - t0, 1e-6)
     calls = int(min(max(math.ceil(min_time_s / single), 5), _MAX_CALLS))
     p50s, p99s, rates = [], [], []
@@ -134,14 +138,23 @@ def time_batch(runner: Runner, x: np.ndarray, *, repeats: int, min_time_s: float
         start = time.perf_counter()
         for i in range(calls):
             t = time.perf_counter()
-            runner.infer(x)
+            call()
+            sync()
             lat[i] = time.perf_counter() - t
         wall = time.perf_counter() - start
         p50s.append(float(np.percentile(lat, 50)))
         p99s.append(float(np.percentile(lat, 99)))
-        rates.append(len(x) * calls / wall)
-    return BatchFigures(batch=len(x), calls=calls, p50_ms=1e3 * float(np.median(p50s)),
-                        p99_ms=1e3 * float(np.median(p99s)), windows_per_s=float(np.median(rates)),
+        rates.append(batch * calls / wall)
+    return calls, 1e3 * float(np.median(p50s)), 1e3 * float(np.median(p99s)), float(np.median(rates))
+
+
+def time_batch(runner: Runner, x: np.ndarray, *, repeats: int, min_time_s: float, warmup: int,
+               rss_before_load: float) -> BatchFigures:
+    """:func:`time_calls` on one batch, with the peak RSS over the warm-up and the repeats."""
+    reset_peak_rss()
+    calls, p50, p99, rate = time_calls(lambda: runner.infer(x), lambda: None, batch=len(x), repeats=repeats,
+                                       min_time_s=min_time_s, warmup=warmup)
+    return BatchFigures(batch=len(x), calls=calls, p50_ms=p50, p99_ms=p99, windows_per_s=rate,
                         peak_rss_delta_mib=max(peak_rss_mib() - rss_before_load, 0.0))
 
 
