@@ -64,7 +64,7 @@ class TensorSpec(StrictModel):
 
     name: str = Field("input", description="ONNX input name.")
     layout: Literal["NCW", "NCHW"] = Field("NCW", description="NCW for 1-D signals, NCHW for images.")
-    shape: list[int] = Field(..., description="Shape with -1 for the dynamic batch axis.")
+    shape: list[int] = Field(..., min_length=2, description="Shape with -1 for the dynamic batch axis.")
     dtype: Literal["float32", "float16"] = Field("float32", description="Input element type.")
 
 

@@ -109,3 +109,15 @@ def test_metadata_parses_or_raises_model_file_error(case: str | bytes | tuple[st
     path.write_bytes(case[1])
     with contextlib.suppress(ModelFileError):
         read_engine_file(path)
+
+
+def test_an_empty_input_shape_is_a_model_file_error() -> None:
+    """Found by this fuzz: ``input.shape: []`` raised IndexError inside the metadata's own check."""
+    doc = json.loads(json.dumps(REAL))
+    doc["input"]["shape"] = []
+    try:
+        ModelMetadata.from_json(json.dumps(doc), source="fuzz")
+    except ModelFileError as exc:
+        assert "input.shape" in str(exc)
+    else:
+        raise AssertionError("an input without a shape is not a model")
