@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "a one-minute live demo: simulated machines, the daemon and an MQTT broker"),
     "bench": ("bench", "benchmark backends, or the whole daemon path (`bench daemon`)"),
     "study": ("study", "reproducible noise-robustness study on CWRU (DRSN vs baselines)"),
-    "diagnose": ("diagnose", "envelope analysis of a recording at its bearing's fault frequencies (table + PNG)"),
+    "diagnose": ("diagnose", "envelope analysis of a recording at its bearing's fault frequencies "
+                 "(table + PNG)"),
     "adapt": ("adapt", "AdaBN: re-estimate a checkpoint's BatchNorm statistics on a new machine (no labels)"),
     "models": ("models", "the packaged models: classes, rate, window, training data and measured figures"),
     "calibrate": ("calibrate", "fit a checkpoint's novelty statistics (class means, covariance, thresholds)"),

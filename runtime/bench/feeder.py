@@ -18,6 +18,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +27,18 @@ from runtime.bench.workload import sensor_id
 from runtime.sources.frames import encode_frame
 
 _LEAD_S = 0.2
+#: how long the benchmark waits for the spawned feeder to be ready (imports on a busy machine)
+_START_TIMEOUT_S = 60.0
 
 
 def send_frames(address: tuple[str, int], recordings: list[str], sensors: int, rate: float, chunk: int,
-                seconds: float, stagger: bool, cpus: set[int] | None = None) -> None:
+                seconds: float, stagger: bool, cpus: set[int] | None = None,
+                ready: Event | None = None) -> None:
     """Process body: send ``sensors`` streams of ``chunk``-sample frames in real time for ``seconds``.
 
     ``cpus``: run on these CPUs, not on the one the benchmark pinned the daemon to (a child
     inherits its parent's affinity, and the sensors are not part of the daemon's budget).
+    ``ready`` is set once the recordings are loaded, just before the first frame is scheduled.
     """
     if cpus:
         os.sched_setaffinity(0, cpus)
@@ -46,6 +51,8 @@ def send_frames(address: tuple[str, int], recordings: list[str], sensors: int, r
     due = [(mono0 + offsets[i] + period, i) for i in range(sensors)]  # when each first chunk is complete
     heapq.heapify(due)
     seq = [0] * sensors
+    if ready is not None:
+        ready.set()
     try:
         while due:
             t, i = heapq.heappop(due)
@@ -68,13 +75,26 @@ def send_frames(address: tuple[str, int], recordings: list[str], sensors: int, r
 @contextlib.contextmanager
 def udp_feeder(address: tuple[str, int], recordings: list[Path], sensors: int, rate: float, chunk: int,
                seconds: float, stagger: bool = True, cpus: set[int] | None = None) -> Iterator[None]:
-    """Run :func:`send_frames` in a spawned process for the duration of the ``with`` block."""
+    """Run :func:`send_frames` in a spawned process for the duration of the ``with`` block.
+
+    The block is entered only once the process sends: a spawned interpreter re-imports numpy
+    and the benchmark package, which takes seconds on a busy machine, and a phase that started
+    its clock before would measure a daemon with no sensors (0 windows/s).
+    """
     ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    ready = ctx.Event()
     proc = ctx.Process(target=send_frames, name="bench-udp-feeder", daemon=True,
                        args=(address, [str(p) for p in recordings], sensors, rate, chunk, seconds, stagger,
-                             cpus))
+                             cpus, ready))
     proc.start()
     try:
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not ready.wait(0.1):
+            if not proc.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the UDP sensor feeder did not start within {_START_TIMEOUT_S:.0f} s "
+                    f"(exit code {proc.exitcode}); see its error above, or run the benchmark on a less "
+                    "busy machine")
         yield
     finally:  # the measurement is over: stop sending at once
         proc.terminate()
