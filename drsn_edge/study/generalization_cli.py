@@ -127,7 +127,8 @@ def _write_packaged(args: argparse.Namespace, out: Path) -> str:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    return list({r["key"]: r for r in rows}.values())
 
 
 def _write_lolo(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:

@@ -272,4 +272,4 @@ def run_fewshot(
     rows = (
         [json.loads(x) for x in rows_path.read_text().splitlines() if x.strip()] if rows_path.exists() else []
     )
-    return [r for r in rows if r["key"] in wanted]
+    return [r for r in {r["key"]: r for r in rows}.values() if r["key"] in wanted]  # last row of a key wins
