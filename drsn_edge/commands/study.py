@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_noise(args: argparse.Namespace) -> int:
     from drsn_edge.study.noise import NoiseStudy, rescore_fp16_failures, run_noise_study
-    from drsn_edge.study.report import write_report
+    from drsn_edge.study.report_page import write_report
     from drsn_edge.training.trainer import TrainConfig
 
     grid = _grid(args)
