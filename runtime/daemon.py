@@ -1,9 +1,11 @@
 """The monitoring daemon's lifecycle: start, serve, reload, stop — losing nothing on the way.
 
 Threads: each source has its own (chunks -> windows -> batcher queue); each model has one
-inference thread (batch -> probabilities -> fault state -> events); the MQTT publisher has a
-worker; the main thread only supervises (signals, reload, periodic metrics). Events are handed
-to the publisher, which commits them to the SQLite outbox before anything is sent.
+inference thread (batch -> probabilities -> fault state -> events, routed by
+:class:`~runtime.results_router.ResultRouter`, payloads built in :mod:`runtime.results`); the
+MQTT publisher has a worker; the main thread only supervises (signals, reload, periodic
+metrics). Events are handed to the publisher, which commits them to the SQLite outbox before
+anything is sent.
 
 Order of shutdown (SIGTERM/SIGINT): stop sources, drain the batchers (every window already cut
 is classified), hand the last events to the outbox, publish ``stopped`` and disconnect cleanly.
@@ -23,20 +25,26 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from runtime.batching import BatchResult, MicroBatcher
+from runtime.batching import MicroBatcher
 from runtime.config import DaemonConfig
 from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.fault_state import StateChange
 from runtime.metrics import Metrics
-from runtime.mqtt.outbox import NewMessage, Outbox
-from runtime.mqtt.payload import encode_json
-from runtime.mqtt.publisher import Ack, MqttPublisher, PublisherStats
+from runtime.mqtt.outbox import Outbox
+from runtime.mqtt.publisher import MqttPublisher
 from runtime.mqtt.throttle import LogThrottle, clip
-from runtime.pipeline import ModelRuntime, SensorPipeline, build_sensor, model_path_for, open_model_runtime
+from runtime.pipeline import (
+    BackendFactory,
+    ModelRuntime,
+    SensorPipeline,
+    build_sensor,
+    model_path_for,
+    open_model_runtime,
+)
 from runtime.preflight import ensure_outbox_dir
 from runtime.publish_hooks import PublishHook
+from runtime.results_metrics import CountCarrier, metrics_payload
+from runtime.results_router import ResultRouter
 from runtime.sdnotify import Notifier
 from runtime.sensor_watch import count_restarts, note_source_error, stale_changes, update_stale_gauges
 from runtime.sources import SOURCE_WIDE, SampleChunk, Source, create_source
@@ -57,8 +65,10 @@ class Daemon:
     """Runs one :class:`DaemonConfig`; use :meth:`run` (blocking) or :meth:`start`/:meth:`stop`."""
 
     def __init__(self, config: DaemonConfig, *, metrics: Metrics | None = None,
-                 publish_hooks: Iterable[PublishHook] = ()) -> None:
+                 publish_hooks: Iterable[PublishHook] = (),
+                 make_backend: BackendFactory | None = None) -> None:
         self.config = config
+        self._make_backend = make_backend  # None: the config's backend (the benchmark passes a stand-in)
         self.metrics = metrics or Metrics()
         #: observers of what is published (e.g. the benchmark's PUBACK timer); see runtime.publish_hooks
         self.publish_hooks: list[PublishHook] = list(publish_hooks)
@@ -73,12 +83,14 @@ class Daemon:
         self._state_lock = threading.Lock()
         self._last_error_log: dict[str, float] = {}
         self._next_metrics = 0.0
-        self._batcher_counts: dict[MicroBatcher, tuple[int, int]] = {}  # (dropped, errors) already counted
         self._supervisor: threading.Thread | None = None
         self.exit_code = 0
         #: systemd notifications (READY, WATCHDOG while healthy, STOPPING); no-op outside systemd
         self.notifier = Notifier()
-        self._pub_counts: dict[str, int] = {}  # publisher counters already carried into Prometheus
+        self._counts = CountCarrier(self.metrics)  # publisher and batcher totals -> Prometheus
+        #: batches -> fault states -> events, states, predictions (runtime.results_router)
+        self.results = ResultRouter(config, self.metrics, self.sensors, self._state_lock,
+                                    lambda: self.publisher, self.publish_hooks)
         self._restart_counts: dict[int, int] = {}  # source restarts already carried into Prometheus
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -92,13 +104,14 @@ class Daemon:
         if self.outbox.moved_aside is not None:
             self.metrics.outbox_corrupt.inc()
         self.publisher = MqttPublisher(cfg.mqtt, self.outbox, on_command=self._on_command,
-                                       on_acked=self._on_acked, on_committed=self._on_committed)
+                                       on_acked=self.results.on_acked,
+                                       on_committed=self.results.on_committed)
         self.publisher.start()
         self._build_sensors()
         if not self.sensors:
             raise ConfigError("no sensor can be served: " + "; ".join(self.disabled.values()))
         for sp in self.sensors.values():
-            self._publish_state(sp)
+            self.results.publish_state(sp)
         self.metrics.track_queue_depth(
             lambda: float(sum(m.batcher.queue_depth for m in self.models.values())))
         if cfg.metrics.prometheus_port is not None:
@@ -154,10 +167,10 @@ class Daemon:
         self._count_batcher_losses(closing)
         if self.publisher is not None:
             for sp in self.sensors.values():  # the retained states carry the final window counts
-                self._publish_state(sp)
-            self.publisher.publish_metrics(self._metrics_payload())
+                self.results.publish_state(sp)
+            self.publisher.publish_metrics(metrics_payload(self.metrics, self.publisher, self.disabled))
             self.publisher.close(timeout=5.0)
-            self._carry_publisher_counts(self.publisher.stats())
+            self._counts.publisher(self.publisher.stats())
             self.publisher = None
         if self.outbox is not None:
             self.outbox.close()
@@ -186,7 +199,8 @@ class Daemon:
     def _model(self, path: Path) -> ModelRuntime:
         found = self.models.get(path)
         if found is None:
-            found = open_model_runtime(path, self.config.backend, self.config.batching, self._on_batch)
+            found = open_model_runtime(path, self.config.backend, self.config.batching, self.results.on_batch,
+                                       self._make_backend)
             self.models[path] = found
         return found
 
@@ -237,89 +251,6 @@ class Daemon:
                 if now > deadline:
                     return
 
-    def _on_batch(self, batch: BatchResult) -> None:
-        """Inference thread: probabilities -> fault states -> events (outbox first) and states."""
-        self.metrics.observe_batch(batch.size, batch.infer_s, batch.latencies())
-        changes: list[tuple[SensorPipeline, StateChange]] = []
-        predictions: list[tuple[str, int, float, dict[str, Any]]] = []
-        publish_predictions = self.config.mqtt.publish_predictions
-        rounded = np.round(batch.probs, 6).tolist() if publish_predictions else []  # one call per batch
-        per_sensor: dict[str, int] = {}
-        with self._state_lock:
-            for i, w in enumerate(batch.windows):
-                sp = self.sensors.get(w.sensor_id)
-                if sp is None:
-                    continue
-                per_sensor[w.sensor_id] = per_sensor.get(w.sensor_id, 0) + 1
-                sp.last_window = batch.t_done
-                now = w.t_mono if sp.local_clock else w.t_wall  # durations: local clock, see fault_state
-                change = sp.tracker.update(batch.probs[i], w.t_wall, now=now)
-                if change is not None:
-                    changes.append((sp, change))
-                if publish_predictions:
-                    predictions.append((w.sensor_id, w.index, w.t_mono,
-                                        self._prediction(sp, w.index, w.t_wall, rounded[i])))
-        for sensor_id, n in per_sensor.items():  # one counter update per sensor and batch
-            self.metrics.sensor(sensor_id).windows.inc(n)
-        if changes:
-            self._publish_changes(changes)
-        if predictions:
-            self._publish_predictions(predictions)
-
-    def _publish_predictions(self, predictions: list[tuple[str, int, float, dict[str, Any]]]) -> None:
-        """QoS 0: straight to the broker while connected. QoS 1: through the outbox, like events."""
-        pub = self.publisher
-        if pub is None:
-            return
-        if self.config.prediction_qos == 0:
-            for sensor, _, _, payload in predictions:
-                pub.publish_prediction(sensor, payload)
-            return
-        messages = [NewMessage(pub.topics.prediction(sensor), encode_json(payload, "prediction"), 1, False)
-                    for sensor, _, _, payload in predictions]
-        rows = pub.enqueue(messages)
-        if self.publish_hooks:
-            windows = [(sensor, index, t_mono) for sensor, index, t_mono, _ in predictions]
-            for hook in self.publish_hooks:
-                hook.predictions_enqueued(rows, windows)
-
-    def _on_acked(self, ack: Ack) -> None:
-        """MQTT worker thread: pass each PUBACK on to the publish hooks."""
-        for hook in self.publish_hooks:
-            hook.acked(ack)
-
-    def _publish_changes(self, changes: list[tuple[SensorPipeline, StateChange]]) -> None:
-        if self.publisher is None:
-            return
-        events = []
-        for sp, ch in changes:
-            payload = ch.to_payload()
-            payload.update({"device": self.config.mqtt.device_id, "class": ch.to_state,
-                            "model": sp.model.identity})
-            events.append((sp.sensor_id, payload))
-        self.publisher.publish_events(events)  # counted in _on_committed once on disk
-        for sp, _ in changes:
-            self._publish_state(sp)
-
-    def _on_committed(self, sensors: list[str]) -> None:
-        """Publisher (daemon or MQTT worker thread): count events once they are in the outbox."""
-        for sensor_id in sensors:
-            self.metrics.sensor(sensor_id).events.inc()
-
-    def _publish_state(self, sp: SensorPipeline) -> None:
-        if self.publisher is None:
-            return
-        payload = sp.tracker.snapshot().to_payload()
-        payload.update({"device": self.config.mqtt.device_id, "class": payload["state"],
-                        "model": sp.model.identity, "ts": time.time()})
-        self.publisher.publish_state(sp.sensor_id, payload)
-
-    @staticmethod
-    def _prediction(sp: SensorPipeline, index: int, ts: float, probs: list[float]) -> dict[str, Any]:
-        k = max(range(len(probs)), key=probs.__getitem__)
-        return {"sensor": sp.sensor_id, "window": index, "ts": ts, "class": sp.model.metadata.classes[k],
-                "confidence": probs[k], "probs": probs}
-
     # -- errors, commands, supervision -------------------------------------------------------
 
     def _on_source_error(self, sensor_id: str, exc: Exception) -> None:
@@ -365,14 +296,14 @@ class Daemon:
             st = pub.stats()
             self.metrics.outbox_depth.set(st.outbox_depth)
             self.metrics.broker_connected.set(1.0 if st.connected else 0.0)
-            self._carry_publisher_counts(st)
+            self._counts.publisher(st)
             if self._publisher_gave_up(pub):
                 return
             interval = self.config.mqtt.metrics_interval_s
             now = time.monotonic()
             if interval > 0 and now >= self._next_metrics:
                 self._next_metrics = now + interval
-                pub.publish_metrics(self._metrics_payload())
+                pub.publish_metrics(metrics_payload(self.metrics, pub, self.disabled))
         self._count_batcher_losses()
         if self.config.exit_when_sources_finish and all(s.finished.is_set() for s in self.sources):
             log.info("all sources finished; stopping")
@@ -383,7 +314,7 @@ class Daemon:
         with self._state_lock:
             changes = stale_changes(self.sensors, time.monotonic(), time.time())
         if changes:
-            self._publish_changes(changes)
+            self.results.publish_changes(changes)
         update_stale_gauges(self.metrics, self.sensors)
         count_restarts(self.metrics, self.sources, self._restart_counts)
         dead = [m.path.name for m in self.models.values() if not m.batcher.running]
@@ -417,51 +348,9 @@ class Daemon:
             self._stop.set()
         return True
 
-    def _carry_publisher_counts(self, st: PublisherStats) -> None:
-        """Carry the publisher's running totals into Prometheus counters (as increments)."""
-        m = self.metrics
-        for key, value, counter in (
-            ("lost", st.events_lost, m.events_lost),
-            ("full", st.dropped_full, m.outbox_dropped.labels("full")),
-            ("expired", st.dropped_expired, m.outbox_dropped.labels("expired")),
-            ("write_error", st.dropped_write_error, m.outbox_dropped.labels("write_error")),
-            ("callbacks", st.callback_errors, m.callback_errors),
-            ("stalls", st.stalled_connections, m.stalled_connections),
-        ):
-            # the outbox's drop counts persist across restarts: count from what this run found
-            before = self._pub_counts.setdefault(key, value if key in ("full", "expired") else 0)
-            if value > before:
-                counter.inc(value - before)
-            self._pub_counts[key] = max(before, value)
-        m.degraded.set(1.0 if st.degraded else 0.0)
-
     def _count_batcher_losses(self, models: Iterable[ModelRuntime] | None = None) -> None:
         """Carry the batchers' dropped-window and failed-call counts into the metrics."""
-        for m in list(self.models.values()) if models is None else models:
-            st = m.batcher.stats
-            dropped, errors = self._batcher_counts.get(m.batcher, (0, 0))
-            if st.dropped > dropped:
-                self.metrics.windows_dropped.inc(st.dropped - dropped)
-            if st.errors > errors:
-                self.metrics.inference_errors.inc(st.errors - errors)
-            self._batcher_counts[m.batcher] = (st.dropped, st.errors)
-
-    def _metrics_payload(self) -> dict[str, Any]:
-        snap = self.metrics.snapshot()
-        pub = self.publisher
-        if pub is not None:
-            st = pub.stats()
-            snap["mqtt"] = {"connected": st.connected, "outbox_depth": st.outbox_depth,
-                            "acked": st.events_acked, "dropped_full": st.dropped_full,
-                            "dropped_expired": st.dropped_expired, "degraded": st.degraded,
-                            "events_held": st.events_held, "events_lost": st.events_lost,
-                            "last_error": st.last_error}
-            moved = pub.outbox.moved_aside
-            if moved is not None:
-                snap["mqtt"]["outbox_moved_aside"] = {"to": str(moved.moved_to), "reason": moved.reason}
-        snap["disabled_sensors"] = dict(self.disabled)
-        snap["ts"] = time.time()
-        return snap
+        self._counts.batchers(m.batcher for m in (list(self.models.values()) if models is None else models))
 
     # -- reload -----------------------------------------------------------------------------
 
@@ -482,7 +371,8 @@ class Daemon:
 
     def _swap_model(self, path: Path, old: ModelRuntime) -> None:
         try:
-            new = open_model_runtime(path, self.config.backend, self.config.batching, self._on_batch)
+            new = open_model_runtime(path, self.config.backend, self.config.batching, self.results.on_batch,
+                                     self._make_backend)
         except DrsnEdgeError as exc:
             log.error("reload: cannot load %s (%s); keeping the loaded model", path, exc)
             return
@@ -508,14 +398,14 @@ class Daemon:
                 self.sensors.update(rebuilt)
                 self.models[path] = new
         if resets:
-            self._publish_changes(resets)
+            self.results.publish_changes(resets)
         if not rebuilt:
             new.close()
             return
         old.close()
         self._count_batcher_losses([old])
         for sp in rebuilt.values():
-            self._publish_state(sp)
+            self.results.publish_state(sp)
         log.info("reload: %s now serves %s version %s", path.name, new.metadata.model.name,
                  new.metadata.model.version)
 

@@ -28,7 +28,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -108,7 +108,7 @@ class FaultStateConfig(StrictModel):
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
-    """A published state change (an MQTT event)."""
+    """A published state change (an MQTT event; its payload is built in :mod:`runtime.results`)."""
 
     sensor_id: str
     seq: int
@@ -122,25 +122,10 @@ class StateChange:
     since: float | None
     reason: str
 
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "seq": self.seq,
-            "sensor": self.sensor_id,
-            "from": self.from_state,
-            "to": self.to_state,
-            "class_index": self.class_index,
-            "fault": self.fault,
-            "confidence": round(self.confidence, 6),
-            "ts": self.ts,
-            "previous_since": self.since,
-            "reason": self.reason,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class StateSnapshot:
-    """The current state of one sensor (the retained state topic)."""
+    """The current state of one sensor (the retained state topic; payload: :mod:`runtime.results`)."""
 
     sensor_id: str
     state: str
@@ -150,18 +135,6 @@ class StateSnapshot:
     since: float | None
     seq: int
     windows: int
-
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "sensor": self.sensor_id,
-            "state": self.state,
-            "class_index": self.class_index,
-            "fault": self.fault,
-            "confidence": round(self.confidence, 6),
-            "since": self.since,
-            "seq": self.seq,
-            "windows": self.windows,
-        }
 
 
 class FaultStateTracker:

@@ -17,6 +17,7 @@ from typing import Any
 
 from runtime.artifact import ModelMetadata
 from runtime.backends import AnyBackendConfig, create_backend, open_model
+from runtime.backends.base import Backend
 from runtime.batching import BatchResult, MicroBatcher
 from runtime.config import BatchingConfig, DaemonConfig
 from runtime.errors import ConfigError, DrsnEdgeError
@@ -65,12 +66,18 @@ class SensorPipeline:
     last_window: float = field(default_factory=time.monotonic)
 
 
+#: makes the backend of a model file instead of the config's (the benchmark's null backend)
+BackendFactory = Callable[[Path, ModelMetadata], Backend]
+
+
 def open_model_runtime(path: Path, backend_cfg: AnyBackendConfig, batching: BatchingConfig,
-                       on_batch: Callable[[BatchResult], None]) -> ModelRuntime:
+                       on_batch: Callable[[BatchResult], None],
+                       make_backend: BackendFactory | None = None) -> ModelRuntime:
     """Read the model's metadata, create its backend and start the batcher (loads the backend there)."""
     meta = open_model(path)
     signal_spec(meta)  # a 2-D image model cannot serve vibration sensors
-    backend = create_backend(path, config=backend_cfg, metadata=meta)
+    backend = (create_backend(path, config=backend_cfg, metadata=meta) if make_backend is None
+               else make_backend(path, meta))
     batcher = MicroBatcher(backend, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
                            max_queue=batching.max_queue, on_batch=on_batch, name=f"infer-{path.stem}")
     batcher.start(timeout=600)

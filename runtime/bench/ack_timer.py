@@ -3,7 +3,8 @@
 A :class:`~runtime.publish_hooks.PublishHook` the daemon benchmark (and its test) hands to the
 daemon. The worker may acknowledge a row before the inference thread has reported it enqueued,
 so an early PUBACK of a prediction is held (briefly, and only for this run's rows) until its
-window is known.
+window is known. With ``mqtt.predictions: batch`` one row carries a whole batch: its PUBACK
+times every window of it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ResultAckTimer:
         self.on_result_acked = on_result_acked
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._waiting: dict[int, WindowRef] = {}  # outbox row -> window, until its PUBACK
+        self._waiting: dict[int, list[WindowRef]] = {}  # outbox row -> its windows, until its PUBACK
         self._early: dict[int, float] = {}  # outbox row -> monotonic time of a PUBACK seen first
 
     def predictions_enqueued(self, rows: Sequence[int | None], windows: Sequence[WindowRef]) -> None:
@@ -39,11 +40,14 @@ class ResultAckTimer:
             for row, window in zip(rows, windows, strict=True):
                 if row is None:
                     continue
-                acked_at = self._early.pop(row, None)
+                acked_at = self._early.get(row)
                 if acked_at is None:
-                    self._waiting[row] = window
+                    self._waiting.setdefault(row, []).append(window)
                 else:
                     done.append((window, acked_at))
+            for row in set(rows):  # every window of an early-acknowledged row is matched now
+                if row is not None:
+                    self._early.pop(row, None)
             _keep_newest(self._waiting, self.capacity)  # rows the outbox dropped unsent
         for (sensor, index, t_mono), acked_at in done:
             self.on_result_acked(sensor, index, acked_at - t_mono)
@@ -52,13 +56,13 @@ class ResultAckTimer:
         now = time.monotonic()
         with self._lock:
             found = self._waiting.pop(ack.row, None)
-            if found is None and ack.topic.endswith("/prediction") and ack.latency_s is not None:
+            result = ack.topic.endswith(("/prediction", "/predictions"))
+            if found is None and result and ack.latency_s is not None:
                 self._early[ack.row] = now
                 for row in [r for r, t in self._early.items() if now - t > _EARLY_HOLD_S]:
                     del self._early[row]
                 _keep_newest(self._early, self.capacity)
-        if found is not None:
-            sensor, index, t_mono = found
+        for sensor, index, t_mono in found or ():
             self.on_result_acked(sensor, index, now - t_mono)
 
 

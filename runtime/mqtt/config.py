@@ -205,7 +205,13 @@ class MqttConfig(StrictModel):
         default=1, description="QoS of the retained per-sensor state messages."
     )
     publish_predictions: bool = Field(
-        default=False, description="Publish every window's prediction at QoS 0."
+        default=False, description="Publish every window's result (QoS: prediction_qos)."
+    )
+    predictions: Literal["window", "batch", "both"] = Field(
+        default="window",
+        description="How publish_predictions sends results. window: one message per window on "
+        "<prefix>/<device>/<sensor>/prediction; batch: one message per inference batch, as arrays, on "
+        "<prefix>/<device>/predictions (far fewer messages and outbox rows at QoS 1); both.",
     )
     metrics_interval_s: float = Field(
         default=30.0,

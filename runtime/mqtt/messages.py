@@ -23,7 +23,8 @@ SCHEMA_VERSION = 1
 class Payload(BaseModel):
     """Fields every JSON payload shares; unknown fields are kept (newer daemons may add some)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # NaN/inf are refused when a payload is built: JSON has no such numbers
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
     schema_version: int = Field(
         SCHEMA_VERSION, alias="schema", description="Payload schema version; absent means 1."
@@ -46,6 +47,27 @@ class ModelIdentity(BaseModel):
     backend: str = Field(description="The backend running it: onnxruntime or tensorrt.")
 
 
+class EnvelopeEvidence(BaseModel):
+    """Envelope-spectrum evidence of a sensor (``diagnostics:`` in the config): the latest analysis.
+
+    An analysis that failed carries only ``error`` and ``ts``.
+    """
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    verdict: str | None = Field(None, description="Fault type the envelope names, or none.")
+    strength: str | None = Field(None, description="How clearly: strong, weak or none.")
+    band_hz: list[float] | None = Field(None, description="Demodulation band [low, high] in Hz.")
+    matched_frequency_hz: float | None = Field(None, description="Fault frequency matched, Hz.")
+    harmonics_found: int | None = Field(None, description="Harmonics of it found in the envelope spectrum.")
+    prominence_db: float | None = Field(None, description="Prominence of the matched peak, dB.")
+    scores: dict[str, float] | None = Field(None, description="Score per fault type.")
+    bearing: str | None = Field(None, description="Bearing whose kinematics were searched.")
+    rpm: float | None = Field(None, description="Shaft speed used, rpm.")
+    error: str | None = Field(None, description="Why the analysis failed, when it did.")
+    ts: float | None = Field(None, description="Unix time of the analysis.")
+
+
 class _Decision(Payload):
     """What a state and an event both say: which sensor, the class decided, how sure, by which model."""
 
@@ -66,6 +88,8 @@ class StatePayload(_Decision):
     seq: int = Field(description="Sequence number of the last state change of this sensor.")
     windows: int = Field(description="Windows classified for this sensor since the daemon started.")
     ts: float = Field(description="Unix time the message was built.")
+    envelope: EnvelopeEvidence | None = Field(
+        None, description="Latest envelope evidence (sensors with diagnostics only).")
 
 
 class EventPayload(_Decision):
@@ -78,6 +102,12 @@ class EventPayload(_Decision):
     ts: float = Field(description="Unix time of the change.")
     previous_since: float | None = Field(description="Unix time the previous state was entered.")
     reason: str = Field(description="Why the state changed, in words.")
+    envelope: EnvelopeEvidence | None = Field(
+        None, description="Envelope evidence taken when a fault was entered (sensors with diagnostics only).")
+    corroborated: bool | Literal["not_applicable"] | None = Field(
+        None, description="Whether the envelope names the same fault type (sensors with diagnostics only).")
+    alert: bool | None = Field(
+        None, description="Whether the change should alert (false: the envelope contradicts the class).")
 
 
 class PredictionPayload(Payload):
@@ -89,6 +119,25 @@ class PredictionPayload(Payload):
     class_: str = Field(alias="class", description="The most probable class.")
     confidence: float = Field(description="Its probability, 0..1.")
     probs: list[float] = Field(description="Probability of every class, in the model's class order.")
+
+
+class PredictionBatchPayload(Payload):
+    """``<prefix>/<device>/predictions`` (QoS 0 or 1): every window of one inference batch, as arrays.
+
+    ``mqtt.predictions: batch`` (or ``both``). Row ``i`` of every array is one window; a batch
+    mixes sensors of one model. One message per batch instead of one per window.
+    """
+
+    device: str = Field(description="mqtt.device_id of the daemon.")
+    model: str = Field(description="Model name.")
+    classes: list[str] = Field(description="The model's classes, in the order of probs' columns.")
+    sensor: list[str] = Field(description="Sensor id of each window.")
+    window: list[int] = Field(description="Index of each window in its sensor's stream.")
+    window_ts: list[float] = Field(description="Unix time of each window's last sample.")
+    class_index: list[int] = Field(description="Most probable class of each window (index into classes).")
+    confidence: list[float] = Field(description="Its probability, 0..1.")
+    probs: list[list[float]] = Field(description="Probability of every class, one row per window.")
+    ts: float = Field(description="Unix time the batch was classified.")
 
 
 class MetricsPayload(Payload):
@@ -127,6 +176,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
     "state": StatePayload,
     "event": EventPayload,
     "prediction": PredictionPayload,
+    "predictions": PredictionBatchPayload,
     "metrics": MetricsPayload,
     "status": StatusPayload,
     "command": CommandPayload,

@@ -15,12 +15,10 @@ so that systemd restarts it.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import sqlite3
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -29,15 +27,18 @@ import paho.mqtt.client as mqtt
 
 from runtime.mqtt.commands import parse_command
 from runtime.mqtt.config import MqttConfig
-from runtime.mqtt.event_store import CommittedHook, EventStore, PendingEvent
-from runtime.mqtt.homeassistant import discovery_config, package_version
-from runtime.mqtt.link import Link, Sent
+from runtime.mqtt.event_store import CommittedHook, EventStore
+from runtime.mqtt.homeassistant import package_version
+from runtime.mqtt.link import Link
+from runtime.mqtt.messages import Payload
 from runtime.mqtt.outbox import NewMessage, Outbox
-from runtime.mqtt.payload import encode_json
-from runtime.mqtt.receipts import Ack, EventReceipt, PublisherStats, as_seq, check_durable
+from runtime.mqtt.payload import encode_payload
+from runtime.mqtt.publisher_acks import AckHook, AckLedger
+from runtime.mqtt.publisher_states import EventNumbering, StateBoard
+from runtime.mqtt.receipts import Ack, EventReceipt, PublisherStats, check_durable
 from runtime.mqtt.supervisor import Supervisor
 from runtime.mqtt.throttle import LogThrottle, clip
-from runtime.mqtt.topics import STATUS_STOPPED, Topics, check_sensor_name
+from runtime.mqtt.topics import STATUS_STOPPED, Topics
 
 __all__ = ["Ack", "AckHook", "CommandHandler", "EventReceipt", "MqttPublisher", "PublisherStats"]
 
@@ -50,8 +51,6 @@ _CATCH_UP_EVERY_S = 1.0
 _JOIN_MARGIN_S = 5.0
 _QOS0_QUEUE = 4096  # predictions/metrics waiting for the worker; beyond it they are dropped
 
-
-AckHook = Callable[[Ack], None]
 CommandHandler = Callable[[dict[str, Any]], None]
 
 
@@ -80,21 +79,16 @@ class MqttPublisher:
         self._sup = Supervisor(config, self.topics, self._wake, self._on_message, lambda: self.outbox.depth)
         self._closing = threading.Event()
         self._close_timeout = 0.0
-        self._lock = threading.Lock()  # states, dirty set, put times
         self._event_lock = threading.Lock()  # sequence numbers and their outbox rows stay in order
-        self._states: dict[str, bytes] = {}
-        self._dirty: dict[str, None] = {}
-        self._reannounce = False
-        self._seq: dict[str, int] = {}
-        self._put_info: dict[int, tuple[float, str | None]] = {}
+        #: retained states and event numbers per sensor (runtime.mqtt.publisher_states)
+        self._states = StateBoard(config, self.topics, self._sw_version)
+        self._numbers = EventNumbering(config, self.topics, outbox)
         self._qos0: deque[tuple[str, bytes]] = deque()
-        self._sensors: set[str] = set()
         self._next_expire = 0.0
-        self._acked = 0
-        self._rejected = 0
         self._qos0_dropped = 0
         self._store = EventStore(outbox, config.outbox.memory_max_messages, on_committed)
-        self._unconfirmed: list[int] = []  # acked rows whose delete failed; retried
+        #: accept times, PUBACKs, row deletion (runtime.mqtt.publisher_acks)
+        self._acks = AckLedger(outbox, self._sup, config.max_inflight, lambda: self.on_acked)
         self._dropped_write_error = 0
         self._stalled_total = 0
         self._step_failures = 0
@@ -135,13 +129,10 @@ class MqttPublisher:
 
     # -- publishing (daemon thread) -----------------------------------------------------------
 
-    def publish_state(self, sensor: str, payload: Mapping[str, Any]) -> None:
+    def publish_state(self, sensor: str, payload: Payload | Mapping[str, Any]) -> None:
         """Set ``sensor``'s retained state; the latest one is re-published on every reconnect."""
-        self._check_sensor(sensor)
-        data = encode_json(payload, f"state of sensor {sensor!r}")
-        with self._lock:
-            self._states[sensor] = data
-            self._dirty[sensor] = None
+        self._numbers.check_sensor(sensor)
+        self._states.set(sensor, encode_payload(payload, f"state of sensor {sensor!r}"))
         self._wake.set()
 
     def publish_event(self, sensor: str, payload: Mapping[str, Any]) -> EventReceipt:
@@ -155,10 +146,10 @@ class MqttPublisher:
     def publish_events(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[EventReceipt]:
         """Accept several events in one outbox transaction (one fsync for a whole batch of sensors)."""
         with self._event_lock:
-            receipts, pending, seqs = self._prepare_events(events)
+            receipts, pending, seqs = self._numbers.prepare(events)
             t_put = time.monotonic()
             rows = self._store.put(pending)  # None for events held in memory while the disk fails
-            self._seq.update(seqs)
+            self._numbers.commit(seqs)
         receipts = [EventReceipt(row, r.id, r.seq) for row, r in zip(rows, receipts, strict=True)]
         self._accepted(rows, [r.id for r in receipts], t_put)
         return receipts
@@ -184,28 +175,30 @@ class MqttPublisher:
 
     def _accepted(self, rows: list[int | None], ids: list[str | None], t_put: float) -> None:
         """Remember accept times for ack latency, then wake the worker to send the new rows."""
-        with self._lock:
-            for row, event_id in zip(rows, ids, strict=True):
-                if row is not None:
-                    self._put_info[row] = (t_put, event_id)
-            self._prune_put_info()
+        self._acks.accepted(rows, ids, t_put)
         self._wake.set()
 
-    def publish_prediction(self, sensor: str, payload: Mapping[str, Any]) -> bool:
+    def publish_prediction(self, sensor: str, payload: Payload | Mapping[str, Any]) -> bool:
         """Send one window's prediction at QoS 0 if enabled and connected; False if not sent."""
         if not self.config.publish_predictions:
             return False
-        self._check_sensor(sensor)
-        return self._send_qos0(self.topics.prediction(sensor), encode_json(payload, "prediction"))
+        self._numbers.check_sensor(sensor)
+        return self._send_qos0(self.topics.prediction(sensor), encode_payload(payload, "prediction"))
 
-    def publish_metrics(self, payload: Mapping[str, Any]) -> bool:
+    def publish_prediction_batch(self, payload: Payload) -> bool:
+        """Send one inference batch's results at QoS 0 if enabled and connected; False if not sent."""
+        if not self.config.publish_predictions:
+            return False
+        return self._send_qos0(self.topics.predictions, encode_payload(payload, "prediction batch"))
+
+    def publish_metrics(self, payload: Payload | Mapping[str, Any]) -> bool:
         """Send a metrics document at QoS 0 if connected; False if not sent."""
-        return self._send_qos0(self.topics.metrics, encode_json(payload, "metrics"))
+        return self._send_qos0(self.topics.metrics, encode_payload(payload, "metrics"))
 
     def last_seq(self, sensor: str) -> int:
         """The last sequence number used for ``sensor``'s events (0 if none), across restarts."""
         with self._event_lock:
-            return self._current_seq(sensor)
+            return self._numbers.current(sensor)
 
     # -- figures ------------------------------------------------------------------------------
 
@@ -224,8 +217,8 @@ class MqttPublisher:
             connection_losses=self._sup.losses,
             outbox_depth=self.outbox.depth,
             in_flight=len(link.inflight) if link is not None else 0,
-            events_acked=self._acked,
-            events_rejected=self._rejected,
+            events_acked=self._acks.acked,
+            events_rejected=self._acks.rejected,
             dropped_full=dropped.full,
             dropped_expired=dropped.expired,
             qos0_dropped=self._qos0_dropped,
@@ -245,42 +238,6 @@ class MqttPublisher:
         return self._thread is None or self._thread.is_alive()
 
     # -- helpers for the daemon-side calls ----------------------------------------------------
-
-    def _check_sensor(self, sensor: str) -> None:
-        if sensor not in self._sensors:
-            self._sensors.add(check_sensor_name(sensor))
-
-    def _current_seq(self, sensor: str) -> int:
-        if sensor not in self._seq:
-            self._seq[sensor] = int(self.outbox.get_meta(f"seq/{sensor}", "0") or 0)
-        return self._seq[sensor]
-
-    def _prepare_events(
-        self, events: Iterable[tuple[str, Mapping[str, Any]]]
-    ) -> tuple[list[EventReceipt], list[PendingEvent], dict[str, int]]:
-        """Encode events and number them; an encoding error changes nothing."""
-        receipts: list[EventReceipt] = []
-        messages: list[PendingEvent] = []
-        seqs: dict[str, int] = {}
-        for sensor, payload in events:
-            self._check_sensor(sensor)
-            event = dict(payload)
-            previous = seqs[sensor] if sensor in seqs else self._current_seq(sensor)
-            seq = as_seq(event.setdefault("seq", previous + 1), sensor)
-            event_id = str(event.setdefault("id", uuid.uuid4().hex))
-            data = encode_json(event, f"event of sensor {sensor!r}")
-            seqs[sensor] = seq
-            message = NewMessage(self.topics.event(sensor), data, self.config.event_qos, False)
-            messages.append(PendingEvent(sensor, seq, message))
-            receipts.append(EventReceipt(None, event_id, seq))
-        return receipts, messages, seqs
-
-    def _prune_put_info(self) -> None:
-        """Forget accept times of rows the outbox dropped unsent (caller holds ``_lock``)."""
-        excess = len(self._put_info) - (self.outbox.max_messages + self.config.max_inflight)
-        if excess > 0:
-            for row in list(itertools.islice(self._put_info, excess)):
-                del self._put_info[row]
 
     def _send_qos0(self, topic: str, data: bytes) -> bool:
         """Queue a QoS 0 message for the worker if connected; count it as dropped otherwise.
@@ -320,7 +277,7 @@ class MqttPublisher:
         if link is None or link.dead(time.monotonic()):
             if link is not None:
                 self._sup.retire(link)
-                self._drain_acks(link)
+                self._acks.drain(link)
             self._sup.connect_when_due(self._closing)
             return
         self._wake.wait(_TICK_S)
@@ -333,14 +290,14 @@ class MqttPublisher:
     def _catch_up(self, force: bool = False) -> None:
         """Write events held in memory and deletes that failed, once the outbox takes writes again."""
         now = time.monotonic()
-        if (now < self._next_catch_up and not force) or not (self._store.held or self._unconfirmed):
+        if (now < self._next_catch_up and not force) or not (self._store.held or self._acks.unconfirmed):
             return
         self._next_catch_up = now + _CATCH_UP_EVERY_S  # a failing disk is retried once a second
         if self._store.held:
             with self._event_lock:
                 self._store.flush()
-        if self._unconfirmed:
-            self._delete_acked([])
+        if self._acks.unconfirmed:
+            self._acks.delete([])
 
     def _stalled(self, link: Link, why: str) -> None:
         """Drop a connection that makes no progress; give up after too many in a row."""
@@ -357,12 +314,10 @@ class MqttPublisher:
             log.critical("%s; exiting so that the service manager restarts the daemon", self.failure)
 
     def _service(self, link: Link) -> None:
-        self._drain_acks(link)
+        self._acks.drain(link)
         if not link.ready:
             return
-        if link.fresh or self._reannounce:
-            self._mark_all_dirty(link)
-        self._send_states(link)
+        self._states.send(link)
         link.fill_window(self.outbox)
         self._send_queued_qos0(link)
         now = time.monotonic()
@@ -373,33 +328,6 @@ class MqttPublisher:
             except (sqlite3.Error, OSError) as exc:  # retried on the next round
                 _throttle.warning("expire", "outbox expiry failed: %s", clip(str(exc)))
 
-    def _mark_all_dirty(self, link: Link) -> None:
-        with self._lock:
-            self._dirty = dict.fromkeys(self._states)
-        link.announced.clear()
-        link.fresh = False
-        self._reannounce = False
-
-    def _send_states(self, link: Link) -> None:
-        """Publish changed states (latest value only), each after its discovery config."""
-        with self._lock:
-            batch = [(s, self._states[s]) for s in self._dirty]
-            self._dirty.clear()
-        if batch:
-            link.note_sending(time.monotonic())
-        ha = self.config.home_assistant
-        qos = self.config.state_qos
-        for sensor, data in batch:
-            if ha.discovery and sensor not in link.announced:
-                topic = self.topics.ha_config(ha.prefix, sensor)
-                config = encode_json(discovery_config(self.topics, sensor, self._sw_version), "discovery")
-                info = link.client.publish(topic, config, qos=1, retain=True)
-                link.control.add(info.mid)
-                link.announced.add(sensor)
-            info = link.client.publish(self.topics.state(sensor), data, qos=qos, retain=True)
-            if qos:
-                link.control.add(info.mid)
-
     def _send_queued_qos0(self, link: Link) -> None:
         while self._qos0:
             topic, data = self._qos0.popleft()
@@ -408,65 +336,6 @@ class MqttPublisher:
                 link.qos0[info.mid] += 1
             else:
                 self._qos0_dropped += 1
-
-    def _drain_acks(self, link: Link) -> None:
-        """Apply the PUBACKs paho reported: delete acked rows in one transaction, then report them."""
-        acked: list[tuple[Sent, float]] = []
-        acks = self._sup.acks
-        while acks:
-            generation, mid, t_ack, ok = acks.popleft()
-            if generation != link.generation:
-                continue
-            if link.qos0[mid]:  # the write of a QoS 0 message, not a PUBACK
-                link.qos0[mid] -= 1
-                if not link.qos0[mid]:
-                    del link.qos0[mid]
-                continue
-            link.last_progress = max(link.last_progress, t_ack)
-            self._sup.stalls = 0
-            sent = link.inflight.pop(mid, None)
-            if sent is None:
-                link.control.discard(mid)
-            elif ok:
-                acked.append((sent, t_ack))
-            else:
-                self._rejected += 1  # stays in the outbox; re-sent on the next connection
-        if acked:
-            self._delete_acked([s.row for s, _ in acked])
-            self._acked += len(acked)
-            self._report_acks(acked)
-
-    def _delete_acked(self, rows: list[int]) -> None:
-        """Delete acknowledged rows; if the disk refuses, keep them to retry (a re-send is a duplicate)."""
-        rows = self._unconfirmed + rows
-        try:
-            self.outbox.ack_many(rows)
-        except (sqlite3.Error, OSError) as exc:
-            self._unconfirmed = rows
-            _throttle.warning("ack", "cannot delete %d acknowledged rows from the outbox (%s); retrying",
-                              len(rows), clip(str(exc)))
-            return
-        self._unconfirmed = []
-
-    def _report_acks(self, acked: list[tuple[Sent, float]]) -> None:
-        with self._lock:
-            infos = [self._put_info.pop(s.row, None) for s, _ in acked]
-        hook = self.on_acked
-        if hook is None:
-            return
-        for (sent, t_ack), info in zip(acked, infos, strict=True):
-            ack = Ack(
-                row=sent.row,
-                topic=sent.topic,
-                event_id=info[1] if info else None,
-                latency_s=t_ack - info[0] if info else None,
-                sent_to_ack_s=t_ack - sent.sent_at,
-            )
-            try:
-                hook(ack)
-            except Exception as exc:
-                self._sup.callback_errors += 1
-                _throttle.error("on_acked", "on_acked hook failed for row %d: %s", sent.row, clip(str(exc)))
 
     def _shutdown(self) -> None:
         """Flush for the close timeout, say ``stopped``, disconnect cleanly so no will is sent."""
@@ -482,13 +351,13 @@ class MqttPublisher:
             return
         if not link.ready or link.dead(time.monotonic()):
             self._sup.retire(link)
-            self._drain_acks(link)
+            self._acks.drain(link)
             return
         # a publisher that gave up has no link worth waiting for: say "stopped" and go
         deadline = time.monotonic() + (0.0 if self.failure else self._close_timeout)
         while time.monotonic() < deadline and not link.dead(time.monotonic()):
             self._service(link)
-            if not self._dirty and link.done(self.outbox):
+            if not self._states.pending and link.done(self.outbox):
                 break
             self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
             self._wake.clear()
@@ -499,7 +368,7 @@ class MqttPublisher:
         link.client.disconnect()
         link.client.loop_stop()
         self._sup.link = None
-        self._drain_acks(link)
+        self._acks.drain(link)
         log.info("MQTT publisher stopped; %d events left in the outbox", self.outbox.depth)
 
     # -- incoming messages (paho's network thread) --------------------------------------------
@@ -509,7 +378,7 @@ class MqttPublisher:
             self._dispatch_command(msg)
         elif msg.topic == f"{self.config.home_assistant.prefix}/status" and msg.payload == b"online":
             # Home Assistant (re)started and forgot non-retained state: announce again
-            self._reannounce = True
+            self._states.reannounce = True
             self._wake.set()
 
     def _dispatch_command(self, msg: mqtt.MQTTMessage) -> None:

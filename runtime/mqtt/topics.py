@@ -23,7 +23,7 @@ STATUS_OFFLINE = "offline"
 STATUS_STOPPED = "stopped"
 
 #: sensor names that would collide with the device-level topics
-_RESERVED = frozenset({"status", "metrics", "cmd"})
+_RESERVED = frozenset({"status", "metrics", "cmd", "predictions"})
 _HA_ID = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -77,6 +77,11 @@ class Topics:
 
     def prediction(self, sensor: str) -> str:
         return f"{self.base}/{sensor}/prediction"
+
+    @property
+    def predictions(self) -> str:
+        """One message per inference batch (``mqtt.predictions: batch``)."""
+        return f"{self.base}/predictions"
 
     def ha_config(self, discovery_prefix: str, sensor: str) -> str:
         """Discovery topic ``<discovery_prefix>/sensor/<node_id>/<object_id>/config``."""

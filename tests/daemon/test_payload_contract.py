@@ -16,6 +16,7 @@ from runtime.mqtt.messages import (
     MESSAGES,
     EventPayload,
     MetricsPayload,
+    PredictionBatchPayload,
     PredictionPayload,
     StatePayload,
     StatusPayload,
@@ -64,12 +65,13 @@ def test_what_the_daemon_publishes_is_exactly_the_models(
                            "schedule": [{"at_s": 1.0, "condition": "inner_race"}]}]}
     cfg = base_config(broker.host, broker.port, tmp_path, [source], exit_when_sources_finish=True)
     cfg["mqtt"]["publish_predictions"] = True
+    cfg["mqtt"]["predictions"] = "both"  # per window and per batch
     cfg["mqtt"]["metrics_interval_s"] = 0.2
     sub = subscriber()
     assert Daemon(validate_config_dict(cfg)).run(install_signals=False) == 0
     kinds: dict[str, type[BaseModel]] = {
         "state": StatePayload, "event": EventPayload, "prediction": PredictionPayload,
-        "metrics": MetricsPayload,
+        "predictions": PredictionBatchPayload, "metrics": MetricsPayload,
     }
     sub.wait_for(lambda s: any(m.topic.endswith("/event") for m in s.messages), 10, "an event")
     seen: dict[str, int] = {}
@@ -78,11 +80,13 @@ def test_what_the_daemon_publishes_is_exactly_the_models(
         if kind == "status":
             StatusPayload.model_validate(msg.payload.decode())
         elif kind in kinds and msg.payload:
-            payload = kinds[kind].model_validate(msg.json())
+            wire = msg.json()
+            assert wire.get("schema") == 1, f"a {kind} message without its schema version"
+            payload = kinds[kind].model_validate(wire)
             undeclared = set(payload.model_extra or {})
             if kind == "metrics":  # the counters follow the metrics; only the named fields are contract
                 undeclared = set()
             assert undeclared == set(), f"{kind} carries fields its model does not declare: {undeclared}"
         seen[kind] = seen.get(kind, 0) + 1
-    assert {"state", "event", "prediction", "metrics", "status"} <= set(seen), seen
+    assert {"state", "event", "prediction", "predictions", "metrics", "status"} <= set(seen), seen
     assert set(MESSAGES) == {*kinds, "status", "command"}
