@@ -155,7 +155,11 @@ def _write_lolo(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:
         }
         for t in table
     }
-    (out / "lolo_figures.json").write_text(json.dumps(figures, indent=1))
+    clean = {
+        k: {f: (None if isinstance(v, float) and v != v else v) for f, v in fig.items()}
+        for k, fig in figures.items()
+    }
+    (out / "lolo_figures.json").write_text(json.dumps(clean, indent=1))  # NaN (not run) as null
     return md
 
 

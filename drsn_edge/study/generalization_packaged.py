@@ -81,7 +81,7 @@ def packaged_figures(data: str, lolo_figures: dict[str, dict[str, Any]]) -> dict
                 + " (9 fault classes, whole recordings, hop 1024)"
             }
         recipe = f"{entry['model']}{'+aug' if trained.get('augment_noise') else ''}"
-        if not unseen and recipe in lolo_figures:
+        if not unseen and recipe in lolo_figures and (lolo_figures[recipe].get("lolo_seeds") or 0) > 1:
             lo = lolo_figures[recipe]
             figures[name] = {
                 "leave_one_load_out": f"{100 * lo['lolo_mean']:.1f} ± {100 * lo['lolo_std']:.1f} % "
