@@ -212,7 +212,7 @@ def lolo_plot(table: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = plt.subplots(figsize=(12, 4.5))
     width = 0.8 / max(len(table), 1)
     for i, t in enumerate(table):
         xs = np.arange(len(LOADS) + 1) + i * width
@@ -230,11 +230,12 @@ def lolo_plot(table: list[dict[str, Any]], path: Path) -> None:
     ax.set_xticks(np.arange(len(LOADS) + 1) + 0.4 - width / 2)
     ax.set_xticklabels([f"test {x} HP" for x in LOADS] + ["mean"])
     ax.set_ylabel("accuracy on the held-out load (%)")
-    ax.set_ylim(50, 100)
+    lows = [100 * t[k] for t in table for k in t if k.endswith("_mean") or k == "mean"]
+    ax.set_ylim(max(0.0, min((v for v in lows if v == v), default=50.0) - 5), 101)
     ax.set_title(
         "CWRU leave-one-load-out (train on the other three loads); bars: mean, whiskers: std over seeds"
     )
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
