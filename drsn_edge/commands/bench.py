@@ -90,6 +90,18 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
         "at QoS 0, or off (the daemon's default config: fault states and QoS 1 events only)",
     )
     p.add_argument(
+        "--predictions",
+        choices=["window", "batch"],
+        default="window",
+        help="per-window results as one message per window (default) or one per inference batch",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["onnxruntime", "null"],
+        default="onnxruntime",
+        help="null: a constant stand-in for the model, so the figures are the daemon's own cost",
+    )
+    p.add_argument(
         "--outbox-sync",
         choices=["full", "normal"],
         default="full",
@@ -134,6 +146,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         threads=args.threads,
         prediction_qos={"off": None, "0": 0, "1": 1}[args.prediction_qos],
         outbox_sync=args.outbox_sync,
+        predictions=args.predictions,
+        backend=args.backend,
     )
     modes: tuple[Mode, ...] = ("fast", "realtime") if args.mode == "both" else (args.mode,)
     opts = DaemonBenchOptions(

@@ -65,17 +65,22 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
                  f"runs: {', '.join(_fmt(r['windows_per_s']) for r in bare['runs'])}"))
     fast = result.get("fast")
     if fast is not None:
-        t = result["targets"]["throughput_ratio"]
+        t = result["targets"].get("throughput_ratio")
         rows.append(("daemon as fast as possible, windows/s", _fmt(fast["windows_per_s"]),
                      f"mean batch {_fmt(fast['mean_batch'])}"))
         rows.append(("process CPU per window, bare / daemon (us)",
                      f"{_fmt(bare['runs'][0]['cpu_us_per_window'])} / {_fmt(fast['cpu_us_per_window'])}",
                      "all threads; the broker runs in its own process"))
-        rows.append(("daemon / bare", f"{t['measured']:.1%}",
-                     f">= {t['target']:.0%}: {'met' if t['met'] else 'MISSED'}"))
+        if t is not None:
+            rows.append(("daemon / bare", f"{t['measured']:.1%}",
+                         f">= {t['target']:.0%}: {'met' if t['met'] else 'MISSED'}"))
+        own = result["targets"].get("own_us_per_window")
+        if own is not None:
+            rows.append(("daemon's own CPU per window, null backend (us)", _fmt(own["measured"]),
+                         f"<= {own['target']:g} us: {'met' if own['met'] else 'MISSED'}"))
     rt = result.get("realtime")
     if rt is not None:
-        t = result["targets"]["p99_ack_latency_ms"]
+        t = result["targets"].get("p99_ack_latency_ms")
         ack, cls = rt["ack_latency_ms"], rt["classify_latency_ms"]
         rows.append(("real time: sensors arrive", rt["arrival"],
                      "UDP frames, each sensor at its own phase" if rt["arrival"] == "staggered"
@@ -87,9 +92,14 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
                      f"{_fmt(cls['p50'])} / {_fmt(cls['p99'])}", ""))
         rows.append(("real time: last sample -> PUBACK, p50/p99 ms",
                      f"{_fmt(ack['p50'])} / {_fmt(ack['p99'])}",
-                     f"p99 <= {t['target']:g} ms: {'met' if t['met'] else 'MISSED'}"))
+                     "no results at QoS 1 to time (--prediction-qos 1)" if t is None
+                     else f"p99 <= {t['target']:g} ms: {'met' if t['met'] else 'MISSED'}"))
         rows.append(("real time: backend call p50/p99 ms",
                      f"{_fmt(rt['backend_call_ms']['p50'])} / {_fmt(rt['backend_call_ms']['p99'])}", ""))
+    rss = result["targets"].get("rss_mb")
+    if rss is not None:
+        rows.append(("process RSS after the daemon phases (MiB)", _fmt(rss["measured"]),
+                     f"<= {rss['target']:g}: {'met' if rss['met'] else 'MISSED'} (whole benchmark process)"))
     return rows
 
 
@@ -114,7 +124,9 @@ def markdown(result: dict[str, Any]) -> str:
         "```",
         "",
         f"- model: {m['name']} version {m['version']} (window {m['window']}, hop {m['hop']}); "
-        f"ONNX Runtime {env['onnxruntime']} on CPU, {w['threads']} intra-op thread(s){pinned}",
+        + (f"ONNX Runtime {env['onnxruntime']} on CPU, {w['threads']} intra-op thread(s){pinned}"
+           if w.get("backend", "onnxruntime") != "null" else
+           f"null backend (a constant stand-in for the model: the daemon's own cost){pinned}"),
         f"- machine: {env['cpu']} ({env['cpus_visible']} CPUs visible), Python {env['python']}; "
         f"broker: {env['broker']}",
         f"- {_results_line(w)}; chunks of {w['chunk']} samples; max_wait {w['max_wait_ms']:g} ms",
@@ -132,9 +144,12 @@ def _results_line(w: dict[str, Any]) -> str:
     if qos is None:
         return (f"no per-window results: fault states and QoS 1 events only (outbox synchronous="
                 f"{w['outbox_sync']})")
+    per = ("one message per inference batch" if w.get("predictions") == "batch"
+           else "one message per window")
     if qos == 0:
-        return "every window's result published at QoS 0 (not stored, no PUBACK)"
-    return f"every window's result published at QoS 1 through the outbox (synchronous={w['outbox_sync']})"
+        return f"every window's result published at QoS 0, {per} (not stored, no PUBACK)"
+    return (f"every window's result published at QoS 1 through the outbox, {per} "
+            f"(synchronous={w['outbox_sync']})")
 
 
 def save(result: dict[str, Any], out: Path, realtime: PhaseResult | None) -> list[Path]:
@@ -145,7 +160,7 @@ def save(result: dict[str, Any], out: Path, realtime: PhaseResult | None) -> lis
     written[1].write_text(markdown(result))
     if realtime is not None and realtime.ack_latency_s:
         png = out / "latency.png"
-        if plot_latency(realtime, png, result["targets"]["p99_ack_latency_ms"]["target"]):
+        if plot_latency(realtime, png, result["targets"]["p99_ack_latency_ms"]["target"]):  # QoS 1 only
             written.append(png)
     return written
 

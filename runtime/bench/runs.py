@@ -10,6 +10,7 @@ keeps as histogram buckets.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import numpy as np
 from runtime.artifact import ModelMetadata
 from runtime.backends import OnnxRuntimeConfig, create_backend, open_model
 from runtime.bench.ack_timer import ResultAckTimer
+from runtime.bench.null_backend import NullBackend, null_backend
 from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
 from runtime.metrics import Metrics
@@ -95,10 +97,10 @@ def sample_windows(meta: ModelMetadata, recordings: list[Path], count: int) -> n
 
 
 def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.ndarray,
-             label: str = "bare backend") -> PhaseResult:
-    """Call the backend directly on one fixed batch in a loop for ``seconds``."""
+             label: str = "bare backend", null: bool = False) -> PhaseResult:
+    """Call the backend directly on one fixed batch in a loop for ``seconds`` (``null``: the stand-in)."""
     meta = open_model(model)
-    backend = create_backend(model, config=OnnxRuntimeConfig(
+    backend = NullBackend(model, meta) if null else create_backend(model, config=OnnxRuntimeConfig(
         providers=["CPUExecutionProvider"], intra_op_threads=threads, inter_op_threads=1), metadata=meta)
     backend.load()
     try:
@@ -129,17 +131,18 @@ Feeder = Callable[[Daemon], AbstractContextManager[None]]
 
 
 def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, seconds: float,
-                     feeder: Feeder | None = None) -> PhaseResult:
+                     feeder: Feeder | None = None, null: bool = False) -> PhaseResult:
     """Start the daemon in this process, record for ``seconds`` after ``warmup_s``, stop it.
 
     ``feeder(daemon)``, when given, is entered once the daemon runs (it can read the ports its
     sources bound) and left when recording ends: it delivers samples from outside the daemon.
+    ``null``: the model is replaced by :class:`~runtime.bench.null_backend.NullBackend`.
     """
     metrics = RecordingMetrics()
     acks = AckRecorder()
     cfg = validate_config_dict(config)
     timer = ResultAckTimer(acks, capacity=cfg.mqtt.outbox.max_messages)
-    daemon = Daemon(cfg, metrics=metrics, publish_hooks=[timer])
+    daemon = Daemon(cfg, metrics=metrics, publish_hooks=[timer], make_backend=null_backend if null else None)
     try:
         with contextlib.ExitStack() as feeding:
             daemon.start()
@@ -177,7 +180,17 @@ def _daemon_state(daemon: Daemon) -> dict[str, Any]:
         "outbox_depth_at_end": st.outbox_depth if st is not None else None,
         "broker_connected": st.connected if st is not None else False,
         "bad_inputs": daemon.metrics.snapshot()["bad_payloads"]["total"],
+        "rss_mb": rss_mb(),
     }
+
+
+def rss_mb() -> float | None:
+    """Resident memory of this process now (MiB), from /proc; None where there is none."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def _wait_with_progress(label: str, seconds: float, rate: Callable[[], float]) -> None:

@@ -35,6 +35,10 @@ class Workload:
     threads: int
     prediction_qos: Literal[0, 1] | None  # None: no per-window results (events and states only)
     outbox_sync: Literal["normal", "full"]
+    #: per-window results as one message per window, or one per inference batch (mqtt.predictions)
+    predictions: Literal["window", "batch"] = "window"
+    #: null: a constant stand-in for the model (runtime.bench.null_backend), the daemon's own cost
+    backend: Literal["onnxruntime", "null"] = "onnxruntime"
 
 
 def make_recordings(folder: Path, sample_rate: float, seconds: float, seed: int = 0) -> list[Path]:
@@ -81,7 +85,8 @@ def daemon_config(work: Workload, recordings: list[Path], pacing: Pacing, host: 
                      "max_queue": 8 * work.batch if pacing == "fast" else 4096},
         "mqtt": {
             "host": host, "port": port, "device_id": "bench", "client_id": f"drsn-bench-{pacing}",
-            "publish_predictions": work.prediction_qos is not None, "metrics_interval_s": 0,
+            "publish_predictions": work.prediction_qos is not None, "predictions": work.predictions,
+            "metrics_interval_s": 0,
             "outbox": {"path": str(outbox), "synchronous": work.outbox_sync},
         },
         "prediction_qos": work.prediction_qos or 0,

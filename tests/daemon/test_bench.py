@@ -38,3 +38,23 @@ def test_bench_daemon_writes_json_markdown_and_plot(
     assert rt["classify_latency_ms"]["p50"] < rt["ack_latency_ms"]["p50"]  # the PUBACK comes after
     assert "| daemon / bare |" in (out / "result.md").read_text()
     assert (out / "latency.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_bench_daemon_with_the_null_backend_reports_the_daemons_own_cost_and_rss(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed; `apt-get install mosquitto`")
+    out = tmp_path / "bench"
+    rc = main(["bench", "daemon", "--model", str(MODEL), "--sensors", "4", "--batch", "8", "--seconds", "1",
+               "--warmup", "0.5", "--recording-seconds", "1", "--mode", "fast", "--backend", "null",
+               "--predictions", "batch", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "daemon's own CPU per window, null backend" in printed
+    result = json.loads((out / "result.json").read_text())
+    assert result["workload"]["backend"] == "null" and result["workload"]["predictions"] == "batch"
+    own, rss = result["targets"]["own_us_per_window"], result["targets"]["rss_mb"]
+    assert own["measured"] == result["fast"]["cpu_us_per_window"] > 0
+    assert 10 < rss["measured"] < 100_000 and rss["met"] == (rss["measured"] <= rss["target"])
+    assert result["fast"]["windows"] > 0 and "null backend" in (out / "result.md").read_text()

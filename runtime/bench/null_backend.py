@@ -1,0 +1,51 @@
+"""A stand-in for the model, for measuring the daemon alone: ``bench daemon --backend null``.
+
+On a GPU the model costs a few microseconds per window at batch 32; what is left is the
+daemon's own Python work per window (windowing, batching, fault state, payloads, publishing),
+which sets how many sensors one device can serve. :class:`NullBackend` answers every batch with
+the same logits at a constant, near-zero cost, so the benchmark's windows per second and CPU
+time per window are the daemon's own. It is not a backend anyone can configure: the benchmark
+hands it to :class:`~runtime.daemon.Daemon` (``make_backend``) instead of the config's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from runtime.artifact import ModelMetadata
+from runtime.backends.base import Backend
+
+
+class NullBackend(Backend):
+    """Returns one fixed row of logits per window (the healthy class, clearly); no model is run."""
+
+    name: ClassVar[str] = "null"
+    #: there is no model to prove: the golden gate does not apply to a stand-in
+    checks_golden_in_load: ClassVar[bool] = True
+
+    def __init__(self, model_path: str | Path, metadata: ModelMetadata) -> None:
+        super().__init__(model_path, metadata)
+        row = np.zeros(self.num_classes, dtype=np.float32)
+        row[metadata.classes.index(metadata.healthy_class)] = 8.0
+        self._row = row
+        self._out = np.empty((0, self.num_classes), dtype=np.float32)
+
+    def _load(self) -> None:
+        pass
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        n = batch.shape[0]
+        if self._out.shape[0] != n:  # one allocation per batch size, like a backend's output buffer
+            self._out = np.tile(self._row, (n, 1))
+        return self._out
+
+    def _close(self) -> None:
+        pass
+
+
+def null_backend(path: Path, metadata: ModelMetadata) -> Backend:
+    """The ``make_backend`` the benchmark passes to the daemon for ``--backend null``."""
+    return NullBackend(path, metadata)
