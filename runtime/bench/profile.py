@@ -52,6 +52,33 @@ def profile_threads() -> Iterator[list[cProfile.Profile]]:
         threading.Thread.run = original  # type: ignore[method-assign,assignment]
 
 
+_ORT_RUN = "<built-in method onnxruntime.capi.onnxruntime_pybind11_state.run>"
+#: where the time goes, by thread and stage: (label, file suffix, function) whose cumulative time counts
+STAGES = (
+    ("source thread: replay, windowing, normalisation, queueing", "sources/pacing.py", "run_paced"),
+    ("  of which windowing and normalisation", "runtime/windowing.py", "push"),
+    ("inference thread: backend call", "", _ORT_RUN),
+    ("inference thread: results (fault state, payloads, publishing)", "results_router.py", "on_batch"),
+    ("  of which fault state", "runtime/fault_state.py", "update"),
+    ("  of which metrics (a histogram observation per window)", "runtime/metrics.py", "observe_batch"),
+    ("  of which per-window prediction payloads", "runtime/results.py", "prediction"),
+    ("  of which outbox writes", "runtime/mqtt/outbox.py", "put_many"),
+    ("MQTT worker: sending, PUBACKs, outbox deletes", "runtime/mqtt/publisher.py", "_run"),
+    ("paho network thread", "paho/mqtt/client.py", "_thread_main"),
+)
+
+
+def stage_table(stats: pstats.Stats) -> str:
+    """Markdown: the share of all profiled CPU time each stage of :data:`STAGES` takes (cumulative)."""
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in raw.values()) or 1e-12
+    lines = ["| stage | share of CPU |", "|---|---:|"]
+    for label, suffix, name in STAGES:
+        cum = sum(v[3] for (file, _, func), v in raw.items() if func == name and file.endswith(suffix))
+        lines.append(f"| {label} | {100 * cum / total:.1f} % |")
+    return "\n".join(lines) + "\n"
+
+
 def top_table(stats: pstats.Stats, windows: int, limit: int = 25) -> str:
     """Markdown: functions by own time, in us per window, with their share of all profiled time."""
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
@@ -94,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     head = (f"{result.windows} windows in {result.seconds:.1f} s ({result.windows_per_s:.0f} windows/s under "
             f"the profiler), {args.sensors} sensors, batch {args.batch}, predictions {args.prediction_qos}"
             f"/{args.predictions}, backend {args.backend}\n\n")
-    table = head + top_table(merged, max(result.windows, 1))
+    table = head + stage_table(merged) + "\n" + top_table(merged, max(result.windows, 1))
     (args.out / "profile.md").write_text(table)
     print(table)
     return 0
