@@ -10,9 +10,8 @@ anything is sent.
 Order of shutdown (SIGTERM/SIGINT): stop sources, drain the batchers (every window already cut
 is classified), hand the last events to the outbox, publish ``stopped`` and disconnect cleanly.
 
-Sources paced ``fast`` (replay or simulation as fast as possible) are pushed back when the
-inference queue is full instead of having their oldest windows dropped: an offline run must
-classify every window whatever the machine's speed. Live sources are never blocked.
+Samples reach the batchers through :class:`~runtime.chunk_router.ChunkRouter` (source threads;
+``fast`` sources are pushed back at a full queue, live ones never blocked).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from runtime.batching import MicroBatcher
+from runtime.chunk_router import ChunkRouter
 from runtime.config import DaemonConfig
 from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.fault_state import StateChange
@@ -46,17 +45,13 @@ from runtime.publish_hooks import PublishHook
 from runtime.results_metrics import CountCarrier, metrics_payload
 from runtime.results_router import ResultRouter
 from runtime.sdnotify import Notifier
-from runtime.sensor_watch import count_restarts, note_source_error, stale_changes, update_stale_gauges
-from runtime.sources import SOURCE_WIDE, SampleChunk, Source, create_source
-from runtime.sources.base import EmitFn
+from runtime.sensor_watch import count_restarts, stale_changes, update_stale_gauges
+from runtime.sources import Source, create_source
 
 log = logging.getLogger(__name__)
 _command_log = LogThrottle(log)  # commands come from the network: one line per kind every 10 s
 
 _TICK_S = 0.2
-_ERROR_LOG_EVERY_S = 10.0
-_PUSH_BACK_WAIT_S = 0.25
-_PUSH_BACK_STOP_S = 2.0
 #: exit status when the daemon gives up because it can no longer deliver (systemd restarts it)
 EXIT_NO_PROGRESS = 3
 
@@ -81,7 +76,6 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._state_lock = threading.Lock()
-        self._last_error_log: dict[str, float] = {}
         self._next_metrics = 0.0
         self._supervisor: threading.Thread | None = None
         self.exit_code = 0
@@ -91,6 +85,8 @@ class Daemon:
         #: batches -> fault states -> events, states, predictions (runtime.results_router)
         self.results = ResultRouter(config, self.metrics, self.sensors, self._state_lock,
                                     lambda: self.publisher, self.publish_hooks)
+        #: chunks -> windows -> batcher queues, bad input counted (runtime.chunk_router)
+        self.intake = ChunkRouter(self.metrics, self.sensors, self.disabled, self._stop)
         self._restart_counts: dict[int, int] = {}  # source restarts already carried into Prometheus
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -117,7 +113,7 @@ class Daemon:
         if cfg.metrics.prometheus_port is not None:
             self.metrics.start(cfg.metrics.prometheus_port, cfg.metrics.prometheus_addr)
         for src in self.sources:
-            src.start(self._chunk_handler(src), self._on_source_error)
+            src.start(self.intake.handler(src), self.intake.on_source_error)
         # reloads, periodic metrics and the end of finite sources are handled on a thread of their
         # own, so that start()/stop() (tests, benchmarks, embedding) behave exactly like run()
         self._supervisor = threading.Thread(target=self._supervise, name="daemon-supervisor", daemon=True)
@@ -204,67 +200,7 @@ class Daemon:
             self.models[path] = found
         return found
 
-    # -- hot path ---------------------------------------------------------------------------
-
-    def _chunk_handler(self, src: Source[Any]) -> EmitFn:
-        """The emit callback of one source: push back on ``fast`` sources, never on live ones."""
-        if getattr(src.config, "pacing", None) == "fast":
-            return lambda chunk: self._on_chunk(chunk, push_back=True)
-        return self._on_chunk
-
-    def _on_chunk(self, chunk: SampleChunk, push_back: bool = False) -> None:
-        """Source thread: cut windows and queue them for inference."""
-        sp = self.sensors.get(chunk.sensor_id)
-        if sp is None:
-            if chunk.sensor_id not in self.disabled:
-                self._count_error(chunk.sensor_id, ConfigError(
-                    f"samples for unknown sensor {chunk.sensor_id!r}; add it to a source in the config"))
-            return
-        stats = sp.windower.stats
-        gaps, dropped = stats.gaps, stats.dropped_samples
-        try:
-            windows = sp.windower.push(chunk.samples, seq=chunk.seq, t0=chunk.t0)
-        except DrsnEdgeError as exc:
-            self._count_error(chunk.sensor_id, exc)
-            windows = []
-        m = self.metrics.sensor(chunk.sensor_id)
-        if stats.gaps != gaps:
-            m.gaps.inc(stats.gaps - gaps)
-        if stats.dropped_samples != dropped:
-            m.dropped_samples.inc(stats.dropped_samples - dropped)
-        if windows:
-            if push_back:
-                self._wait_for_room(sp.model.batcher, len(windows))
-            sp.model.batcher.submit_many(windows)
-
-    def _wait_for_room(self, batcher: MicroBatcher, n: int) -> None:
-        """Block a fast source until ``n`` windows fit in the queue.
-
-        While the daemon stops, the inference thread keeps draining the queue until the sources
-        have ended, so the wait goes on, but bounded: a stuck backend must not hold up shutdown.
-        """
-        deadline: float | None = None
-        while not batcher.wait_for_room(n, timeout=_PUSH_BACK_WAIT_S):
-            if self._stop.is_set():
-                now = time.monotonic()
-                deadline = deadline or now + _PUSH_BACK_STOP_S
-                if now > deadline:
-                    return
-
-    # -- errors, commands, supervision -------------------------------------------------------
-
-    def _on_source_error(self, sensor_id: str, exc: Exception) -> None:
-        if not note_source_error(self.metrics, sensor_id, exc):  # skews and restarts have their own counts
-            self._count_error(sensor_id, exc)
-
-    def _count_error(self, sensor_id: str, exc: Exception) -> None:
-        """Count every bad input; log each kind at most every few seconds so a flood cannot drown the log."""
-        self.metrics.sensor(sensor_id if sensor_id != SOURCE_WIDE else "_source").bad_payloads.inc()
-        key = f"{sensor_id}:{type(exc).__name__}"
-        now = time.monotonic()
-        if now - self._last_error_log.get(key, -1e9) >= _ERROR_LOG_EVERY_S:
-            self._last_error_log[key] = now
-            log.warning("sensor %s: %s", sensor_id, exc)
+    # -- commands, supervision -------------------------------------------------------
 
     def _on_command(self, command: dict[str, Any]) -> None:
         action = command.get("action")
