@@ -29,8 +29,8 @@ def test_event_and_state_carry_the_wire_names_the_schema_and_rounded_confidence(
     results = ResultPayloads("line-3")
     event = json.loads(encode_payload(results.event(change, MODEL), "event"))
     assert event["schema"] == 1 and event["seq"] == 7 and event["id"] == change.id
-    assert (event["sensor"], event["from"], event["to"], event["class"]) == ("pump-1", "unknown", "inner_race",
-                                                                              "inner_race")
+    wire = (event["sensor"], event["from"], event["to"], event["class"])
+    assert wire == ("pump-1", "unknown", "inner_race", "inner_race")
     assert event["confidence"] == 0.876543 and event["device"] == "line-3" and event["model"]["name"] == "m"
     EventPayload.model_validate(event)
 
