@@ -181,7 +181,9 @@ def _load_yaml(text: str) -> Any:
     """``yaml.safe_load`` that refuses duplicate keys (PyYAML keeps the last one silently)."""
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: faster
+
+    class UniqueKeyLoader(base):  # type: ignore[misc,valid-type]
         pass
 
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
