@@ -9,11 +9,14 @@ Every backend call happens on the batcher's single thread, including ``backend.l
 ``backend.close()``: TensorRT execution contexts and CUDA streams belong to the thread that made
 them.
 
-When the queue is full the **oldest** window is dropped and counted: under overload the freshest
-data is the most useful for a condition monitor, and a bounded queue keeps memory and latency
-bounded. Exceptions from the backend or from the result callback are counted and logged (the
-first with its traceback, then one line per kind every 10 s: a model that fails every batch must
-not write a traceback per batch); the thread keeps serving the other sensors.
+When the queue is full the **oldest** window of the sensor with the most windows queued is dropped
+and counted: under overload the freshest data is the most useful for a condition monitor, a
+bounded queue keeps memory and latency bounded, and a sensor that floods pays for its flood
+instead of its neighbours (with equal shares, the oldest window of all goes).
+
+Exceptions from the backend or from the result callback are counted and logged (the first with
+its traceback, then one line per kind every 10 s: a model that fails every batch must not write a
+traceback per batch); the thread keeps serving the other sensors.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ class MicroBatcher:
         self.on_result, self.on_batch = on_result, on_batch
         self.stats = BatcherStats()
         self._queue: collections.deque[tuple[Window, float]] = collections.deque()
+        self._per_sensor: collections.Counter[str] = collections.Counter()  # windows queued per sensor
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         # producers that must not drop (fast replays) sleep here until the queue has drained to half
@@ -164,7 +168,7 @@ class MicroBatcher:
             raise self._load_error
 
     def submit(self, window: Window) -> None:
-        """Queue one window; never blocks (the oldest is dropped when the queue is full)."""
+        """Queue one window; never blocks (the busiest sensor's oldest is dropped when the queue is full)."""
         self.submit_many((window,))
 
     def submit_many(self, windows: Iterable[Window]) -> None:
@@ -177,14 +181,30 @@ class MicroBatcher:
             before = len(q)
             for w in windows:
                 if len(q) >= self.max_queue:
-                    q.popleft()
-                    self.stats.dropped += 1
+                    self._drop_one()
                 q.append((w, now))
+                self._per_sensor[w.sensor_id] += 1
                 self.stats.submitted += 1
             # wake the inference thread only on the transitions it waits for: the first window
             # (it may sleep on an empty queue) and the window that completes a batch
             if before == 0 or before < self.max_batch <= len(q):
                 self._cond.notify()
+
+    def _drop_one(self) -> None:
+        """Drop the oldest window of the sensor with the most queued (the head's on a tie). Lock held.
+
+        A flooder holds most of the queue, so its oldest window is found within a few entries.
+        """
+        q = self._queue
+        head = q[0][0].sensor_id
+        busiest, most = max(self._per_sensor.items(), key=lambda kv: kv[1])
+        victim = head if self._per_sensor[head] == most else busiest
+        for i, (w, _) in enumerate(q):
+            if w.sensor_id == victim:
+                del q[i]
+                break
+        self._per_sensor[victim] -= 1
+        self.stats.dropped += 1
 
     def wait_for_room(self, n: int, timeout: float | None = None) -> bool:
         """Block until ``n`` more windows fit without dropping, or the batcher closes; False on timeout.
@@ -240,6 +260,8 @@ class MicroBatcher:
                 self._cond.wait(remaining)
             n = min(len(q), self.max_batch)
             batch = [q.popleft()[0] for _ in range(n)]
+            for w in batch:
+                self._per_sensor[w.sensor_id] -= 1
             if len(q) <= self.max_queue // 2:
                 self._room.notify_all()
             return batch
