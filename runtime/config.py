@@ -35,7 +35,8 @@ class BatchingConfig(StrictModel):
         5.0, ge=0, description="Longest a window waits for others to fill a batch; bounds the added latency."
     )
     max_queue: int = Field(
-        4096, ge=1, description="Windows queued for inference; when full the oldest is dropped and counted."
+        4096, ge=1, description="Windows queued for inference; when full the oldest window of the sensor "
+        "with the most queued is dropped and counted (drsn_edge_windows_dropped_total)."
     )
 
 
