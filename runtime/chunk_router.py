@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runtime.batching import MicroBatcher
+from runtime.diagnostics.monitor import EnvelopeMonitor
 from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.metrics import Metrics
 from runtime.pipeline import SensorPipeline
@@ -41,6 +42,8 @@ class ChunkRouter:
         self.disabled = disabled
         self.stopping = stopping
         self._last_error_log: dict[str, float] = {}
+        #: envelope diagnostics keep each diagnosed sensor's raw samples (set by the daemon)
+        self.diagnostics: EnvelopeMonitor | None = None
 
     def handler(self, src: Source[Any]) -> EmitFn:
         """The emit callback of one source: push back on ``fast`` sources, never on live ones."""
@@ -56,6 +59,8 @@ class ChunkRouter:
                 self.count_error(chunk.sensor_id, ConfigError(
                     f"samples for unknown sensor {chunk.sensor_id!r}; add it to a source in the config"))
             return
+        if self.diagnostics is not None:
+            self.diagnostics.feed(chunk.sensor_id, chunk.samples)
         stats = sp.windower.stats
         gaps, dropped = stats.gaps, stats.dropped_samples
         try:

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from runtime.backends import AutoBackendConfig, BackendConfig
 from runtime.config_base import StrictModel
+from runtime.diagnostics.config import DiagnosticsConfig
 from runtime.errors import ConfigError
 from runtime.fault_state import FaultStateConfig
 from runtime.mqtt.config import MqttConfig
@@ -51,6 +52,9 @@ class SensorOverride(StrictModel):
         None, description="Different smoothing/hysteresis for this sensor."
     )
     enabled: bool = Field(True, description="False ignores this sensor's samples.")
+    diagnostics: DiagnosticsConfig | None = Field(
+        None, description="Envelope evidence for this sensor's bearing (docs/diagnostics.md)."
+    )
 
 
 class MetricsConfig(StrictModel):

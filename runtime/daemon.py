@@ -26,6 +26,8 @@ from typing import Any
 
 from runtime.chunk_router import ChunkRouter
 from runtime.config import DaemonConfig
+from runtime.diagnostics.monitor import EnvelopeMonitor
+from runtime.diagnostics.wiring import build_monitor
 from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.fault_state import StateChange
 from runtime.metrics import Metrics
@@ -88,6 +90,7 @@ class Daemon:
         #: chunks -> windows -> batcher queues, bad input counted (runtime.chunk_router)
         self.intake = ChunkRouter(self.metrics, self.sensors, self.disabled, self._stop)
         self._restart_counts: dict[int, int] = {}  # source restarts already carried into Prometheus
+        self.diagnostics: EnvelopeMonitor | None = None  # envelope evidence (runtime.diagnostics)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -106,6 +109,10 @@ class Daemon:
         self._build_sensors()
         if not self.sensors:
             raise ConfigError("no sensor can be served: " + "; ".join(self.disabled.values()))
+        self.diagnostics = build_monitor({sid: o.diagnostics for sid, o in cfg.sensors.items()}, self.sensors,
+                                         self.publisher, lambda sid: self.results.publish_state(
+                                             self.sensors[sid]))
+        self.results.diagnostics = self.intake.diagnostics = self.diagnostics
         for sp in self.sensors.values():
             self.results.publish_state(sp)
         self.metrics.track_queue_depth(
@@ -161,6 +168,8 @@ class Daemon:
             m.close()  # drains queued windows through on_batch
         self.models.clear()
         self._count_batcher_losses(closing)
+        if self.diagnostics is not None:
+            self.diagnostics.close()  # the last events, with their evidence, reach the publisher
         if self.publisher is not None:
             for sp in self.sensors.values():  # the retained states carry the final window counts
                 self.results.publish_state(sp)
@@ -227,6 +236,8 @@ class Daemon:
             self.reload()
         if not self._watch_inputs():
             return
+        if self.diagnostics is not None:
+            self.diagnostics.supervise()
         pub = self.publisher
         if pub is not None:
             st = pub.stats()

@@ -17,6 +17,7 @@ import numpy as np
 
 from runtime.batching import BatchResult
 from runtime.config import DaemonConfig
+from runtime.diagnostics.monitor import EnvelopeMonitor
 from runtime.fault_state import StateChange
 from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
@@ -46,6 +47,8 @@ class ResultRouter:
         mode = config.mqtt.predictions if config.mqtt.publish_predictions else None
         self.per_window = mode in ("window", "both")
         self.per_batch = mode in ("batch", "both")
+        #: envelope diagnostics (runtime.diagnostics.monitor), set by the daemon when a sensor has them
+        self.diagnostics: EnvelopeMonitor | None = None
 
     # -- inference thread -----------------------------------------------------------------------
 
@@ -126,7 +129,10 @@ class ResultRouter:
             return
         events = [(sp.sensor_id, self.payloads.event(ch, sp.model.identity).to_json_dict())
                   for sp, ch in changes]
-        pub.publish_events(events)  # counted in on_committed once on disk
+        if self.diagnostics is not None:  # diagnosed sensors' events leave with their evidence, in order
+            events = self.diagnostics.route(events, [ch for _, ch in changes])
+        if events:
+            pub.publish_events(events)  # counted in on_committed once on disk
         for sp, _ in changes:
             self.publish_state(sp)
 
@@ -135,6 +141,8 @@ class ResultRouter:
         pub = self.publisher()
         if pub is None:
             return
+        if extra is None and self.diagnostics is not None:
+            extra = self.diagnostics.state_fields(sp.sensor_id)
         pub.publish_state(sp.sensor_id, self.payloads.state(sp.tracker.snapshot(), sp.model.identity, extra))
 
     def on_committed(self, sensors: list[str]) -> None:

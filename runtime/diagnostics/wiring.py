@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.diagnostics.config import DiagnosticsConfig
 from runtime.diagnostics.monitor import EnvelopeMonitor
+from runtime.errors import DataError
+from runtime.mqtt.messages import EventPayload
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_json
+from runtime.results import build
 
 if TYPE_CHECKING:
     from runtime.mqtt.publisher import MqttPublisher
@@ -25,6 +28,20 @@ log = logging.getLogger(__name__)
 def diagnostics_topic(publisher: MqttPublisher, sensor: str) -> str:
     """``<prefix>/<device>/<sensor>/diagnostics``: the envelope's own alerts (QoS 1, through the outbox)."""
     return f"{publisher.topics.base}/{sensor}/diagnostics"
+
+
+def checked_events(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """Events with their envelope fields validated against the event contract; an event whose
+    evidence does not fit is published without it (logged) rather than not at all."""
+    out = []
+    for sensor, payload in events:
+        try:
+            out.append((sensor, build(EventPayload, payload, f"event of sensor {sensor!r}").to_json_dict()))
+        except DataError as exc:
+            log.error("sensor %s: envelope evidence dropped from the event: %s", sensor, exc)
+            bare = {k: v for k, v in payload.items() if k not in ("envelope", "corroborated", "alert")}
+            out.append((sensor, bare))
+    return out
 
 
 def build_monitor(
@@ -51,7 +68,7 @@ def build_monitor(
     monitor = EnvelopeMonitor.build(
         wanted,
         {sid: sensors[sid].rate for sid in wanted},
-        publish_events=publisher.publish_events,
+        publish_events=lambda events: publisher.publish_events(checked_events(events)),
         publish_state=publish_state,
         publish_alert=alert,
         is_healthy=healthy,

@@ -1,0 +1,99 @@
+"""The daemon with envelope diagnostics: fault events and states carry the evidence (real broker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.config import validate_config_dict
+from runtime.daemon import Daemon
+from tests.daemon.support import Subscriber, base_config, topic, unique_events
+from tests.support.broker import MosquittoBroker
+
+
+@pytest.mark.slow
+def test_fault_events_carry_envelope_evidence_and_corroboration(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    source = {
+        "type": "synthetic",
+        "pacing": "fast",
+        "duration_s": 4.0,
+        "sensors": [{"id": "spindle", "condition": "inner_race"}, {"id": "fan", "condition": "inner_race"}],
+    }
+    cfg = base_config(broker.host, broker.port, tmp_path, [source], exit_when_sources_finish=True)
+    cfg["sensors"] = {
+        "spindle": {"diagnostics": {"bearing": "6205", "rpm": 1797, "seconds": 1.0}},
+        # the wrong bearing on purpose: its BPFI is 9 % off, so the envelope cannot confirm the fault
+        "fan": {
+            "diagnostics": {"bearing": "UER204", "rpm": 1797, "seconds": 1.0, "require_corroboration": True}
+        },
+    }
+    sub = Subscriber(broker.host, broker.port, (topic("+", "event"), topic("+", "state")))
+    try:
+        assert Daemon(validate_config_dict(cfg)).run(install_signals=False) == 0
+        sub.wait_for(lambda s: bool(s.events("spindle")) and bool(s.events("fan")), 10, "both fault events")
+        spindle = unique_events(sub.events("spindle"))[0]
+        assert spindle["to"] == "inner_race" and spindle["corroborated"] is True and spindle["alert"] is True
+        evidence = spindle["envelope"]
+        assert evidence["verdict"] == "inner_race" and evidence["harmonics_found"] >= 2
+        assert abs(evidence["matched_frequency_hz"] - 5.4152 * 1797 / 60) < 0.5
+        assert evidence["prominence_db"] > 10 and evidence["bearing"] == "SKF 6205-2RS JEM"
+        fan = unique_events(sub.events("fan"))[0]
+        assert fan["to"] == "inner_race" and fan["corroborated"] is False and fan["alert"] is False
+        sub.wait_for(
+            lambda s: any(
+                (m.json().get("envelope") or {}).get("verdict") == "inner_race"
+                for m in s.on(topic("spindle", "state"))
+            ),
+            10,
+            "a spindle state carrying the evidence",
+        )
+    finally:
+        sub.close()
+
+
+@pytest.mark.parametrize(
+    ("diagnostics", "words"),
+    [
+        ({"bearing": "6309", "rpm": 1797}, "catalogue holds"),
+        ({"bearing": "6205", "rpm": 0}, "positive number of rpm"),
+        ({"bearing": "6205"}, "rpm"),
+        (
+            {"bearing": {"n_elements": 30, "element_diameter_mm": 8, "pitch_diameter_mm": 39}, "rpm": 1797},
+            "do not fit",
+        ),
+    ],
+)
+def test_a_bad_diagnostics_section_fails_validation_with_the_fix(
+    tmp_path: Path, diagnostics: dict[str, object], words: str
+) -> None:
+    from runtime.errors import ConfigError
+
+    source = {"type": "synthetic", "sensors": [{"id": "spindle", "condition": "normal"}]}
+    cfg = base_config("localhost", 1883, tmp_path, [source])
+    cfg["sensors"] = {"spindle": {"diagnostics": diagnostics}}
+    with pytest.raises(ConfigError, match=words):
+        validate_config_dict(cfg)
+
+
+def test_a_ring_too_short_for_the_bearing_stops_the_start_with_the_length_needed(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    from runtime.errors import ConfigError
+
+    source = {
+        "type": "synthetic",
+        "pacing": "fast",
+        "duration_s": 1.0,
+        "sensors": [{"id": "spindle", "condition": "normal"}],
+    }
+    cfg = base_config(broker.host, broker.port, tmp_path, [source], exit_when_sources_finish=True)
+    cfg["sensors"] = {"spindle": {"diagnostics": {"bearing": "6205", "rpm": 1797, "seconds": 0.2}}}
+    daemon = Daemon(validate_config_dict(cfg))
+    try:
+        with pytest.raises(ConfigError, match=r"needs at least 0\.47 s \(5589 samples\)"):
+            daemon.start()
+    finally:
+        daemon.stop()
