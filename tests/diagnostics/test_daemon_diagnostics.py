@@ -97,3 +97,41 @@ def test_a_ring_too_short_for_the_bearing_stops_the_start_with_the_length_needed
             daemon.start()
     finally:
         daemon.stop()
+
+
+@pytest.mark.slow
+def test_a_signature_the_classifier_does_not_see_raises_its_own_alert(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    # the classifier is made blind on purpose: a state needs a mean probability of 1.0 to enter
+    source = {
+        "type": "synthetic",
+        "pacing": "realtime",
+        "duration_s": 3.0,
+        "sensors": [{"id": "gearbox", "condition": "outer_race"}],
+    }
+    cfg = base_config(broker.host, broker.port, tmp_path, [source], exit_when_sources_finish=True)
+    blind = {**cfg["fault_state"], "enter_threshold": 1.0, "exit_threshold": 0.99}
+    cfg["sensors"] = {
+        "gearbox": {
+            "fault_state": blind,
+            "diagnostics": {
+                "bearing": "6205",
+                "rpm": 1797,
+                "seconds": 1.0,
+                "every_s": 1.0,
+                "alert_unseen": True,
+            },
+        }
+    }
+    sub = Subscriber(broker.host, broker.port, (topic("gearbox", "diagnostics"), topic("gearbox", "event")))
+    try:
+        assert Daemon(validate_config_dict(cfg)).run(install_signals=False) == 0
+        sub.wait_for(lambda s: bool(s.on(topic("gearbox", "diagnostics"))), 10, "the envelope's own alert")
+        alerts = [m.json() for m in sub.on(topic("gearbox", "diagnostics"))]
+        assert len(alerts) == 1  # one alert per signature, not one per analysis
+        assert alerts[0]["fault_type"] == "outer_race" and alerts[0]["classifier_state"] == "healthy"
+        assert alerts[0]["envelope"]["strength"] == "strong"
+        assert not sub.events("gearbox")  # the classifier never changed state
+    finally:
+        sub.close()
