@@ -174,12 +174,10 @@ def _worker(settings: LoloSettings, point: LoloPoint, work: str) -> dict[str, An
 
 
 def load_rows(work: Path) -> list[dict[str, Any]]:
-    """Rows of ``work/rows.jsonl``, one per point (the last written wins)."""
-    path = work / "rows.jsonl"
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return list({r["key"]: r for r in rows}.values())  # a point run twice (two invocations) counts once
+    """Rows of ``work/rows.jsonl``, one per point (see :func:`.generalization_pool.read_rows`)."""
+    from drsn_edge.study.generalization_pool import read_rows
+
+    return read_rows(work / "rows.jsonl")
 
 
 def run_lolo(

@@ -127,8 +127,9 @@ def _write_packaged(args: argparse.Namespace, out: Path) -> str:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
-    return list({r["key"]: r for r in rows}.values())
+    from drsn_edge.study.generalization_pool import read_rows
+
+    return read_rows(path)
 
 
 def _write_lolo(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:

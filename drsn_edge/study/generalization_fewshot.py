@@ -232,7 +232,7 @@ def run_fewshot(
     machine: SecondMachine | None = None,
 ) -> list[dict[str, Any]]:
     """Run the points not yet in ``work/rows.jsonl``; return the rows of ``points``."""
-    from drsn_edge.study.generalization_pool import run_pool
+    from drsn_edge.study.generalization_pool import read_rows, run_pool
     from drsn_edge.training.finetune import load_parent
 
     machine = machine or SecondMachine()
@@ -247,11 +247,7 @@ def run_fewshot(
         )
     settings_file.write_text(json.dumps(record, indent=1))
     rows_path = work / "rows.jsonl"
-    done = (
-        {json.loads(x)["key"] for x in rows_path.read_text().splitlines() if x.strip()}
-        if rows_path.exists()
-        else set()
-    )
+    done = {r["key"] for r in read_rows(rows_path)}
     todo = [p for p in points if p.key not in done]
 
     def write(row: dict[str, Any]) -> None:
@@ -269,7 +265,4 @@ def run_fewshot(
             "few-shot second machine",
         )
     wanted = {p.key for p in points}
-    rows = (
-        [json.loads(x) for x in rows_path.read_text().splitlines() if x.strip()] if rows_path.exists() else []
-    )
-    return [r for r in {r["key"]: r for r in rows}.values() if r["key"] in wanted]  # last row of a key wins
+    return [r for r in read_rows(rows_path) if r["key"] in wanted]

@@ -7,13 +7,15 @@ others go on; the failures are raised together at the end, so nothing fails sile
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any
 
-from runtime.errors import DrsnEdgeError
+from runtime.errors import DataError, DrsnEdgeError
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +71,29 @@ def run_pool(
             f"{len(failed)} of {len(jobs)} runs failed (the others are saved; run the "
             "same command again to retry them): " + "; ".join(failed[:5])
         )
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``rows.jsonl``, one per key (the last written wins).
+
+    A last line cut short (a run killed while writing, or read while another process appends) is
+    skipped with a warning, since its run is simply run again; a damaged line elsewhere is an error.
+    """
+    if not path.exists():
+        return []
+    lines = [x for x in path.read_text().splitlines() if x.strip()]
+    rows: dict[str, dict[str, Any]] = {}
+    for i, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            if i == len(lines) - 1:
+                log.warning("%s: last line is incomplete and is ignored (its run will be repeated)", path)
+                break
+            raise DataError(
+                f"{path} line {i + 1} is not JSON ({exc}); delete that line and run again"
+            ) from exc
+        if not isinstance(row, dict) or "key" not in row:
+            raise DataError(f"{path} line {i + 1} is not a study row; delete that line and run again")
+        rows[row["key"]] = row
+    return list(rows.values())

@@ -162,3 +162,17 @@ def test_packaged_model_scored_on_a_load_it_never_saw(cwru_dir: Path) -> None:
 
     fig = unseen_load_accuracy(ASSETS / "drsn_cw_cwru0hp.pt", str(cwru_dir), [3])
     assert 0.5 < fig["acc_3hp"] <= 1.0 and fig["n_3hp"] > 900  # 9 recordings of ~10 s at hop 1024
+
+
+def test_rows_count_once_per_key_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    from drsn_edge.study.generalization_pool import read_rows
+    from runtime.errors import DataError
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text(
+        '{"key": "a", "acc": 0.1}\n{"key": "a", "acc": 0.2}\n{"key": "b", "acc": 0.3}\n{"key": "c", "ac'
+    )
+    assert {r["key"]: r["acc"] for r in read_rows(path)} == {"a": 0.2, "b": 0.3}
+    path.write_text('{"key": "a"}\n{broken\n{"key": "b"}\n')
+    with pytest.raises(DataError, match="line 2"):
+        read_rows(path)
