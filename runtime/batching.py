@@ -74,6 +74,8 @@ class BatchResult:
     probs: np.ndarray
     infer_s: float
     t_done: float
+    #: float32 (N, F) pooled features from the same backend call; None for a model without them
+    features: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -272,7 +274,7 @@ class MicroBatcher:
                 [w.data for w in windows], dtype=np.float32
             )  # faster than np.stack for many small arrays
             t0 = time.monotonic()
-            logits = self.backend.infer(x)
+            logits, features = self.backend.infer_outputs(x)
             t_done = time.monotonic()
         except Exception as exc:
             self.stats.errors += 1
@@ -282,7 +284,7 @@ class MicroBatcher:
             return
         self.stats.batches += 1
         self.stats.inferred += len(windows)
-        self._deliver(BatchResult(windows, logits, softmax(logits), t_done - t0, t_done))
+        self._deliver(BatchResult(windows, logits, softmax(logits), t_done - t0, t_done, features))
 
     def _deliver(self, batch: BatchResult) -> None:
         try:

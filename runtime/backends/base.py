@@ -1,11 +1,12 @@
 """The one small base class every inference backend implements.
 
 A backend is constructed from a model file and its :class:`~runtime.artifact.ModelMetadata`,
-then ``load()``-ed once, called with ``infer(batch) -> logits`` from a single inference thread,
-and ``close()``-d. The base class checks the input's shape and dtype in one place so that every
-backend fails the same way on a wrong window length or layout, and :meth:`Backend.load` ends with
-the golden gate (:mod:`runtime.backends.golden`): a model whose graph disagrees with its metadata,
-or that does not reproduce its golden windows, never serves.
+then ``load()``-ed once, called with ``infer(batch) -> logits`` (or ``infer_outputs(batch)`` for
+the logits and the pooled features of one and the same call, which the novelty path scores) from a
+single inference thread, and ``close()``-d. The base class checks the input's shape and dtype in
+one place so that every backend fails the same way on a wrong window length or layout, and
+:meth:`Backend.load` ends with the golden gate (:mod:`runtime.backends.golden`): a model whose
+graph disagrees with its metadata, or that does not reproduce its golden windows, never serves.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import abc
 import logging
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,15 @@ from runtime.backends.golden import golden_gate
 from runtime.errors import DataError
 
 log = logging.getLogger(__name__)
+
+
+class Outputs(NamedTuple):
+    """Both outputs of one backend call, row-aligned with the batch."""
+
+    #: float32 (N, classes)
+    logits: np.ndarray
+    #: float32 (N, F) pooled features, or None for a model without a ``features`` output (novelty off)
+    features: np.ndarray | None
 
 
 class Backend(abc.ABC):
@@ -36,6 +46,8 @@ class Backend(abc.ABC):
         self.sample_shape: tuple[int, ...] = tuple(int(d) for d in metadata.input.shape[1:])
         self.num_classes = len(metadata.classes)
         self._loaded = False
+        #: set by ``_load`` when the model's graph has the ``features`` output and the backend returns it
+        self.has_features = False
 
     #: largest batch the backend accepts in one call (None: unbounded)
     max_batch: int | None = None
@@ -57,6 +69,14 @@ class Backend(abc.ABC):
                 self._close()
                 raise
         self._loaded = True
+        if not self.has_features:
+            log.warning(
+                "%s has no features output%s; it classifies as before but novelty scoring is off for it: "
+                "re-export the model with `drsn-edge export` (and calibrate it) to turn novelty on",
+                self.model_path.name,
+                "" if self.metadata.features_name is None
+                else f" (the metadata names {self.metadata.features_name!r}, the graph lacks it)",
+            )
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Classify a batch of normalised windows; return float32 logits of shape (N, classes)."""
@@ -65,6 +85,18 @@ class Backend(abc.ABC):
         x = self.check_input(batch)
         logits = self._infer(x)
         return np.asarray(logits, dtype=np.float32).reshape(x.shape[0], self.num_classes)
+
+    def infer_outputs(self, batch: np.ndarray) -> Outputs:
+        """Logits and, where the model has them, features of a batch from one backend call."""
+        if not self._loaded:
+            self.load()
+        x = self.check_input(batch)
+        n = x.shape[0]
+        logits, features = self._infer_outputs(x) if self.has_features else (self._infer(x), None)
+        logits = np.asarray(logits, dtype=np.float32).reshape(n, self.num_classes)
+        if features is not None:
+            features = np.asarray(features, dtype=np.float32).reshape(n, -1)
+        return Outputs(logits, features)
 
     def check_input(self, batch: np.ndarray) -> np.ndarray:
         x = np.asarray(batch)
@@ -102,6 +134,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def _infer_outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and features from one call; backends that set ``has_features`` override it."""
+        return self._infer(batch), None
 
     def _close(self) -> None:
         """Release resources; backends that hold none keep this default."""

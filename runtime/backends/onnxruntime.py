@@ -104,6 +104,7 @@ class OnnxRuntimeBackend(Backend):
         self._session: Any = None
         self._input_name = metadata.input.name
         self._output_name = metadata.output_name
+        self._features_name: str | None = None
         self._input_dtype: type[np.floating[Any]] = np.float32
         self.providers: list[str] = []
 
@@ -170,11 +171,19 @@ class OnnxRuntimeBackend(Backend):
                 f"the metadata names {self.num_classes} classes {self.metadata.classes}; the graph and its "
                 "metadata do not belong together: re-export the model"
             )
+        wanted = self.metadata.features_name
+        self._features_name = wanted if wanted is not None and wanted in names else None
+        self.has_features = self._features_name is not None
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         x = batch if self._input_dtype is np.float32 else batch.astype(self._input_dtype)
         out = self._session.run([self._output_name], {self._input_name: x})[0]
         return np.asarray(out, dtype=np.float32)
+
+    def _infer_outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        x = batch if self._input_dtype is np.float32 else batch.astype(self._input_dtype)
+        logits, features = self._session.run([self._output_name, self._features_name], {self._input_name: x})
+        return np.asarray(logits, dtype=np.float32), np.asarray(features, dtype=np.float32)
 
     def _close(self) -> None:
         self._session = None

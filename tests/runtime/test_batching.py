@@ -185,3 +185,29 @@ def test_softmax_is_stable_for_large_logits() -> None:
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(p[1], 1 / 3, rtol=1e-6)
     assert p[0, 0] / p[0, 1] == pytest.approx(np.e, rel=1e-4)
+
+
+def test_batches_carry_the_features_of_the_same_call() -> None:
+    """With a model that has a features output, every BatchResult holds them row-aligned with the
+    windows; the tiny model without them delivers None (checked in the first tests' batches)."""
+    from runtime.backends import open_model
+
+    model = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_sim.onnx"
+    meta = open_model(model)
+    assert meta.golden is not None
+    x, _ = meta.golden.arrays()
+    ref = meta.golden.features()
+    assert ref is not None
+    now = time.monotonic()
+    windows = [Window("s0", i, x[i], i, now, 0.0) for i in range(len(x))]
+    batches: list[BatchResult] = []
+    batcher = MicroBatcher(create_backend(model, "onnxruntime", intra_op_threads=1), max_batch=4,
+                           max_wait_ms=1, on_batch=batches.append)
+    batcher.start()
+    batcher.submit_many(windows)
+    batcher.close()
+    assert sum(b.size for b in batches) == len(x)
+    rows = {w.index: b.features[j]
+            for b in batches if b.features is not None for j, w in enumerate(b.windows)}
+    assert len(rows) == len(x)
+    np.testing.assert_allclose(np.stack([rows[i] for i in range(len(x))]), ref, rtol=1e-3, atol=1e-4)

@@ -163,6 +163,7 @@ class TensorRTBackend(Backend):
         self._output_name = self.metadata.output_name if self.metadata.output_name in outputs else outputs[0]
         # every output needs a device address before execute_async_v3, the features one too
         self._other_outputs = [n for n in outputs if n != self._output_name]
+        self.has_features = self.metadata.features_name in self._other_outputs
         max_batch = int(engine.get_tensor_profile_shape(self._input_name, 0)[2][0])
         self.max_batch = max_batch
         self._allocate(trt, max_batch)
@@ -184,9 +185,19 @@ class TensorRTBackend(Backend):
                 raise CudaError(f"TensorRT refused the device address of tensor {buf.name}")
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
+        return self._execute(batch, with_features=False)[0]
+
+    def _infer_outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._execute(batch, with_features=True)
+
+    def _execute(self, batch: np.ndarray, *, with_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """One engine run; the features buffer (bound for every run) is downloaded when asked for."""
         assert self._cuda is not None
         self._note_thread()
         inp, out = self._buffers[0], self._buffers[1]
+        feat = None
+        if with_features and self.has_features:
+            feat = self._buffers[2 + self._other_outputs.index(str(self.metadata.features_name))]
         n = batch.shape[0]
         with self._cuda.current():
             if not self._context.set_input_shape(self._input_name, tuple(batch.shape)):
@@ -198,8 +209,12 @@ class TensorRTBackend(Backend):
             if not self._context.execute_async_v3(self._cuda.stream_handle(self._stream)):
                 raise CudaError(f"TensorRT execution failed for a batch of {n}; see the TensorRT log")
             logits = out.download(n, self._stream)
+            features = None if feat is None else feat.download(n, self._stream)
             self._cuda.synchronize(self._stream)
-            return np.array(logits, dtype=np.float32)
+            return (
+                np.array(logits, dtype=np.float32),
+                None if features is None else np.array(features, dtype=np.float32),
+            )
 
     def _note_thread(self) -> None:
         if threading.get_ident() != self._owner_thread and not self._warned_thread:

@@ -180,3 +180,42 @@ def test_backend_config_union_discriminates_on_type(tiny: TinyModel) -> None:
 def test_every_config_field_is_described(cls: type[OnnxRuntimeConfig]) -> None:
     for name, field in cls.model_fields.items():
         assert field.description, f"{cls.__name__}.{name} has no description"
+
+
+PACKAGED_SIM = Path(__file__).resolve().parents[3] / "drsn_edge" / "assets" / "drsn_cw_sim.onnx"
+
+
+def test_one_call_returns_logits_and_the_golden_features() -> None:
+    """The packaged model's features output comes back from the same call as its logits and
+    reproduces the reference features stored at export."""
+    meta = open_model(PACKAGED_SIM)
+    assert meta.golden is not None
+    x, ref_logits = meta.golden.arrays()
+    ref_features = meta.golden.features()
+    assert ref_features is not None
+    with create_backend(PACKAGED_SIM, "onnxruntime", **ONE_THREAD) as backend:
+        assert backend.has_features
+        logits, features = backend.infer_outputs(x)
+        plain = backend.infer(x)
+    assert features is not None and features.dtype == np.float32
+    assert features.shape == (len(x), ref_features.shape[1])
+    np.testing.assert_allclose(features, ref_features, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(logits, ref_logits, rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(logits, plain)
+
+
+def test_model_without_features_classifies_and_warns_once(
+    tiny: TinyModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    x = _batch(5)
+    with (
+        caplog.at_level("WARNING", logger="runtime.backends.base"),
+        create_backend(tiny.path, "onnxruntime", **ONE_THREAD) as backend,
+    ):
+        first = backend.infer_outputs(x)
+        second = backend.infer_outputs(x)
+    assert not backend.has_features
+    assert first.features is None and second.features is None
+    np.testing.assert_allclose(first.logits, tiny.reference(x), rtol=1e-4, atol=1e-5)
+    warnings = [r.getMessage() for r in caplog.records if "novelty scoring is off" in r.getMessage()]
+    assert len(warnings) == 1 and tiny.path.name in warnings[0]
