@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.report_only
             else _rows(work / "fewshot" / "rows.jsonl")
         )
-        summary.append(_write_fewshot(frows, out, rep))
+        summary.append(_write_fewshot(frows, out, rep, args.parent))
     if "packaged" in parts:
         summary.append(_write_packaged(args, out))
     text = "\n".join(summary)
@@ -164,7 +164,7 @@ def _write_lolo(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:
     return md
 
 
-def _write_fewshot(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:
+def _write_fewshot(rows: list[dict[str, Any]], out: Path, rep: Any, parent: str) -> str:
     table = rep.fewshot_table(rows)
     rep.write_csv(out / "fewshot.csv", table)
     rep.write_csv(
@@ -173,5 +173,5 @@ def _write_fewshot(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:
     md: str = "## Few-shot, simulated second machine\n\n" + rep.fewshot_markdown(table)
     (out / "fewshot.md").write_text(md)
     if table:
-        rep.fewshot_plot(table, out / "fewshot.png")
+        rep.fewshot_plot(table, out / "fewshot.png", parent)
     return md

@@ -241,7 +241,7 @@ def lolo_plot(table: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def fewshot_plot(table: list[dict[str, Any]], path: Path) -> None:
+def fewshot_plot(table: list[dict[str, Any]], path: Path, parent: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -249,6 +249,7 @@ def fewshot_plot(table: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     names = {"scratch": "from scratch", "head": "new head, frozen backbone", "finetune": "full fine-tune"}
+    colors = {"scratch": "tab:gray", "head": "tab:blue", "finetune": "tab:green"}
     for method in ("scratch", "head", "finetune"):
         ts = [t for t in table if t["method"] == method]
         if not ts:
@@ -262,12 +263,15 @@ def fewshot_plot(table: list[dict[str, Any]], path: Path) -> None:
                 marker="o",
                 capsize=3,
                 linestyle=style,
+                color=colors[method],
                 label=f"{names[method]} ({'same bearings' if key == 'acc' else 'other bearings'})",
             )
     ax.set_xscale("log")
     ax.set_xlabel("labelled signal per class (s)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Simulated second machine: few-shot adaptation of a CWRU checkpoint")
+    ax.set_title(
+        f"Simulated second machine: few-shot, parent {parent}" if parent else "Simulated second machine"
+    )
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
