@@ -60,6 +60,12 @@ class DiagnosticsConfig(StrictModel):
         True, description="Analyse when a fault state is entered; its event carries the result."
     )
     every_s: float = Field(0.0, ge=0, description="Also analyse every this many seconds (0: never).")
+    reuse_s: float = Field(
+        60.0,
+        ge=0,
+        description="A fault entry within this many seconds of signal after the last analysis carries that "
+        "evidence (its ts says when) instead of a new analysis: bounds the cost of a flapping state.",
+    )
     require_corroboration: bool = Field(
         False,
         description="A fault state whose bearing fault type the envelope does not confirm is published with "

@@ -53,6 +53,7 @@ class SampleRing:
         self._buf = np.zeros(capacity, dtype=np.float32)
         self._pos = 0
         self._filled = 0
+        self.total = 0  # samples ever pushed: the ring's clock in signal time
         self._lock = threading.Lock()
 
     @property
@@ -75,6 +76,7 @@ class SampleRing:
                 self._buf[: x.size - split] = x[split:]
             self._pos = end % self._buf.size
             self._filled = min(self._filled + x.size, self._buf.size)
+            self.total += x.size
 
     def snapshot(self) -> np.ndarray:
         """The samples held, oldest first (fewer than ``capacity`` until the ring has filled)."""
@@ -95,6 +97,8 @@ class SensorDiagnostics:
     rate: float
     ring: SampleRing
     last: dict[str, Any] | None = None
+    last_report: EnvelopeReport | None = None
+    last_total: int = 0  # ring.total at the last successful analysis
     alerted: str | None = None
     next_due: float = 0.0
 
@@ -102,6 +106,7 @@ class SensorDiagnostics:
 @dataclass
 class MonitorStats:
     analyses: int = 0
+    reused: int = 0
     errors: int = 0
     alerts: int = 0
     cpu_s: float = 0.0  # thread CPU time spent in analyses
@@ -232,8 +237,14 @@ class EnvelopeMonitor:
         while sd.ring.filled < sd.ring.capacity and time.monotonic() < deadline and not self._closed:
             time.sleep(0.05)
 
-    def _evidence(self, sd: SensorDiagnostics) -> tuple[EnvelopeReport | None, dict[str, Any]]:
+    def _evidence(
+        self, sd: SensorDiagnostics, reuse: bool = False
+    ) -> tuple[EnvelopeReport | None, dict[str, Any]]:
         cfg = sd.config
+        fresh = sd.ring.total - sd.last_total < cfg.reuse_s * sd.rate
+        if reuse and sd.last_report is not None and sd.last is not None and fresh:
+            self.stats.reused += 1  # a flapping state must not cost an analysis per flap
+            return sd.last_report, sd.last
         self._wait_for_ring(sd)
         t0 = time.thread_time()
         try:
@@ -248,7 +259,7 @@ class EnvelopeMonitor:
             self.stats.by_sensor[sd.sensor_id] = self.stats.by_sensor.get(sd.sensor_id, 0) + 1
         summary = report.summary()
         summary.update(bearing=cfg.resolved_bearing().name, rpm=cfg.rpm, ts=time.time())
-        sd.last = summary
+        sd.last, sd.last_report, sd.last_total = summary, report, sd.ring.total
         return report, summary
 
     def _event(
@@ -257,7 +268,7 @@ class EnvelopeMonitor:
         sd = self.sensors[sensor_id]
         if entered_fault and sd.config.on_fault:
             try:
-                report, summary = self._evidence(sd)
+                report, summary = self._evidence(sd, reuse=True)
                 expected = fault_type_of_class(class_name or "")
                 corroborated: bool | str = "not_applicable"
                 if report is not None and expected is not None:

@@ -173,3 +173,14 @@ def test_route_takes_only_the_diagnosed_sensors_events() -> None:
     mon.close()
     assert rest == [("other", {"to": "OR007@6", "seq": 1})]
     assert [s for s, _ in sinks.events] == ["s1"] and sinks.events[0][1]["corroborated"] is True
+
+
+def test_a_flapping_state_reuses_recent_evidence_instead_of_analysing_again() -> None:
+    sinks = Sinks()
+    mon = _monitor("inner_race", sinks, reuse_s=10)
+    for seq in (1, 2, 3):  # three fault entries on the same ring content
+        mon.submit("s1", {"to": "IR007", "seq": seq}, "IR007", entered_fault=True)
+    mon.close()
+    assert mon.stats.analyses == 1 and mon.stats.reused == 2
+    assert [p["envelope"]["ts"] for _, p in sinks.events] == [sinks.events[0][1]["envelope"]["ts"]] * 3
+    assert all(p["corroborated"] is True for _, p in sinks.events)
