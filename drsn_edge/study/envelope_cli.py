@@ -62,14 +62,21 @@ def add_cost_arguments(p: argparse.ArgumentParser) -> None:
         help="the model whose inference is the reference (default: the packaged CWRU model)",
     )
     p.add_argument("--repeats", type=int, default=20, help="timed repeats per figure (median)")
+    p.add_argument(
+        "--daemon-sensors",
+        type=int,
+        default=8,
+        help="sensors in the whole-daemon comparison with and without diagnostics (0: skip it)",
+    )
     p.add_argument("--out", "-o", default="docs/results/diagnostics", help="cost.md, cost.csv, cost.png")
 
 
 def run_cost(args: argparse.Namespace) -> int:
-    from drsn_edge.study.envelope_cost import measure, write
+    from drsn_edge.study.envelope_cost import daemon_ab, measure, write
 
     result = measure(Path(args.model), repeats=args.repeats)
-    paths = write(result, Path(args.out), Path(args.model))
+    whole = daemon_ab(Path(args.model), sensors=args.daemon_sensors) if args.daemon_sensors > 0 else None
+    paths = write(result, Path(args.out), Path(args.model), whole)
     print(paths["md"].read_text())
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
