@@ -74,6 +74,13 @@ def adapt_checkpoint(parent: Parent, windows: np.ndarray, data_record: dict[str,
     }
     # a parent's test figures were measured on its own machine, not on this one
     meta.training["metrics"] = {"parent_metrics": meta.training.get("metrics", {})}
+    if meta.novelty is not None:
+        # the parent's feature statistics describe features that AdaBN has just moved
+        log.warning(
+            "the parent's novelty statistics no longer fit the adapted features and are dropped; "
+            "run `drsn-edge calibrate` on the adapted checkpoint with labelled data of the machine"
+        )
+        meta.novelty = None
     child.metadata = meta
     return child
 

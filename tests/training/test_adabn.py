@@ -98,6 +98,7 @@ def test_adapt_command_writes_a_checkpoint_that_names_parent_and_data(
     assert rec["method"] == "adabn" and rec["adapted_on"]["path"] == str(target)
     assert rec["adapted_on"]["windows"] == report["windows"]
     assert child.metadata.weights_sha256 != p.metadata.weights_sha256
+    assert child.metadata.novelty is None  # statistics of the parent's features would mislead
     stats = [k for k in p.state_dict if k.endswith("running_mean")]
     weights = [k for k in p.state_dict if k.endswith(".weight")]
     assert any(not torch.equal(child.state_dict[k], p.state_dict[k]) for k in stats)
