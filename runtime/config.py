@@ -23,6 +23,7 @@ from runtime.diagnostics.config import DiagnosticsConfig
 from runtime.errors import ConfigError
 from runtime.fault_state import FaultStateConfig
 from runtime.mqtt.config import MqttConfig
+from runtime.novelty.sensor import NoveltyConfig
 from runtime.sources import SourceConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -54,6 +55,9 @@ class SensorOverride(StrictModel):
     enabled: bool = Field(True, description="False ignores this sensor's samples.")
     diagnostics: DiagnosticsConfig | None = Field(
         None, description="Envelope evidence for this sensor's bearing (docs/diagnostics.md)."
+    )
+    novelty: NoveltyConfig | None = Field(
+        None, description="Different novelty settings for this sensor (docs/novelty.md)."
     )
 
 
@@ -94,6 +98,12 @@ class DaemonConfig(StrictModel):
     )
     fault_state: FaultStateConfig = Field(
         default_factory=FaultStateConfig, description="How window predictions become a fault state."
+    )
+    novelty: NoveltyConfig = Field(
+        default_factory=lambda: NoveltyConfig(threshold="off"),
+        description="When a sensor's windows are unlike the model's training data (state unfamiliar): "
+        "off unless a threshold is set here or per sensor; needs a model exported with features and "
+        "calibrated (docs/novelty.md).",
     )
     batching: BatchingConfig = Field(
         default_factory=BatchingConfig, description="Cross-sensor micro-batching."

@@ -16,6 +16,12 @@ What gets alerted is a *state*, kept per sensor:
 * **No data**: a sensor that delivers no windows for ``no_data_after_s`` is put in the state
   ``"no_data"`` by the daemon's watchdog (:meth:`FaultStateTracker.mark_no_data`); its first window
   afterwards leaves it (to ``"unknown"``, then the warm-up decides as after a start).
+* **Novelty**: the daemon's novelty path (:mod:`runtime.novelty.sensor`) can lay ``"unfamiliar"``
+  (far from the training data) or ``"anomalous"`` (drifted from the machine's learned baseline)
+  over the class state with :meth:`FaultStateTracker.set_novelty`. The class decision goes on
+  underneath without events, since a class the model is not entitled to judge must not alert, and
+  the state carries the closest class and its probability instead; when the flag drops, the state
+  returns to the class decided meanwhile.
 
 Each change is a :class:`StateChange` event with a per-sensor sequence number that only grows
 (``start_seq`` continues it after a restart) and a unique id, so consumers can de-duplicate and
@@ -40,6 +46,8 @@ log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 NO_DATA = "no_data"
+UNFAMILIAR = "unfamiliar"
+ANOMALOUS = "anomalous"
 
 
 class FaultStateConfig(StrictModel):
@@ -121,6 +129,9 @@ class StateChange:
     ts: float
     since: float | None
     reason: str
+    closest_class: str | None = None
+    closest_probability: float | None = None
+    novelty_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +146,9 @@ class StateSnapshot:
     since: float | None
     seq: int
     windows: int
+    closest_class: str | None = None
+    closest_probability: float | None = None
+    novelty_score: float | None = None
 
 
 class FaultStateTracker:
@@ -169,6 +183,10 @@ class FaultStateTracker:
         self._pending: int | None = None
         self._pending_since = 0.0
         self._no_data = False
+        #: novelty overlay (UNFAMILIAR/ANOMALOUS) and the closest class, probability and smoothed score
+        self._novel: str | None = None
+        self._closest: tuple[int, float, float] | None = None
+        self._novel_since: float | None = None
 
     @property
     def seq(self) -> int:
@@ -179,6 +197,8 @@ class FaultStateTracker:
     def state(self) -> str:
         if self._no_data:
             return NO_DATA
+        if self._novel is not None:
+            return self._novel
         return UNKNOWN if self._state is None else self.classes[self._state]
 
     @property
@@ -187,11 +207,49 @@ class FaultStateTracker:
         return self._no_data
 
     def snapshot(self) -> StateSnapshot:
+        if self._novel is not None and not self._no_data and self._closest is not None:
+            k, p, score = self._closest
+            return StateSnapshot(self.sensor_id, self._novel, None, None, p, self._novel_since, self._seq,
+                                 self._windows, self.classes[k], p, score)
         idx = self._state
         return StateSnapshot(
             self.sensor_id, self.state, idx, None if idx is None else idx != self.healthy_index,
             self._confidence, self._since, self._seq, self._windows,
         )
+
+    def set_novelty(self, label: str | None, closest: int, probability: float, score: float,
+                    ts: float) -> StateChange | None:
+        """Lay ``label`` (UNFAMILIAR, ANOMALOUS) over the class state, or lift it with None; a change
+        when the overlay changes. ``closest``/``probability``: the window's top class and its
+        probability, ``score``: the smoothed novelty score (all carried in the state while flagged)."""
+        if self._no_data:
+            return None
+        if label is not None:
+            self._closest = (int(closest), float(probability), float(score))
+        if label == self._novel:
+            return None
+        self._seq += 1
+        if label is not None:
+            event = StateChange(
+                self.sensor_id, self._seq, str(uuid.uuid4()), self.state, label, None, None,
+                float(probability), ts, self._novel_since if self._novel is not None else self._since,
+                f"{label}: novelty score {score:.3g} past its threshold",
+                self.classes[int(closest)], float(probability), float(score),
+            )
+            self._novel, self._novel_since = label, ts
+        else:
+            idx = self._state
+            event = StateChange(
+                self.sensor_id, self._seq, str(uuid.uuid4()), self.state, UNKNOWN if idx is None
+                else self.classes[idx], idx, None if idx is None else idx != self.healthy_index,
+                self._confidence, ts, self._novel_since,
+                f"novelty score {score:.3g} back below its threshold",
+            )
+            self._novel, self._closest = None, None
+            self._since = ts
+        log.info("sensor %s: %s -> %s (novelty score %.3g)", self.sensor_id, event.from_state, event.to_state,
+                 score)
+        return event
 
     def update(
         self, probs: np.ndarray | Sequence[float], ts: float, now: float | None = None
@@ -219,14 +277,18 @@ class FaultStateTracker:
             self._pending, self._pending_since = target, now
         if now - self._pending_since < self.config.min_duration_s:
             return None
+        if self._novel is not None:  # under the novelty overlay the class changes without an event
+            self._state, self._since, self._confidence = target, ts, float(scores[target])
+            self._pending = None
+            return None
         return self._change(target, float(scores[target]), ts, self.config.smoothing)
 
     def reset(self, ts: float, reason: str = "reset") -> StateChange | None:
         """Forget the history and return to 'unknown' (e.g. a new model will judge)."""
-        self._forget()
-        if self._state is None and not self._no_data:
-            return None
         previous = self.state
+        self._forget()
+        if self._state is None and not self._no_data and previous == UNKNOWN:
+            return None
         self._no_data = False
         return self._change(None, 0.0, ts, reason, from_state=previous)
 
@@ -234,12 +296,14 @@ class FaultStateTracker:
         """Enter ``no_data`` (the watchdog saw no windows for too long); None when already there."""
         if self._no_data:
             return None
+        previous = self.state
         self._forget()
-        change = self._change(None, 0.0, ts, reason, to_label=NO_DATA)
+        change = self._change(None, 0.0, ts, reason, from_state=previous, to_label=NO_DATA)
         self._no_data = True
         return change
 
     def _forget(self) -> None:
+        self._novel = self._closest = None
         self._history[:] = 0
         self._sum[:] = 0
         self._pos = self._filled = self._windows = 0

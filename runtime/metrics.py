@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "drsn_edge"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+#: novelty scores (Mahalanobis distance over the pooled features; familiar windows sit at a few units)
+NOVELTY_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100, 300)
 QUANTILES = (0.5, 0.95, 0.99)
 #: the metrics labelled by sensor (the snapshot always reports them with a per-sensor breakdown)
 PER_SENSOR = frozenset({"windows", "dropped_samples", "gaps", "bad_payloads", "events", "sensor_stale",
@@ -60,6 +62,10 @@ class Metrics:
         )
         self.batch_size = Histogram(
             "batch_size", "Windows per backend call.", namespace=ns, registry=r, buckets=BATCH_BUCKETS
+        )
+        self.novelty_score = Histogram(
+            "novelty_score", "Novelty score of each scored window (higher: less like the training data).",
+            namespace=ns, registry=r, buckets=NOVELTY_BUCKETS,
         )
         self.queue_depth = Gauge("queue_depth", "Windows waiting for inference.", namespace=ns, registry=r)
         self.windows_dropped = Counter(

@@ -2,8 +2,8 @@
 
 A model file is loaded once (:class:`ModelRuntime`: backend + micro-batcher on one inference
 thread) however many sensors use it; each sensor gets its own :class:`SensorPipeline`
-(windower + fault-state tracker). Problems found here are reported per sensor so the daemon can
-serve the sensors that are fine.
+(windower + fault-state tracker, and its novelty tracker when the model is calibrated). Problems
+found here are reported per sensor so the daemon can serve the sensors that are fine.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from runtime.batching import BatchResult, MicroBatcher
 from runtime.config import BatchingConfig, DaemonConfig
 from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.fault_state import FaultStateTracker
+from runtime.novelty.sensor import SensorNovelty
+from runtime.novelty.stats import NoveltyScorer, NoveltyStatsError, scorer_of
 from runtime.windowing import SensorWindower, check_rates, signal_spec
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class ModelRuntime:
     path: Path
     metadata: ModelMetadata
     batcher: MicroBatcher
+    #: scores the batch's features against the training data; None: novelty off for this model
+    scorer: NoveltyScorer | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -64,6 +68,8 @@ class SensorPipeline:
     errors: list[str] = field(default_factory=list)
     local_clock: bool = True
     last_window: float = field(default_factory=time.monotonic)
+    #: None: this sensor scores no novelty (model without features/statistics, or threshold off)
+    novelty: SensorNovelty | None = None
 
 
 #: makes the backend of a model file instead of the config's (the benchmark's null backend)
@@ -81,10 +87,16 @@ def open_model_runtime(path: Path, backend_cfg: AnyBackendConfig, batching: Batc
     batcher = MicroBatcher(backend, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
                            max_queue=batching.max_queue, on_batch=on_batch, name=f"infer-{path.stem}")
     batcher.start(timeout=600)
+    scorer = None
+    if backend.has_features:  # the backend warned once already when the model has no features output
+        try:
+            scorer = scorer_of(meta, str(path))
+        except NoveltyStatsError as exc:  # classification still serves; the state cannot be unfamiliar
+            log.error("novelty is off for %s: %s", path.name, exc)
     log.info("model %s version %s (%s, %d classes, %g Hz, window %d) on %s", meta.model.name,
              meta.model.version, path.name, len(meta.classes), meta.signal.sample_rate if meta.signal else 0,
              meta.signal.window if meta.signal else 0, backend.name)
-    return ModelRuntime(path, meta, batcher)
+    return ModelRuntime(path, meta, batcher, scorer)
 
 
 def build_sensor(
@@ -102,7 +114,16 @@ def build_sensor(
     tracker = FaultStateTracker(sensor_id, meta.classes, meta.healthy_class, fs_cfg, start_seq=start_seq)
     fast = any(getattr(src, "pacing", None) == "fast" and sensor_id in _sensor_ids(src)
                for src in cfg.sources)
-    return SensorPipeline(sensor_id, rate, model, windower, tracker, local_clock=not fast)
+    own_novelty = override.novelty if override is not None else None
+    nv_cfg = (own_novelty if own_novelty is not None else cfg.novelty).resolved(
+        fs_cfg.history, fs_cfg.min_duration_s, (hop or spec.hop) / spec.sample_rate)
+    novelty = None
+    if model.scorer is not None and nv_cfg.threshold != "off":
+        try:
+            novelty = SensorNovelty(sensor_id, model.scorer, nv_cfg, model_sha256=meta.weights_sha256)
+        except NoveltyStatsError as exc:  # e.g. a threshold name the model was not calibrated with
+            raise ConfigError(f"sensor {sensor_id!r}: {exc}") from exc
+    return SensorPipeline(sensor_id, rate, model, windower, tracker, local_clock=not fast, novelty=novelty)
 
 
 def _sensor_ids(src: Any) -> list[str]:

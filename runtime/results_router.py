@@ -23,6 +23,7 @@ from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
+from runtime.novelty.route import batch_scores, window_novelty
 from runtime.pipeline import SensorPipeline
 from runtime.publish_hooks import PublishHook, WindowRef
 from runtime.results import ResultPayloads
@@ -62,6 +63,7 @@ class ResultRouter:
         rounded = np.round(batch.probs, 6).tolist() if per_window else []  # one call per batch
         per_sensor: dict[str, int] = {}
         build = self.payloads.prediction
+        scores = batch_scores(batch, self.sensors, self.metrics)  # None: no novelty for this batch
         with self.state_lock:
             for i, w in enumerate(batch.windows):
                 sp = self.sensors.get(w.sensor_id)
@@ -74,6 +76,11 @@ class ResultRouter:
                 change = sp.tracker.update(batch.probs[i], w.t_wall, now=now)
                 if change is not None:
                     changes.append((sp, change))
+                if scores is not None and sp.novelty is not None:
+                    assert batch.features is not None
+                    change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], w.t_wall)
+                    if change is not None:
+                        changes.append((sp, change))
                 if per_window:
                     payload = build(w.sensor_id, w.index, w.t_wall, sp.model.metadata.classes, rounded[i])
                     predictions.append(((w.sensor_id, w.index, w.t_mono), payload))

@@ -78,6 +78,12 @@ class _Decision(Payload):
     confidence: float = Field(description="Smoothed probability of the state's class, 0..1.")
     device: str = Field(description="mqtt.device_id of the daemon.")
     model: ModelIdentity = Field(description="The model that decided.")
+    closest_class: str | None = Field(
+        None, description="States unfamiliar/anomalous: the class the model would pick, beside the novelty.")
+    closest_probability: float | None = Field(
+        None, description="States unfamiliar/anomalous: that class's probability (often high: see novelty).")
+    novelty_score: float | None = Field(
+        None, description="States unfamiliar/anomalous: the smoothed novelty score that set the state.")
 
 
 class StatePayload(_Decision):

@@ -12,6 +12,7 @@ numpy only; no MQTT, no threads: the daemon wires it.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,16 +37,37 @@ class NoveltyConfig(StrictModel):
     threshold: ThresholdName | float | Literal["off"] = Field(
         "p99.9",
         description="Score above which a window counts as unfamiliar: a calibrated percentile of the "
-        "model's validation windows (p99, p99.9), a number, or off.",
+        "model's validation windows (p99, p99.9), a number, or off. A novelty block that omits it gets "
+        "p99.9; without any novelty block the daemon scores nothing (off).",
     )
-    history: int = Field(5, ge=1, le=10_000, description="Windows the score is averaged over.")
+    history: int | None = Field(
+        None, ge=1, le=10_000,
+        description="Windows the score is averaged over; default: the fault state's history, so the "
+        "novelty and the class probabilities are smoothed over the same windows.",
+    )
     exit_ratio: float = Field(
         0.9, gt=0, le=1, description="The flag drops when the smoothed score falls below threshold x this."
     )
     min_windows: int = Field(3, ge=1, description="Windows a change must persist before it is reported.")
+    min_duration_s: float | None = Field(
+        None, ge=0,
+        description="A change must also persist this long (converted to windows at the sensor's hop); "
+        "default: the fault state's min_duration_s.",
+    )
     baseline_threshold: ThresholdName = Field(
         "p99.9", description="Which of the baseline's held-back percentiles makes a window anomalous."
     )
+
+    def resolved(self, history: int, min_duration_s: float, window_period_s: float) -> NoveltyConfig:
+        """This config with the fault state's defaults filled in: ``history`` windows unless set, and
+        ``min_windows`` raised to cover the minimum duration at one window per ``window_period_s``."""
+        duration = self.min_duration_s if self.min_duration_s is not None else min_duration_s
+        windows = math.ceil(duration / window_period_s - 1e-9) if window_period_s > 0 else 1
+        return self.model_copy(update={
+            "history": self.history if self.history is not None else history,
+            "min_windows": max(self.min_windows, windows),
+            "min_duration_s": duration,
+        })
 
 
 @dataclass(frozen=True)
@@ -63,7 +85,8 @@ class NoveltyVerdict:
 
 def _spec(threshold: float, cfg: NoveltyConfig) -> SmoothingSpec:
     return SmoothingSpec(
-        enter=threshold, exit=threshold * cfg.exit_ratio, history=cfg.history, min_windows=cfg.min_windows
+        enter=threshold, exit=threshold * cfg.exit_ratio, history=cfg.history or 5,
+        min_windows=cfg.min_windows,
     )
 
 

@@ -87,3 +87,11 @@ def test_bad_settings_are_config_errors() -> None:
         SensorNovelty("s", None, NoveltyConfig(), model_sha256=SHA).learn(10)
     with pytest.raises(ValueError):
         NoveltyConfig(threshold="p95")  # type: ignore[arg-type]
+
+
+def test_smoothing_defaults_come_from_the_fault_state() -> None:
+    """history follows the fault state's; the fault state's minimum duration becomes windows at the hop."""
+    r = NoveltyConfig().resolved(history=7, min_duration_s=1.0, window_period_s=512 / 12000)
+    assert r.history == 7 and r.min_windows == 24 and r.min_duration_s == 1.0  # ceil(1 s / 42.7 ms)
+    own = NoveltyConfig(history=4, min_windows=5, min_duration_s=0.0).resolved(7, 1.0, 0.05)
+    assert (own.history, own.min_windows) == (4, 5)
