@@ -23,7 +23,7 @@ from runtime.diagnostics.config import DiagnosticsConfig
 from runtime.errors import ConfigError
 from runtime.fault_state import FaultStateConfig
 from runtime.mqtt.config import MqttConfig
-from runtime.novelty.sensor import NoveltyConfig
+from runtime.novelty.sensor import BaselineConfig, NoveltyConfig
 from runtime.sources import SourceConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -58,6 +58,10 @@ class SensorOverride(StrictModel):
     )
     novelty: NoveltyConfig | None = Field(
         None, description="Different novelty settings for this sensor (docs/novelty.md)."
+    )
+    baseline: BaselineConfig | None = Field(
+        None, description="Learn this machine's own healthy baseline, then report drift as the state "
+        "anomalous (needs state_dir and a calibrated model; docs/novelty.md)."
     )
 
 
@@ -105,6 +109,10 @@ class DaemonConfig(StrictModel):
         "off unless a threshold is set here or per sensor; needs a model exported with features and "
         "calibrated (docs/novelty.md).",
     )
+    state_dir: Path | None = Field(
+        None, description="Folder of the daemon's learned state (baselines/<sensor>.json); needed by "
+        "sensors.<id>.baseline. Baselines found there (e.g. from `drsn-edge baseline`) are scored."
+    )
     batching: BatchingConfig = Field(
         default_factory=BatchingConfig, description="Cross-sensor micro-batching."
     )
@@ -135,6 +143,10 @@ class DaemonConfig(StrictModel):
         unknown = sorted(set(self.sensors) - set(seen))
         if unknown:
             raise ValueError(f"sensors {unknown} have overrides but no source serves them; check the ids")
+        learning = sorted(sid for sid, ov in self.sensors.items() if ov.baseline is not None)
+        if learning and self.state_dir is None:
+            raise ValueError(f"sensors {learning} learn a baseline but state_dir is not set; set state_dir "
+                             "to a folder the daemon may write (baselines survive restarts there)")
         return self
 
 
@@ -297,5 +309,7 @@ def _resolve_paths(cfg: DaemonConfig, base: Path) -> None:
         if ov.model is not None:
             ov.model = fix(ov.model)
     cfg.mqtt.outbox.path = fix(cfg.mqtt.outbox.path)
+    if cfg.state_dir is not None:
+        cfg.state_dir = fix(cfg.state_dir)
     for src in cfg.sources:
         src.resolve_paths(fix)

@@ -34,6 +34,7 @@ from runtime.metrics import Metrics
 from runtime.mqtt.outbox import Outbox
 from runtime.mqtt.publisher import MqttPublisher
 from runtime.mqtt.throttle import LogThrottle, clip
+from runtime.novelty.route import relearn
 from runtime.pipeline import (
     BackendFactory,
     ModelRuntime,
@@ -216,9 +217,11 @@ class Daemon:
         if action == "reload":
             log.info("reload requested over MQTT")
             self._reload.set()
+        elif action == "relearn":
+            relearn(command.get("sensor"), self.sensors, self._state_lock)
         else:
-            _command_log.warning("unknown", "ignoring unknown MQTT command %s; known actions: reload",
-                                 clip(action, 70))
+            _command_log.warning("unknown", "ignoring unknown MQTT command %s; known actions: reload, "
+                                 "relearn", clip(action, 70))
 
     def _install_signal_handlers(self) -> None:
         def stop(signum: int, _frame: Any) -> None:

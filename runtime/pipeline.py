@@ -9,19 +9,21 @@ found here are reported per sensor so the daemon can serve the sensors that are 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.artifact import ModelMetadata
+from runtime.artifact import ModelMetadata, sha256_file
 from runtime.backends import AnyBackendConfig, create_backend, open_model
 from runtime.backends.base import Backend
 from runtime.batching import BatchResult, MicroBatcher
 from runtime.config import BatchingConfig, DaemonConfig
 from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.fault_state import FaultStateTracker
+from runtime.novelty.baseline import baseline_path
 from runtime.novelty.sensor import SensorNovelty
 from runtime.novelty.stats import NoveltyScorer, NoveltyStatsError, scorer_of
 from runtime.windowing import SensorWindower, check_rates, signal_spec
@@ -38,6 +40,11 @@ class ModelRuntime:
     batcher: MicroBatcher
     #: scores the batch's features against the training data; None: novelty off for this model
     scorer: NoveltyScorer | None = None
+
+    @property
+    def key(self) -> str:
+        """What baselines are tied to: the weights' sha256, or the file's for a model without one."""
+        return self.metadata.weights_sha256 or sha256_file(self.path)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -118,11 +125,25 @@ def build_sensor(
     nv_cfg = (own_novelty if own_novelty is not None else cfg.novelty).resolved(
         fs_cfg.history, fs_cfg.min_duration_s, (hop or spec.hop) / spec.sample_rate)
     novelty = None
-    if model.scorer is not None and nv_cfg.threshold != "off":
+    learn = override.baseline if override is not None else None
+    stored = cfg.state_dir is not None and baseline_path(cfg.state_dir, sensor_id).exists()
+    if model.scorer is not None and (nv_cfg.threshold != "off" or learn is not None or stored):
+        period = (hop or spec.hop) / spec.sample_rate
+        windows = None if learn is None else math.ceil(learn.learn / period)
         try:
-            novelty = SensorNovelty(sensor_id, model.scorer, nv_cfg, model_sha256=meta.weights_sha256)
+            novelty = SensorNovelty(sensor_id, model.scorer, nv_cfg, model_sha256=model.key,
+                                    state_dir=cfg.state_dir, learn_windows=windows)
+            if windows is not None and novelty.baseline is None:
+                novelty.learn(windows)
+                log.info("sensor %s: learning its baseline over the next %d windows (%g s); it must run "
+                         "healthy", sensor_id, windows, learn.learn if learn else 0)
         except NoveltyStatsError as exc:  # e.g. a threshold name the model was not calibrated with
             raise ConfigError(f"sensor {sensor_id!r}: {exc}") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"sensor {sensor_id!r}: {exc}") from exc
+    elif learn is not None:
+        raise ConfigError(f"sensor {sensor_id!r} learns a baseline but its model {model.path.name} has no "
+                          "features output or novelty statistics; re-export and calibrate the model")
     return SensorPipeline(sensor_id, rate, model, windower, tracker, local_clock=not fast, novelty=novelty)
 
 

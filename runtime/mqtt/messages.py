@@ -168,7 +168,8 @@ class CommandPayload(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     action: str = Field(
-        pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="What to do; the daemon knows reload."
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="What to do; the daemon knows reload and relearn (with sensor: ID).",
     )
 
 

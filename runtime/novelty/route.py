@@ -9,6 +9,8 @@ its own scores, and the verdict lays ``unfamiliar`` or ``anomalous`` over the se
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from runtime.batching import BatchResult
     from runtime.metrics import Metrics
     from runtime.pipeline import SensorPipeline
+
+log = logging.getLogger(__name__)
 
 
 def batch_scores(
@@ -61,3 +65,23 @@ def window_novelty(sp: SensorPipeline, features: np.ndarray, probs: np.ndarray, 
     else:
         label, shown = None, verdict.smoothed
     return sp.tracker.set_novelty(label, verdict.closest_class, verdict.closest_probability, shown, ts)
+
+
+def relearn(sensor: object, sensors: Mapping[str, SensorPipeline], lock: threading.Lock) -> bool:
+    """The ``relearn`` command: learn the sensor's baseline again from its next windows (the old one
+    keeps scoring until the new one is saved). False, with a log line saying why, when it cannot."""
+    sp = sensors.get(sensor) if isinstance(sensor, str) else None
+    if sp is None:
+        log.warning('relearn: no sensor %r served here; send {"action": "relearn", "sensor": ID} with '
+                    "one of %s", str(sensor)[:70], sorted(sensors)[:20])
+        return False
+    tracker = sp.novelty
+    if tracker is None or tracker.learn_windows is None:
+        log.warning("relearn: sensor %s has no baseline configured; set sensors.%s.baseline.learn (and "
+                    "state_dir) first", sp.sensor_id, sp.sensor_id)
+        return False
+    with lock:
+        tracker.learn(tracker.learn_windows)
+    log.info("sensor %s: relearning its baseline over the next %d windows; it must run healthy",
+             sp.sensor_id, tracker.learn_windows)
+    return True

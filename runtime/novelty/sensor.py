@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from runtime.config_base import StrictModel
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.novelty.baseline import Baseline, BaselineFileError, BaselineLearner, baseline_path
 from runtime.novelty.smoothing import NoveltyFlag, SmoothingSpec
 from runtime.novelty.stats import NoveltyScorer
@@ -70,6 +71,37 @@ class NoveltyConfig(StrictModel):
         })
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds of ``90``, ``"90s"``, ``"30m"`` or ``"2h"``; anything else is a ValueError naming it."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(value) if isinstance(value, str) else None
+        if m is None:
+            raise ValueError(f"{str(value)[:40]!r} is not a duration; write e.g. 90s, 30m or 2h")
+        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"duration {str(value)[:40]!r} must be positive; write e.g. 30m")
+    return seconds
+
+
+class BaselineConfig(StrictModel):
+    """A sensor's own baseline (commissioning): learned while the machine runs healthy, then scored."""
+
+    learn: float = Field(
+        ..., description="How long to learn the machine's healthy features when no baseline is stored "
+        "yet (90s, 30m, 2h or seconds); learn across the operating range (loads, speeds). Stored in "
+        "<state_dir>/baselines/<sensor>.json, tied to the model; the MQTT command "
+        '{"action": "relearn", "sensor": ID} learns it again.',
+    )
+
+    _duration = field_validator("learn", mode="before")(lambda v: parse_duration(v))
+
+
 @dataclass(frozen=True)
 class NoveltyVerdict:
     """What the novelty path says about one window of one sensor."""
@@ -101,6 +133,7 @@ class SensorNovelty:
         *,
         model_sha256: str,
         state_dir: str | Path | None = None,
+        learn_windows: int | None = None,
     ) -> None:
         self.sensor, self.cfg, self.scorer = sensor, cfg, scorer
         self.model_sha256 = model_sha256
@@ -114,11 +147,13 @@ class SensorNovelty:
         self._base_flag: NoveltyFlag | None = None
         self._learner: BaselineLearner | None = None
         self._learn_left = 0
+        #: windows a (re)learn takes (from the sensor's ``baseline.learn``); None: no learning configured
+        self.learn_windows = learn_windows
         self._load_baseline()
 
     @property
     def learning(self) -> bool:
-        return self._learner is not None
+        return self._learn_left > 0
 
     def _path(self) -> Path | None:
         return None if self.state_dir is None else baseline_path(self.state_dir, self.sensor)
@@ -186,12 +221,17 @@ class SensorNovelty:
         self._learner.add(f)
         self._learn_left -= 1
         if self._learn_left == 0:
-            baseline = self._learner.finish()
-            self._learner = None
-            path = self._path()
-            if path is not None:
-                baseline.save(path)
-            self.set_baseline(baseline)
+            learner, self._learner = self._learner, None
+            try:  # on the inference thread: a failure costs this baseline, not the batch
+                baseline = learner.finish()
+                path = self._path()
+                if path is not None:
+                    baseline.save(path)
+                self.set_baseline(baseline)
+            except (DrsnEdgeError, OSError) as exc:
+                log.error("sensor %s: baseline not learned (%s); fix it and send the relearn command",
+                          self.sensor, exc)
+                return
             log.info(
                 "sensor %s: baseline learned from %d windows", self.sensor, baseline.n + baseline.n_holdout
             )

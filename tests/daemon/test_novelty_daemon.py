@@ -6,14 +6,19 @@ class; and the novelty config's bad input."""
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from drsn_edge.novelty.learn import learn_baseline
 from drsn_edge.study.novelty_sim import SECOND_GEOMETRY, SECOND_RESONANCE_HZ
 from runtime.artifact import METADATA_KEY
 from runtime.backends import OnnxRuntimeConfig, open_model
@@ -151,3 +156,104 @@ def test_broken_novelty_statistics_turn_novelty_off_and_the_model_serves(
         runtime.close()
     assert sum(b.size for b in seen) == len(x)
     assert all(b.probs.argmax(axis=1).tolist() == [2] * b.size for b in seen)  # still classifies
+
+
+def second_machine(condition: str, seconds: float, seed: int) -> np.ndarray:
+    sim = BearingSimulator(condition, 1.0, RATE, rpm=1200.0, seed=seed, geometry=SECOND_GEOMETRY,
+                           resonance_hz=SECOND_RESONANCE_HZ)
+    return np.asarray(sim.generate(round(seconds * RATE)), dtype=np.float32)
+
+
+def baseline_config(host: str, port: int, tmp: Path, recording: np.ndarray, name: str) -> dict[str, Any]:
+    np.save(tmp / name, recording)
+    source = {"type": "replay", "pacing": "fast", "loop": False, "files": [
+        {"id": "press", "path": str(tmp / name), "sample_rate": RATE}]}
+    cfg = base_config(host, port, tmp, [source], exit_when_sources_finish=True, state_dir="state")
+    cfg["sensors"] = {"press": {"novelty": {"threshold": "off"}, "baseline": {"learn": "10s"}}}
+    return cfg
+
+
+@pytest.mark.slow
+def test_a_learned_baseline_survives_a_restart_and_flags_a_later_fault_as_anomalous(
+    tmp_path: Path, broker: MosquittoBroker, subscriber: Callable[..., Subscriber]
+) -> None:
+    """Commissioning: 10 s of the machine running healthy are learned (and stored), 6 s more stay
+    normal (3 s learned gave 12 false flags in 230 windows offline: learn longer); after a restart
+    the stored baseline is used at once and a fault makes the state anomalous, which the
+    training-data score (off here) is not asked to report."""
+    sub = subscriber(topic("#"))
+    healthy = baseline_config(broker.host, broker.port, tmp_path, second_machine("normal", 16.0, 1), "h.npy")
+    healthy["state_dir"] = str(tmp_path / "state")
+    assert Daemon(validate_config_dict(healthy)).run(install_signals=False) == 0
+    stored = tmp_path / "state" / "baselines" / "press.json"
+    assert stored.is_file()
+    sub.wait_for(lambda s: bool(s.events("press")), 10, "press normal")
+    assert [e["to"] for e in unique_events(sub.events("press"))] == ["normal"]  # no false alarm
+
+    written = stored.stat().st_mtime_ns
+    faulty = baseline_config(broker.host, broker.port, tmp_path, np.concatenate(
+        [second_machine("normal", 1.0, 2), second_machine("outer_race", 3.0, 2)]), "f.npy")
+    faulty["state_dir"] = str(tmp_path / "state")
+    assert Daemon(validate_config_dict(faulty)).run(install_signals=False) == 0
+    sub.wait_for(lambda s: any(e["to"] == "anomalous" for e in s.events("press")), 10, "press anomalous")
+    state = retained(broker.host, broker.port, topic("press", "state")).json()
+    assert state["state"] == "anomalous" and state["closest_class"] is not None
+    assert state["novelty_score"] > 0
+    assert stored.stat().st_mtime_ns == written  # used as stored, not learned again
+
+
+def test_a_baseline_without_state_dir_or_with_a_bad_duration_is_refused(tmp_path: Path) -> None:
+    cfg = baseline_config("localhost", 1883, tmp_path, np.zeros(4096, dtype=np.float32), "z.npy")
+    del cfg["state_dir"]
+    with pytest.raises(ConfigError, match="state_dir"):
+        validate_config_dict(cfg)
+    cfg["sensors"]["press"]["baseline"]["learn"] = "soon"
+    cfg["state_dir"] = str(tmp_path)
+    with pytest.raises(ConfigError, match="not a duration"):
+        validate_config_dict(cfg)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_the_relearn_command_learns_the_baseline_again_and_stores_it(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    """A baseline learned beforehand (`drsn-edge baseline`) is used as stored; the MQTT command
+    {"action": "relearn", "sensor": "press"} learns it again from the next windows and replaces the
+    file; unknown sensors and sensors without a baseline are refused without effect."""
+    np.save(tmp_path / "healthy.npy", second_machine("normal", 10.0, 4))
+    learned = learn_baseline(MODEL, [tmp_path / "healthy.npy"], state_dir=tmp_path / "state", sensor="press",
+                             rate=RATE)
+    before = learned.path.read_bytes()
+    source = {"type": "synthetic", "pacing": "realtime", "chunk": 512, "sensors": [
+        {"id": "press", "condition": "normal", "rpm": 1500.0}, {"id": "fan", "condition": "normal"}]}
+    cfg = base_config(broker.host, broker.port, tmp_path, [source], state_dir=str(tmp_path / "state"))
+    cfg["sensors"] = {"press": {"novelty": {"threshold": "off"}, "baseline": {"learn": "2.5s"}}}
+    daemon = Daemon(validate_config_dict(cfg))
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="operator")
+    sender.connect(broker.host, broker.port)
+    sender.loop_start()
+    try:
+        daemon.start()
+        press = daemon.sensors["press"].novelty
+        assert press is not None and press.baseline is not None and not press.learning  # used as stored
+        for bad in ({"action": "relearn", "sensor": "nope"}, {"action": "relearn", "sensor": "fan"},
+                    {"action": "relearn"}):
+            sender.publish(topic("cmd"), json.dumps(bad), qos=1).wait_for_publish(5)
+        sender.publish(topic("cmd"), json.dumps({"action": "relearn", "sensor": "press"}),
+                       qos=1).wait_for_publish(5)
+        wait_until(lambda: press.learning, 5, "press to start learning")
+        assert daemon.sensors["fan"].novelty is None
+        wait_until(lambda: not press.learning and learned.path.read_bytes() != before, 15, "the new baseline")
+    finally:
+        daemon.stop()
+        sender.loop_stop()
+        sender.disconnect()
+    assert press.baseline is not None and press.baseline.n + press.baseline.n_holdout == math.ceil(
+        2.5 * RATE / 512)
