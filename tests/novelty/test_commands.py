@@ -15,22 +15,9 @@ from runtime.novelty import Baseline, BaselineFileError
 from runtime.novelty.stats import scorer_of
 from runtime.onnx_tools.metadata_io import write_metadata_file
 from runtime.signals.simulator import BearingSimulator
+from tests.support.tiny_training import TINY_TRAIN_ARGS
 
-TINY = [
-    "--source",
-    "synthetic",
-    "--window",
-    "1024",
-    "--hop",
-    "512",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "32",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+TINY = [*TINY_TRAIN_ARGS, "--epochs", "1"]
 
 
 @pytest.fixture(scope="module")

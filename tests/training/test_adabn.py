@@ -15,6 +15,7 @@ from drsn_edge.models import create_model
 from drsn_edge.training.adabn import MIN_WINDOWS, adapt_batchnorm, batchnorm_layers
 from drsn_edge.training.checkpoint import load_checkpoint
 from runtime.errors import DataError
+from tests.support.tiny_training import tiny_train_argv
 
 
 def _windows(n: int, scale: float, seed: int = 0) -> np.ndarray:
@@ -60,23 +61,7 @@ def test_too_few_windows_are_refused_with_the_number_needed() -> None:
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("parent")
-    argv = [
-        "train",
-        "--source",
-        "synthetic",
-        "--window",
-        "1024",
-        "--hop",
-        "512",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
-    assert main(argv) == 0
+    assert main(tiny_train_argv(str(out))) == 0
     return out / "best.pt"
 
 

@@ -6,26 +6,14 @@ import json
 from pathlib import Path
 
 from drsn_edge.cli import main
+from tests.support.tiny_training import TINY_TRAIN_ARGS
 
-TINY = [
-    "--source",
-    "synthetic",
-    "--window",
-    "1024",
-    "--hop",
-    "512",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "32",
-    "--threads",
-    "1",
-]
+TINY = [*TINY_TRAIN_ARGS, "--epochs", "2"]
 
 
 def test_train_then_evaluate(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    assert main(["train", *TINY, "--no-progress", "--out", str(out)]) == 0
+    assert main(["train", *TINY, "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0.0 <= summary["test_acc"] <= 1.0
     for name in (

@@ -13,20 +13,9 @@ import torch
 from drsn_edge.cli import main
 from drsn_edge.training.checkpoint import load_checkpoint
 from drsn_edge.training.finetune import child_from_parent, classifier_name, finetune_defaults, load_parent
+from tests.support.tiny_training import TINY_TRAIN_ARGS
 
-TINY = [
-    "--source",
-    "synthetic",
-    "--window",
-    "1024",
-    "--hop",
-    "512",
-    "--batch-size",
-    "32",
-    "--threads",
-    "1",
-    "--no-progress",
-]
+TINY = TINY_TRAIN_ARGS
 
 
 @pytest.fixture(scope="module")
