@@ -41,6 +41,18 @@ def delivered(pub: MqttPublisher, rec: Recorder, sensor: str, n: int, timeout: f
     return [m.json()["seq"] for m in rec.on(topic)]
 
 
+def _pinging_handler(pings: list[str], failure: BaseException) -> Callable[[dict[str, Any]], None]:
+    """A command handler that notes ``ping`` (to know the link listens) and raises ``failure`` otherwise."""
+
+    def handler(cmd: dict[str, Any]) -> None:
+        if cmd["action"] == "ping":
+            pings.append("ping")
+            return
+        raise failure
+
+    return handler
+
+
 def test_a_deeply_nested_command_leaves_event_delivery_running(
     broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
 ) -> None:
@@ -63,13 +75,7 @@ def test_a_raising_command_handler_is_counted_and_delivery_goes_on(
     broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
 ) -> None:
     pings: list[str] = []
-
-    def handler(cmd: dict[str, Any]) -> None:
-        if cmd["action"] == "ping":
-            pings.append("ping")
-            return
-        raise RuntimeError("handler bug")
-
+    handler = _pinging_handler(pings, RuntimeError("handler bug"))
     rec = recorder("drsn-edge/press-7/+/event")
     pub = running(make_config(broker, tmp_path), on_command=handler)
     listening(pub, broker, lambda: bool(pings))
@@ -85,13 +91,8 @@ def test_a_dead_network_thread_is_noticed_and_the_connection_replaced(
     broker: MosquittoBroker, tmp_path: Path, running: Running, recorder: Recorders
 ) -> None:
     pings: list[str] = []
-
-    def handler(cmd: dict[str, Any]) -> None:
-        if cmd["action"] == "ping":
-            pings.append("ping")
-            return
-        raise SystemExit("escapes every 'except Exception', as RecursionError once escaped paho")
-
+    handler = _pinging_handler(
+        pings, SystemExit("escapes every 'except Exception', as RecursionError once escaped paho"))
     rec = recorder("drsn-edge/press-7/+/event")
     pub = running(make_config(broker, tmp_path), on_command=handler)
     listening(pub, broker, lambda: bool(pings))
