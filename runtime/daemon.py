@@ -112,7 +112,7 @@ class Daemon:
             raise ConfigError("no sensor can be served: " + "; ".join(self.disabled.values()))
         self.diagnostics = build_monitor({sid: o.diagnostics for sid, o in cfg.sensors.items()}, self.sensors,
                                          self.publisher, lambda sid: self.results.publish_state(
-                                             self.sensors[sid]))
+                                             self.sensors[sid]), metrics=self.metrics)
         self.results.diagnostics = self.intake.diagnostics = self.diagnostics
         for sp in self.sensors.values():
             self.results.publish_state(sp)

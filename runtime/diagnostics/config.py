@@ -7,7 +7,8 @@
         diagnostics:
           bearing: "6205"            # a catalogue name, or the geometry:
           # bearing: {n_elements: 9, element_diameter_mm: 7.94, pitch_diameter_mm: 39.04}
-          rpm: 1797
+          rpm: 1797                  # fixed, or read from a topic:
+          # rpm: {topic: plant/line1/motor7/rpm, field: drive.rpm, max_age_s: 10}
           every_s: 60                # also analyse once a minute (0: only when a fault state is entered)
           require_corroboration: false
           alert_unseen: true
@@ -22,6 +23,7 @@ from pydantic import Field, model_validator
 from runtime.config_base import StrictModel
 from runtime.diagnostics.bearings import Bearing, bearing_from
 from runtime.diagnostics.envelope import EnvelopeSettings, required_samples
+from runtime.diagnostics.speed import SpeedTopicConfig
 from runtime.errors import ConfigError
 
 
@@ -45,7 +47,11 @@ class DiagnosticsConfig(StrictModel):
     bearing: str | BearingGeometryConfig = Field(
         ..., description="Catalogue name (6205, 6203, UER204, ZA-2115, ...) or the bearing's geometry."
     )
-    rpm: float = Field(..., description="Shaft speed in rpm (fixed).")
+    rpm: float | SpeedTopicConfig = Field(
+        ...,
+        description="Shaft speed in rpm: a fixed number, or {topic, field, scale, max_age_s} to read it from "
+        "an MQTT topic on the daemon's broker (stale or missing: the evidence is not_applicable).",
+    )
     seconds: float = Field(
         2.0,
         gt=0,
@@ -80,9 +86,24 @@ class DiagnosticsConfig(StrictModel):
     @model_validator(mode="after")
     def _physics(self) -> DiagnosticsConfig:
         self.resolved_bearing()  # unknown name / impossible geometry -> ConfigError (a ValueError)
-        self.resolved_bearing().frequencies(self.rpm)  # zero or negative speed
+        if self.fixed_rpm is not None:
+            self.resolved_bearing().frequencies(self.fixed_rpm)  # zero or negative speed
         EnvelopeSettings(tolerance=self.tolerance, band=self.band)
         return self
+
+    @property
+    def fixed_rpm(self) -> float | None:
+        """The configured speed when it is fixed; None when it comes from a topic."""
+        return None if isinstance(self.rpm, SpeedTopicConfig) else float(self.rpm)
+
+    @property
+    def speed_topic(self) -> SpeedTopicConfig | None:
+        return self.rpm if isinstance(self.rpm, SpeedTopicConfig) else None
+
+    def speed_text(self) -> str:
+        """The speed as logs name it: ``1797 rpm`` or ``rpm from plant/motor7/rpm``."""
+        topic = self.speed_topic
+        return f"{self.fixed_rpm:g} rpm" if topic is None else f"rpm from {topic.topic}"
 
     def resolved_bearing(self) -> Bearing:
         spec: Any = self.bearing if isinstance(self.bearing, str) else self.bearing.model_dump()
@@ -92,9 +113,16 @@ class DiagnosticsConfig(StrictModel):
         return EnvelopeSettings(tolerance=self.tolerance, band=self.band)
 
     def buffer_samples(self, sample_rate: float) -> int:
-        """Samples to keep at ``sample_rate``; too few for the resolution is a ConfigError naming the need."""
+        """Samples to keep at ``sample_rate``; too few for the resolution is a ConfigError naming the need.
+
+        With the speed from a topic the need depends on the speed of the moment: it is checked at
+        each analysis, and a speed too low for the ring makes the evidence not_applicable.
+        """
         n = round(self.seconds * sample_rate)
-        need = required_samples(self.resolved_bearing().frequencies(self.rpm), sample_rate, self.tolerance)
+        if self.fixed_rpm is None:
+            return n
+        freqs = self.resolved_bearing().frequencies(self.fixed_rpm)
+        need = required_samples(freqs, sample_rate, self.tolerance)
         if n < need:
             raise ConfigError(
                 f"diagnostics.seconds = {self.seconds} keeps {n} samples at {sample_rate:g} Hz, too few to "

@@ -12,7 +12,9 @@ An analysis waits (at most the ring's duration plus a second) for a ring that is
 as after a start on a machine that is already faulty. Nothing is lost when an analysis fails:
 the event is published with ``envelope.error`` and ``corroborated: not_applicable``, the failure
 is logged and counted, and a worker that dies is restarted by :meth:`EnvelopeMonitor.supervise`
-(called from the daemon's supervisor tick).
+(called from the daemon's supervisor tick). With the speed read from a topic
+(:mod:`runtime.diagnostics.speed`), a missing, stale or zero speed, or one too low for the ring
+to resolve, makes the evidence ``{"reason": ...}`` and the event ``corroborated: not_applicable``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from runtime.diagnostics.config import DiagnosticsConfig
-from runtime.diagnostics.envelope import EnvelopeReport, analyse
+from runtime.diagnostics.envelope import EnvelopeReport, analyse, required_samples
+from runtime.diagnostics.metrics import DiagnosticsMetrics
+from runtime.diagnostics.speed import SpeedBoard, SpeedListener
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ class MonitorStats:
     analyses: int = 0
     reused: int = 0
     errors: int = 0
+    no_speed: int = 0
     alerts: int = 0
     cpu_s: float = 0.0  # thread CPU time spent in analyses
     restarts: int = 0
@@ -124,8 +129,13 @@ class EnvelopeMonitor:
         publish_state: Callable[[str], None],
         publish_alert: Callable[[str, dict[str, Any]], None],
         is_healthy: Callable[[str], bool],
+        metrics: DiagnosticsMetrics | None = None,
+        speeds: SpeedBoard | None = None,
     ) -> None:
         self.sensors = dict(sensors)
+        self.metrics = metrics
+        self.speeds = speeds if speeds is not None else SpeedBoard()
+        self.listener: SpeedListener | None = None  # started by the wiring when a speed comes from a topic
         self._publish_events, self._publish_state = publish_events, publish_state
         self._publish_alert, self._is_healthy = publish_alert, is_healthy
         self._jobs: queue.Queue[tuple[str, Any] | None] = queue.Queue()
@@ -194,6 +204,8 @@ class EnvelopeMonitor:
         worker = self._worker
         if worker is not None and not worker.is_alive():
             self.stats.restarts += 1
+            if self.metrics is not None:
+                self.metrics.worker_restarts.inc()
             log.error("envelope diagnostics worker died; restarting it (restart %d)", self.stats.restarts)
             self._worker = threading.Thread(target=self._run, name="envelope-diagnostics", daemon=True)
             self._worker.start()
@@ -212,6 +224,8 @@ class EnvelopeMonitor:
             worker.join(timeout)
             if worker.is_alive():
                 log.error("envelope diagnostics worker did not finish within %.0f s", timeout)
+        if self.listener is not None:
+            self.listener.stop()
 
     # -- worker ---------------------------------------------------------------------------------
 
@@ -237,6 +251,21 @@ class EnvelopeMonitor:
         while sd.ring.filled < sd.ring.capacity and time.monotonic() < deadline and not self._closed:
             time.sleep(0.05)
 
+    def _speed(self, sd: SensorDiagnostics) -> tuple[float | None, str | None]:
+        """The speed to analyse at, or why there is none usable (missing, stale, zero, too slow)."""
+        cfg = sd.config
+        topic = cfg.speed_topic
+        if topic is None:
+            return cfg.fixed_rpm, None
+        rpm, why = self.speeds.reading(topic)
+        if rpm is None:
+            return None, why
+        need = required_samples(cfg.resolved_bearing().frequencies(rpm), sd.rate, cfg.tolerance)
+        if need > sd.ring.capacity:
+            return None, (f"at {rpm:g} rpm the fault frequencies need {need / sd.rate:.2f} s of samples; the "
+                          f"ring keeps {cfg.seconds:g} s: raise diagnostics.seconds to analyse this slow")
+        return rpm, None
+
     def _evidence(
         self, sd: SensorDiagnostics, reuse: bool = False
     ) -> tuple[EnvelopeReport | None, dict[str, Any]]:
@@ -245,20 +274,34 @@ class EnvelopeMonitor:
         if reuse and sd.last_report is not None and sd.last is not None and fresh:
             self.stats.reused += 1  # a flapping state must not cost an analysis per flap
             return sd.last_report, sd.last
+        rpm, why = self._speed(sd)
+        if rpm is None:
+            self.stats.no_speed += 1
+            if self.metrics is not None:
+                self.metrics.speed_unavailable.labels(sd.sensor_id).inc()
+            log.info("sensor %s: no envelope analysis: %s", sd.sensor_id, why)
+            sd.last = {"reason": why, "bearing": cfg.resolved_bearing().name, "ts": time.time()}
+            return None, sd.last
         self._wait_for_ring(sd)
         t0 = time.thread_time()
         try:
-            report = analyse(sd.ring.snapshot(), sd.rate, cfg.resolved_bearing(), cfg.rpm, cfg.settings())
+            report = analyse(sd.ring.snapshot(), sd.rate, cfg.resolved_bearing(), rpm, cfg.settings())
         except Exception as exc:  # a ring that never filled (DataError: too short), a dead sensor
             self.stats.errors += 1
+            if self.metrics is not None:
+                self.metrics.failures.labels(sd.sensor_id).inc()
             log.warning("sensor %s: envelope analysis failed: %s", sd.sensor_id, exc)
             return None, {"error": str(exc), "ts": time.time()}
         finally:
-            self.stats.cpu_s += time.thread_time() - t0
+            spent = time.thread_time() - t0
+            self.stats.cpu_s += spent
             self.stats.analyses += 1
             self.stats.by_sensor[sd.sensor_id] = self.stats.by_sensor.get(sd.sensor_id, 0) + 1
+            if self.metrics is not None:
+                self.metrics.analyses.labels(sd.sensor_id).inc()
+                self.metrics.analysis_seconds.observe(spent)
         summary = report.summary()
-        summary.update(bearing=cfg.resolved_bearing().name, rpm=cfg.rpm, ts=time.time())
+        summary.update(bearing=cfg.resolved_bearing().name, rpm=round(rpm, 2), ts=time.time())
         sd.last, sd.last_report, sd.last_total = summary, report, sd.ring.total
         return report, summary
 
@@ -275,6 +318,8 @@ class EnvelopeMonitor:
                     corroborated = report.verdict == expected
                 payload["envelope"] = summary
                 payload["corroborated"] = corroborated
+                if self.metrics is not None:
+                    self.metrics.corroboration(sensor_id, corroborated)
                 payload["alert"] = corroborated is not False or not sd.config.require_corroboration
             finally:
                 self._publish_events([(sensor_id, payload)])
@@ -295,6 +340,8 @@ class EnvelopeMonitor:
         if report.strength == "strong" and report.verdict != sd.alerted and self._is_healthy(sensor_id):
             sd.alerted = report.verdict
             self.stats.alerts += 1
+            if self.metrics is not None:
+                self.metrics.alerts.labels(sensor_id).inc()
             self._publish_alert(
                 sensor_id,
                 {

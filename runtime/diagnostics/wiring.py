@@ -11,14 +11,17 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runtime.diagnostics.config import DiagnosticsConfig
+from runtime.diagnostics.metrics import DiagnosticsMetrics
 from runtime.diagnostics.monitor import EnvelopeMonitor
+from runtime.diagnostics.speed import SpeedBoard, SpeedListener
 from runtime.errors import DataError
-from runtime.mqtt.messages import EventPayload
+from runtime.mqtt.messages import DiagnosticsAlertPayload, EventPayload
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_json
 from runtime.results import build
 
 if TYPE_CHECKING:
+    from runtime.metrics import Metrics
     from runtime.mqtt.publisher import MqttPublisher
     from runtime.pipeline import SensorPipeline
 
@@ -49,22 +52,28 @@ def build_monitor(
     sensors: Mapping[str, SensorPipeline],
     publisher: MqttPublisher,
     publish_state: Callable[[str], None],
+    metrics: Metrics | None = None,
 ) -> EnvelopeMonitor | None:
     """A started monitor for the served sensors that have ``diagnostics:``; None when none has.
 
     A ring too short for the bearing's frequencies is a ConfigError that names the length needed.
+    With ``metrics`` its Prometheus series (:mod:`runtime.diagnostics.metrics`) join the daemon's
+    registry. Sensors whose speed comes from a topic share one listener on the daemon's broker.
     """
     wanted = {sid: cfg for sid, cfg in configs.items() if cfg is not None and sid in sensors}
     if not wanted:
         return None
 
     def alert(sensor: str, payload: dict[str, Any]) -> None:
-        data = encode_json(payload, f"diagnostics alert of sensor {sensor!r}")
+        what = f"diagnostics alert of sensor {sensor!r}"
+        typed = build(DiagnosticsAlertPayload, {**payload, "device": publisher.config.device_id}, what)
+        data = encode_json(typed.to_json_dict(), what)
         publisher.enqueue([NewMessage(diagnostics_topic(publisher, sensor), data, 1, False)])
 
     def healthy(sensor: str) -> bool:
         return not sensors[sensor].tracker.snapshot().fault
 
+    board = SpeedBoard()
     monitor = EnvelopeMonitor.build(
         wanted,
         {sid: sensors[sid].rate for sid in wanted},
@@ -72,14 +81,20 @@ def build_monitor(
         publish_state=publish_state,
         publish_alert=alert,
         is_healthy=healthy,
+        metrics=None if metrics is None else DiagnosticsMetrics(metrics.registry),
+        speeds=board,
     )
+    topics = [t for t in (cfg.speed_topic for cfg in wanted.values()) if t is not None]
+    if topics:
+        monitor.listener = SpeedListener(publisher.config, topics, board)
+        monitor.listener.start()
     monitor.start()
     for sid, cfg in wanted.items():
         log.info(
-            "sensor %s: envelope diagnostics for %s at %g rpm (%g s ring)",
+            "sensor %s: envelope diagnostics for %s at %s (%g s ring)",
             sid,
             cfg.resolved_bearing().name,
-            cfg.rpm,
+            cfg.speed_text(),
             cfg.seconds,
         )
     return monitor

@@ -50,7 +50,8 @@ class ModelIdentity(BaseModel):
 class EnvelopeEvidence(BaseModel):
     """Envelope-spectrum evidence of a sensor (``diagnostics:`` in the config): the latest analysis.
 
-    An analysis that failed carries only ``error`` and ``ts``.
+    An analysis that failed carries only ``error`` and ``ts``; one that could not run (speed
+    missing, stale or zero) carries ``reason``, ``bearing`` and ``ts``.
     """
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
@@ -65,6 +66,8 @@ class EnvelopeEvidence(BaseModel):
     bearing: str | None = Field(None, description="Bearing whose kinematics were searched.")
     rpm: float | None = Field(None, description="Shaft speed used, rpm.")
     error: str | None = Field(None, description="Why the analysis failed, when it did.")
+    reason: str | None = Field(
+        None, description="Why no analysis ran (speed missing, stale, zero or too low for the samples kept).")
     ts: float | None = Field(None, description="Unix time of the analysis.")
 
 
@@ -114,6 +117,23 @@ class EventPayload(_Decision):
         None, description="Whether the envelope names the same fault type (sensors with diagnostics only).")
     alert: bool | None = Field(
         None, description="Whether the change should alert (false: the envelope contradicts the class).")
+
+
+class DiagnosticsAlertPayload(Payload):
+    """``<prefix>/<device>/<sensor>/diagnostics`` (QoS 1, through the outbox): the envelope's own alert.
+
+    Sent once when a strong bearing-fault signature appears while the classifier says healthy
+    (``diagnostics.alert_unseen``), and again only after the signature has gone and come back.
+    """
+
+    sensor: str = Field(description="Sensor id.")
+    device: str = Field(description="mqtt.device_id of the daemon.")
+    kind: Literal["envelope_signature"] = Field(description="What raised the alert.")
+    fault_type: Literal["outer_race", "inner_race", "ball"] = Field(
+        description="The bearing fault type the envelope names.")
+    classifier_state: str = Field(description="What the classifier said at the time (healthy).")
+    envelope: EnvelopeEvidence = Field(description="The evidence: band, matched frequency, harmonics, dB.")
+    ts: float = Field(description="Unix time of the analysis.")
 
 
 class PredictionPayload(Payload):
@@ -182,6 +202,7 @@ class StatusPayload(RootModel[Literal["online", "offline", "stopped"]]):
 MESSAGES: dict[str, type[BaseModel]] = {
     "state": StatePayload,
     "event": EventPayload,
+    "diagnostics": DiagnosticsAlertPayload,
     "prediction": PredictionPayload,
     "predictions": PredictionBatchPayload,
     "metrics": MetricsPayload,

@@ -89,4 +89,5 @@ def test_what_the_daemon_publishes_is_exactly_the_models(
             assert undeclared == set(), f"{kind} carries fields its model does not declare: {undeclared}"
         seen[kind] = seen.get(kind, 0) + 1
     assert {"state", "event", "prediction", "predictions", "metrics", "status"} <= set(seen), seen
-    assert set(MESSAGES) == {*kinds, "status", "command"}
+    # the envelope's own alert (diagnostics) is checked against its model in tests/diagnostics
+    assert set(MESSAGES) == {*kinds, "status", "command", "diagnostics"}

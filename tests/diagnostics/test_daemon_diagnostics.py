@@ -9,6 +9,7 @@ import pytest
 from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
 from runtime.diagnostics.monitor import fault_type_of_class
+from runtime.mqtt.messages import DiagnosticsAlertPayload, EventPayload
 from tests.daemon.support import Subscriber, base_config, topic, unique_events
 from tests.support.broker import MosquittoBroker
 
@@ -127,13 +128,66 @@ def test_a_signature_the_classifier_does_not_see_raises_its_own_alert(
     }
     sub = Subscriber(broker.host, broker.port, (topic("gearbox", "diagnostics"), topic("gearbox", "event")))
     try:
-        assert Daemon(validate_config_dict(cfg)).run(install_signals=False) == 0
+        daemon = Daemon(validate_config_dict(cfg))
+        assert daemon.run(install_signals=False) == 0
         sub.wait_for(lambda s: bool(s.on(topic("gearbox", "diagnostics"))), 10, "the envelope's own alert")
         alerts = [m.json() for m in sub.on(topic("gearbox", "diagnostics"))]
         assert len(alerts) == 1  # one alert per signature, not one per analysis
         assert alerts[0]["fault_type"] == "outer_race" and alerts[0]["classifier_state"] == "healthy"
         assert alerts[0]["envelope"]["strength"] == "strong"
+        typed = DiagnosticsAlertPayload.model_validate(alerts[0])  # the contract, with nothing undeclared
+        assert typed.model_extra == {} and typed.schema_version == 1
+        assert typed.device == cfg["mqtt"]["device_id"]
+        value = daemon.metrics.registry.get_sample_value
+        assert value("drsn_edge_diagnostics_alerts_total", {"sensor": "gearbox"}) == 1
+        assert (value("drsn_edge_diagnostics_analyses_total", {"sensor": "gearbox"}) or 0) >= 2
         # the classifier never entered a bearing fault (it may say unfamiliar: novelty is not a fault type)
         assert all(fault_type_of_class(e["to"]) is None for e in sub.events("gearbox"))
+    finally:
+        sub.close()
+
+
+@pytest.mark.slow
+def test_the_speed_comes_from_a_topic_and_without_it_the_evidence_is_not_applicable(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    """spindle reads a retained JSON speed; fan's topic never carries one: its fault event says why
+    the evidence is not_applicable, and the Prometheus counters count both outcomes."""
+    from paho.mqtt import publish
+
+    publish.single("plant/m7/drive", '{"drive": {"rpm": 1797}}', qos=1, retain=True,
+                   hostname=broker.host, port=broker.port)
+    source = {
+        "type": "synthetic",
+        "pacing": "realtime",
+        "duration_s": 3.0,
+        "sensors": [{"id": "spindle", "condition": "inner_race"}, {"id": "fan", "condition": "inner_race"}],
+    }
+    cfg = base_config(broker.host, broker.port, tmp_path, [source], exit_when_sources_finish=True)
+    cfg["sensors"] = {
+        "spindle": {"diagnostics": {"bearing": "6205", "seconds": 1.0,
+                                    "rpm": {"topic": "plant/m7/drive", "field": "drive.rpm"}}},
+        "fan": {"diagnostics": {"bearing": "6205", "seconds": 1.0, "rpm": {"topic": "plant/m8/rpm"}}},
+    }
+    sub = Subscriber(broker.host, broker.port, (topic("+", "event"),))
+    try:
+        daemon = Daemon(validate_config_dict(cfg))
+        assert daemon.run(install_signals=False) == 0
+        sub.wait_for(lambda s: bool(s.events("spindle")) and bool(s.events("fan")), 10, "both fault events")
+        spindle = unique_events(sub.events("spindle"))[0]
+        assert spindle["corroborated"] is True and spindle["envelope"]["rpm"] == 1797
+        fan = unique_events(sub.events("fan"))[0]
+        assert fan["to"] == "inner_race" and fan["corroborated"] == "not_applicable" and fan["alert"] is True
+        assert fan["envelope"]["reason"] == "no speed received on plant/m8/rpm yet"
+        for event in (spindle, fan):
+            assert EventPayload.model_validate(event).model_extra == {}
+        value = daemon.metrics.registry.get_sample_value
+        assert value("drsn_edge_diagnostics_corroborated_total", {"sensor": "spindle", "result": "true"}) == 1
+        assert value("drsn_edge_diagnostics_corroborated_total",
+                     {"sensor": "fan", "result": "not_applicable"}) == 1
+        assert value("drsn_edge_diagnostics_speed_unavailable_total", {"sensor": "fan"}) == 1
+        assert value("drsn_edge_diagnostics_analyses_total", {"sensor": "spindle"}) == 1
+        assert value("drsn_edge_diagnostics_analysis_seconds_count", {}) == 1
+        assert value("drsn_edge_diagnostics_failures_total", {"sensor": "spindle"}) is None
     finally:
         sub.close()
