@@ -16,7 +16,10 @@ Three experiments, each written as a table and a figure by :mod:`drsn_edge.study
 3. **simulator**: envelope verdicts on simulated bearings of other geometries and speeds, where
    the true fault frequencies are known.
 
-The combination rule is fixed in :func:`combine` and documented there.
+The combination rule (:class:`CombineRule`): DRSN's fault type, unless the envelope strongly
+names a race fault that DRSN does not, and DRSN is not sure of its own answer. Which member of
+the rule family is used is chosen by :func:`choose_rule` on the noise seed 0 alone (and the
+clean segments), and reported on seeds 1 and 2, which the choice never saw.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,22 +68,94 @@ class EnvelopeStudy:
     command: str = ""
 
 
-def combine(drsn: str, envelope: EnvelopeReport) -> str:
-    """The combined fault type: DRSN's, unless the envelope strongly names the other race.
+@dataclass(frozen=True)
+class CombineRule:
+    """When the envelope overrules DRSN's fault type.
 
-    The envelope overrides only when (a) its verdict is a race fault (inner or outer) with
-    ``strong`` evidence, and (b) DRSN says normal or the *other* race. DRSN's ball predictions are
-    kept: envelope evidence for balls is weak on CWRU (and in the literature), and the 0.021 in
-    ball records show inner-race peaks, so an override there would turn right answers wrong.
+    Always needed: the envelope names a race fault (inner or outer) with ``strong`` evidence that
+    DRSN does not name. Then DRSN is overruled when it says normal or the other race (and ball,
+    when ``ball``), unless its probability for its own fault type is at least ``guard``: a
+    classifier that is sure keeps its answer. ``guard`` above 1 is no guard.
     """
-    env = TYPE_OF_VERDICT[envelope.verdict]
-    if envelope.strength == "strong" and env in ("inner", "outer") and drsn in ("normal", "inner", "outer"):
-        return env
-    return drsn
+
+    guard: float = 1.01
+    ball: bool = False
+
+    def apply(self, drsn: str, drsn_prob: float, env: str, env_strength: str) -> str:
+        if env_strength != "strong" or env not in ("inner", "outer") or env == drsn:
+            return drsn
+        overrulable = ("normal", "inner", "outer", "ball") if self.ball else ("normal", "inner", "outer")
+        return env if drsn in overrulable and drsn_prob < self.guard else drsn
+
+    @property
+    def name(self) -> str:
+        guard = "no guard" if self.guard > 1 else f"guard {self.guard:g}"
+        return f"{guard}, {'ball overruled too' if self.ball else 'ball kept'}"
+
+
+#: the rule of the first study round (fixed before its grid ran): no guard, ball predictions kept
+FIRST_RULE = CombineRule()
+#: the family :func:`choose_rule` picks from, on the selection seed only
+CANDIDATE_RULES: tuple[CombineRule, ...] = tuple(
+    CombineRule(g, b) for b in (False, True) for g in (1.01, 0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5)
+)
+SELECTION_SEED = 0
+
+
+def combine(
+    drsn: str, envelope: EnvelopeReport, drsn_prob: float = 0.0, rule: CombineRule = FIRST_RULE
+) -> str:
+    """The combined fault type of one segment (see :class:`CombineRule`)."""
+    return rule.apply(drsn, drsn_prob, TYPE_OF_VERDICT[envelope.verdict], envelope.strength)
+
+
+def choose_rule(
+    rows: Sequence[dict[str, Any]], candidates: Sequence[CombineRule] = CANDIDATE_RULES
+) -> tuple[CombineRule, list[dict[str, Any]]]:
+    """The rule to report, chosen on the selection part of the grid only (seed 0 and clean).
+
+    Criterion: never below DRSN alone at any study point of the selection part; among the rules
+    that meet it, the most segments right; ties go to the earlier (more conservative) candidate.
+    Returns the rule and one row per candidate (what the selection saw).
+    """
+    part = [r for r in rows if r["seed"] == SELECTION_SEED]
+    table = []
+    for rule in candidates:
+        points: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        overrides = 0
+        for r in part:
+            combined = rule.apply(r["drsn"], r["drsn_prob"], r["envelope"], r["envelope_strength"])
+            tally = points[(r["test_set"], r["noise"], r["snr_db"])]
+            tally[0] += r["drsn"] == r["fault"]
+            tally[1] += combined == r["fault"]
+            overrides += combined != r["drsn"]
+        worse = sum(c < d for d, c in points.values())
+        table.append({"rule": rule.name, "guard": rule.guard, "ball": rule.ball, "segments": len(part),
+                      "correct": sum(c for _, c in points.values()), "overrides": overrides,
+                      "points_worse": worse, "points": len(points)})
+    feasible = [i for i, t in enumerate(table) if t["points_worse"] == 0] or list(range(len(table)))
+    best = max(feasible, key=lambda i: (table[i]["correct"], -i))
+    for i, t in enumerate(table):
+        t["chosen"] = i == best
+    return candidates[best], table
+
+
+def apply_rules(rows: list[dict[str, Any]], rule: CombineRule) -> None:
+    """Add ``combined`` (the chosen rule) and ``combined_first`` (the first round's) to every row."""
+    for r in rows:
+        args = (r["drsn"], r["drsn_prob"], r["envelope"], r["envelope_strength"])
+        r["combined"] = rule.apply(*args)
+        r["combined_first"] = FIRST_RULE.apply(*args)
 
 
 def drsn_fault_types(session: Any, meta: Any, segments: np.ndarray) -> list[str]:
     """DRSN's fault type per segment: mean class probability over the segment's windows."""
+    return [fault for fault, _ in drsn_decisions(session, meta, segments)]
+
+
+def drsn_decisions(session: Any, meta: Any, segments: np.ndarray) -> list[tuple[str, float]]:
+    """DRSN's fault type per segment and its probability: the segment-mean probabilities of the
+    classes of that type, summed (the argmax class decides the type)."""
     window = meta.signal.window
     starts = range(0, segments.shape[1] - window + 1, DRSN_HOP)
     windows = np.stack([segments[:, s : s + window] for s in starts], axis=1)  # (segments, k, window)
@@ -88,7 +164,12 @@ def drsn_fault_types(session: Any, meta: Any, segments: np.ndarray) -> list[str]
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     mean = probs.reshape(len(segments), len(starts), -1).mean(axis=1)
-    return [_fault_of_class(meta.classes[i]) for i in mean.argmax(axis=1)]
+    types = [_fault_of_class(c) for c in meta.classes]
+    out = []
+    for row in mean:
+        fault = types[int(row.argmax())]
+        out.append((fault, float(sum(p for p, t in zip(row, types, strict=True) if t == fault))))
+    return out
 
 
 def _fault_of_class(name: str) -> str:
@@ -184,7 +265,7 @@ def grid_rows(recs: list[Recording], study: EnvelopeStudy, bearing: Bearing) -> 
                 signal = add_noise(signal, snr, kind, rng)
             noisy = Recording(signal, rec.sample_rate, rec.label, rec.meta)
             segs, _ = segments_of(noisy, test_span_only=load == 0)
-            drsn = drsn_fault_types(session, meta, segs)
+            drsn = drsn_decisions(session, meta, segs)
             for i, seg in enumerate(segs):
                 report = analyse(seg, rec.sample_rate, bearing, float(rec.meta["rpm"]), study.settings)
                 env = TYPE_OF_VERDICT[report.verdict]
@@ -197,10 +278,10 @@ def grid_rows(recs: list[Recording], study: EnvelopeStudy, bearing: Bearing) -> 
                     "load_hp": load,
                     "fault": rec.label,
                     "segment": i,
-                    "drsn": drsn[i],
+                    "drsn": drsn[i][0],
+                    "drsn_prob": round(drsn[i][1], 4),
                     "envelope": env,
                     "envelope_strength": report.strength,
-                    "combined": combine(drsn[i], report),
                 }
 
 
@@ -258,5 +339,7 @@ def run_envelope_study(study: EnvelopeStudy) -> dict[str, Path]:
     log.info("records done in %.0f s", time.perf_counter() - t0)
     grid = list(grid_rows(recs, study, bearing))
     log.info("grid done in %.0f s", time.perf_counter() - t0)
+    rule, selection = choose_rule(grid)
+    apply_rules(grid, rule)
     sim = simulator_rows(study)
-    return write_envelope_report(study, records, grid, sim, time.perf_counter() - t0)
+    return write_envelope_report(study, records, grid, sim, time.perf_counter() - t0, selection)

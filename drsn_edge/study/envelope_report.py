@@ -13,7 +13,9 @@ import numpy as np
 
 from drsn_edge.study.envelope_plot import _pyplot
 
-METHODS = ("drsn", "envelope", "combined")
+METHODS = ("drsn", "envelope", "combined", "combined_first")
+LABELS = {"drsn": "DRSN", "envelope": "envelope", "combined": "combined",
+          "combined_first": "combined, first rule"}
 
 
 def write_envelope_report(
@@ -22,6 +24,7 @@ def write_envelope_report(
     grid: list[dict[str, Any]],
     sim: list[dict[str, Any]],
     wall_s: float,
+    selection: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
     out = Path(study.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -30,14 +33,17 @@ def write_envelope_report(
         "grid_csv": _csv(out / "grid_segments.csv.gz", grid),
         "simulator_csv": _csv(out / "simulator.csv", sim),
     }
-    grid_table = grid_summary(grid)
+    held_out = [r for r in grid if r["seed"] != 0 or r["snr_db"] == "clean"]
+    grid_table = grid_summary(held_out)
     paths["grid_summary_csv"] = _csv(out / "grid.csv", grid_table)
+    paths["selection_csv"] = _csv(out / "rule_selection.csv", selection or [])
     paths["grid_png"] = plot_grid(grid_table, out / "grid.png")
     paths["records_png"] = plot_records(records, out / "cwru_records.png")
     md = [
         f"# Envelope study\n\nCommand: `{study.command}`  \nWall time: {wall_s:.0f} s\n",
         records_markdown(records),
-        grid_markdown(grid_table, grid),
+        selection_markdown(selection or []),
+        grid_markdown(grid_table, held_out),
         simulator_markdown(sim),
     ]
     paths["summary_md"] = out / "summary.md"
@@ -135,12 +141,30 @@ def grid_summary(grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
+def selection_markdown(table: list[dict[str, Any]]) -> str:
+    """What the rule choice saw: every candidate on the selection part (noise seed 0 and clean)."""
+    if not table:
+        return ""
+    lines = [
+        "## 2a. Choosing the combination rule (noise seed 0 and the clean segments only)\n",
+        "| rule | segments | correct | overrides | points below DRSN | chosen |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in table:
+        lines.append(f"| {t['rule']} | {t['segments']} | {t['correct']} | {t['overrides']} | "
+                     f"{t['points_worse']} of {t['points']} | {'**yes**' if t['chosen'] else ''} |")
+    return "\n".join(lines) + "\n"
+
+
 def grid_markdown(table: list[dict[str, Any]], grid: list[dict[str, Any]]) -> str:
     lines = [
-        "## 2. DRSN alone, envelope alone, combined (fault type of 0.68 s segments)\n",
-        "Rates pooled over seeds with counts; ± is the spread (std) of the per-seed rate.\n",
-        "| test set | noise | SNR dB | segments | DRSN | envelope | combined | overrides (fixed / broke) |",
-        "|---|---|---|---|---|---|---|---|",
+        "## 2b. DRSN alone, envelope alone, combined (fault type of 0.68 s segments)\n",
+        "Noisy points: seeds 1 and 2, which the rule choice did not see; clean points: the one clean "
+        "pass (part of the choice). Rates pooled over seeds with counts; ± is the spread (std) of the "
+        "per-seed rate. 'combined, first rule' is the first round's rule (no guard) on the same segments.\n",
+        "| test set | noise | SNR dB | segments | DRSN | envelope | combined | combined, first rule | "
+        "overrides (fixed / broke) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         n = r["segments"]
@@ -150,11 +174,13 @@ def grid_markdown(table: list[dict[str, Any]], grid: list[dict[str, Any]]) -> st
             f"{r['overrides']} ({r['overrides_fixed']} / {r['overrides_broke']}) |"
         )
     worse = [r for r in table if r["combined_correct"] < r["drsn_correct"]]
-    lines.append(f"\nStudy points where combined is below DRSN alone: {len(worse)} of {len(table)}.\n")
+    worse_first = [r for r in table if r["combined_first_correct"] < r["drsn_correct"]]
+    lines.append(f"\nStudy points where combined is below DRSN alone: {len(worse)} of {len(table)} "
+                 f"(first rule: {len(worse_first)}).\n")
     lines += [
         "Per fault type on the load shift, clean and at 0 dB:\n",
-        "| noise | SNR dB | fault | segments | DRSN | envelope | combined |",
-        "|---|---|---|---|---|---|---|",
+        "| noise | SNR dB | fault | segments | DRSN | envelope | combined | combined, first rule |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for noise, snr in sorted({(r["noise"], r["snr_db"]) for r in grid if r["snr_db"] in ("clean", "0")}):
         shift = [
@@ -201,7 +227,7 @@ def plot_grid(table: list[dict[str, Any]], path: Path) -> Path:
     for ax, (kind, test_set) in zip(axes.ravel(), [(k, t) for k in kinds for t in sets], strict=True):
         rs = [r for r in table if r["test_set"] == test_set and r["noise"] in ("none", kind)]
         labels = [r["snr_db"] for r in rs]
-        for m, colour in zip(METHODS, ("tab:purple", "tab:orange", "tab:green"), strict=True):
+        for m, colour in zip(METHODS, ("tab:purple", "tab:orange", "tab:green", "tab:gray"), strict=True):
             ax.errorbar(
                 range(len(rs)),
                 [100 * r[f"{m}_mean"] for r in rs],
@@ -209,7 +235,8 @@ def plot_grid(table: list[dict[str, Any]], path: Path) -> Path:
                 marker="o",
                 capsize=3,
                 color=colour,
-                label=m,
+                label=LABELS[m],
+                linestyle="--" if m == "combined_first" else "-",
             )
         ax.set_xticks(range(len(rs)), labels)
         ax.set_xlabel("SNR (dB)")

@@ -64,3 +64,39 @@ def test_the_packaged_model_names_cwru_inner_race_segments(cwru_dir: Path) -> No
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     segments = np.stack([rec.signal[i : i + SEGMENT] for i in range(0, 4 * SEGMENT, SEGMENT)])
     assert drsn_fault_types(session, read_onnx_metadata(model), segments) == ["inner"] * 4
+
+
+def _row(seed: int, fault: str, drsn: str, prob: float, env: str, snr: str = "10") -> dict[str, object]:
+    return {"seed": seed, "test_set": "t", "noise": "pink", "snr_db": snr, "fault": fault, "drsn": drsn,
+            "drsn_prob": prob, "envelope": env, "envelope_strength": "strong"}
+
+
+def test_a_sure_classifier_keeps_its_answer_under_a_guard() -> None:
+    from drsn_edge.study.envelope import CombineRule
+
+    guarded = CombineRule(guard=0.9)
+    assert guarded.apply("normal", 0.95, "inner", "strong") == "normal"
+    assert guarded.apply("normal", 0.6, "inner", "strong") == "inner"
+    assert guarded.apply("ball", 0.2, "inner", "strong") == "ball"  # ball kept unless ball=True
+    assert CombineRule(guard=0.9, ball=True).apply("ball", 0.2, "inner", "strong") == "inner"
+    assert guarded.apply("normal", 0.2, "inner", "weak") == "normal"
+
+
+def test_the_rule_is_chosen_on_seed_0_only_and_never_below_drsn_there() -> None:
+    from drsn_edge.study.envelope import CANDIDATE_RULES, apply_rules, choose_rule
+
+    rows = [
+        _row(0, "inner", "normal", 0.7, "inner"),  # an unsure DRSN: overruling fixes it
+        _row(0, "normal", "normal", 0.97, "outer"),  # a sure DRSN: overruling would break it
+        _row(0, "inner", "ball", 0.5, "inner"),  # overruling ball fixes this one ...
+        _row(0, "ball", "ball", 0.4, "inner"),  # ... and breaks this one: no gain, ball stays kept
+        _row(1, "normal", "normal", 0.5, "outer"),  # seed 1 is not seen by the choice
+    ]
+    rule, table = choose_rule(rows)
+    assert (rule.guard, rule.ball) == (0.95, False)
+    assert [t["segments"] for t in table] == [4] * len(CANDIDATE_RULES) and sum(t["chosen"] for t in table) == 1
+    no_guard = next(t for t in table if t["guard"] > 1 and not t["ball"])
+    assert no_guard["points_worse"] == 0 and no_guard["correct"] == 2  # fixes 1, breaks 1: equal to DRSN
+    apply_rules(rows, rule)
+    assert [r["combined"] for r in rows] == ["inner", "normal", "ball", "ball", "outer"]
+    assert rows[1]["combined_first"] == "outer"
