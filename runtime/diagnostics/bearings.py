@@ -169,6 +169,16 @@ CATALOGUE: dict[str, Bearing] = {
         Bearing(
             "MFPT NICE", 8, 5.969, 31.623, 0.0, "MFPT Society fault data set: 0.235 in balls, 1.245 in pitch"
         ),
+        Bearing(
+            "MB ER-16K",
+            9,
+            7.9375,
+            38.50,
+            0.0,
+            "Curtin University bearing fault data readme (Forbes 2012, SpectraQuest Machinery Fault "
+            "Simulator): 9 balls, 7.9375 mm, 38.50 mm pitch; BPFO 3.572, BPFI 5.428, FTF 0.3969, BSF 2.32 "
+            "x shaft speed",
+        ),
     )
 }
 _ALIASES = {
@@ -183,6 +193,8 @@ _ALIASES = {
     "za-2115": "Rexnord ZA-2115",
     "uer204": "LDK UER204",
     "nice": "MFPT NICE",
+    "er16k": "MB ER-16K",
+    "er-16k": "MB ER-16K",
 }
 
 

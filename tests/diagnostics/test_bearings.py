@@ -63,3 +63,12 @@ def test_impossible_geometry_is_refused_with_the_rule_it_breaks(geometry: dict, 
 def test_missing_or_zero_speed_is_refused(rpm: object) -> None:
     with pytest.raises(ConfigError, match="speed"):
         lookup_bearing("6205").frequencies(rpm)  # type: ignore[arg-type]
+
+
+def test_er16k_orders_match_its_published_readme() -> None:
+    # Curtin University readme of its SpectraQuest rig: BPFO 3.572, BPFI 5.428, FTF 0.3969, BSF 2.32
+    orders = lookup_bearing("ER16K").orders()
+    assert orders.bpfo == pytest.approx(3.572, rel=1e-3)
+    assert orders.bpfi == pytest.approx(5.428, rel=1e-3)
+    assert orders.ftf == pytest.approx(0.3969, rel=1e-3)
+    assert orders.bsf == pytest.approx(2.32, rel=2e-3)
