@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from pydantic import ValidationError
 
 from runtime.artifact import ModelMetadata
 from runtime.errors import ModelFileError
@@ -113,22 +114,65 @@ def load_checkpoint_as(path: str | Path, cls: type[C]) -> C:
         raise ModelFileError(
             f"{p} is not a drsn-edge checkpoint (missing format {FORMAT!r}); use `drsn-edge train`"
         )
-    if int(doc.get("version", 0)) > VERSION:
-        raise ModelFileError(f"{p} is checkpoint format v{doc['version']}; upgrade drsn-edge to read it")
-    meta = ModelMetadata.model_validate(doc["metadata"])
-    ckpt = cls(
-        model_name=doc["model_name"],
-        model_kwargs=dict(doc["model_kwargs"]),
-        state_dict=doc["state_dict"],
-        metadata=meta,
-        golden_inputs=doc["golden_inputs"].numpy(),
-        golden_labels=doc["golden_labels"].numpy(),
-        epoch=int(doc.get("epoch", 0)),
-        history=list(doc.get("history", [])),
-    )
-    if meta.weights_sha256 and weights_sha256(ckpt.state_dict) != meta.weights_sha256:
+    version = doc.get("version", 0)
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise ModelFileError(f"{p} is checkpoint format v{version}; upgrade drsn-edge to read it")
+    try:
+        ckpt = _parse(doc, cls)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(
+            f"{p} is a malformed drsn-edge checkpoint ({_what(exc)}); it was damaged or "
+            "written by something else: train it again with `drsn-edge train`, or copy the original again"
+        ) from exc
+    if ckpt.metadata.weights_sha256 and weights_sha256(ckpt.state_dict) != ckpt.metadata.weights_sha256:
         raise ModelFileError(f"{p}: weights do not match their recorded sha256; the file is corrupt")
     return ckpt
+
+
+def _what(exc: Exception) -> str:
+    """What is wrong, in one line: the missing key, or the first invalid metadata field and why."""
+    if isinstance(exc, KeyError):
+        return f"missing {exc}"
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        return f"metadata field {where or '(the whole object)'}: {first['msg']}, {exc.error_count()} error(s)"
+    return str(exc)
+
+
+def _parse(doc: dict[str, Any], cls: type[C]) -> C:
+    """The checkpoint in ``doc``; any missing or wrong-typed field raises KeyError/TypeError/ValueError."""
+    import torch
+
+    version = doc.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TypeError(f"version must be an integer, got {version!r}")
+    name, kwargs, state = doc["model_name"], doc["model_kwargs"], doc["state_dict"]
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"model_name must be a non-empty string, got {name!r}")
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"model_kwargs must be a dict, got {type(kwargs).__name__}")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise TypeError("state_dict must map parameter names to tensors")
+    golden = {key: doc[key] for key in ("golden_inputs", "golden_labels")}
+    for key, value in golden.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{key} must be a tensor, got {type(value).__name__}")
+    epoch, history = doc.get("epoch", 0), doc.get("history", [])
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not isinstance(history, list):
+        raise TypeError("epoch must be an integer and history a list")
+    return cls(
+        model_name=name,
+        model_kwargs=dict(kwargs),
+        state_dict=state,
+        metadata=ModelMetadata.model_validate(doc["metadata"]),
+        golden_inputs=golden["golden_inputs"].numpy(),
+        golden_labels=golden["golden_labels"].numpy(),
+        epoch=epoch,
+        history=history,
+    )
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
