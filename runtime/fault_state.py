@@ -41,6 +41,7 @@ from pydantic import Field, model_validator
 
 from runtime.config_base import StrictModel
 from runtime.errors import ConfigError, DataError
+from runtime.state_array import StateArray
 
 log = logging.getLogger(__name__)
 
@@ -171,22 +172,69 @@ class FaultStateTracker:
         self.classes = list(classes)
         self.healthy_index = self.classes.index(healthy_class)
         self.config = config if config is not None else FaultStateConfig()
-        self._history = np.zeros((self.config.history, len(self.classes)), dtype=np.float32)
-        self._sum = np.zeros(len(self.classes), dtype=np.float64)
-        self._pos = 0
-        self._filled = 0
-        self._windows = 0
+        #: the numbers live in a row of a StateArray (its own until the daemon moves it into the
+        #: array its model's sensors share: runtime.state_array, updated per batch)
+        self._a = self.new_array()
+        self._r = self._a.add_row()
         self._seq = int(start_seq)
-        self._state: int | None = None
         self._since: float | None = None
-        self._confidence = 0.0
-        self._pending: int | None = None
-        self._pending_since = 0.0
-        self._no_data = False
         #: novelty overlay (UNFAMILIAR/ANOMALOUS) and the closest class, probability and smoothed score
         self._novel: str | None = None
         self._closest: tuple[int, float, float] | None = None
         self._novel_since: float | None = None
+
+    # -- the row of the state array ----------------------------------------------------------------
+
+    @property
+    def array(self) -> StateArray:
+        """The :class:`StateArray` holding this sensor's numbers (shared once the daemon moved it)."""
+        return self._a
+
+    @property
+    def row(self) -> int:
+        return self._r
+
+    @property
+    def array_key(self) -> tuple[str, int]:
+        """Trackers with equal keys can share one :class:`StateArray` (same config, class count)."""
+        return self.config.model_dump_json(), len(self.classes)
+
+    def new_array(self, capacity: int = 1) -> StateArray:
+        """An empty :class:`StateArray` for trackers with this one's :attr:`array_key`."""
+        c = self.config
+        return StateArray(len(self.classes), c.smoothing, c.history, c.enter_threshold, c.exit_threshold,
+                          c.min_duration_s, c.min_windows, c.required_votes, capacity=capacity)
+
+    def move_to(self, array: StateArray) -> None:
+        """Carry this tracker's numbers into a new row of ``array`` (built with the same key)."""
+        row = array.add_row()
+        array.copy_row(self._a, self._r, row)
+        self._a, self._r = array, row
+
+    @property
+    def _state(self) -> int | None:
+        v = int(self._a.state[self._r])
+        return None if v < 0 else v
+
+    @property
+    def _no_data(self) -> bool:
+        return bool(self._a.no_data[self._r])
+
+    @property
+    def _windows(self) -> int:
+        return int(self._a.windows[self._r])
+
+    @property
+    def _confidence(self) -> float:
+        return float(self._a.confidence[self._r])
+
+    def _set(self, state: int | None, since: float | None, confidence: float) -> None:
+        """Set the class state (None: unknown) and clear the pending change."""
+        a, r = self._a, self._r
+        a.state[r] = -1 if state is None else state
+        a.confidence[r] = confidence
+        a.pending[r] = -1
+        self._since = since
 
     @property
     def seq(self) -> int:
@@ -257,31 +305,29 @@ class FaultStateTracker:
         """Feed one window's class probabilities; return a change or None.
 
         ``ts`` (Unix seconds) labels the events; ``now`` is the clock that ``min_duration_s`` is
-        measured on (the daemon passes local monotonic time; default: ``ts``).
+        measured on (the daemon passes local monotonic time; default: ``ts``). The daemon feeds
+        whole batches through :func:`step_rows` instead; both run the same array code.
         """
-        now = ts if now is None else now
-        self._record(probs)
-        if self._no_data:  # the first window after a silence: data is back, the warm-up starts over
-            self._no_data = False
-            return self._change(None, 0.0, ts, "data resumed", from_state=NO_DATA)
-        if self._windows < self.config.min_windows:
-            return None
-        scores = self._scores()
-        if self._state is not None:
-            self._confidence = float(scores[self._state])
-        target = self._target(scores)
-        if target is None:
-            self._pending = None
-            return None
-        if self._pending != target:
-            self._pending, self._pending_since = target, now
-        if now - self._pending_since < self.config.min_duration_s:
-            return None
+        p = self._checked(probs)
+        outcome = self._a.step(np.array([self._r]), p[None, :], np.array([ts if now is None else now]))
+        if outcome.resumed.size:
+            return self.resume(ts)
+        if outcome.fired.size:
+            return self.fire(int(outcome.target[0]), float(outcome.score[0]), ts)
+        return None
+
+    def resume(self, ts: float) -> StateChange:
+        """The first window after a silence (the array saw it): data is back, the warm-up starts over."""
+        self._a.no_data[self._r] = False
+        return self._change(None, 0.0, ts, "data resumed", from_state=NO_DATA)
+
+    def fire(self, target: int, score: float, ts: float) -> StateChange | None:
+        """A change to ``target`` is due (the array decided it): the event, or a silent change of the
+        class under the novelty overlay."""
         if self._novel is not None:  # under the novelty overlay the class changes without an event
-            self._state, self._since, self._confidence = target, ts, float(scores[target])
-            self._pending = None
+            self._set(target, ts, score)
             return None
-        return self._change(target, float(scores[target]), ts, self.config.smoothing)
+        return self._change(target, score, ts, self.config.smoothing)
 
     def reset(self, ts: float, reason: str = "reset") -> StateChange | None:
         """Forget the history and return to 'unknown' (e.g. a new model will judge)."""
@@ -289,7 +335,7 @@ class FaultStateTracker:
         self._forget()
         if self._state is None and not self._no_data and previous == UNKNOWN:
             return None
-        self._no_data = False
+        self._a.no_data[self._r] = False
         return self._change(None, 0.0, ts, reason, from_state=previous)
 
     def mark_no_data(self, ts: float, reason: str = "no data") -> StateChange | None:
@@ -299,51 +345,21 @@ class FaultStateTracker:
         previous = self.state
         self._forget()
         change = self._change(None, 0.0, ts, reason, from_state=previous, to_label=NO_DATA)
-        self._no_data = True
+        self._a.no_data[self._r] = True
         return change
 
     def _forget(self) -> None:
         self._novel = self._closest = None
-        self._history[:] = 0
-        self._sum[:] = 0
-        self._pos = self._filled = self._windows = 0
-        self._pending = None
+        self._a.forget(self._r)
 
-    def _record(self, probs: np.ndarray | Sequence[float]) -> None:
+    def _checked(self, probs: np.ndarray | Sequence[float]) -> np.ndarray:
         p = np.asarray(probs, dtype=np.float32)
         if p.shape != (len(self.classes),) or not np.isfinite(p).all():
             raise DataError(
                 f"sensor {self.sensor_id!r}: expected {len(self.classes)} finite class probabilities, got "
                 f"shape {p.shape}; the model's output does not match its metadata classes"
             )
-        row = self._history[self._pos]
-        self._sum += p - row  # running sum: the mean needs no pass over the history per window
-        row[:] = p
-        self._pos = (self._pos + 1) % self.config.history
-        if self._pos == 0:  # once per lap, recompute exactly so rounding cannot drift
-            self._sum = self._history.sum(axis=0, dtype=np.float64)
-        self._filled = min(self._filled + 1, self.config.history)
-        self._windows += 1
-
-    def _scores(self) -> np.ndarray:
-        """Smoothed score per class: mean probability, or the fraction of votes won."""
-        if self.config.smoothing == "mean":
-            return self._sum / self._filled
-        wins = np.bincount(self._history[: self._filled].argmax(axis=1), minlength=len(self.classes))
-        return np.asarray(wins / self._filled)
-
-    def _target(self, scores: np.ndarray) -> int | None:
-        """The class to change to, or None when the current state holds or nothing qualifies."""
-        top = int(scores.argmax())
-        if top == self._state:
-            return None
-        if self._state is not None and scores[self._state] >= self.config.exit_threshold:
-            return None
-        if self.config.smoothing == "mean":
-            qualifies = scores[top] >= self.config.enter_threshold
-        else:
-            qualifies = round(scores[top] * self._filled) >= self.config.required_votes
-        return top if qualifies else None
+        return p
 
     def _change(self, to: int | None, confidence: float, ts: float, reason: str,
                 from_state: str | None = None, to_label: str | None = None) -> StateChange:
@@ -362,8 +378,29 @@ class FaultStateTracker:
             since=self._since,
             reason=reason,
         )
-        self._state, self._since, self._confidence = to, ts, confidence
-        self._pending = None
+        self._set(to, ts, confidence)
         log.info("sensor %s: %s -> %s (confidence %.2f)", self.sensor_id, event.from_state, event.to_state,
                  confidence)
         return event
+
+
+def step_rows(trackers: Sequence[FaultStateTracker], probs: np.ndarray, ts: Sequence[float],
+              now: Sequence[float]) -> list[tuple[int, StateChange]]:
+    """Advance several trackers of one :class:`StateArray` by one window each, in one array step.
+
+    ``trackers`` must be distinct and share one array (see :meth:`FaultStateTracker.move_to`);
+    ``probs`` (n, K) finite float32, one row per tracker. Returns ``(position, change)`` for the
+    trackers whose state changed; the others cost no Python work beyond this call.
+    """
+    array = trackers[0].array
+    rows = np.fromiter((t.row for t in trackers), dtype=np.int64, count=len(trackers))
+    outcome = array.step(rows, probs, np.asarray(now, dtype=np.float64))
+    changes: list[tuple[int, StateChange]] = []
+    for i in outcome.resumed.tolist():
+        changes.append((i, trackers[i].resume(ts[i])))
+    for i, target, score in zip(outcome.fired.tolist(), outcome.target.tolist(), outcome.score.tolist(),
+                                strict=True):
+        change = trackers[i].fire(target, score, ts[i])
+        if change is not None:
+            changes.append((i, change))
+    return changes

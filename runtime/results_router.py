@@ -18,7 +18,7 @@ import numpy as np
 from runtime.batching import BatchResult
 from runtime.config import DaemonConfig
 from runtime.diagnostics.monitor import EnvelopeMonitor
-from runtime.fault_state import StateChange
+from runtime.fault_state import StateChange, step_rows
 from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
@@ -27,9 +27,14 @@ from runtime.novelty.route import batch_scores, window_novelty
 from runtime.pipeline import SensorPipeline
 from runtime.publish_hooks import PublishHook, WindowRef
 from runtime.results import ResultPayloads
+from runtime.state_array import StateArray
 
 #: per-window prediction waiting to be sent: (window reference, payload)
 _Prediction = tuple[WindowRef, Any]
+#: a state change found in a batch: (row of the batch, 0 class / 1 novelty, sensor, change)
+_Found = tuple[int, int, SensorPipeline, StateChange]
+#: the served windows of a batch: (row of the batch, its sensor)
+_Rows = list[tuple[int, SensorPipeline]]
 
 
 class ResultRouter:
@@ -50,48 +55,146 @@ class ResultRouter:
         self.per_batch = mode in ("batch", "both")
         #: envelope diagnostics (runtime.diagnostics.monitor), set by the daemon when a sensor has them
         self.diagnostics: EnvelopeMonitor | None = None
+        #: the fault-state arrays shared by the sensors of one model and config, and which tracker
+        #: of each sensor was moved into one (a reload builds new trackers: they move on first sight)
+        self._arrays: dict[tuple[int, str, int], tuple[Any, StateArray]] = {}
+        self._attached: dict[str, Any] = {}
 
     # -- inference thread -----------------------------------------------------------------------
 
     def on_batch(self, batch: BatchResult) -> None:
-        """Probabilities -> fault states -> events (outbox first), states and predictions."""
+        """Probabilities -> fault states -> events (outbox first), states and predictions.
+
+        The fault states of a batch advance as arrays (:mod:`runtime.state_array`): one step per
+        round over every sensor of the batch, a sensor's second window in the second round, so
+        Python work is spent on windows only where a state changes (and on novelty, which
+        smooths per sensor).
+        """
         self.metrics.observe_batch(batch.size, batch.infer_s, batch.latencies())
-        changes: list[tuple[SensorPipeline, StateChange]] = []
-        predictions: list[_Prediction] = []
-        served: list[int] = []  # rows of the batch whose sensor is still served
-        per_window = self.per_window
-        rounded = np.round(batch.probs, 6).tolist() if per_window else []  # one call per batch
-        per_sensor: dict[str, int] = {}
-        build = self.payloads.prediction
         scores = batch_scores(batch, self.sensors, self.metrics)  # None: no novelty for this batch
         with self.state_lock:
-            for i, w in enumerate(batch.windows):
-                sp = self.sensors.get(w.sensor_id)
-                if sp is None:
-                    continue
-                served.append(i)
-                per_sensor[w.sensor_id] = per_sensor.get(w.sensor_id, 0) + 1
-                sp.last_window = batch.t_done
-                now = w.t_mono if sp.local_clock else w.t_wall  # durations: local clock, see fault_state
-                change = sp.tracker.update(batch.probs[i], w.t_wall, now=now)
+            rows, rounds = self._rounds(batch)
+            if rounds and self._usable(batch.probs, rows):
+                found = self._step_rounds(batch, rows, rounds, scores)
+            else:  # a batch the arrays cannot take: window by window, raising where the old path raised
+                found = self._step_windows(batch, rows, scores)
+        self._count_windows(rows)
+        if found:
+            found.sort(key=lambda c: (c[0], c[1]))  # window order, each class change before its novelty
+            self.publish_changes([(sp, ch) for _, _, sp, ch in found])
+        if self.per_window and rows:
+            self._publish_predictions(self._window_predictions(batch, rows))
+        if self.per_batch and rows:
+            self._publish_batch(batch, [i for i, _ in rows])
+
+    def _rounds(self, batch: BatchResult) -> tuple[_Rows, list[list[int]]]:
+        """The batch's served windows as (row, sensor), and per round the positions (into that list)
+        that each sensor's n-th window takes; the trackers moved into their model's shared array."""
+        rows: _Rows = []
+        rounds: list[list[int]] = []
+        seen: dict[str, int] = {}
+        sensors, attached, t_done = self.sensors, self._attached, batch.t_done
+        for i, w in enumerate(batch.windows):
+            sp = sensors.get(w.sensor_id)
+            if sp is None:
+                continue
+            if attached.get(w.sensor_id) is not sp.tracker:
+                self._attach(sp)
+            sp.last_window = t_done
+            k = seen.get(w.sensor_id, 0)
+            seen[w.sensor_id] = k + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(len(rows))
+            rows.append((i, sp))
+        return rows, rounds
+
+    def _attach(self, sp: SensorPipeline) -> None:
+        """Move a sensor's tracker into the array of its model and config (once per tracker)."""
+        tracker = sp.tracker
+        key = (id(sp.model), *tracker.array_key)
+        found = self._arrays.get(key)
+        if found is None or found[0] is not sp.model:
+            found = (sp.model, tracker.new_array(capacity=len(self.sensors)))
+            self._arrays[key] = found
+        tracker.move_to(found[1])
+        self._attached[sp.sensor_id] = tracker
+
+    @staticmethod
+    def _usable(probs: np.ndarray, rows: _Rows) -> bool:
+        """Every row finite and as wide as the trackers' class lists (else the per-window path)."""
+        k = len(rows[0][1].tracker.classes)
+        return bool(probs.ndim == 2 and probs.shape[1] == k and np.isfinite(probs).all()
+                    and all(len(sp.tracker.classes) == k for _, sp in rows))
+
+    def _step_rounds(self, batch: BatchResult, rows: _Rows, rounds: list[list[int]],
+                     scores: np.ndarray | None) -> list[_Found]:
+        """Advance the fault states one round at a time, one array step per shared array and round."""
+        found: list[_Found] = []
+        windows, probs = batch.windows, np.asarray(batch.probs, dtype=np.float32)
+        for members in rounds:
+            by_array: dict[int, list[int]] = {}
+            for j in members:
+                by_array.setdefault(id(rows[j][1].tracker.array), []).append(j)
+            for group in by_array.values():
+                idx = [rows[j][0] for j in group]
+                ts = [windows[i].t_wall for i in idx]
+                now = [windows[i].t_mono if rows[j][1].local_clock else windows[i].t_wall
+                       for i, j in zip(idx, group, strict=True)]
+                trackers = [rows[j][1].tracker for j in group]
+                for pos, change in step_rows(trackers, probs[idx], ts, now):
+                    found.append((idx[pos], 0, rows[group[pos]][1], change))
+            if scores is not None:
+                self._novelty(batch, rows, members, scores, found)
+        return found
+
+    @staticmethod
+    def _novelty(batch: BatchResult, rows: _Rows, members: list[int],
+                 scores: np.ndarray, found: list[_Found]) -> None:
+        """One round's windows through their sensors' novelty trackers (after the round's class step)."""
+        assert batch.features is not None
+        for j in members:
+            i, sp = rows[j]
+            if sp.novelty is not None:
+                w = batch.windows[i]
+                change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], w.t_wall)
                 if change is not None:
-                    changes.append((sp, change))
-                if scores is not None and sp.novelty is not None:
-                    assert batch.features is not None
-                    change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], w.t_wall)
-                    if change is not None:
-                        changes.append((sp, change))
-                if per_window:
-                    payload = build(w.sensor_id, w.index, w.t_wall, sp.model.metadata.classes, rounded[i])
-                    predictions.append(((w.sensor_id, w.index, w.t_mono), payload))
+                    found.append((i, 1, sp, change))
+
+    @staticmethod
+    def _step_windows(batch: BatchResult, rows: _Rows,
+                      scores: np.ndarray | None) -> list[_Found]:
+        """Window by window (a batch with non-finite or mis-shaped probabilities: raises DataError)."""
+        found: list[_Found] = []
+        for i, sp in rows:
+            w = batch.windows[i]
+            change = sp.tracker.update(batch.probs[i], w.t_wall, now=w.t_mono if sp.local_clock else w.t_wall)
+            if change is not None:
+                found.append((i, 0, sp, change))
+            if scores is not None and sp.novelty is not None:
+                assert batch.features is not None
+                change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], w.t_wall)
+                if change is not None:
+                    found.append((i, 1, sp, change))
+        return found
+
+    def _count_windows(self, rows: _Rows) -> None:
+        per_sensor: dict[str, int] = {}
+        for _, sp in rows:
+            per_sensor[sp.sensor_id] = per_sensor.get(sp.sensor_id, 0) + 1
         for sensor_id, n in per_sensor.items():  # one counter update per sensor and batch
             self.metrics.sensor(sensor_id).windows.inc(n)
-        if changes:
-            self.publish_changes(changes)
-        if predictions:
-            self._publish_predictions(predictions)
-        if self.per_batch and served:
-            self._publish_batch(batch, served)
+
+    def _window_predictions(self, batch: BatchResult, rows: _Rows) -> list[_Prediction]:
+        """One payload per window (``mqtt.predictions: window``); rounded with one numpy call."""
+        rounded = np.round(batch.probs, 6).tolist()
+        build = self.payloads.prediction
+        out: list[_Prediction] = []
+        for i, sp in rows:
+            w = batch.windows[i]
+            payload = build(w.sensor_id, w.index, w.t_wall, sp.model.metadata.classes, rounded[i])
+            out.append(((w.sensor_id, w.index, w.t_mono), payload))
+        return out
 
     def _publish_predictions(self, predictions: list[_Prediction]) -> None:
         """QoS 0: straight to the broker while connected. QoS 1: through the outbox, like events."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runtime.fault_state import ANOMALOUS, UNFAMILIAR, StateChange
+from runtime.metrics import observe_many
 
 if TYPE_CHECKING:
     from runtime.batching import BatchResult
@@ -42,9 +43,7 @@ def batch_scores(
     if scorer is None:
         return None
     scores = scorer.score(batch.features)
-    observe = metrics.novelty_score.observe
-    for v in scores.tolist():
-        observe(v)
+    observe_many(metrics.novelty_score, scores)  # one bucket update per batch, not per window
     return scores
 
 

@@ -63,3 +63,23 @@ def test_http_exporter_serves_the_private_registry() -> None:
         m.stop()
     assert 'drsn_edge_events_total{sensor="pump"} 1.0' in body
     assert m.port is None
+
+
+def test_observe_many_fills_the_buckets_and_sum_as_one_observe_per_value() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from runtime.metrics import LATENCY_BUCKETS, observe_many
+
+    values = np.array([0.0, 0.0005, 0.0007, 0.001, 0.004, 0.3, 7.0, 1e6, -1.0, np.nan])
+    one, many = CollectorRegistry(), CollectorRegistry()
+    h_one = Histogram("lat", "x", registry=one, buckets=LATENCY_BUCKETS)
+    h_many = Histogram("lat", "x", registry=many, buckets=LATENCY_BUCKETS)
+    for v in values[:-1]:  # NaN: neither counts it in a bucket; its sum is NaN either way
+        h_one.observe(float(v))
+    observe_many(h_many, values[:-1])
+    observe_many(h_many, np.array([]))
+    assert [(s.name, s.labels, s.value) for s in list(one.collect())[0].samples if s.name != "lat_created"] == [
+        (s.name, s.labels, s.value) for s in list(many.collect())[0].samples if s.name != "lat_created"]
+    observe_many(h_many, values[-1:])
+    buckets = [s.value for s in list(many.collect())[0].samples if s.name == "lat_bucket"]
+    assert buckets[-1] == len(values) - 1  # the +Inf bucket (cumulative) did not count the NaN
