@@ -30,8 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.artifact import Normalization
 from runtime.backends.base import Backend
 from runtime.log_throttle import LogThrottle
+from runtime.signals.normalize import normalize_windows
 from runtime.windowing import Window
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,7 @@ class MicroBatcher:
         on_batch: Callable[[BatchResult], None] | None = None,
         max_queue: int = 4096,
         name: str = "drsn-infer",
+        normalization: Normalization | None = None,
     ) -> None:
         if max_batch < 1 or max_queue < max_batch or max_wait_ms < 0:
             raise ValueError("need max_batch >= 1, max_queue >= max_batch and max_wait_ms >= 0")
@@ -139,6 +142,8 @@ class MicroBatcher:
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.on_result, self.on_batch = on_result, on_batch
+        #: how raw windows (``Window.normalized`` False) are normalised: once per batch, here
+        self.normalization = normalization
         self.stats = BatcherStats()
         self._queue: collections.deque[tuple[Window, float]] = collections.deque()
         self._per_sensor: collections.Counter[str] = collections.Counter()  # windows queued per sensor
@@ -270,9 +275,7 @@ class MicroBatcher:
 
     def _process(self, windows: list[Window]) -> None:
         try:
-            x = np.array(
-                [w.data for w in windows], dtype=np.float32
-            )  # faster than np.stack for many small arrays
+            x = self._inputs(windows)
             t0 = time.monotonic()
             logits, features = self.backend.infer_outputs(x)
             t_done = time.monotonic()
@@ -285,6 +288,20 @@ class MicroBatcher:
         self.stats.batches += 1
         self.stats.inferred += len(windows)
         self._deliver(BatchResult(windows, logits, softmax(logits), t_done - t0, t_done, features))
+
+    def _inputs(self, windows: list[Window]) -> np.ndarray:
+        """The batch as one float32 array, raw windows normalised in one call for the whole batch."""
+        x = np.array([w.data for w in windows], dtype=np.float32)  # faster than np.stack for small arrays
+        raw = [i for i, w in enumerate(windows) if not w.normalized]
+        if raw:
+            if self.normalization is None:
+                raise ValueError("raw windows reached a batcher without a normalization; pass the model's "
+                                 "normalization to MicroBatcher")
+            if len(raw) == len(windows):
+                x = normalize_windows(x, self.normalization)
+            else:
+                x[raw] = normalize_windows(x[raw], self.normalization)
+        return x
 
     def _deliver(self, batch: BatchResult) -> None:
         try:

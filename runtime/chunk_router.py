@@ -68,11 +68,12 @@ class ChunkRouter:
         except DrsnEdgeError as exc:
             self.count_error(chunk.sensor_id, exc)
             windows = []
-        m = self.metrics.sensor(chunk.sensor_id)
-        if stats.gaps != gaps:
-            m.gaps.inc(stats.gaps - gaps)
-        if stats.dropped_samples != dropped:
-            m.dropped_samples.inc(stats.dropped_samples - dropped)
+        if stats.gaps != gaps or stats.dropped_samples != dropped:  # the labelled children only then
+            m = self.metrics.sensor(chunk.sensor_id)
+            if stats.gaps != gaps:
+                m.gaps.inc(stats.gaps - gaps)
+            if stats.dropped_samples != dropped:
+                m.dropped_samples.inc(stats.dropped_samples - dropped)
         if windows:
             if push_back:
                 self._wait_for_room(sp.model.batcher, len(windows))

@@ -92,6 +92,7 @@ def open_model_runtime(path: Path, backend_cfg: AnyBackendConfig, batching: Batc
     backend = (create_backend(path, config=backend_cfg, metadata=meta) if make_backend is None
                else make_backend(path, meta))
     batcher = MicroBatcher(backend, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms,
+                           normalization=meta.normalization,  # windows come raw: normalised per batch
                            max_queue=batching.max_queue, on_batch=on_batch, name=f"infer-{path.stem}")
     batcher.start(timeout=600)
     scorer = None
@@ -117,7 +118,7 @@ def build_sensor(
     hop = override.hop if override is not None else None
     own_state = override.fault_state if override is not None else None
     fs_cfg = own_state if own_state is not None else cfg.fault_state
-    windower = SensorWindower(sensor_id, rate, meta, hop=hop)
+    windower = SensorWindower(sensor_id, rate, meta, hop=hop, normalize=False)
     tracker = FaultStateTracker(sensor_id, meta.classes, meta.healthy_class, fs_cfg, start_seq=start_seq)
     fast = any(getattr(src, "pacing", None) == "fast" and sensor_id in _sensor_ids(src)
                for src in cfg.sources)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from runtime.artifact import ModelMetadata, SignalSpec
 from runtime.errors import ConfigError, DataError
@@ -52,6 +51,8 @@ class Window:
     seq: int | None
     t_mono: float
     t_wall: float
+    #: False: ``data`` holds the raw samples and the batcher normalises the whole batch at once
+    normalized: bool = True
 
 
 @dataclass
@@ -107,7 +108,10 @@ class SensorWindower:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        normalize: bool = True,
     ) -> None:
+        """``normalize=False`` leaves the windows raw (``Window.normalized`` False) for a batcher that
+        normalises each batch in one call (the daemon: one operation for all sensors of a batch)."""
         spec = signal_spec(metadata)
         self.sensor_id = sensor_id
         self.sensor_rate = float(sensor_rate)
@@ -118,6 +122,7 @@ class SensorWindower:
         if self.hop <= 0:
             raise ConfigError(f"sensor {sensor_id!r}: hop {hop} must be a positive number of samples")
         self.normalization = metadata.normalization
+        self.normalize = normalize
         needs_resampling = check_rates(sensor_id, self.sensor_rate, self.model_rate)
         # one resampler filters all channels of this sensor in one vectorised call
         self._resampler = StreamResampler(self.sensor_rate, self.model_rate) if needs_resampling else None
@@ -240,22 +245,23 @@ class SensorWindower:
         count = (self._len - self.window) // self.hop + 1
         buf = self._buf
         c_stride, s_stride = buf.strides
-        # (count, channels, window) view into the ring buffer without copying (hot path: as_strided
-        # skips sliding_window_view's argument checks, which cost more than the slicing itself)
-        view = as_strided(
-            buf,
-            shape=(count, self.channels, self.window),
-            strides=(s_stride * self.hop, c_stride, s_stride),
-            writeable=False,
-        )
-        data = normalize_windows(view, self.normalization)
-        if self.normalization.kind == "none":
-            data = data.copy()  # normalisation "none" returns the view; the buffer is about to move
+        # (count, channels, window) view into the linear buffer without copying; the ndarray
+        # constructor costs a fraction of as_strided (which builds a helper object per call)
+        view = np.ndarray((count, self.channels, self.window), dtype=np.float32, buffer=buf,
+                          strides=(s_stride * self.hop, c_stride, s_stride))
+        if self.normalize:
+            data = normalize_windows(view, self.normalization)
+            if self.normalization.kind == "none":
+                data = data.copy()  # normalisation "none" returns the view; the buffer is about to move
+        else:
+            data = view.copy()  # raw: the batcher normalises the batch (the buffer is about to move)
         # wall time of each window's last sample, counted back from the chunk's last sample
         first_end = t_end - (self._len - self.window) / self.model_rate
         step = self.hop / self.model_rate
         sid, start = self.sensor_id, self._next_index
-        windows = [Window(sid, start + i, data[i], seq, t_mono, first_end + i * step) for i in range(count)]
+        done = self.normalize
+        windows = [Window(sid, start + i, data[i], seq, t_mono, first_end + i * step, done)
+                   for i in range(count)]
         self._next_index += count
         self.stats.windows += count
         self._consume(count * self.hop)

@@ -151,3 +151,26 @@ def test_window_timestamps_point_at_the_last_sample() -> None:
     second = w.push(np.zeros(20, dtype=np.float32), t0=t0 + 0.1)
     assert [win.t_wall for win in second] == pytest.approx([t0 + 0.111])
     assert second[0].t_mono == 101.0
+
+
+def test_raw_windows_are_normalised_by_the_batch_as_the_windower_would() -> None:
+    """normalize=False (the daemon): the windower copies raw samples, the batcher normalises the
+    whole batch in one call; the model sees the same inputs either way, mixed batches included."""
+    from runtime.batching import MicroBatcher
+    from runtime.bench.null_backend import NullBackend
+
+    meta = make_metadata(WINDOW, hop=HOP, norm="zscore")
+    rng = np.random.default_rng(1)
+    chunk = (rng.standard_normal(200) * 3 + 5).astype(np.float32)
+    cooked = SensorWindower("a", RATE, meta).push(chunk)
+    raw = SensorWindower("b", RATE, meta, normalize=False).push(chunk)
+    assert len(raw) == len(cooked) > 2 and not raw[0].normalized and cooked[0].normalized
+    assert np.allclose(raw[1].data, chunk[16:80].reshape(1, -1))  # untouched samples
+    batcher = MicroBatcher(NullBackend("null.onnx", meta), normalization=meta.normalization)
+    mixed = [w for pair in zip(raw, cooked, strict=True) for w in pair]
+    x = batcher._inputs(mixed)
+    expected = np.stack([w.data for pair in zip(cooked, cooked, strict=True) for w in pair])
+    np.testing.assert_allclose(x, expected, atol=2e-6)
+    np.testing.assert_allclose(batcher._inputs(raw), np.stack([w.data for w in cooked]), atol=2e-6)
+    with pytest.raises(ValueError, match="normalization"):
+        MicroBatcher(NullBackend("null.onnx", meta))._inputs(raw)
