@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from runtime.novelty.scores import DEFAULT_SCORE, FEATURE_SCORES
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `drsn-edge train`")
@@ -19,9 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", help="write a new checkpoint here instead of updating CHECKPOINT")
     p.add_argument(
         "--score",
-        choices=["mahalanobis", "relative_mahalanobis"],
-        default="mahalanobis",
-        help="novelty score (see docs/novelty.md for how they compare)",
+        choices=list(FEATURE_SCORES),
+        default=DEFAULT_SCORE,
+        help=f"novelty score (default {DEFAULT_SCORE}; docs/novelty.md, 'Which score', compares them)",
     )
 
 

@@ -20,7 +20,7 @@ import torch
 from drsn_edge.novelty.features import model_outputs
 from runtime.errors import ConfigError, DataError
 from runtime.novelty import NoveltyScorer, NoveltyStats, calibrate, fit_novelty
-from runtime.novelty.scores import FeatureScore
+from runtime.novelty.scores import DEFAULT_SCORE, FeatureScore
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Calibration:
         }
 
 
-def fit_model_novelty(model: torch.nn.Module, data: Any, score: FeatureScore = "mahalanobis") -> Calibration:
+def fit_model_novelty(model: torch.nn.Module, data: Any, score: FeatureScore = DEFAULT_SCORE) -> Calibration:
     """Fit on ``data.train``, set thresholds on ``data.val``, check on ``data.test`` (normalised windows)."""
     if not callable(getattr(model, "forward_features", None)):
         raise ConfigError(
@@ -86,7 +86,7 @@ def calibrate_checkpoint(
     *,
     data_dir: str | None = None,
     out: str | Path | None = None,
-    score: FeatureScore = "mahalanobis",
+    score: FeatureScore = DEFAULT_SCORE,
 ) -> Calibration:
     """Rebuild the checkpoint's data from its recorded spec, fit, and write the statistics into it.
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from drsn_edge.novelty.features import Outputs, model_outputs
-from drsn_edge.study.novelty_metrics import METHODS, Scorers, auroc
+from drsn_edge.study.novelty_metrics import ALL_SCORES, Scorers, auroc
 from drsn_edge.training.datasource import DataSpec
 from drsn_edge.training.trainer import TrainConfig
 from runtime.errors import ConfigError
@@ -229,7 +229,7 @@ def _cwru(job: Job, study: NoveltyStudy, data: Any, spec: DataSpec) -> dict[str,
         "n": len(sim),
         **{
             m: {"auroc": auroc(test_scores[m], sim_scores[m]), "flagged": scorers.flagged(m, sim_scores[m])}
-            for m in METHODS
+            for m in ALL_SCORES
         },
     }
     return row
@@ -304,6 +304,6 @@ def _loco(job: Job, study: NoveltyStudy, data: Any, spec: DataSpec) -> dict[str,
                 "detected": scorers.flagged(m, novel_scores[m]),
                 "familiar_flagged": scorers.flagged(m, familiar_scores[m]),
             }
-            for m in METHODS
+            for m in ALL_SCORES
         },
     }

@@ -15,11 +15,21 @@ import numpy as np
 from scipy.stats import rankdata
 
 from drsn_edge.novelty.features import Outputs
+from drsn_edge.study.novelty_candidates import CANDIDATES, fit_candidates
 from runtime.novelty import NoveltyScorer, calibrate, energy, fit_novelty, max_softmax
 from runtime.novelty.scores import FEATURE_SCORES, FeatureScore
 from runtime.novelty.smoothing import SmoothingSpec, flags
 
-METHODS: tuple[str, ...] = ("max_softmax", "energy", "mahalanobis", "relative_mahalanobis")
+#: the scores a device can run (runtime.novelty), in every table and figure
+METHODS: tuple[str, ...] = (
+    "max_softmax",
+    "energy",
+    "mahalanobis",
+    "relative_mahalanobis",
+    "sqrt_mahalanobis",
+)
+#: every score a row carries: the device's and the host-only candidates (novelty_candidates)
+ALL_SCORES: tuple[str, ...] = METHODS + CANDIDATES
 #: windows of history the smoothed measures average over (the fault state's default)
 HISTORY = 5
 
@@ -52,11 +62,13 @@ class Scorers:
         for kind in FEATURE_SCORES:
             stats = calibrate(fit_novelty(train.features, train_labels, classes, score=kind), val.features)
             self.score_fns[kind] = _on_features(NoveltyScorer(stats))
-        self.thresholds = {m: float(np.percentile(self.score_fns[m](val), 99.0)) for m in METHODS}
-        self.thresholds_p999 = {m: float(np.percentile(self.score_fns[m](val), 99.9)) for m in METHODS}
+        self.score_fns.update(fit_candidates(train, train_labels, len(classes), val))
+        val_scores = {m: self.score_fns[m](val) for m in ALL_SCORES}
+        self.thresholds = {m: float(np.percentile(v, 99.0)) for m, v in val_scores.items()}
+        self.thresholds_p999 = {m: float(np.percentile(v, 99.9)) for m, v in val_scores.items()}
 
     def scores(self, outputs: Outputs) -> dict[str, np.ndarray]:
-        return {m: self.score_fns[m](outputs) for m in METHODS}
+        return {m: self.score_fns[m](outputs) for m in ALL_SCORES}
 
     def threshold(self, method: str, level: str = "p99") -> float:
         return self.thresholds[method] if level == "p99" else self.thresholds_p999[method]

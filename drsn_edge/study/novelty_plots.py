@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ LABELS = {
     "energy": "energy",
     "mahalanobis": "Mahalanobis",
     "relative_mahalanobis": "relative Mahalanobis",
+    "sqrt_mahalanobis": "Mahalanobis on sqrt features",
 }
 
 
@@ -41,7 +43,51 @@ def _series(groups: list[str], get: Any) -> dict[str, tuple[list[float], list[fl
     return out
 
 
+def plot_candidates(rows: list[dict[str, Any]], out: Path) -> None:
+    """One bar per score on each goal: LOCO AUROC, second-machine AUROC, familiar windows flagged."""
+    from drsn_edge.study.novelty_metrics import ALL_SCORES
+    from drsn_edge.study.novelty_report import LABELS as ALL_LABELS
+
+    loco = [r for r in rows if r.get("kind") == "loco"]
+    cw = [r for r in rows if r.get("kind") == "cwru"]
+    scores = [m for m in ALL_SCORES if loco and m in loco[0] and cw and m in cw[0]["simulator"]]
+    if not scores:
+        return
+    seeds = sorted({r["seed"] for r in loco})
+    panels: tuple[tuple[str, float, Callable[[str], list[float]]], ...] = (
+        ("LOCO AUROC, mean of 10 classes (goal ≥ 0.95)", 0.95,
+         lambda m: [float(np.mean([r[m]["auroc"] for r in loco if r["seed"] == s])) for s in seeds]),
+        ("CWRU model vs simulated machine, AUROC (goal ≥ 0.99)", 0.99,
+         lambda m: [r["simulator"][m]["auroc"] for r in cw]),
+        ("familiar windows flagged at p99, smoothed, % (goal ≤ 1)", 1.0,
+         lambda m: [100 * r["familiar"][m]["flagged_smoothed"] for r in cw]),
+    )
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), dpi=110)
+    y = np.arange(len(scores))
+    for ax, (title, goal, get) in zip(axes, panels, strict=True):
+        stats = [_ms(get(m)) for m in scores]
+        colors = ["tab:blue" if m in METHODS else "tab:gray" for m in scores]
+        ax.barh(y, [s[0] for s in stats], xerr=[s[1] for s in stats], color=colors, capsize=2)
+        ax.axvline(goal, color="k", lw=0.8, ls="--")
+        ax.set_title(title, fontsize=9)
+        ax.set_yticks(y, [ALL_LABELS[m] for m in scores] if ax is axes[0] else [], fontsize=8)
+        ax.invert_yaxis()
+        if goal < 1:
+            ax.set_xlim(0.5, 1.005)
+        else:
+            ax.set_xlim(left=0.0)
+    fig.suptitle(
+        f"Novelty scores on the study's models (blue: runs on the device; {len(seeds)} seeds, mean ± std)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(out / "candidates.png")
+    plt.close(fig)
+
+
 def plot_all(rows: list[dict[str, Any]], out: Path) -> None:
+    plot_candidates(rows, out)
     plt = _pyplot()
     loco = [r for r in rows if r.get("kind") == "loco"]
     if loco:

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from drsn_edge.novelty.features import model_outputs
-from drsn_edge.study.novelty_metrics import HISTORY, METHODS, auroc
+from drsn_edge.study.novelty_metrics import ALL_SCORES, HISTORY, auroc
 from runtime.artifact import Normalization
 from runtime.novelty import BaselineLearner
+from runtime.novelty.scores import DEFAULT_SCORE
 from runtime.novelty.smoothing import SmoothingSpec, episodes, flags
 from runtime.signals.normalize import normalize_windows
 from runtime.signals.simulator import BearingGeometry, BearingSimulator
@@ -121,7 +122,7 @@ def run_sim_job(seed: int, study: Any) -> dict[str, Any]:
                     c: auroc(familiar[m], scores2[m][labels == i]) for i, c in enumerate(CONDITIONS)
                 },
             }
-            for m in METHODS
+            for m in ALL_SCORES
         },
     }
     row["baseline"] = {
@@ -152,9 +153,9 @@ def _baseline_run(model: Any, scorers: Any, seed: int, vary_learning: bool) -> d
     scores = {
         "baseline": (base.score(healthy.features), base.score(fault.features), base.thresholds),
         "training_data": (
-            scorers.score_fns["mahalanobis"](healthy),
-            scorers.score_fns["mahalanobis"](fault),
-            {"p99": scorers.thresholds["mahalanobis"]},
+            scorers.score_fns[DEFAULT_SCORE](healthy),
+            scorers.score_fns[DEFAULT_SCORE](fault),
+            {"p99": scorers.thresholds[DEFAULT_SCORE]},
         ),
     }
     for name, (h, f, thresholds) in scores.items():

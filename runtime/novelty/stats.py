@@ -19,7 +19,7 @@ import numpy as np
 
 from runtime.errors import DataError, ModelFileError
 from runtime.novelty.covariance import SingularCovarianceError, cholesky_factor, ledoit_wolf
-from runtime.novelty.scores import FEATURE_SCORES, FeatureScore, Mahalanobis
+from runtime.novelty.scores import DEFAULT_SCORE, FEATURE_SCORES, FeatureScore, Mahalanobis, transform
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class NoveltyStats:
 
     score: FeatureScore
     classes: list[str]
-    means: np.ndarray  # (K, F)
-    covariance: np.ndarray  # (F, F), shared, shrunk
+    means: np.ndarray  # (K, F), in the score's feature space (see scores.transform)
+    covariance: np.ndarray  # (F, F), shared, shrunk, in the same space
     shrinkage: float
     n_train: int
     background_mean: np.ndarray | None = None  # (F,), for relative_mahalanobis
@@ -172,14 +172,14 @@ class NoveltyScorer:
             raise NoveltyStatsError(f"{exc}; re-calibrate with `drsn-edge calibrate CKPT`") from exc
 
     def distances(self, features: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance to every class mean, (N, K)."""
-        return self._classes.squared(_features(features, self.stats.feature_dim))
+        """Squared Mahalanobis distance to every class mean, (N, K), in the score's feature space."""
+        return self._classes.squared(transform(_features(features, self.stats.feature_dim), self.stats.score))
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """One novelty score per window (N,): higher is less familiar."""
-        f = _features(features, self.stats.feature_dim)
+        f = transform(_features(features, self.stats.feature_dim), self.stats.score)
         nearest = self._classes.squared(f).min(axis=1)
-        if self.stats.score == "mahalanobis" or self._background is None:
+        if self.stats.score != "relative_mahalanobis" or self._background is None:
             out: np.ndarray = np.sqrt(nearest)
             return out
         rel: np.ndarray = nearest - self._background.squared(f)[:, 0]
@@ -198,9 +198,12 @@ def _features(features: np.ndarray, dim: int) -> np.ndarray:
 
 
 def fit_novelty(
-    features: np.ndarray, labels: np.ndarray, classes: list[str], score: FeatureScore = "mahalanobis"
+    features: np.ndarray, labels: np.ndarray, classes: list[str], score: FeatureScore = DEFAULT_SCORE
 ) -> NoveltyStats:
-    """Per-class means and the shared Ledoit-Wolf covariance of the within-class residuals."""
+    """Per-class means and the shared Ledoit-Wolf covariance of the within-class residuals.
+
+    Fitted in the score's feature space (the signed square root for ``sqrt_mahalanobis``).
+    """
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels).reshape(-1).astype(np.int64)
     if f.ndim != 2 or len(f) != len(y):
@@ -210,6 +213,7 @@ def fit_novelty(
     missing = [classes[c] for c in range(len(classes)) if not np.any(y == c)]
     if missing:
         raise DataError(f"no training windows of class(es) {missing}; every class needs windows for a mean")
+    f = transform(f, score)
     means = np.stack([f[y == c].mean(axis=0) for c in range(len(classes))])
     shared = ledoit_wolf(f - means[y], assume_centered=True)
     bg_mean = bg_cov = None

@@ -49,7 +49,8 @@ def test_calibrate_refits_into_a_new_checkpoint(
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["score"] == "relative_mahalanobis" and printed["checkpoint"] == str(out)
     assert load_checkpoint(out).metadata.novelty["score"] == "relative_mahalanobis"  # type: ignore[index]
-    assert load_checkpoint(trained).metadata.novelty["score"] == "mahalanobis"  # type: ignore[index]
+    # the training run calibrated with the default score, which the refit left alone
+    assert load_checkpoint(trained).metadata.novelty["score"] == "sqrt_mahalanobis"  # type: ignore[index]
 
 
 def test_calibrate_names_a_file_that_is_not_a_checkpoint(

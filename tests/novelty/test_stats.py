@@ -36,11 +36,27 @@ def test_windows_far_from_every_class_score_high_and_familiar_ones_low() -> None
 def test_mahalanobis_is_the_distance_to_the_nearest_mean_under_the_shared_covariance() -> None:
     rng = np.random.default_rng(1)
     x, y = _clusters(rng, 300)
-    stats = fit_novelty(x, y, CLASSES)
+    stats = fit_novelty(x, y, CLASSES, score="mahalanobis")
     point = np.array([6.0, 0.0, 0.5, 0.0])
     p = np.linalg.inv(stats.covariance)
     expected = min(float((point - m) @ p @ (point - m)) for m in stats.means) ** 0.5
     assert NoveltyScorer(stats).score(point)[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_sqrt_mahalanobis_measures_the_same_distance_on_signed_square_roots() -> None:
+    rng = np.random.default_rng(4)
+    x, y = _clusters(rng, 300)
+    x = np.abs(x) ** 2  # skewed, non-negative: what pooled post-ReLU features look like
+    stats = fit_novelty(x, y, CLASSES)  # the default score
+    assert stats.score == "sqrt_mahalanobis"
+    root = np.sqrt(x)
+    np.testing.assert_allclose(stats.means[1], root[y == 1].mean(axis=0))
+    point = np.array([36.0, 0.0, 0.25, 4.0])
+    p = np.linalg.inv(stats.covariance)
+    expected = min(float((np.sqrt(point) - m) @ p @ (np.sqrt(point) - m)) for m in stats.means) ** 0.5
+    assert NoveltyScorer(stats).score(point)[0] == pytest.approx(expected, rel=1e-9)
+    # signed: a negative feature is not folded onto its positive twin
+    assert NoveltyScorer(stats).score(-point)[0] > NoveltyScorer(stats).score(point)[0]
 
 
 def test_relative_mahalanobis_subtracts_the_background_distance() -> None:
@@ -55,7 +71,7 @@ def test_relative_mahalanobis_subtracts_the_background_distance() -> None:
     assert NoveltyScorer(stats).score(point)[0] == pytest.approx(d2 - bg_d2, rel=1e-9)
 
 
-@pytest.mark.parametrize("score", ["mahalanobis", "relative_mahalanobis"])
+@pytest.mark.parametrize("score", ["mahalanobis", "relative_mahalanobis", "sqrt_mahalanobis"])
 def test_statistics_survive_json_and_score_the_same(score: str) -> None:
     rng = np.random.default_rng(3)
     x, y = _clusters(rng, 200)
