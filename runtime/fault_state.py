@@ -250,6 +250,11 @@ class FaultStateTracker:
         return UNKNOWN if self._state is None else self.classes[self._state]
 
     @property
+    def novel(self) -> str | None:
+        """The novelty label laid over the class state (UNFAMILIAR, ANOMALOUS), or None."""
+        return self._novel
+
+    @property
     def no_data(self) -> bool:
         """True while the sensor is in the ``no_data`` state."""
         return self._no_data

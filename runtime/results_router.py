@@ -10,6 +10,7 @@ its own; the payloads themselves are built in :mod:`runtime.results`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,12 +24,15 @@ from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
-from runtime.novelty.route import batch_scores, window_novelty
+from runtime.novelty.route import batch_scores, round_novelty, window_novelty
+from runtime.novelty.smoothing import FlagArray, SmoothingSpec
 from runtime.pipeline import SensorPipeline
 from runtime.publish_hooks import PublishHook, WindowRef
 from runtime.results import ResultPayloads
 from runtime.state_array import StateArray
 
+#: how often the inference thread carries its window counts into Prometheus (flush_counts)
+_COUNT_EVERY_S = 0.25
 #: per-window prediction waiting to be sent: (window reference, payload)
 _Prediction = tuple[WindowRef, Any]
 #: a state change found in a batch: (row of the batch, 0 class / 1 novelty, sensor, change)
@@ -59,6 +63,10 @@ class ResultRouter:
         #: of each sensor was moved into one (a reload builds new trackers: they move on first sight)
         self._arrays: dict[tuple[int, str, int], tuple[Any, StateArray]] = {}
         self._attached: dict[str, Any] = {}
+        self._flags: dict[tuple[int, SmoothingSpec], tuple[Any, FlagArray]] = {}
+        #: windows per sensor not yet in the Prometheus counters (see flush_counts)
+        self._window_counts: dict[str, int] = {}
+        self._counts_due = 0.0
 
     # -- inference thread -----------------------------------------------------------------------
 
@@ -73,12 +81,16 @@ class ResultRouter:
         self.metrics.observe_batch(batch.size, batch.infer_s, batch.latencies())
         scores = batch_scores(batch, self.sensors, self.metrics)  # None: no novelty for this batch
         with self.state_lock:
-            rows, rounds = self._rounds(batch)
+            rows, rounds, counts = self._rounds(batch)
+            pending = self._window_counts
+            for sensor_id, n in counts.items():
+                pending[sensor_id] = pending.get(sensor_id, 0) + n
             if rounds and self._usable(batch.probs, rows):
                 found = self._step_rounds(batch, rows, rounds, scores)
             else:  # a batch the arrays cannot take: window by window, raising where the old path raised
                 found = self._step_windows(batch, rows, scores)
-        self._count_windows(rows)
+        if batch.t_done >= self._counts_due:
+            self.flush_counts()
         if found:
             found.sort(key=lambda c: (c[0], c[1]))  # window order, each class change before its novelty
             self.publish_changes([(sp, ch) for _, _, sp, ch in found])
@@ -87,7 +99,7 @@ class ResultRouter:
         if self.per_batch and rows:
             self._publish_batch(batch, [i for i, _ in rows])
 
-    def _rounds(self, batch: BatchResult) -> tuple[_Rows, list[list[int]]]:
+    def _rounds(self, batch: BatchResult) -> tuple[_Rows, list[list[int]], dict[str, int]]:
         """The batch's served windows as (row, sensor), and per round the positions (into that list)
         that each sensor's n-th window takes; the trackers moved into their model's shared array."""
         rows: _Rows = []
@@ -107,7 +119,7 @@ class ResultRouter:
                 rounds.append([])
             rounds[k].append(len(rows))
             rows.append((i, sp))
-        return rows, rounds
+        return rows, rounds, seen
 
     def _attach(self, sp: SensorPipeline) -> None:
         """Move a sensor's tracker into the array of its model and config (once per tracker)."""
@@ -118,6 +130,13 @@ class ResultRouter:
             found = (sp.model, tracker.new_array(capacity=len(self.sensors)))
             self._arrays[key] = found
         tracker.move_to(found[1])
+        flag = sp.novelty.flag if sp.novelty is not None else None
+        if flag is not None:  # the novelty flags of a model's sensors step together too
+            fkey = (id(sp.model), flag.spec)
+            flags = self._flags.get(fkey)
+            if flags is None or flags[0] is not sp.model:
+                flags = self._flags[fkey] = (sp.model, FlagArray(flag.spec, len(self.sensors)))
+            flag.move_to(flags[1])
         self._attached[sp.sensor_id] = tracker
 
     @staticmethod
@@ -149,17 +168,11 @@ class ResultRouter:
         return found
 
     @staticmethod
-    def _novelty(batch: BatchResult, rows: _Rows, members: list[int],
-                 scores: np.ndarray, found: list[_Found]) -> None:
+    def _novelty(batch: BatchResult, rows: _Rows, members: list[int], scores: np.ndarray,
+                 found: list[_Found]) -> None:
         """One round's windows through their sensors' novelty trackers (after the round's class step)."""
-        assert batch.features is not None
-        for j in members:
-            i, sp = rows[j]
-            if sp.novelty is not None:
-                w = batch.windows[i]
-                change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], w.t_wall)
-                if change is not None:
-                    found.append((i, 1, sp, change))
+        for i, sp, change in round_novelty(batch, [rows[j] for j in members], scores):
+            found.append((i, 1, sp, change))
 
     @staticmethod
     def _step_windows(batch: BatchResult, rows: _Rows,
@@ -178,11 +191,17 @@ class ResultRouter:
                     found.append((i, 1, sp, change))
         return found
 
-    def _count_windows(self, rows: _Rows) -> None:
-        per_sensor: dict[str, int] = {}
-        for _, sp in rows:
-            per_sensor[sp.sensor_id] = per_sensor.get(sp.sensor_id, 0) + 1
-        for sensor_id, n in per_sensor.items():  # one counter update per sensor and batch
+    def flush_counts(self) -> None:
+        """Carry the windows classified since the last call into the per-sensor counters.
+
+        Called by the inference thread at most every :data:`_COUNT_EVERY_S` (a Prometheus child's
+        ``inc`` per sensor and batch cost more than a sensor's fault state), and by the daemon once
+        its models are drained, so the final figures are complete.
+        """
+        with self.state_lock:
+            pending, self._window_counts = self._window_counts, {}
+            self._counts_due = time.monotonic() + _COUNT_EVERY_S
+        for sensor_id, n in pending.items():
             self.metrics.sensor(sensor_id).windows.inc(n)
 
     def _window_predictions(self, batch: BatchResult, rows: _Rows) -> list[_Prediction]:

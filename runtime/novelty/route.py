@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from runtime.fault_state import ANOMALOUS, UNFAMILIAR, StateChange
 from runtime.metrics import observe_many
+from runtime.novelty.smoothing import FlagArray
 
 if TYPE_CHECKING:
     from runtime.batching import BatchResult
@@ -64,6 +65,47 @@ def window_novelty(sp: SensorPipeline, features: np.ndarray, probs: np.ndarray, 
     else:
         label, shown = None, verdict.smoothed
     return sp.tracker.set_novelty(label, verdict.closest_class, verdict.closest_probability, shown, ts)
+
+
+def round_novelty(batch: BatchResult, entries: Sequence[tuple[int, SensorPipeline]],
+                  scores: np.ndarray) -> list[tuple[int, SensorPipeline, StateChange]]:
+    """One round of a batch (at most one window per sensor) through the sensors' novelty trackers:
+    ``(row, sensor, change)`` for each state change. Call it under the daemon's state lock, after the
+    round's class update.
+
+    Sensors that share a flag array (:meth:`runtime.novelty.smoothing.NoveltyFlag.move_to`) are stepped
+    in one call; a window costs Python work only while its sensor is flagged or the flag moves.
+    Sensors that learn or score a baseline go window by window (:func:`window_novelty`).
+    """
+    assert batch.features is not None
+    out: list[tuple[int, SensorPipeline, StateChange]] = []
+    shared: dict[int, tuple[FlagArray, list[tuple[int, SensorPipeline, int]]]] = {}
+    for i, sp in entries:
+        nov = sp.novelty
+        if nov is None:
+            continue
+        flag = nov.flag if nov.batchable else None
+        if flag is None:
+            change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], batch.windows[i].t_wall)
+            if change is not None:
+                out.append((i, sp, change))
+            continue
+        shared.setdefault(id(flag.array), (flag.array, []))[1].append((i, sp, flag.row))
+    for array, members in shared.values():
+        rows = np.fromiter((row for _, _, row in members), dtype=np.int64, count=len(members))
+        flagged = array.step(rows, scores[[i for i, _, _ in members]]).tolist()
+        smoothed = array.smoothed[rows].tolist()
+        for (i, sp, _), up, level in zip(members, flagged, smoothed, strict=True):
+            tracker = sp.tracker
+            if not up and tracker.novel is None:
+                continue  # nothing to lay over the state or to lift
+            p = batch.probs[i]
+            top = int(p.argmax())
+            change = tracker.set_novelty(UNFAMILIAR if up else None, top, float(p[top]), level,
+                                         batch.windows[i].t_wall)
+            if change is not None:
+                out.append((i, sp, change))
+    return out
 
 
 def relearn(sensor: object, sensors: Mapping[str, SensorPipeline], lock: threading.Lock) -> bool:

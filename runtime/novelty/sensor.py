@@ -155,6 +155,17 @@ class SensorNovelty:
     def learning(self) -> bool:
         return self._learn_left > 0
 
+    @property
+    def flag(self) -> NoveltyFlag | None:
+        """The training-data flag (None: threshold off or no scorer); the daemon shares its array."""
+        return self._flag
+
+    @property
+    def batchable(self) -> bool:
+        """True while a batch can step this sensor's flag with the others' (:func:`runtime.novelty.route.
+        round_novelty`): it scores, is not learning and has no baseline (those go window by window)."""
+        return self._flag is not None and self._learn_left == 0 and self._base_flag is None
+
     def _path(self) -> Path | None:
         return None if self.state_dir is None else baseline_path(self.state_dir, self.sensor)
 

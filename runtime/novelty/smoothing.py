@@ -9,7 +9,6 @@ score hovering at the threshold cannot flap.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,30 +35,91 @@ class SmoothingSpec:
             )
 
 
+class FlagArray:
+    """The flags of several sensors with one :class:`SmoothingSpec`, one row each, stepped per batch.
+
+    The daemon scores a whole batch at once; stepping every sensor's flag of a batch round in one
+    numpy call keeps the per-window Python work to the sensors whose flag is (or becomes) raised.
+    """
+
+    def __init__(self, spec: SmoothingSpec, capacity: int = 1) -> None:
+        self.spec = spec
+        self.rows = 0
+        self._alloc(max(int(capacity), 1))
+
+    _COLUMNS = ("ring", "pos", "count", "pending", "flagged", "smoothed")
+
+    def _alloc(self, n: int) -> None:
+        self.ring = np.zeros((n, self.spec.history), dtype=np.float64)  # the last scores (zeros unused)
+        self.pos = np.zeros(n, dtype=np.int64)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.pending = np.zeros(n, dtype=np.int64)
+        self.flagged = np.zeros(n, dtype=bool)
+        self.smoothed = np.full(n, np.nan, dtype=np.float64)
+
+    def add_row(self) -> int:
+        if self.rows == len(self.pos):
+            old = {name: getattr(self, name) for name in self._COLUMNS}
+            self._alloc(2 * self.rows)
+            for name, values in old.items():
+                getattr(self, name)[: self.rows] = values
+        self.rows += 1
+        return self.rows - 1
+
+    def copy_row(self, src: FlagArray, src_row: int, row: int) -> None:
+        for name in self._COLUMNS:
+            getattr(self, name)[row] = getattr(src, name)[src_row]
+
+    def step(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Add one score to each of ``rows`` (distinct); return whether each is flagged after it."""
+        spec = self.spec
+        pos = self.pos[rows]
+        self.ring[rows, pos] = scores
+        self.pos[rows] = (pos + 1) % spec.history
+        count = np.minimum(self.count[rows] + 1, spec.history)
+        self.count[rows] = count
+        smoothed = self.ring[rows].sum(axis=1) / count
+        self.smoothed[rows] = smoothed
+        flagged = self.flagged[rows]
+        full = count >= spec.history  # until the history is full the flag holds and nothing is pending
+        wants = np.where(flagged, smoothed >= spec.exit, smoothed >= spec.enter)
+        self.pending[rows[full & (wants == flagged)]] = 0
+        moving = rows[full & (wants != flagged)]
+        if moving.size:
+            self.pending[moving] += 1
+            flips = moving[self.pending[moving] >= spec.min_windows]
+            self.flagged[flips] = ~self.flagged[flips]
+            self.pending[flips] = 0
+        out: np.ndarray = self.flagged[rows]
+        return out
+
+
 class NoveltyFlag:
-    """Streaming flag for one sensor: feed it one score per window."""
+    """Streaming flag for one sensor: feed it one score per window (a row of a :class:`FlagArray`)."""
 
     def __init__(self, spec: SmoothingSpec) -> None:
         self.spec = spec
-        self._recent: deque[float] = deque(maxlen=spec.history)
-        self._pending = 0
-        self.flagged = False
-        self.smoothed = float("nan")
+        self.array = FlagArray(spec)
+        self.row = self.array.add_row()
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.array.flagged[self.row])
+
+    @property
+    def smoothed(self) -> float:
+        """The mean score of the last ``history`` windows (NaN before the first)."""
+        return float(self.array.smoothed[self.row])
+
+    def move_to(self, array: FlagArray) -> None:
+        """Carry this flag into a new row of ``array`` (same spec), shared with other sensors."""
+        row = array.add_row()
+        array.copy_row(self.array, self.row, row)
+        self.array, self.row = array, row
 
     def update(self, score: float) -> bool:
         """Add one window's score; return whether the sensor is flagged after it."""
-        self._recent.append(float(score))
-        self.smoothed = sum(self._recent) / len(self._recent)
-        if len(self._recent) < self.spec.history:
-            return self.flagged
-        wants = self.smoothed >= self.spec.enter if not self.flagged else self.smoothed >= self.spec.exit
-        if wants == self.flagged:
-            self._pending = 0
-            return self.flagged
-        self._pending += 1
-        if self._pending >= self.spec.min_windows:
-            self.flagged, self._pending = wants, 0
-        return self.flagged
+        return bool(self.array.step(np.array([self.row]), np.array([float(score)]))[0])
 
 
 def flags(scores: np.ndarray, spec: SmoothingSpec) -> np.ndarray:
