@@ -168,6 +168,7 @@ class Daemon:
         for m in closing:
             m.close()  # drains queued windows through on_batch
         self.models.clear()
+        self.results.flush_counts()  # the last windows' counts (the inference threads add them in bursts)
         self._count_batcher_losses(closing)
         if self.diagnostics is not None:
             self.diagnostics.close()  # the last events, with their evidence, reach the publisher
@@ -237,6 +238,7 @@ class Daemon:
         if self._reload.is_set():
             self._reload.clear()
             self.reload()
+        self.results.flush_counts()  # window counters at most a tick behind, also once windows stop
         if not self._watch_inputs():
             return
         if self.diagnostics is not None:
