@@ -102,6 +102,13 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
         help="null: a constant stand-in for the model, so the figures are the daemon's own cost",
     )
     p.add_argument(
+        "--novelty",
+        choices=["off", "on", "both"],
+        default="off",
+        help="novelty scoring on every sensor (needs a calibrated model such as drsn_cw_cwru0hp.onnx); "
+        "both: the fast phase without and with it in the same run, and the novelty path's cost",
+    )
+    p.add_argument(
         "--outbox-sync",
         choices=["full", "normal"],
         default="full",
@@ -161,6 +168,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         pin_cpu=args.pin_cpu,
         ratio_target=args.ratio_target,
         p99_target_ms=args.p99_target_ms,
+        novelty=args.novelty,
         seed=args.seed,
     )
     command = (

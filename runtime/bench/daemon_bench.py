@@ -22,7 +22,7 @@ import platform
 import sys
 import tempfile
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,9 @@ from runtime.windowing import signal_spec
 
 Mode = Literal["fast", "realtime"]
 Arrival = Literal["staggered", "aligned"]
+#: novelty scoring off, on in every daemon phase, or both: the fast phase without and then with it
+#: (the novelty path's cost in the same run), the real-time phase with it
+Novelty = Literal["off", "on", "both"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class DaemonBenchOptions:
     p99_target_ms: float = 25.0
     own_us_target: float = 20.0  # the daemon's own CPU per window with the null backend
     rss_target_mb: float = 150.0
+    novelty: Novelty = "off"
+    novelty_cost_target: float = 0.05  # the novelty path's share of the daemon's throughput
     seed: int = 0
 
 
@@ -75,6 +80,10 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
         raise ConfigError(f"the model expects {spec.sample_rate:g} Hz; run the benchmark at that rate "
                           f"(--rate {spec.sample_rate:g}) or pick a model trained at "
                           f"{opts.work.sample_rate:g} Hz")
+    if opts.novelty != "off" and (meta.features_name is None or meta.novelty is None):
+        raise ConfigError(f"--novelty {opts.novelty} needs a model with a features output and novelty "
+                          f"statistics; {opts.work.model.name} has none: use --model "
+                          "drsn_edge/assets/drsn_cw_cwru0hp.onnx or calibrate and export yours")
     phases: dict[str, PhaseResult] = {}
     allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
     cpus = len(allowed) or os.cpu_count() or 0
@@ -84,15 +93,21 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
             os.sched_setaffinity(0, {opts.pin_cpu})  # before any daemon or ORT thread exists
         recordings = make_recordings(Path(tmp) / "rec", opts.work.sample_rate, opts.recording_s, opts.seed)
         windows = sample_windows(meta, recordings, opts.work.batch)
-        w = opts.work
+        w = replace(opts.work, novelty=opts.novelty != "off")
         null = w.backend == "null"
         phases["bare1"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #1", null)
         for mode in opts.modes:
+            if mode == "fast" and opts.novelty == "both":  # first without novelty, then (below) with it
+                cfg = daemon_config(replace(w, novelty=False), recordings, mode, broker.host, broker.port,
+                                    Path(tmp) / "outbox-fast-plain.sqlite3")
+                phases["fast_plain"] = run_daemon_phase(cfg, "daemon fast, novelty off", opts.warmup_s,
+                                                        opts.seconds, None, null)
             outbox = Path(tmp) / f"outbox-{mode}.sqlite3"
             network = mode == "realtime" and opts.arrival == "staggered"
             cfg = daemon_config(w, recordings, mode, broker.host, broker.port, outbox, network=network)
             feeder = _feeder(w, recordings, opts.warmup_s + opts.seconds + 5.0, others) if network else None
-            phases[mode] = run_daemon_phase(cfg, f"daemon {mode}", opts.warmup_s, opts.seconds, feeder, null)
+            label = f"daemon {mode}" + (", novelty on" if w.novelty else "")
+            phases[mode] = run_daemon_phase(cfg, label, opts.warmup_s, opts.seconds, feeder, null)
             if mode == "fast":
                 phases["bare2"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #2",
                                            null)
@@ -123,7 +138,7 @@ def _result(opts: DaemonBenchOptions, command: str, meta: Any, hop: int,
 
     bare_runs = [summarise(phases[k]) for k in ("bare1", "bare2") if k in phases]
     bare_rate = sum(r["windows_per_s"] for r in bare_runs) / len(bare_runs)
-    work = asdict(opts.work) | {"model": str(opts.work.model)}
+    work = asdict(opts.work) | {"model": str(opts.work.model), "novelty": opts.novelty}
     result: dict[str, Any] = {
         "command": command,
         "workload": work,
@@ -143,6 +158,12 @@ def _result(opts: DaemonBenchOptions, command: str, meta: Any, hop: int,
         if opts.work.backend == "null" and own is not None:  # the backend costs nothing: this is the daemon
             result["targets"]["own_us_per_window"] = {"target": opts.own_us_target, "measured": own,
                                                       "met": own <= opts.own_us_target}
+    if "fast_plain" in phases and "fast" in phases:
+        plain, scored = summarise(phases["fast_plain"]), result["fast"]
+        cost = 1.0 - scored["windows_per_s"] / plain["windows_per_s"]
+        result["fast_novelty_off"] = plain
+        result["targets"]["novelty_cost"] = {"target": opts.novelty_cost_target, "measured": round(cost, 4),
+                                             "met": cost <= opts.novelty_cost_target}
     if "realtime" in phases:
         rt = summarise(phases["realtime"])
         rt["offered_per_s"] = round(opts.work.sensors * opts.work.sample_rate / hop, 1)

@@ -32,9 +32,29 @@ class NullBackend(Backend):
         row[metadata.classes.index(metadata.healthy_class)] = 8.0
         self._row = row
         self._out = np.empty((0, self.num_classes), dtype=np.float32)
+        #: a calibrated model's stand-in also answers features, the healthy class's calibrated mean
+        #: (a familiar window), so the daemon's novelty path runs as in healthy service and its cost
+        #: can be measured without the model
+        stats = metadata.novelty if metadata.features_name is not None else None
+        means = stats.get("means") if isinstance(stats, dict) else None
+        healthy = metadata.classes.index(metadata.healthy_class)
+        try:
+            self._feature_row = np.asarray(means[healthy], dtype=np.float32).ravel() if means else None
+        except (TypeError, ValueError, IndexError):  # not the statistics' shape: no features, novelty off
+            self._feature_row = None
+        self._width = 0 if self._feature_row is None else self._feature_row.size
+        self._features = np.empty((0, self._width), dtype=np.float32)
 
     def _load(self) -> None:
-        pass
+        self.has_features = self._width > 0
+
+    def _infer_outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        n = batch.shape[0]
+        if self._feature_row is None:  # has_features is False: the base class never asks
+            return self._infer(batch), None
+        if self._features.shape[0] != n:
+            self._features = np.tile(self._feature_row, (n, 1))
+        return self._infer(batch), self._features
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         n = batch.shape[0]

@@ -56,11 +56,13 @@ _ORT_RUN = "<built-in method onnxruntime.capi.onnxruntime_pybind11_state.run>"
 #: where the time goes, by thread and stage: (label, file suffix, function) whose cumulative time counts
 STAGES = (
     ("source thread: replay, windowing, normalisation, queueing", "sources/pacing.py", "run_paced"),
-    ("  of which windowing and normalisation", "runtime/windowing.py", "push"),
+    ("  of which windowing (cutting raw windows)", "runtime/windowing.py", "push"),
+    ("inference thread: batch assembly and normalisation", "runtime/batching.py", "_inputs"),
     ("inference thread: backend call", "", _ORT_RUN),
     ("inference thread: results (fault state, payloads, publishing)", "results_router.py", "on_batch"),
-    ("  of which fault state", "runtime/fault_state.py", "update"),
-    ("  of which metrics (a histogram observation per window)", "runtime/metrics.py", "observe_batch"),
+    ("  of which fault state (array steps per batch)", "runtime/fault_state.py", "step_rows"),
+    ("  of which novelty (scores, smoothing, baselines)", "runtime/novelty/route.py", "window_novelty"),
+    ("  of which metrics (histograms per batch)", "runtime/metrics.py", "observe_batch"),
     ("  of which per-window prediction payloads", "runtime/results.py", "prediction"),
     ("  of which outbox writes", "runtime/mqtt/outbox.py", "put_many"),
     ("MQTT worker: sending, PUBACKs, outbox deletes", "runtime/mqtt/publisher.py", "_run"),
@@ -102,11 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prediction-qos", choices=["0", "1", "off"], default="off")
     p.add_argument("--predictions", choices=["window", "batch"], default="window")
     p.add_argument("--backend", choices=["onnxruntime", "null"], default="onnxruntime")
+    p.add_argument("--novelty", choices=["off", "on"], default="off",
+                   help="novelty on every sensor (needs a calibrated --model such as drsn_cw_cwru0hp.onnx)")
     p.add_argument("--out", type=Path, default=Path("bench-results/profile"))
     args = p.parse_args(argv)
     qos: Literal[0, 1] | None = {"off": None, "0": 0, "1": 1}[args.prediction_qos]
     work = Workload(args.model, args.sensors, 12000.0, 1024, args.batch, 5.0, 1, qos, "full",
-                    predictions=args.predictions, backend=args.backend)
+                    predictions=args.predictions, backend=args.backend, novelty=args.novelty == "on")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="drsn-profile-") as tmp, bench_broker() as broker:
         recordings = make_recordings(Path(tmp) / "rec", 12000.0, 5.0)
@@ -120,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     merged.dump_stats(str(args.out / "profile.pstats"))
     head = (f"{result.windows} windows in {result.seconds:.1f} s ({result.windows_per_s:.0f} windows/s under "
             f"the profiler), {args.sensors} sensors, batch {args.batch}, predictions {args.prediction_qos}"
-            f"/{args.predictions}, backend {args.backend}\n\n")
+            f"/{args.predictions}, backend {args.backend}, novelty {args.novelty}, "
+            f"model {args.model.name}\n\n")
     table = head + stage_table(merged) + "\n" + top_table(merged, max(result.windows, 1))
     (args.out / "profile.md").write_text(table)
     print(table)

@@ -74,6 +74,14 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         if t is not None:
             rows.append(("daemon / bare", f"{t['measured']:.1%}",
                          f">= {t['target']:.0%}: {'met' if t['met'] else 'MISSED'}"))
+        plain, cost = result.get("fast_novelty_off"), result["targets"].get("novelty_cost")
+        if plain is not None and cost is not None:
+            rows.append(("daemon fast, novelty off / on, windows/s",
+                         f"{_fmt(plain['windows_per_s'])} / {_fmt(fast['windows_per_s'])}",
+                         f"CPU per window {_fmt(plain['cpu_us_per_window'])} / "
+                         f"{_fmt(fast['cpu_us_per_window'])} us"))
+            rows.append(("novelty path's cost (1 - on / off)", f"{cost['measured']:.1%}",
+                         f"<= {cost['target']:.0%}: {'met' if cost['met'] else 'MISSED'}"))
         own = result["targets"].get("own_us_per_window")
         if own is not None:
             rows.append(("daemon's own CPU per window, null backend (us)", _fmt(own["measured"]),
@@ -129,7 +137,8 @@ def markdown(result: dict[str, Any]) -> str:
            f"null backend (a constant stand-in for the model: the daemon's own cost){pinned}"),
         f"- machine: {env['cpu']} ({env['cpus_visible']} CPUs visible), Python {env['python']}; "
         f"broker: {env['broker']}",
-        f"- {_results_line(w)}; chunks of {w['chunk']} samples; max_wait {w['max_wait_ms']:g} ms",
+        f"- {_results_line(w)}; chunks of {w['chunk']} samples; max_wait {w['max_wait_ms']:g} ms; "
+        f"novelty {w.get('novelty', 'off')}",
         "",
         "| figure | value | note |",
         "|---|---|---|",

@@ -39,6 +39,8 @@ class Workload:
     predictions: Literal["window", "batch"] = "window"
     #: null: a constant stand-in for the model (runtime.bench.null_backend), the daemon's own cost
     backend: Literal["onnxruntime", "null"] = "onnxruntime"
+    #: novelty scoring on every sensor (config ``novelty.threshold: p99.9``; needs a calibrated model)
+    novelty: bool = False
 
 
 def make_recordings(folder: Path, sample_rate: float, seconds: float, seed: int = 0) -> list[Path]:
@@ -91,4 +93,5 @@ def daemon_config(work: Workload, recordings: list[Path], pacing: Pacing, host: 
         },
         "prediction_qos": work.prediction_qos or 0,
         "logging": {"level": "WARNING"},
+        "novelty": {"threshold": "p99.9" if work.novelty else "off"},
     }
