@@ -29,6 +29,7 @@ from typing import Any, Literal
 from runtime.backends import open_model
 from runtime.bench.broker import bench_broker
 from runtime.bench.feeder import udp_feeder
+from runtime.bench.null_backend import has_features_output
 from runtime.bench.runs import Feeder, PhaseResult, run_bare, run_daemon_phase, sample_windows
 from runtime.bench.workload import Workload, daemon_config, make_recordings
 from runtime.daemon import Daemon
@@ -80,7 +81,7 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
         raise ConfigError(f"the model expects {spec.sample_rate:g} Hz; run the benchmark at that rate "
                           f"(--rate {spec.sample_rate:g}) or pick a model trained at "
                           f"{opts.work.sample_rate:g} Hz")
-    if opts.novelty != "off" and (meta.features_name is None or meta.novelty is None):
+    if opts.novelty != "off" and (meta.novelty is None or not has_features_output(opts.work.model, meta)):
         raise ConfigError(f"--novelty {opts.novelty} needs a model with a features output and novelty "
                           f"statistics; {opts.work.model.name} has none: use --model "
                           "drsn_edge/assets/drsn_cw_cwru0hp.onnx or calibrate and export yours")

@@ -38,15 +38,20 @@ class NullBackend(Backend):
         stats = metadata.novelty if metadata.features_name is not None else None
         means = stats.get("means") if isinstance(stats, dict) else None
         healthy = metadata.classes.index(metadata.healthy_class)
+        mean: np.ndarray | None
         try:
-            self._feature_row = np.asarray(means[healthy], dtype=np.float32).ravel() if means else None
+            mean = np.asarray(means[healthy], dtype=np.float64).ravel() if means else None
         except (TypeError, ValueError, IndexError):  # not the statistics' shape: no features, novelty off
-            self._feature_row = None
+            mean = None
+        if mean is not None and isinstance(stats, dict) and stats.get("score") == "sqrt_mahalanobis":
+            mean = np.sign(mean) * mean * mean  # the means are signed square roots of the features
+        self._feature_row = None if mean is None else mean.astype(np.float32)
         self._width = 0 if self._feature_row is None else self._feature_row.size
         self._features = np.empty((0, self._width), dtype=np.float32)
 
     def _load(self) -> None:
-        self.has_features = self._width > 0
+        # features only where the real backend would have them: the graph must have the output too
+        self.has_features = self._width > 0 and has_features_output(self.model_path, self.metadata)
 
     def _infer_outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         n = batch.shape[0]
@@ -64,6 +69,20 @@ class NullBackend(Backend):
 
     def _close(self) -> None:
         pass
+
+
+def has_features_output(path: Path, metadata: ModelMetadata) -> bool:
+    """Whether the ONNX graph at ``path`` has the features output its metadata names (read once by
+    ONNX Runtime, as the real backend would; a file it cannot read has none)."""
+    if metadata.features_name is None:
+        return False
+    try:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception:  # the stand-in then simply has no features (novelty off)
+        return False
+    return metadata.features_name in {o.name for o in session.get_outputs()}
 
 
 def null_backend(path: Path, metadata: ModelMetadata) -> Backend:

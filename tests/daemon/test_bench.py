@@ -58,3 +58,41 @@ def test_bench_daemon_with_the_null_backend_reports_the_daemons_own_cost_and_rss
     assert own["measured"] == result["fast"]["cpu_us_per_window"] > 0
     assert 10 < rss["measured"] < 100_000 and rss["met"] == (rss["measured"] <= rss["target"])
     assert result["fast"]["windows"] > 0 and "null backend" in (out / "result.md").read_text()
+
+
+CALIBRATED = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_cwru0hp.onnx"
+
+
+@pytest.mark.slow
+def test_bench_daemon_novelty_both_measures_the_fast_phase_without_and_with_novelty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed; `apt-get install mosquitto`")
+    out = tmp_path / "bench"
+    rc = main(["bench", "daemon", "--model", str(CALIBRATED), "--sensors", "4", "--batch", "8", "--seconds",
+               "1", "--warmup", "0.5", "--recording-seconds", "1", "--mode", "fast", "--backend", "null",
+               "--prediction-qos", "off", "--novelty", "both", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "novelty path's cost" in printed
+    result = json.loads((out / "result.json").read_text())
+    plain, scored, cost = result["fast_novelty_off"], result["fast"], result["targets"]["novelty_cost"]
+    assert plain["windows"] > 0 and scored["windows"] > 0 and result["workload"]["novelty"] == "both"
+    assert cost["measured"] == pytest.approx(1 - scored["windows_per_s"] / plain["windows_per_s"], abs=1e-3)
+
+
+def test_the_null_backend_of_a_calibrated_model_answers_familiar_features() -> None:
+    import numpy as np
+
+    from runtime.backends import open_model
+    from runtime.bench.null_backend import NullBackend
+    from runtime.novelty.stats import scorer_of
+
+    meta = open_model(CALIBRATED)
+    backend = NullBackend(CALIBRATED, meta)
+    backend.load()
+    logits, features = backend.infer_outputs(np.zeros((3, 1, meta.signal.window), dtype=np.float32))
+    scorer = scorer_of(meta, "calibrated")
+    assert backend.has_features and features is not None and scorer is not None
+    assert (scorer.score(features) < scorer.stats.threshold("p99")).all()  # healthy service: familiar
+    assert (logits.argmax(axis=1) == meta.classes.index(meta.healthy_class)).all()
