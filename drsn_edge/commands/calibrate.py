@@ -27,10 +27,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+    p.add_argument(
+        "--machines",
+        type=int,
+        metavar="N",
+        help="simulator models only: fit on N fresh simulated machines per class from the training "
+        "ranges and set the thresholds on whole machines held out of the fit (48 for the packaged "
+        "drsn_cw_sim); without it the statistics come from the model's own training machines",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from drsn_edge.novelty.calibrate import calibrate_checkpoint
 
-    result = calibrate_checkpoint(args.checkpoint, data_dir=args.data, out=args.out, score=args.score)
+    result = calibrate_checkpoint(
+        args.checkpoint, data_dir=args.data, out=args.out, score=args.score, machines=args.machines
+    )
     print(result.summary())
     print(json.dumps({"checkpoint": args.out or args.checkpoint, **result.as_dict()}))
     return 0
