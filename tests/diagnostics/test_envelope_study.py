@@ -100,3 +100,17 @@ def test_the_rule_is_chosen_on_seed_0_only_and_never_below_drsn_there() -> None:
     apply_rules(rows, rule)
     assert [r["combined"] for r in rows] == ["inner", "normal", "ball", "ball", "outer"]
     assert rows[1]["combined_first"] == "outer"
+
+
+def test_decoys_stay_clear_of_shaft_orders_and_of_every_fault_line() -> None:
+    from drsn_edge.study.envelope_bandsearch import decoy_orders
+
+    o = lookup_bearing("6205").orders()
+    faults = {"outer_race": o.bpfo, "inner_race": o.bpfi, "ball": 2 * o.bsf}
+    decoys = decoy_orders(faults, 1.0, o.ftf)
+    assert decoys.size >= 50
+    lines = [k * f for f in faults.values() for k in (1, 2, 3, 4)] + [o.bpfi - 1, o.bpfi + 1, o.bpfo + 1]
+    for d in decoys:
+        for h in (1, 2, 3):
+            assert abs(h * d - round(h * d)) >= 0.06
+            assert all(abs(h * d - line) >= 0.02 * line for line in lines), (d, h)
