@@ -94,7 +94,8 @@ def test_the_rule_is_chosen_on_seed_0_only_and_never_below_drsn_there() -> None:
     ]
     rule, table = choose_rule(rows)
     assert (rule.guard, rule.ball) == (0.95, False)
-    assert [t["segments"] for t in table] == [4] * len(CANDIDATE_RULES) and sum(t["chosen"] for t in table) == 1
+    assert [t["segments"] for t in table] == [4] * len(CANDIDATE_RULES)
+    assert sum(t["chosen"] for t in table) == 1
     no_guard = next(t for t in table if t["guard"] > 1 and not t["ball"])
     assert no_guard["points_worse"] == 0 and no_guard["correct"] == 2  # fixes 1, breaks 1: equal to DRSN
     apply_rules(rows, rule)
