@@ -281,6 +281,7 @@ class EnvelopeMonitor:
                 self.metrics.speed_unavailable.labels(sd.sensor_id).inc()
             log.info("sensor %s: no envelope analysis: %s", sd.sensor_id, why)
             sd.last = {"reason": why, "bearing": cfg.resolved_bearing().name, "ts": time.time()}
+            sd.last_report = None  # a later fault entry must not reuse evidence the state no longer shows
             return None, sd.last
         self._wait_for_ring(sd)
         t0 = time.thread_time()

@@ -135,3 +135,25 @@ def test_without_a_usable_speed_the_evidence_is_not_applicable_with_the_reason(
     assert __import__("re").search(why, payload["envelope"]["reason"])
     assert mon.stats.no_speed == 1 and mon.stats.analyses == 0 and mon.stats.errors == 0
     assert mon.state_fields("s1")["envelope"]["reason"] == payload["envelope"]["reason"]
+
+
+def test_evidence_from_before_the_speed_went_stale_is_not_reused() -> None:
+    clock = Clock()
+    sinks, board = Sinks(), SpeedBoard(clock)
+    config = DiagnosticsConfig(bearing="6205", rpm={"topic": "m7/rpm", "max_age_s": 5}, reuse_s=60)
+    mon = EnvelopeMonitor.build({"s1": config}, {"s1": FS}, speeds=board, **sinks.kwargs())
+    mon.feed("s1", BearingSimulator("inner_race", sample_rate=FS, rpm=1500, seed=2).generate(int(2 * FS)))
+    board.update("m7/rpm", b"1500", SpeedTopicConfig(topic="m7/rpm"))
+    mon.start()
+    mon.submit("s1", {"to": "IR007", "seq": 1}, "IR007", entered_fault=True)  # analysed: corroborated
+    mon._jobs.put(("periodic", "s1"))
+    mon.close()
+    clock.now += 10  # the speed is stale by the time of the next entry
+    mon._closed = False
+    mon.start()
+    mon._jobs.put(("periodic", "s1"))
+    mon.submit("s1", {"to": "IR007", "seq": 2}, "IR007", entered_fault=True)
+    mon.close()
+    first, second = (p for _, p in sinks.events)
+    assert first["corroborated"] is True
+    assert second["corroborated"] == "not_applicable" and "s old" in second["envelope"]["reason"]
