@@ -8,7 +8,8 @@ from pathlib import Path
 DESCRIPTION = (
     "Envelope analysis on CWRU 0-3 HP: per-record verdicts and diagnosability grades; DRSN (the packaged "
     "0 HP model), envelope and combined on the held-out 0 HP span and the 1-3 HP load shift, clean and with "
-    "Gaussian noise; the simulator with other bearings and speeds. Tables and figures in --out."
+    "Gaussian, Laplacian or pink noise (the combination rule is chosen on noise seed 0 and the clean pass, "
+    "reported on the other seeds); the simulator with other bearings and speeds. Tables and figures in --out."
 )
 
 
