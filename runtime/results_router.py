@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -151,18 +151,23 @@ class ResultRouter:
         """Advance the fault states one round at a time, one array step per shared array and round."""
         found: list[_Found] = []
         windows, probs = batch.windows, np.asarray(batch.probs, dtype=np.float32)
+        first = rows[0][1].tracker.array
+        single = all(sp.tracker.array is first for _, sp in rows)  # the usual case: one model, one config
         for members in rounds:
-            by_array: dict[int, list[int]] = {}
-            for j in members:
-                by_array.setdefault(id(rows[j][1].tracker.array), []).append(j)
-            for group in by_array.values():
-                idx = [rows[j][0] for j in group]
+            if single:
+                groups: Iterable[list[int]] = (members,)
+            else:
+                by_array: dict[int, list[int]] = {}
+                for j in members:
+                    by_array.setdefault(id(rows[j][1].tracker.array), []).append(j)
+                groups = by_array.values()
+            for group in groups:
+                picked = [rows[j] for j in group]
+                idx = [i for i, _ in picked]
                 ts = [windows[i].t_wall for i in idx]
-                now = [windows[i].t_mono if rows[j][1].local_clock else windows[i].t_wall
-                       for i, j in zip(idx, group, strict=True)]
-                trackers = [rows[j][1].tracker for j in group]
-                for pos, change in step_rows(trackers, probs[idx], ts, now):
-                    found.append((idx[pos], 0, rows[group[pos]][1], change))
+                now = [windows[i].t_mono if sp.local_clock else windows[i].t_wall for i, sp in picked]
+                for pos, change in step_rows([sp.tracker for _, sp in picked], probs[idx], ts, now):
+                    found.append((idx[pos], 0, picked[pos][1], change))
             if scores is not None:
                 self._novelty(batch, rows, members, scores, found)
         return found

@@ -32,16 +32,17 @@ def batch_scores(
     batch: BatchResult, sensors: Mapping[str, SensorPipeline], metrics: Metrics
 ) -> np.ndarray | None:
     """The training-data novelty score of every window of ``batch`` (observed in the score
-    histogram), or None when the batch has no features or its model no statistics."""
+    histogram), or None when the batch has no features, its model no statistics or none of its
+    sensors novelty configured."""
     if batch.features is None:
         return None
     scorer = None
-    for w in batch.windows:  # a batch holds one model's windows: the first served sensor names it
+    for w in batch.windows:  # a batch holds one model's windows; score it when a sensor uses novelty
         sp = sensors.get(w.sensor_id)
-        if sp is not None:
+        if sp is not None and sp.novelty is not None:
             scorer = sp.model.scorer
             break
-    if scorer is None:
+    if scorer is None:  # no sensor of the batch scores novelty (off unless configured): nothing to do
         return None
     scores = scorer.score(batch.features)
     observe_many(metrics.novelty_score, scores)  # one bucket update per batch, not per window

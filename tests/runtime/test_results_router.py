@@ -1,0 +1,109 @@
+"""The result router steps whole batches through the shared state arrays and publishes the same
+events, in the same order, as each sensor's own per-window state machine would."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from runtime.batching import BatchResult
+from runtime.config import validate_config_dict
+from runtime.fault_state import FaultStateConfig, FaultStateTracker
+from runtime.metrics import Metrics
+from runtime.pipeline import SensorPipeline
+from runtime.results_router import ResultRouter
+from runtime.windowing import Window
+
+CLASSES = ["normal", "ball", "inner_race", "outer_race"]
+MODEL = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_sim.onnx"
+
+
+class FakePublisher:
+    """The MQTT boundary: records the events and states it is handed, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.states: list[str] = []
+
+    def publish_events(self, events: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        self.events.extend(events)
+        return []
+
+    def publish_state(self, sensor: str, payload: Any) -> None:
+        self.states.append(sensor)
+
+
+def _sensor(sid: str, model: Any, cfg: FaultStateConfig) -> SensorPipeline:
+    tracker = FaultStateTracker(sid, CLASSES, "normal", cfg)
+    return SensorPipeline(sid, 12000.0, model, windower=None, tracker=tracker,  # type: ignore[arg-type]
+                          local_clock=False)
+
+
+def test_batches_with_two_configs_and_repeated_sensors_give_the_per_window_events() -> None:
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
+    model = SimpleNamespace(identity=identity, scorer=None, metadata=SimpleNamespace(classes=CLASSES))
+    quick = FaultStateConfig(history=3, min_windows=2, enter_threshold=0.5, exit_threshold=0.4)
+    slow = FaultStateConfig(history=5, min_windows=5, min_duration_s=0.25)
+    sensors = {f"s{i}": _sensor(f"s{i}", model, quick if i % 2 else slow) for i in range(5)}
+    alone = {sid: FaultStateTracker(sid, CLASSES, "normal", quick if int(sid[1:]) % 2 else slow)
+             for sid in sensors}
+    pub = FakePublisher()
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    rng = np.random.default_rng(11)
+    expected: list[tuple[str, int, str]] = []
+    for b in range(150):
+        # each batch: every sensor twice (two rounds), shuffled, one class drifting per sensor
+        order = [f"s{i}" for i in range(5)] * 2
+        rng.shuffle(order)
+        windows, rows = [], []
+        for k, sid in enumerate(order):
+            cls = ((b + 3 * int(sid[1:])) // 4 + int(sid[1:])) % len(CLASSES)
+            p = np.full(len(CLASSES), 0.1, dtype=np.float32)
+            p[cls] = 0.7 + 0.2 * rng.random()
+            p /= p.sum()
+            ts = 100.0 + b * 0.1 + k * 0.001
+            windows.append(Window(sid, b * 10 + k, np.zeros((1, 8), np.float32), None, time.monotonic(), ts))
+            rows.append(p)
+            change = alone[sid].update(p, ts)
+            if change is not None:
+                expected.append((sid, change.seq, change.to_state))
+        probs = np.stack(rows)
+        router.on_batch(BatchResult(windows, np.log(probs), probs, 0.001, time.monotonic()))
+    got = [(sid, e["seq"], e["to"]) for sid, e in pub.events]
+    assert len(expected) > 10
+    assert got == expected  # same events, in window order across the batch
+    assert len({id(sp.tracker.array) for sp in sensors.values()}) == 2  # one array per config
+    router.flush_counts()
+    assert router.metrics.snapshot()["windows"]["total"] == 150 * 10
+
+
+def test_changes_leave_in_window_order_not_in_round_order() -> None:
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
+    model = SimpleNamespace(identity=identity, scorer=None, metadata=SimpleNamespace(classes=CLASSES))
+    now = FaultStateConfig(history=1, min_windows=1, enter_threshold=0.5, exit_threshold=0.5)
+    sensors = {sid: _sensor(sid, model, now) for sid in ("a", "b")}
+    pub = FakePublisher()
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    normal = np.array([0.97, 0.01, 0.01, 0.01], np.float32)
+    ball = np.array([0.01, 0.97, 0.01, 0.01], np.float32)
+
+    def batch(*rows: tuple[str, np.ndarray]) -> BatchResult:
+        ws = [Window(sid, i, np.zeros((1, 8), np.float32), None, time.monotonic(), 10.0 + i)
+              for i, (sid, _) in enumerate(rows)]
+        probs = np.stack([p for _, p in rows])
+        return BatchResult(ws, np.log(probs), probs, 0.001, time.monotonic())
+
+    router.on_batch(batch(("a", normal), ("b", normal)))
+    # a's change comes from its second window (round 2) at row 1, b's from its first (round 1) at row 2
+    router.on_batch(batch(("a", normal), ("a", ball), ("b", ball)))
+    assert [(sid, e["to"]) for sid, e in pub.events] == [
+        ("a", "normal"), ("b", "normal"), ("a", "ball"), ("b", "ball")]
