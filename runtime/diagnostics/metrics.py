@@ -30,8 +30,11 @@ class DiagnosticsMetrics:
         self.corroborated = Counter(
             "diagnostics_corroborated", "Fault entries by what the envelope said of the class: "
             "result=true (same fault type), false (not confirmed), not_applicable (no bearing fault "
-            "class, no speed, failed analysis).", ["sensor", "result"], namespace=ns, registry=r,
+            "class, no speed, failed analysis). Labelled by result only, so that the daemon's MQTT "
+            "metrics message shows the three counts too.", ["result"], namespace=ns, registry=r,
         )
+        for result in CORROBORATION:  # present from the start, at 0
+            self.corroborated.labels(result)
         self.alerts = Counter(
             "diagnostics_alerts", "Own alerts: a strong envelope signature while the classifier said "
             "healthy.",
@@ -54,6 +57,6 @@ class DiagnosticsMetrics:
             namespace=ns, registry=r, buckets=ANALYSIS_BUCKETS,
         )
 
-    def corroboration(self, sensor: str, value: bool | str) -> None:
+    def corroboration(self, value: bool | str) -> None:
         result = value if isinstance(value, str) else ("true" if value else "false")
-        self.corroborated.labels(sensor, result).inc()
+        self.corroborated.labels(result).inc()

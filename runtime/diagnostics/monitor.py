@@ -320,7 +320,7 @@ class EnvelopeMonitor:
                 payload["envelope"] = summary
                 payload["corroborated"] = corroborated
                 if self.metrics is not None:
-                    self.metrics.corroboration(sensor_id, corroborated)
+                    self.metrics.corroboration(corroborated)
                 payload["alert"] = corroborated is not False or not sd.config.require_corroboration
             finally:
                 self._publish_events([(sensor_id, payload)])

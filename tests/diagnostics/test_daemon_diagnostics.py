@@ -182,9 +182,13 @@ def test_the_speed_comes_from_a_topic_and_without_it_the_evidence_is_not_applica
         for event in (spindle, fan):
             assert EventPayload.model_validate(event).model_extra == {}
         value = daemon.metrics.registry.get_sample_value
-        assert value("drsn_edge_diagnostics_corroborated_total", {"sensor": "spindle", "result": "true"}) == 1
-        assert value("drsn_edge_diagnostics_corroborated_total",
-                     {"sensor": "fan", "result": "not_applicable"}) == 1
+        assert value("drsn_edge_diagnostics_corroborated_total", {"result": "true"}) == 1
+        assert value("drsn_edge_diagnostics_corroborated_total", {"result": "not_applicable"}) == 1
+        assert value("drsn_edge_diagnostics_corroborated_total", {"result": "false"}) == 0
+        snapshot = daemon.metrics.snapshot()  # what the MQTT metrics message carries
+        by_result = snapshot["diagnostics_corroborated"]["by_result"]
+        assert by_result == {"true": 1, "false": 0, "not_applicable": 1}
+        assert snapshot["diagnostics_analyses"]["by_sensor"] == {"spindle": 1}
         assert value("drsn_edge_diagnostics_speed_unavailable_total", {"sensor": "fan"}) == 1
         assert value("drsn_edge_diagnostics_analyses_total", {"sensor": "spindle"}) == 1
         assert value("drsn_edge_diagnostics_analysis_seconds_count", {}) == 1
