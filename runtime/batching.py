@@ -186,12 +186,20 @@ class MicroBatcher:
                 raise RuntimeError("MicroBatcher is closed; no more windows are accepted")
             q = self._queue
             before = len(q)
-            for w in windows:
-                if len(q) >= self.max_queue:
-                    self._drop_one()
-                q.append((w, now))
-                self._per_sensor[w.sensor_id] += 1
-                self.stats.submitted += 1
+            batch = windows if isinstance(windows, list) else list(windows)
+            if before + len(batch) <= self.max_queue:  # the usual case: room for all, nothing to drop
+                per_sensor = self._per_sensor
+                for w in batch:
+                    q.append((w, now))
+                    per_sensor[w.sensor_id] += 1
+                self.stats.submitted += len(batch)
+            else:
+                for w in batch:
+                    if len(q) >= self.max_queue:
+                        self._drop_one()
+                    q.append((w, now))
+                    self._per_sensor[w.sensor_id] += 1
+                    self.stats.submitted += 1
             # wake the inference thread only on the transitions it waits for: the first window
             # (it may sleep on an empty queue) and the window that completes a batch
             if before == 0 or before < self.max_batch <= len(q):
@@ -267,8 +275,9 @@ class MicroBatcher:
                 self._cond.wait(remaining)
             n = min(len(q), self.max_batch)
             batch = [q.popleft()[0] for _ in range(n)]
+            per_sensor = self._per_sensor
             for w in batch:
-                self._per_sensor[w.sensor_id] -= 1
+                per_sensor[w.sensor_id] -= 1
             if len(q) <= self.max_queue // 2:
                 self._room.notify_all()
             return batch

@@ -75,9 +75,10 @@ class ChunkRouter:
             if stats.dropped_samples != dropped:
                 m.dropped_samples.inc(stats.dropped_samples - dropped)
         if windows:
-            if push_back:
-                self._wait_for_room(sp.model.batcher, len(windows))
-            sp.model.batcher.submit_many(windows)
+            batcher = sp.model.batcher
+            if push_back and batcher.queue_depth + len(windows) > batcher.max_queue:  # no lock while room
+                self._wait_for_room(batcher, len(windows))
+            batcher.submit_many(windows)
 
     def _wait_for_room(self, batcher: MicroBatcher, n: int) -> None:
         """Block a fast source until ``n`` windows fit in the queue.

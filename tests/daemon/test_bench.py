@@ -76,7 +76,7 @@ def test_bench_daemon_novelty_both_measures_the_fast_phase_without_and_with_nove
     printed = capsys.readouterr().out
     assert rc == 0 and "novelty path's cost" in printed
     result = json.loads((out / "result.json").read_text())
-    plain, scored, cost = result["fast_novelty_off"], result["fast"], result["targets"]["novelty_cost"]
+    plain, scored, cost = result["fast"], result["fast_novelty_on"], result["targets"]["novelty_cost"]
     assert plain["windows"] > 0 and scored["windows"] > 0 and result["workload"]["novelty"] == "both"
     assert cost["measured"] == pytest.approx(1 - scored["windows_per_s"] / plain["windows_per_s"], abs=1e-3)
 
