@@ -41,7 +41,21 @@ FORMAT = "drsn-edge/baseline"
 VERSION = 1
 #: held-back windows kept for the thresholds (the earliest ones beyond it are replaced at random)
 MAX_HELD = 4000
-MIN_WINDOWS = 50
+#: fit windows per feature: a (F, F) covariance has F(F+1)/2 entries, and below ~10 windows per
+#: feature even the Ledoit-Wolf estimate is mostly shrinkage and its thresholds do not hold (3 s of
+#: learning at 16 features, 70 windows, flagged 12 of 230 later healthy windows; 6 s flagged none)
+MIN_FIT_PER_FEATURE = 10
+#: held-back windows below which the p99 / p99.9 thresholds are just the largest few distances
+MIN_HELD = 40
+
+
+def min_baseline_windows(dim: int, holdout_every: int = 5) -> int:
+    """Healthy windows a baseline of ``dim`` features needs: 10 x dim to fit, plus the held-back share.
+
+    200 for the 16 features of DRSN-CW (8.5 s at hop 512 and 12 kHz), 1,250 for WDCNN's 100.
+    """
+    fit = MIN_FIT_PER_FEATURE * dim
+    return max(math.ceil(fit * holdout_every / (holdout_every - 1)), MIN_HELD * holdout_every)
 
 
 class BaselineFileError(DataError):
@@ -190,12 +204,19 @@ class BaselineLearner:
         self.seen += len(f)
 
     def finish(self) -> Baseline:
-        """Fit mean/covariance and the held-back thresholds; needs at least :data:`MIN_WINDOWS` windows."""
-        if self.seen < MIN_WINDOWS or len(self.held) < 10:
+        """Fit mean/covariance and the held-back thresholds; needs :func:`min_baseline_windows` windows."""
+        dim = self.acc.dim
+        need = min_baseline_windows(dim, self.holdout_every)
+        if self.seen < need:
             raise DataError(
-                f"a baseline needs at least {MIN_WINDOWS} healthy windows, got {self.seen}; learn for longer"
+                f"a baseline of {dim} features needs at least {need} healthy windows ({MIN_FIT_PER_FEATURE} "
+                f"per feature to fit its {dim}x{dim} covariance, and every {self.holdout_every}th held back "
+                f"for the thresholds), got {self.seen}; learn for longer"
             )
         shrunk = self.acc.covariance()
+        log.info("baseline%s: fitted on %d windows (%.1f per feature, Ledoit-Wolf shrinkage %.3f), "
+                 "thresholds from %d held-back windows", f" of {self.sensor}" if self.sensor else "",
+                 self.acc.n, self.acc.n / dim, shrunk.shrinkage, len(self.held))
         base = Baseline(
             self.model_sha256,
             self.acc.mean,

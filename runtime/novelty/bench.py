@@ -19,7 +19,7 @@ import numpy as np
 
 from runtime.artifact import read_onnx_metadata
 from runtime.errors import ConfigError
-from runtime.novelty.baseline import BaselineLearner
+from runtime.novelty.baseline import BaselineLearner, min_baseline_windows
 from runtime.novelty.sensor import NoveltyConfig, SensorNovelty
 from runtime.novelty.stats import scorer_of
 from runtime.onnx_tools.ort_run import cpu_session
@@ -41,7 +41,8 @@ def run_novelty_bench(
     feats = session.run([meta.features_name], {inp: x})[0]
     learner = BaselineLearner(feats.shape[1], "bench")
     rng = np.random.default_rng(0)
-    learner.add(np.repeat(feats, 10, axis=0) + rng.normal(scale=0.05, size=(10 * batch, feats.shape[1])))
+    reps = max(10, -(-min_baseline_windows(feats.shape[1]) // batch))  # enough windows to learn from
+    learner.add(np.repeat(feats, reps, axis=0) + rng.normal(scale=0.05, size=(reps * batch, feats.shape[1])))
     sensors = [SensorNovelty(f"s{i}", scorer, NoveltyConfig(), model_sha256="bench") for i in range(batch)]
     baseline = learner.finish()
     for s in sensors:

@@ -10,8 +10,22 @@ import pytest
 
 from runtime.errors import DataError
 from runtime.novelty import Baseline, BaselineFileError, BaselineLearner, baseline_path
+from runtime.novelty.baseline import min_baseline_windows
 
 SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(("dim", "need"), [(5, 200), (16, 200), (100, 1250)])
+def test_a_baseline_needs_ten_fit_windows_per_feature_and_forty_held_back(dim: int, need: int) -> None:
+    assert min_baseline_windows(dim) == need
+    rng = np.random.default_rng(dim)
+    short, enough = BaselineLearner(dim, SHA), BaselineLearner(dim, SHA)
+    short.add(rng.normal(size=(need - 1, dim)))
+    with pytest.raises(DataError, match=f"{dim} features needs at least {need}"):
+        short.finish()
+    enough.add(rng.normal(size=(need, dim)))
+    base = enough.finish()
+    assert base.n >= 10 * dim and base.n_holdout >= 40
 
 
 def _healthy(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -105,7 +119,7 @@ def test_damaged_fields_are_named_with_the_fix(tmp_path: Path) -> None:
 def test_too_few_windows_or_wrong_width_are_data_errors() -> None:
     learner = BaselineLearner(5, SHA)
     learner.add(np.ones((10, 5)))
-    with pytest.raises(DataError, match="at least 50"):
+    with pytest.raises(DataError, match=r"at least 200 healthy windows \(10 per feature to fit its 5x5"):
         learner.finish()
     with pytest.raises(DataError, match="finite"):
         learner.add(np.ones((3, 4)))

@@ -45,9 +45,9 @@ def test_off_and_models_without_statistics_score_nothing_but_still_learn(tmp_pat
     v = off.update(np.array([0.0, 0, 0, 50]), PROBS)
     assert v is not None and not v.unfamiliar
     none = SensorNovelty("s", None, NoveltyConfig(), model_sha256=SHA, state_dir=tmp_path)
-    none.learn(60)
+    none.learn(200)  # min_baseline_windows(4): 10 fit windows per feature, 40 held back
     rng = np.random.default_rng(2)
-    for _ in range(60):
+    for _ in range(200):
         assert none.update(rng.normal(size=4), PROBS) is None
     assert none.baseline is not None and baseline_path(tmp_path, "s").exists()
 
@@ -73,9 +73,9 @@ def test_a_baseline_of_another_model_is_ignored_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = SensorNovelty("s", None, NoveltyConfig(), model_sha256=SHA, state_dir=tmp_path)
-    s.learn(60)
+    s.learn(200)
     rng = np.random.default_rng(4)
-    for _ in range(60):
+    for _ in range(200):
         s.update(rng.normal(size=4), PROBS)
     with caplog.at_level(logging.WARNING):
         other = SensorNovelty("s", None, NoveltyConfig(), model_sha256="ff" * 32, state_dir=tmp_path)
