@@ -86,6 +86,11 @@ class LoggingConfig(StrictModel):
     )
 
 
+#: a novelty flag must last this long by default: the windows straddling a sudden change (a fault
+#: stepping in) are briefly unlike every training window; a machine that is unfamiliar stays so
+DEFAULT_NOVELTY_MIN_DURATION_S = 1.0
+
+
 class DaemonConfig(StrictModel):
     """Everything `drsn-edge run` needs; see `drsn-edge validate-config --reference`."""
 
@@ -104,10 +109,13 @@ class DaemonConfig(StrictModel):
         default_factory=FaultStateConfig, description="How window predictions become a fault state."
     )
     novelty: NoveltyConfig = Field(
-        default_factory=lambda: NoveltyConfig(threshold="off"),
-        description="When a sensor's windows are unlike the model's training data (state unfamiliar): "
-        "off unless a threshold is set here or per sensor; needs a model exported with features and "
-        "calibrated (docs/novelty.md).",
+        default_factory=lambda: NoveltyConfig(
+            threshold="p99.9", min_duration_s=DEFAULT_NOVELTY_MIN_DURATION_S
+        ),
+        description="When a sensor's windows are unlike the model's training data (state unfamiliar). "
+        "Without this block: on at p99.9 with min_duration_s 1 for a model that carries novelty "
+        "statistics (off, with one warning, for one that does not); {threshold: off} turns it off. "
+        "Figures behind the default: docs/novelty.md.",
     )
     state_dir: Path | None = Field(
         None, description="Folder of the daemon's learned state (baselines/<sensor>.json); needed by "

@@ -122,7 +122,8 @@ def print_summary(console: Console, outcomes: list[MachineOutcome], problems: li
         table.add_row(*row)
     console.print(table)
     if not problems:
-        console.print("PASS: every fault was detected and no machine raised a false alarm",
+        console.print("PASS: every fault was detected, the unseen machine went unfamiliar and no machine "
+                      "raised a false alarm",
                       style="bold green")
         return
     console.print("FAIL:", style="bold red")

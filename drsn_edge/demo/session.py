@@ -77,6 +77,8 @@ def daemon_config(model: Path, scenario: Scenario, host: str, port: int, device:
         "backend": {"type": "onnxruntime", "providers": ["CPUExecutionProvider"],
                     "intra_op_threads": threads},
         "sources": [scenario.source_config().model_dump(mode="json", exclude_none=True)],
+        # the fifth machine is one the model never saw; a flag must last a second to be published
+        "novelty": {"threshold": "p99.9", "min_duration_s": 1.0},
         "mqtt": {"host": host, "port": port, "device_id": device, "topic_prefix": TOPIC_PREFIX,
                  "publish_predictions": True, "metrics_interval_s": 0,
                  "outbox": {"path": str(workdir / "outbox.sqlite3"), "synchronous": "normal"}},

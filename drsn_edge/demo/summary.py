@@ -4,7 +4,9 @@ The verdict is judged only from what a subscriber received over MQTT (the events
 scenario's ground truth, so it checks the whole chain: simulator, windowing, ONNX Runtime,
 fault-state hysteresis, outbox and broker. The demo passes when every faulty machine's own
 fault class was published after the fault appeared, no machine raised a fault while its
-bearing was healthy, and no faulty machine was published with a wrong fault class.
+bearing was healthy, and no faulty machine was published with a wrong fault class. A machine of a
+kind the model never saw (``Machine.novel``) passes when it is published ``unfamiliar`` after its
+fault appears; the machines the model knows must never be published ``unfamiliar``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 
 from drsn_edge.demo.monitor import SensorView
 from drsn_edge.demo.scenario import Machine, Scenario
+from runtime.fault_state import ANOMALOUS, UNFAMILIAR
+
+NOVELTY_STATES = (UNFAMILIAR, ANOMALOUS)
 
 
 @dataclass
@@ -46,6 +51,11 @@ class MachineOutcome:
             if m.onset_s >= self.ended_at_s:
                 out.append(f"{m.sensor_id}: its {m.fault} fault (due at {m.onset_s:g} s) was not reached, "
                            f"the run stopped at {self.ended_at_s:.1f} s")
+            elif m.novel:
+                out.append(f"{m.sensor_id}: a machine the model never saw, its {m.fault} fault from "
+                           f"{m.onset_s:g} s was never published {UNFAMILIAR} (last state "
+                           f"{self.final_state}; does the model carry novelty statistics? "
+                           "`drsn-edge calibrate` it and export again)")
             else:
                 out.append(f"{m.sensor_id}: its {m.fault} fault (from {m.onset_s:g} s) was never published "
                            f"(last state {self.final_state})")
@@ -67,11 +77,19 @@ def judge_machine(machine: Machine, view: SensorView, origin: float, sample_rate
     """Replay one machine's events against its ground truth."""
     out = MachineOutcome(machine, view.state, len(view.events), ended_at_s=ended_at_s)
     for ev in view.events:
-        if not ev.fault:
-            continue
         decided, received = ev.ts - origin, ev.received - origin
         truth, _ = machine.truth_at(decided, sample_rate)
         when = f"{ev.to_state} published at {received:.1f} s while the bearing was {truth}"
+        if ev.to_state in NOVELTY_STATES:
+            if not machine.novel:
+                out.false_alarms.append(f"{when}, on a machine of the kind the model was trained on")
+            elif truth == "normal":
+                out.false_alarms.append(f"{when}, before its fault appeared")
+            elif out.detected_at_s is None:
+                out.detected_at_s, out.decided_at_s = received, decided
+            continue
+        if not ev.fault or machine.novel:  # the classes of a machine the model never saw are not judged
+            continue
         if truth == "normal":
             out.false_alarms.append(when)
         elif ev.to_state != truth:
@@ -105,9 +123,12 @@ def summary_rows(outcomes: list[MachineOutcome]) -> list[tuple[str, ...]]:
             result = "FAIL"
         elif m.fault is None:
             result = f"ok: stayed {o.final_state}"
+        elif m.novel:
+            result = f"ok: {UNFAMILIAR}"
         else:
             result = f"ok: {m.fault} detected"
-        rows.append((m.sensor_id, m.fault or "none (healthy)", injected, published, delay,
+        fault = f"{m.fault}, unseen" if m.novel else m.fault or "none (healthy)"
+        rows.append((m.sensor_id, fault, injected, published, delay,
                      str(len(o.false_alarms)), result))
     return rows
 

@@ -26,9 +26,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="docs/results/novelty", help="tables (CSV, Markdown) and PNGs")
     p.add_argument("--report-only", action="store_true", help="train nothing; tabulate the rows so far")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--packaged",
+        metavar="LABEL=MODEL.onnx[@MIN_DURATION_S],...",
+        help="train nothing: measure how often simulator models flag familiar simulated machines (the "
+        "demo's, and machines across the training ranges) and machine 2 as unfamiliar, per class; "
+        "writes packaged_sim.{csv,md,png} to --out; @S: the flag must persist S seconds (default 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.packaged:
+        return _packaged(args)
     from drsn_edge.study.novelty import NoveltyStudy, run_study
     from drsn_edge.study.novelty_report import goals_text, write_report
 
@@ -46,4 +55,34 @@ def run(args: argparse.Namespace) -> int:
     command = "drsn-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     write_report(rows, Path(args.out), command=command, epochs=study.epochs)
     print(goals_text(rows))
+    return 0
+
+
+def _packaged(args: argparse.Namespace) -> int:
+    from drsn_edge.study.novelty_packaged import measure, plot
+    from drsn_edge.study.novelty_report import _write
+    from runtime.errors import ConfigError
+
+    rows = []
+    for item in args.packaged.split(","):
+        label, sep, rest = item.partition("=")
+        model, _, duration = rest.partition("@")
+        try:
+            seconds = float(duration or 0.0)
+        except ValueError:
+            seconds = -1.0
+        if not sep or not label or not model or seconds < 0:
+            raise ConfigError(
+                f"--packaged item {item!r} is not LABEL=MODEL.onnx[@SECONDS]; "
+                "e.g. new=drsn_edge/assets/drsn_cw_sim.onnx@1"
+            )
+        rows += measure(model, label, seconds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "drsn-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    title = "Simulated machines flagged unfamiliar by a simulator model"
+    _write(rows, out, "packaged_sim", title, f"`{command}`")
+    plot(rows, out / "packaged_sim.png")
+    for r in rows:
+        print(" | ".join(str(v) for v in r.values()))
     return 0

@@ -21,7 +21,8 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from runtime.config_base import StrictModel
-from runtime.signals.simulator import BearingSimulator, canonical_condition
+from runtime.diagnostics.bearings import lookup_bearing
+from runtime.signals.simulator import SKF_6205, BearingGeometry, BearingSimulator, canonical_condition
 from runtime.sources.base import Source
 from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import PACING_DESCRIPTION, Pacing, SensorId, require_unique
@@ -39,6 +40,11 @@ class SyntheticSensor(StrictModel):
                            "outer_race or ball.")
     severity: float = Field(1.0, ge=0, le=1, description="Fault severity at the start, in [0, 1].")
     rpm: float = Field(1797.0, gt=0, description="Shaft speed in revolutions per minute.")
+    bearing: str | None = Field(None, description="Catalogue bearing whose kinematics set the fault "
+                                "frequencies (6205, 6203, ...); default: the SKF 6205 the models were "
+                                "trained on. Another one makes a machine of another kind.")
+    resonance_hz: float | None = Field(None, gt=0, description="Structural resonance the impacts ring at, "
+                                       "Hz; default 3000 (or a quarter of the sample rate).")
     schedule: list[FaultStep] = Field(default_factory=list, description="Condition changes over time, in "
                                       "increasing at_s order.")
     ramp: SeverityRamp | None = Field(None, description="A fault that grows linearly (instead of a "
@@ -51,7 +57,16 @@ class SyntheticSensor(StrictModel):
         if self.schedule and self.ramp is not None:
             raise ValueError(f"sensor {self.id!r}: give either schedule or ramp, not both")
         check_steps(self.schedule)
+        if self.bearing is not None:
+            lookup_bearing(self.bearing)  # an unknown name lists the catalogue
         return self
+
+    def geometry(self) -> BearingGeometry:
+        """The simulator's geometry for :attr:`bearing`."""
+        if self.bearing is None:
+            return SKF_6205
+        b = lookup_bearing(self.bearing)
+        return BearingGeometry(b.n_elements, b.element_diameter_mm, b.pitch_diameter_mm, b.contact_angle_deg)
 
 
 class SyntheticSourceConfig(SourceConfigBase):
@@ -92,7 +107,8 @@ class _SimulatedSensor:
         self._plan = FaultPlan.build(spec.condition, spec.severity, spec.schedule, spec.ramp, sample_rate)
         self.condition, self.severity = self._plan.state_at(0)
         self._sim = BearingSimulator(condition=self.condition, severity=self.severity,
-                                     sample_rate=sample_rate, rpm=spec.rpm, seed=seed)
+                                     sample_rate=sample_rate, rpm=spec.rpm, seed=seed,
+                                     geometry=spec.geometry(), resonance_hz=spec.resonance_hz)
         self._budget = budget
         self._pos = 0
 

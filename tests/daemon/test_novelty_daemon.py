@@ -97,10 +97,14 @@ def test_novelty_off_for_one_sensor_keeps_its_class_decision(
     assert not any(e["to"] == "unfamiliar" for e in sub.events("press"))
 
 
-def test_novelty_is_off_unless_configured() -> None:
-    cfg = validate_config_dict(base_config("localhost", 1883, Path("/tmp"), [
-        {"type": "synthetic", "sensors": [{"id": "fan"}]}]))
-    assert cfg.novelty.threshold == "off"
+def test_novelty_is_on_at_p999_for_a_second_unless_turned_off() -> None:
+    sources = [{"type": "synthetic", "sensors": [{"id": "fan"}]}]
+    cfg = validate_config_dict(base_config("localhost", 1883, Path("/tmp"), sources))
+    assert (cfg.novelty.threshold, cfg.novelty.min_duration_s) == ("p99.9", 1.0)  # docs/novelty.md, default
+    off = validate_config_dict(
+        base_config("localhost", 1883, Path("/tmp"), sources, novelty={"threshold": "off"})
+    )
+    assert off.novelty.threshold == "off"
 
 
 @pytest.mark.parametrize(("novelty", "needle"), [
@@ -234,7 +238,8 @@ def test_the_relearn_command_learns_the_baseline_again_and_stores_it(
     source = {"type": "synthetic", "pacing": "realtime", "chunk": 512, "sensors": [
         {"id": "press", "condition": "normal", "rpm": 1500.0}, {"id": "fan", "condition": "normal"}]}
     cfg = base_config(broker.host, broker.port, tmp_path, [source], state_dir=str(tmp_path / "state"))
-    cfg["sensors"] = {"press": {"novelty": {"threshold": "off"}, "baseline": {"learn": "2.5s"}}}
+    # hop 128: 2.5 s of signal are 235 windows, over the 200 a 16-feature baseline needs
+    cfg["sensors"] = {"press": {"novelty": {"threshold": "off"}, "baseline": {"learn": "2.5s"}, "hop": 128}}
     daemon = Daemon(validate_config_dict(cfg))
     sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="operator")
     sender.connect(broker.host, broker.port)
@@ -249,11 +254,12 @@ def test_the_relearn_command_learns_the_baseline_again_and_stores_it(
         sender.publish(topic("cmd"), json.dumps({"action": "relearn", "sensor": "press"}),
                        qos=1).wait_for_publish(5)
         wait_until(lambda: press.learning, 5, "press to start learning")
-        assert daemon.sensors["fan"].novelty is None
+        fan = daemon.sensors["fan"].novelty  # novelty on by default, but no baseline to relearn
+        assert fan is None or (fan.baseline is None and not fan.learning)
         wait_until(lambda: not press.learning and learned.path.read_bytes() != before, 15, "the new baseline")
     finally:
         daemon.stop()
         sender.loop_stop()
         sender.disconnect()
     assert press.baseline is not None and press.baseline.n + press.baseline.n_holdout == math.ceil(
-        2.5 * RATE / 512)
+        2.5 * RATE / 128)

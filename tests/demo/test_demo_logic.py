@@ -24,10 +24,13 @@ def test_scenario_scales_with_duration_and_uses_model_class_names() -> None:
     short, long = default_scenario(10.0), default_scenario(40.0)
     assert [m.onset_s for m in long.machines] == [None if o is None else 4 * o for o in
                                                    (m.onset_s for m in short.machines)]
-    assert [m.fault for m in long.machines] == [None, "outer_race", "inner_race", "ball"]
+    assert [m.fault for m in long.machines] == [None, "outer_race", "inner_race", "ball", "outer_race"]
+    assert [m.novel for m in long.machines] == [False] * 4 + [True]
     cfg = long.source_config()
     assert cfg.pacing == "realtime" and cfg.duration_s == 40.0
-    assert [s.id for s in cfg.sensors] == ["pump-1", "fan-2", "motor-3", "conveyor-4"]
+    assert [s.id for s in cfg.sensors] == ["pump-1", "fan-2", "motor-3", "conveyor-4", "press-5"]
+    press = cfg.sensors[4]  # another kind of machine: the simulator rings and ticks differently
+    assert press.bearing == "6203" and press.resonance_hz == 1500.0 and press.geometry().n_balls == 8
 
 
 def test_truth_follows_the_fault_plan() -> None:
@@ -52,8 +55,9 @@ def test_printed_config_is_what_the_daemon_accepts(
     assert (cfg.mqtt.host, cfg.mqtt.port) == ("broker.lan", 1884)
     src = cfg.sources[0]
     assert src.type == "synthetic" and src.duration_s == 20.0
-    assert [s.id for s in src.sensors] == ["pump-1", "fan-2", "motor-3", "conveyor-4"]
+    assert [s.id for s in src.sensors] == ["pump-1", "fan-2", "motor-3", "conveyor-4", "press-5"]
     assert cfg.model.name == "drsn_cw_sim.onnx"
+    assert cfg.novelty.threshold == "p99.9" and cfg.novelty.min_duration_s == 1.0
 
 
 def test_too_short_a_demo_is_refused_with_the_minimum() -> None:
@@ -73,13 +77,40 @@ def test_verdict_passes_on_correct_detections() -> None:
         "fan-2": SensorView(state="outer_race", events=[event("fan-2", "outer_race", 4.3)]),
         "motor-3": SensorView(state="inner_race", events=[event("motor-3", "inner_race", 7.2)]),
         "conveyor-4": SensorView(state="ball", events=[event("conveyor-4", "ball", 10.5)]),
+        # press-5 (outer race from 6 s): the model calls it ball first, which is not judged on a machine
+        # it never saw; unfamiliar after the onset is what passes
+        "press-5": SensorView(state="unfamiliar", events=[event("press-5", "ball", 6.4),
+                                                         event("press-5", "unfamiliar", 7.1, frm="ball")]),
     }
     outcomes = judge(sc, views, ORIGIN)
     assert problems(outcomes) == []
+    assert outcomes[4].delay_s == pytest.approx(1.15)
     fan = outcomes[1]
     assert fan.decided_at_s == pytest.approx(4.3) and fan.delay_s == pytest.approx(0.35)
     assert [r[-1] for r in summary_rows(outcomes)] == [
-        "ok: stayed normal", "ok: outer_race detected", "ok: inner_race detected", "ok: ball detected"]
+        "ok: stayed normal", "ok: outer_race detected", "ok: inner_race detected", "ok: ball detected",
+        "ok: unfamiliar"]
+
+
+def test_verdict_fails_when_a_known_machine_goes_unfamiliar_or_the_unseen_one_does_not() -> None:
+    sc = default_scenario(20.0)
+    rate = sc.sample_rate
+    known = SensorView(events=[event("fan-2", "outer_race", 4.3),
+                               event("fan-2", "unfamiliar", 5.0, "outer_race")])
+    fan = judge_machine(sc.machine("fan-2"), known, ORIGIN, rate)
+    assert fan.detected_at_s is not None
+    assert fan.false_alarms == ["unfamiliar published at 5.1 s while the bearing was outer_race, on a "
+                                "machine of the kind the model was trained on"]
+    early = judge_machine(sc.machine("press-5"), SensorView(events=[event("press-5", "unfamiliar", 2.0)]),
+                          ORIGIN, rate)
+    assert early.detected_at_s is None and "before its fault appeared" in early.false_alarms[0]
+    wrong = SensorView(state="ball", events=[event("press-5", "ball", 6.5)])
+    silent = judge_machine(sc.machine("press-5"), wrong, ORIGIN, rate)
+    assert silent.wrong_class == [] and silent.false_alarms == []
+    assert silent.problems == [
+        "press-5: a machine the model never saw, its outer_race fault from 6 s was never published "
+        "unfamiliar (last state ball; does the model carry novelty statistics? `drsn-edge calibrate` it and "
+        "export again)"]
 
 
 def test_verdict_fails_on_false_alarm_missed_fault_and_wrong_class() -> None:

@@ -1,5 +1,8 @@
 """`drsn-edge demo` end to end: a real broker, the real daemon, the packaged model, no torch.
 
+The four machines of the kind the model knows are diagnosed and never go ``unfamiliar`` (the
+verdict counts that as a false alarm); the fifth, of another kind, goes ``unfamiliar``.
+
 The demo runs as a child process whose stdout is a pipe (not a terminal), so it prints plain
 lines, and with ``import torch`` made impossible, so the device-side claim "the demo needs
 only the runtime" is checked rather than assumed. Its exit code is its verdict.
@@ -59,6 +62,13 @@ def check_verdict(proc: subprocess.CompletedProcess[str], doc: Any) -> None:
         assert got["false_alarms"] == [] and got["wrong_class"] == []
         if machine.fault is None:
             assert got["final_state"] == "normal" and got["detected_at_s"] is None
+            continue
+        if machine.novel:  # the machine the model never saw went unfamiliar after its fault appeared
+            assert got["final_state"] == "unfamiliar"
+            assert machine.onset_s is not None and 0 < got["delay_s"] < DURATION - machine.onset_s
+            assert "ok: unfamiliar" in proc.stdout
+            assert f"{machine.sensor_id}     daemon published" in proc.stdout
+            assert "-> unfamiliar" in proc.stdout
             continue
         assert got["final_state"] == machine.fault
         # published after the fault appeared, and within the rest of the run
