@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default="drsn_cw_paper", help="registered model name (see --list-models)")
     g.add_argument("--list-models", action="store_true", help="print the registered model names and exit")
     g.add_argument(
-        "--epochs", type=int, help="training epochs (default 30; 20 with --init: FINETUNE_EPOCHS)"
+        "--epochs", type=int, help="training epochs (default 30; with --init the recipe's, see --init)"
     )
     g.add_argument("--seed", type=int, default=0, help="same seed, same result on CPU")
     add_optimizer_arguments(g)
@@ -38,8 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "The network (--model) is the parent's; window and sample rate follow the parent (other "
         "sample rates are resampled to it, another window is refused). When the classes differ, "
         "the backbone is kept and a new classifier is built, reusing the rows of classes both share. "
-        "Defaults change to fine-tuning: --epochs 20 and --lr 0.01 (sgd; 1e-4 for adam/adamw), "
-        "or with --freeze backbone --lr 0.1 (sgd; 1e-3 for adam/adamw)",
+        "Defaults change to the fine-tuning recipe (drsn_edge.training.finetune.FINETUNE, chosen on "
+        "development draws of the few-shot study): --epochs 20 and --lr 0.01 (sgd; 1e-4 for "
+        "adam/adamw), --hop window/4, --backbone-lr-scale 1, --label-smoothing 0, --no-adabn-start; "
+        "with --freeze backbone --lr 0.1 (sgd; 1e-3 for adam/adamw)",
     )
     f.add_argument(
         "--freeze",
@@ -47,6 +49,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="none",
         help="with --init: none = every layer learns (full fine-tune, best with a few seconds per "
         "class and up); backbone = only the new classifier learns, BatchNorm statistics frozen too",
+    )
+    f.add_argument(
+        "--label-smoothing",
+        type=float,
+        help="cross-entropy label smoothing in [0, 1) (default 0; with --init the recipe's, see above)",
+    )
+    f.add_argument(
+        "--backbone-lr-scale",
+        type=float,
+        help="with --init: the backbone learns at this fraction of --lr, the classifier at --lr "
+        "(default: the recipe's)",
+    )
+    f.add_argument(
+        "--adabn-start",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --init: re-estimate BatchNorm statistics on the training windows before the first "
+        "step (default: the recipe's)",
     )
     g.add_argument("--model-version", default="1", help="version string carried into the exported artifact")
     g.add_argument("--out", "-o", default="runs/train", help="output directory (checkpoints, report, plots)")
@@ -68,15 +88,29 @@ def run(args: argparse.Namespace) -> int:
     settings = optimizer_settings(args)
     parent = None
     if args.init:
-        from drsn_edge.training.finetune import finetune_defaults, load_parent, prepare_for_parent
+        from drsn_edge.training.finetune import (
+            finetune_defaults,
+            load_parent,
+            prepare_for_parent,
+            recipe_for,
+        )
 
         parent = load_parent(args.init)
         if args.window is None and parent.ckpt.metadata.signal is not None:
             spec.window = parent.ckpt.metadata.signal.window
+        if args.hop is None:
+            spec.hop = recipe_for(args.freeze).hop(spec.window)
         settings.update(finetune_defaults(args.lr, args.epochs, settings["optimizer"], args.freeze))
         args.model = parent.ckpt.model_name
     elif args.freeze != "none":
         raise ConfigError("--freeze needs --init: a model trained from scratch has no backbone to freeze")
+    elif args.backbone_lr_scale is not None or args.adabn_start:
+        raise ConfigError("--backbone-lr-scale and --adabn-start need --init (a parent's backbone)")
+    for flag in ("label_smoothing", "backbone_lr_scale", "adabn_start", "augment_noise"):
+        if getattr(args, flag) is not None:
+            settings[flag] = getattr(args, flag)
+    if settings.get("augment_noise") == "off":  # turns the recipe's augmentation off
+        settings["augment_noise"] = None
     cfg = TrainConfig(
         model=args.model,
         epochs=settings.pop("epochs", None) or args.epochs or 30,

@@ -50,7 +50,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--fewshot-methods", default="scratch,head,finetune")
     f.add_argument("--fewshot-seconds", default="1,3,10", help="labelled seconds per class")
     f.add_argument("--fewshot-seeds", default="0,1,2")
-    f.add_argument("--fewshot-epochs", type=int, default=30)
+    f.add_argument(
+        "--fewshot-epochs",
+        type=int,
+        help="epochs of every method (default: the fine-tuning recipe's for head and fine-tune, "
+        "30 from scratch)",
+    )
+    f.add_argument(
+        "--fewshot-recipe",
+        default="",
+        metavar="KEY=VALUE;...",
+        help="change the fine-tuning recipe for this study only, e.g. "
+        "'lr=0.01;hop_divisor=4;augment_noise=off' (keys: lr, epochs, hop_divisor, label_smoothing, "
+        "backbone_lr_scale, adabn_start, augment_noise); "
+        "for choosing the `train --init` defaults on development seeds, with its own --work",
+    )
     t = p.add_argument_group("running and output")
     t.add_argument("--workers", type=int, default=1, help="runs at once, each in its own process")
     t.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -90,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         rows = lolo.load_rows(work / "lolo")
         summary.append(_write_lolo(rows, out, rep))
     if "fewshot" in parts:
-        fsettings = fs.FewShotSettings(args.parent, args.fewshot_epochs, args.threads)
+        fsettings = fs.FewShotSettings(
+            args.parent, args.fewshot_epochs, args.threads, fs.parse_recipe(args.fewshot_recipe)
+        )
         fpoints = fs.fewshot_points(
             _names(args.fewshot_methods),
             tuple(float(x) for x in _names(args.fewshot_seconds)),

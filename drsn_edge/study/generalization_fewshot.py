@@ -7,11 +7,15 @@ the simulator's four (normal, ball, inner race, outer race), so a CWRU parent's 
 one matching row (normal) and three new ones.
 
 For each amount of labelled signal per class (1, 3, 10 s: one simulated recording per class,
-drawn afresh for every seed) three methods train for the same number of epochs:
+drawn afresh for every seed) three methods train on the same windows:
 
-* ``scratch``: the same network from a random initialisation (the paper's SGD, lr 0.1);
-* ``head``: the parent's backbone frozen (BatchNorm statistics too), a new classifier (lr 0.1);
-* ``finetune``: every layer starts from the parent and learns (lr 0.01, the fine-tuning default).
+* ``scratch``: the same network from a random initialisation (the paper's SGD, lr 0.1, 30 epochs);
+* ``head``: the parent's backbone frozen (BatchNorm statistics too), a new classifier, trained with
+  the defaults of ``drsn-edge train --init --freeze backbone`` (:data:`.finetune.HEAD`);
+* ``finetune``: every layer starts from the parent and learns, with the defaults of
+  ``drsn-edge train --init`` (:data:`.finetune.FINETUNE`): the study measures the recipe a user gets.
+  ``--fewshot-recipe KEY=VALUE,...`` changes it for the study alone (how the defaults were chosen,
+  on development seeds).
 
 With a few seconds there is nothing to spare for a validation split, so every method keeps its
 last epoch (a fixed schedule). Two test sets, no window shared with the labelled data: the 10 s
@@ -70,11 +74,78 @@ class FewShotPoint:
         return f"{self.method}-{self.seconds:g}s-s{self.seed}"
 
 
+SCRATCH_EPOCHS = 30
+RECIPE_KEYS: tuple[str, ...] = (
+    "lr",
+    "epochs",
+    "hop_divisor",
+    "label_smoothing",
+    "backbone_lr_scale",
+    "adabn_start",
+    "augment_noise",
+)
+
+
 @dataclass(frozen=True)
 class FewShotSettings:
     parent: str
-    epochs: int = 30
+    #: None: each method's own default (the fine-tuning recipe's epochs, SCRATCH_EPOCHS from scratch)
+    epochs: int | None = None
     threads: int = 1
+    #: overrides of the fine-tuning recipe (RECIPE_KEYS), for choosing it on development seeds
+    recipe: tuple[tuple[str, float | str], ...] = ()
+
+    def finetune_recipe(self, freeze: str = "none") -> Any:
+        """The recipe ``drsn-edge train --init`` uses, with this study's overrides."""
+        import dataclasses
+
+        from drsn_edge.training.finetune import recipe_for
+
+        base = recipe_for(freeze)
+        if freeze == "backbone":
+            return base
+        typed: dict[str, Any] = {}
+        for k, v in self.recipe:
+            if k == "augment_noise":
+                typed[k] = None if v == "off" else str(v)
+            elif k in ("epochs", "hop_divisor"):
+                typed[k] = int(float(v))
+            else:
+                typed[k] = bool(float(v)) if k == "adabn_start" else float(v)
+        return dataclasses.replace(base, **typed)
+
+    @property
+    def hop(self) -> int:
+        """Training hop for every method: the fine-tuning recipe's, so all train on the same windows."""
+        return int(self.finetune_recipe().hop(WINDOW))
+
+
+def parse_recipe(text: str) -> tuple[tuple[str, float | str], ...]:
+    """``lr=0.03;hop_divisor=16`` -> (("hop_divisor", 16.0), ("lr", 0.03)); unknown keys are refused.
+
+    Items are separated by ``;`` (a noise spec such as ``augment_noise=gaussian,pink:0..20`` holds
+    commas); ``augment_noise`` takes a ``KINDS:LOW..HIGH`` spec or ``off``, every other key a number.
+    """
+    from drsn_edge.training.augment import NoiseAugment
+
+    out: dict[str, float | str] = {}
+    for item in (x.strip() for x in text.split(";") if x.strip()):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in RECIPE_KEYS:
+            raise ConfigError(
+                f"--fewshot-recipe item {item!r} must be KEY=VALUE with KEY one of {', '.join(RECIPE_KEYS)}"
+            )
+        if key == "augment_noise":
+            if value != "off":
+                NoiseAugment.parse(value)  # refused here, before any run, when malformed
+            out[key] = value
+            continue
+        try:
+            out[key] = float(value)
+        except ValueError as exc:
+            raise ConfigError(f"--fewshot-recipe {key}={value!r} is not a number") from exc
+    return tuple(sorted(out.items()))
 
 
 def fewshot_points(
@@ -137,7 +208,7 @@ def windows(
     return WindowSet.concat(parts, 1, WINDOW), index
 
 
-def split_data(point: FewShotPoint, machine: SecondMachine) -> tuple[Any, Any]:
+def split_data(point: FewShotPoint, machine: SecondMachine, hop: int = TRAIN_HOP) -> tuple[Any, Any]:
     """(splits, other-bearing test windows).
 
     Train: the first ``seconds`` of one bearing per class (also passed as validation, unused:
@@ -151,7 +222,7 @@ def split_data(point: FewShotPoint, machine: SecondMachine) -> tuple[Any, Any]:
     seed = [1000 + point.seed]
     gap = WINDOW / RATE
     total = point.seconds + gap + TEST_SECONDS
-    train, n_train = windows(machine, point.seconds, seed, TRAIN_HOP)
+    train, n_train = windows(machine, point.seconds, seed, hop)
     later, _ = windows(machine, total, seed, TEST_HOP, start_s=point.seconds + gap)
     other_seeds = [9000 + 10 * point.seed + b for b in range(TEST_BEARINGS)]
     other, n_other = windows(machine, TEST_SECONDS, other_seeds, TEST_HOP)
@@ -162,7 +233,7 @@ def split_data(point: FewShotPoint, machine: SecondMachine) -> tuple[Any, Any]:
         "train_recordings": n_train,
         "other_bearing_recordings": n_other,
     }
-    return SplitData(train, train, later, list(CLASSES), "normal", RATE, WINDOW, TRAIN_HOP, summary), other
+    return SplitData(train, train, later, list(CLASSES), "normal", RATE, WINDOW, hop, summary), other
 
 
 def run_point(
@@ -178,23 +249,27 @@ def run_point(
 
     torch.set_num_threads(settings.threads)
     t0 = time.perf_counter()
-    data, other = split_data(point, machine)
-    spec = DataSpec(source="synthetic", window=WINDOW, hop=TRAIN_HOP, seed=point.seed)
+    data, other = split_data(point, machine, settings.hop)
+    spec = DataSpec(source="synthetic", window=WINDOW, hop=settings.hop, seed=point.seed)
     init = None
     if point.method == "scratch":
-        cfg = TrainConfig(model="drsn_cw_paper", epochs=settings.epochs, seed=point.seed, progress=False)
+        cfg = TrainConfig(
+            model="drsn_cw_paper", epochs=settings.epochs or SCRATCH_EPOCHS, seed=point.seed, progress=False
+        )
     else:
         parent = load_parent(settings.parent)
         init = child_from_parent(parent, list(CLASSES))
         freeze = "backbone" if point.method == "head" else "none"
+        recipe = settings.finetune_recipe(freeze)
         cfg = TrainConfig(
             model=parent.ckpt.model_name,
-            epochs=settings.epochs,
+            epochs=settings.epochs or recipe.epochs,
             seed=point.seed,
             progress=False,
-            lr=0.1 if freeze == "backbone" else 0.01,
+            lr=recipe.lr,
             freeze=freeze,
             parent={**parent.citation(), "freeze": freeze, **init.summary()},
+            **recipe.train_config(),
         )
     result = train(data, spec, cfg, work / "runs" / point.key, norm=Normalization(kind="zscore"), init=init)
     model = load_checkpoint(result.last_path).build_model()
@@ -238,7 +313,13 @@ def run_fewshot(
     machine = machine or SecondMachine()
     parent = load_parent(settings.parent)  # fail before any run when the parent is missing
     work.mkdir(parents=True, exist_ok=True)
-    record = {**asdict(settings), "parent_sha256": parent.file_sha256, "machine": asdict(machine)}
+    record = {
+        **asdict(settings),
+        "recipe": asdict(settings.finetune_recipe()),
+        "head_recipe": asdict(settings.finetune_recipe("backbone")),
+        "parent_weights_sha256": parent.ckpt.metadata.weights_sha256,
+        "machine": asdict(machine),
+    }
     settings_file = work / "settings.json"
     if settings_file.exists() and json.loads(settings_file.read_text()) != json.loads(json.dumps(record)):
         raise ConfigError(

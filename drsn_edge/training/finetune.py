@@ -28,11 +28,53 @@ log = logging.getLogger(__name__)
 
 FreezeMode = Literal["none", "backbone"]
 FREEZE_MODES: tuple[str, ...] = ("none", "backbone")
-#: fine-tuning defaults: a tenth of the scratch rate, so the parent's features are refined, not lost
-FINETUNE_LR = 0.01
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What ``drsn-edge train --init`` does unless told otherwise (its ``--help`` states these).
+
+    The values were chosen on development draws of the simulated second machine (seeds 100-103
+    of ``study generalization --parts fewshot``), never on the seeds the study reports.
+    """
+
+    #: SGD rate of the new classifier (the backbone learns at ``lr * backbone_lr_scale``)
+    lr: float
+    epochs: int
+    #: training hop = window // hop_divisor when ``--hop`` is not given: a few seconds of signal
+    #: give more (overlapping, time-shifted) windows
+    hop_divisor: int
+    label_smoothing: float = 0.0
+    backbone_lr_scale: float = 1.0
+    #: re-estimate BatchNorm statistics on the new machine's training windows before the first step
+    adabn_start: bool = False
+    #: noise added to training windows (``KINDS:LOW..HIGH`` dB, see :mod:`.augment`), or None
+    augment_noise: str | None = None
+
+    def train_config(self) -> dict[str, Any]:
+        """The :class:`~drsn_edge.training.trainer.TrainConfig` fields this recipe sets besides lr/epochs."""
+        return {
+            "label_smoothing": self.label_smoothing,
+            "backbone_lr_scale": self.backbone_lr_scale,
+            "adabn_start": self.adabn_start,
+            "augment_noise": self.augment_noise,
+        }
+
+    def hop(self, window: int) -> int:
+        return max(1, int(window) // self.hop_divisor)
+
+
+#: full fine-tune: a tenth of the scratch rate, so the parent's features are refined, not lost
+FINETUNE = Recipe(lr=0.01, epochs=20, hop_divisor=4)
 #: a frozen backbone leaves only the linear classifier to learn: the scratch rate is safe there
-HEAD_LR = 0.1
-FINETUNE_EPOCHS = 20
+HEAD = Recipe(lr=0.1, epochs=20, hop_divisor=4)
+FINETUNE_LR = FINETUNE.lr
+HEAD_LR = HEAD.lr
+FINETUNE_EPOCHS = FINETUNE.epochs
+
+
+def recipe_for(freeze_mode: str) -> Recipe:
+    return HEAD if freeze_mode == "backbone" else FINETUNE
 
 
 @dataclass
@@ -209,18 +251,20 @@ def hold_frozen_batchnorm(model: nn.Module, head: str, mode: str) -> None:
 def finetune_defaults(
     lr: float | None, epochs: int | None, optimizer: str, freeze_mode: str = "none"
 ) -> dict[str, Any]:
-    """Learning rate and epochs for fine-tuning unless given.
+    """Learning rate, epochs and the rest of the :class:`Recipe` for fine-tuning, unless given.
 
     A full fine-tune takes a tenth of the scratch rate, so the parent's features are refined and not
     lost; a frozen backbone leaves one linear layer to learn, which takes the scratch rate safely.
     """
+    recipe = recipe_for(freeze_mode)
     if freeze_mode == "backbone":
-        default_lr = HEAD_LR if optimizer == "sgd" else 1e-3
+        default_lr = recipe.lr if optimizer == "sgd" else 1e-3
     else:
-        default_lr = FINETUNE_LR if optimizer == "sgd" else 1e-4
+        default_lr = recipe.lr if optimizer == "sgd" else 1e-4
     return {
         "lr": lr if lr is not None else default_lr,
-        "epochs": epochs if epochs is not None else FINETUNE_EPOCHS,
+        "epochs": epochs if epochs is not None else recipe.epochs,
+        **recipe.train_config(),
     }
 
 

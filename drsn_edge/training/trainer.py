@@ -59,6 +59,13 @@ class TrainConfig:
     freeze: str = "none"
     #: the parent checkpoint and the adaptation, recorded as ``training.parent`` in the metadata
     parent: dict[str, Any] | None = None
+    #: cross-entropy label smoothing: a few seconds per class are fitted perfectly within epochs,
+    #: and smoothing keeps the logits from growing on what is only that one stretch of signal
+    label_smoothing: float = 0.0
+    #: with a parent: the backbone learns at this fraction of ``lr`` (the new classifier at ``lr``)
+    backbone_lr_scale: float = 1.0
+    #: with a parent: re-estimate BatchNorm statistics on the training windows (AdaBN) first
+    adabn_start: bool = False
 
     @property
     def learning_rate(self) -> float:
@@ -83,11 +90,33 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def param_groups(model: nn.Module, cfg: TrainConfig, head: str | None) -> list[dict[str, Any]]:
+    """Trainable parameters; with a parent's ``head`` and ``backbone_lr_scale`` < 1, two rates.
+
+    A frozen backbone is left out. Discriminative rates let the new classifier move fast while
+    the features the parent learnt on far more data are only nudged.
+    """
+    lr = cfg.learning_rate
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if head is None or cfg.backbone_lr_scale == 1.0:
+        return [{"params": [p for _, p in named], "lr": lr}]
+    if not 0.0 < cfg.backbone_lr_scale <= 1.0:
+        raise ConfigError(f"backbone learning-rate scale must be in (0, 1], got {cfg.backbone_lr_scale}")
+    is_head = [n == head or n.startswith(head + ".") for n, _ in named]
+    head_params = [p for (_, p), h in zip(named, is_head, strict=True) if h]
+    backbone_params = [p for (_, p), h in zip(named, is_head, strict=True) if not h]
+    groups = [
+        {"params": head_params, "lr": lr},
+        {"params": backbone_params, "lr": lr * cfg.backbone_lr_scale},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def make_optimizer(
-    model: nn.Module, cfg: TrainConfig, steps_per_epoch: int
+    model: nn.Module, cfg: TrainConfig, steps_per_epoch: int, head: str | None = None
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     lr = cfg.learning_rate
-    params = [p for p in model.parameters() if p.requires_grad]  # a frozen backbone is left out
+    params = param_groups(model, cfg, head)
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay
@@ -129,13 +158,14 @@ def _epoch(
     bs: int,
     gen: torch.Generator,
     frozen_head: str | None = None,
+    label_smoothing: float = 0.0,
 ) -> tuple[float, float]:
     model.train()
     if frozen_head is not None:
         from drsn_edge.training.finetune import hold_frozen_batchnorm
 
         hold_frozen_batchnorm(model, frozen_head, "backbone")
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     order = torch.randperm(len(x), generator=gen).numpy()
     total, correct, loss_sum = 0, 0, 0.0
     for i in range(0, len(order), bs):
@@ -257,6 +287,10 @@ def train(
         from drsn_edge.training.finetune import freeze
 
         model, model_kwargs = init.model, dict(init.model_kwargs)
+        if cfg.adabn_start:
+            from drsn_edge.training.adabn import adapt_batchnorm
+
+            adapt_batchnorm(model, data.train.x)  # the new machine's statistics before any step
         freeze(model, init.head, cfg.freeze)
     else:
         model_kwargs = {
@@ -274,7 +308,10 @@ def train(
             f"too little data: {len(xtr)} training and {len(xva)} validation windows; "
             "use longer recordings, a smaller hop, or more files"
         )
-    opt, sched = make_optimizer(model, cfg, max(1, len(xtr) // cfg.batch_size))
+    if not 0.0 <= cfg.label_smoothing < 1.0:
+        raise ConfigError(f"label smoothing must be in [0, 1), got {cfg.label_smoothing}")
+    head = init.head if init is not None else None
+    opt, sched = make_optimizer(model, cfg, max(1, len(xtr) // cfg.batch_size), head)
     augment = NoiseAugment.parse(cfg.augment_noise, cfg.augment_prob) if cfg.augment_noise else None
     noise_rng = np.random.default_rng([cfg.seed, 0x4E4F495345])  # its own stream: same seed, same noise
     history: list[dict[str, float]] = []
@@ -288,7 +325,9 @@ def train(
     bar = _progress(cfg)
     for epoch in range(1, cfg.epochs + 1):
         x_epoch = augment.apply(xtr, norm, noise_rng) if augment is not None else xtr
-        tr_loss, tr_acc = _epoch(model, x_epoch, ytr, opt, cfg.batch_size, gen, frozen_head)
+        tr_loss, tr_acc = _epoch(
+            model, x_epoch, ytr, opt, cfg.batch_size, gen, frozen_head, cfg.label_smoothing
+        )
         va_loss, va_acc = _score(model, xva, yva)
         sched.step()
         history.append(
