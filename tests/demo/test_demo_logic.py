@@ -187,3 +187,11 @@ def test_in_process_broker_relays_retained_and_qos1_messages() -> None:
             c.loop_stop()
             c.disconnect()
     assert got == [("t/state", b"retained", True), ("t/event", b"e", False)]
+
+
+def test_a_simulated_machine_of_another_kind_needs_a_catalogue_bearing() -> None:
+    from runtime.sources.synthetic import SyntheticSensor
+
+    with pytest.raises(ValueError, match=r"unknown bearing 'press'.*6203"):
+        SyntheticSensor(id="p", bearing="press")
+    assert SyntheticSensor(id="p").geometry().n_balls == 9  # the SKF 6205 the models were trained on

@@ -53,6 +53,32 @@ def test_calibrate_refits_into_a_new_checkpoint(
     assert load_checkpoint(trained).metadata.novelty["score"] == "sqrt_mahalanobis"  # type: ignore[index]
 
 
+def test_calibrate_on_fresh_machines_takes_thresholds_from_machines_held_out_of_the_fit(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "machines.pt"
+    assert main(["calibrate", str(trained), "-o", str(out), "--machines", "10"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["data"] == "10 fresh simulated machines per class"
+    # 60 / 20 / 20 % of 10 machines per class, 4 classes: 24 machines fitted, 8 set the thresholds
+    assert printed["n_train"] > 2 * printed["n_val"] > 0 and printed["n_test"] > 0
+    calib = load_checkpoint(out).metadata.training["novelty_calibration"]
+    assert calib["data"] == printed["data"]
+    assert load_checkpoint(out).metadata.novelty != load_checkpoint(trained).metadata.novelty
+
+
+def test_calibrate_on_machines_is_refused_for_too_few_or_for_recorded_data(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["calibrate", str(trained), "-o", str(tmp_path / "x.pt"), "--machines", "4"]) == 2
+    assert "at least 10" in capsys.readouterr().err
+    cwru = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_cwru0hp.pt"
+    assert main(["calibrate", str(cwru), "-o", str(tmp_path / "y.pt"), "--machines", "48"]) == 2
+    err = capsys.readouterr().err
+    assert "trained on cwru data" in err and "drop --machines" in err
+    assert not (tmp_path / "y.pt").exists()
+
+
 def test_calibrate_names_a_file_that_is_not_a_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
