@@ -36,6 +36,18 @@ class ResultAckTimer:
 
     def predictions_enqueued(self, rows: Sequence[int | None], windows: Sequence[WindowRef]) -> None:
         done: list[tuple[WindowRef, float]] = []
+        distinct = set(rows)
+        only = next(iter(distinct)) if len(distinct) == 1 else None
+        if only is not None:  # one row for a whole batch (mqtt.predictions: batch): no loop per window
+            with self._lock:
+                acked_at = self._early.pop(only, None)
+                if acked_at is None:
+                    self._waiting.setdefault(only, []).extend(windows)
+                    _keep_newest(self._waiting, self.capacity)
+                    return
+            for sensor, index, t_mono in windows:
+                self.on_result_acked(sensor, index, acked_at - t_mono)
+            return
         with self._lock:
             for row, window in zip(rows, windows, strict=True):
                 if row is None:
@@ -45,7 +57,7 @@ class ResultAckTimer:
                     self._waiting.setdefault(row, []).append(window)
                 else:
                     done.append((window, acked_at))
-            for row in set(rows):  # every window of an early-acknowledged row is matched now
+            for row in distinct:  # every window of an early-acknowledged row is matched now
                 if row is not None:
                     self._early.pop(row, None)
             _keep_newest(self._waiting, self.capacity)  # rows the outbox dropped unsent

@@ -94,7 +94,13 @@ def round_novelty(batch: BatchResult, entries: Sequence[tuple[int, SensorPipelin
         shared.setdefault(id(flag.array), (flag.array, []))[1].append((i, sp, flag.row))
     for array, members in shared.values():
         rows = np.fromiter((row for _, _, row in members), dtype=np.int64, count=len(members))
-        flagged = array.step(rows, scores[[i for i, _, _ in members]]).tolist()
+        was = array.flagged[rows].any()
+        up_now = array.step(rows, scores[[i for i, _, _ in members]])
+        if not (was or up_now.any()):
+            # no flag was up or is up: a batchable sensor's overlay is its flag (lifted when the
+            # flag dropped), so nothing is laid over any state and nothing lifted; no Python per window
+            continue
+        flagged = up_now.tolist()
         smoothed = array.smoothed[rows].tolist()
         for (i, sp, _), up, level in zip(members, flagged, smoothed, strict=True):
             tracker = sp.tracker

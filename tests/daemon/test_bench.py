@@ -96,3 +96,22 @@ def test_the_null_backend_of_a_calibrated_model_answers_familiar_features() -> N
     assert backend.has_features and features is not None and scorer is not None
     assert (scorer.score(features) < scorer.stats.threshold("p99")).all()  # healthy service: familiar
     assert (logits.argmax(axis=1) == meta.classes.index(meta.healthy_class)).all()
+
+
+def test_the_ack_timer_times_every_window_of_a_batch_row_whichever_comes_first() -> None:
+    import time
+
+    from runtime.bench.ack_timer import ResultAckTimer
+    from runtime.mqtt.receipts import Ack
+
+    got: list[tuple[str, int, float]] = []
+    timer = ResultAckTimer(lambda s, i, lat: got.append((s, i, lat)))
+    t0 = time.monotonic() - 1.0
+    refs = [("a", 1, t0), ("b", 7, t0 + 0.5)]
+    timer.predictions_enqueued([5, 5], refs)  # one outbox row for the batch, then its PUBACK
+    timer.acked(Ack(5, "p/d/predictions", None, 0.01, 0.001))
+    timer.acked(Ack(6, "p/d/predictions", None, 0.01, 0.001))  # PUBACK before the enqueue report
+    timer.predictions_enqueued([6, 6], [("c", 2, t0)])
+    timer.predictions_enqueued([None], [("d", 3, t0)])  # not admitted: never timed
+    assert [(s, i) for s, i, _ in got] == [("a", 1), ("b", 7), ("c", 2)]
+    assert got[0][2] > 0.99 and 0.49 < got[1][2] < got[0][2]
