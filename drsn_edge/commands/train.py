@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "sample rates are resampled to it, another window is refused). When the classes differ, "
         "the backbone is kept and a new classifier is built, reusing the rows of classes both share. "
         "Defaults change to the fine-tuning recipe (drsn_edge.training.finetune.FINETUNE, chosen on "
-        "development draws of the few-shot study): --epochs 20 and --lr 0.01 (sgd; 1e-4 for "
+        "development draws of the few-shot study): --epochs 20 and --lr 0.05 (sgd; 1e-4 for "
         "adam/adamw), --hop window/4, --backbone-lr-scale 1, --label-smoothing 0, --no-adabn-start; "
         "with --freeze backbone --lr 0.1 (sgd; 1e-3 for adam/adamw)",
     )

@@ -90,8 +90,8 @@ def test_full_finetune_defaults_and_changes_the_backbone(parent: Path, tmp_path:
     assert 0.0 <= summary["test_acc"] <= 1.0
     child = load_checkpoint(out / "best.pt")
     cfg = child.metadata.training["train_config"]
-    assert cfg["lr"] == 0.01 and cfg["freeze"] == "none"
-    assert finetune_defaults(None, None, "sgd")["lr"] == 0.01
+    assert cfg["lr"] == 0.05 and cfg["freeze"] == "none"
+    assert finetune_defaults(None, None, "sgd")["lr"] == 0.05
     assert finetune_defaults(None, None, "sgd", "backbone")["lr"] == 0.1
     assert {k: finetune_defaults(0.5, 3, "sgd")[k] for k in ("lr", "epochs")} == {"lr": 0.5, "epochs": 3}
     p = load_checkpoint(parent)
