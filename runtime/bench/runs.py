@@ -50,6 +50,16 @@ class PhaseResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def merge_phases(name: str, parts: list[PhaseResult]) -> PhaseResult:
+    """Several measured stretches of the same configuration as one phase (sums and all samples)."""
+    seconds, windows = sum(p.seconds for p in parts), sum(p.windows for p in parts)
+    return PhaseResult(name, seconds, windows, windows / seconds if seconds > 0 else 0.0,
+                       [x for p in parts for x in p.batch_sizes], [x for p in parts for x in p.infer_s],
+                       [x for p in parts for x in p.classify_latency_s],
+                       [x for p in parts for x in p.ack_latency_s], sum(p.cpu_s for p in parts),
+                       dict(parts[-1].extra) | {"parts": len(parts)})
+
+
 class RecordingMetrics(Metrics):
     """The daemon's metrics, plus the exact batch sizes, call times and latencies while recording."""
 
