@@ -187,6 +187,8 @@ def _write_fewshot(rows: list[dict[str, Any]], out: Path, rep: Any, parent: str)
         out / "fewshot_runs.csv", [{k: v for k, v in r.items() if not k.startswith("recall")} for r in rows]
     )
     md: str = "## Few-shot, simulated second machine\n\n" + rep.fewshot_markdown(table)
+    paired = rep.fewshot_paired(rows)
+    md += ("\n" + paired) if paired else ""
     (out / "fewshot.md").write_text(md)
     if table:
         rep.fewshot_plot(table, out / "fewshot.png", parent)

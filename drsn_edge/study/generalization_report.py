@@ -181,6 +181,29 @@ def recall_markdown(recalls: list[dict[str, Any]], model: str, augment: bool) ->
     return "\n".join(lines) + "\n"
 
 
+def fewshot_paired(rows: list[dict[str, Any]]) -> str:
+    """Full fine-tune against the other methods, paired by seed (same labelled bearings), and per seed.
+
+    Seeds draw the bearings, and the draw moves every method together (a weak fault is hard for
+    all), so the paired difference says more than two means with overlapping spreads.
+    """
+    acc = {(r["method"], float(r["seconds"]), int(r["seed"])): float(r["acc"]) for r in rows}
+    names = {"scratch": "from scratch", "head": "the new head"}
+    lines = []
+    for sec in sorted({k[1] for k in acc if k[0] == "finetune"}):
+        seeds = sorted(k[2] for k in acc if k[0] == "finetune" and k[1] == sec)
+        per_seed = ", ".join(f"{100 * acc[('finetune', sec, s)]:.1f}" for s in seeds)
+        parts = [f"full fine-tune per seed ({', '.join(map(str, seeds))}): {per_seed} %"]
+        for other, label in names.items():
+            both = [s for s in seeds if (other, sec, s) in acc]
+            if both:
+                m, sd, n = mean_std(acc[("finetune", sec, s)] - acc[(other, sec, s)] for s in both)
+                spread = "" if sd != sd else f" ± {100 * sd:.1f}"
+                parts.append(f"minus {label} {100 * m:+.1f}{spread} points (n={n} seeds)")
+        lines.append(f"- {sec:g} s / class: " + "; ".join(parts))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def fewshot_markdown(table: list[dict[str, Any]]) -> str:
     secs = sorted({t["seconds_per_class"] for t in table})
     methods = [m for m in ("scratch", "head", "finetune") if any(t["method"] == m for t in table)]

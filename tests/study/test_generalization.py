@@ -176,3 +176,24 @@ def test_rows_count_once_per_key_and_a_torn_last_line_is_skipped(tmp_path: Path)
     path.write_text('{"key": "a"}\n{broken\n{"key": "b"}\n')
     with pytest.raises(DataError, match="line 2"):
         read_rows(path)
+
+
+def test_fewshot_paired_differences_are_per_seed() -> None:
+    from drsn_edge.study.generalization_report import fewshot_paired
+
+    rows = [
+        {"method": m, "seconds": 3.0, "seed": s, "acc": a}
+        for m, s, a in [
+            ("finetune", 0, 0.9),
+            ("finetune", 1, 0.8),
+            ("scratch", 0, 0.7),
+            ("scratch", 1, 0.7),
+            ("head", 0, 0.5),
+        ]
+    ]
+    text = fewshot_paired(rows)
+    # per seed +20 and +10 points: mean +15, sample std 7.1; the head only for seed 0
+    assert "per seed (0, 1): 90.0, 80.0 %" in text
+    assert "minus from scratch +15.0 ± 7.1 points (n=2 seeds)" in text
+    assert "minus the new head +40.0 points (n=1 seeds)" in text
+    assert fewshot_paired([]) == ""
