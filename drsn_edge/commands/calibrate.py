@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from runtime.novelty.scores import DEFAULT_SCORE, FEATURE_SCORES
+from runtime.novelty.scores import DEFAULT_SCORE, NOVELTY_SCORES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,9 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", help="write a new checkpoint here instead of updating CHECKPOINT")
     p.add_argument(
         "--score",
-        choices=list(FEATURE_SCORES),
+        choices=list(NOVELTY_SCORES),
         default=DEFAULT_SCORE,
-        help=f"novelty score (default {DEFAULT_SCORE}; docs/novelty.md, 'Which score', compares them)",
+        help=f"novelty score (default {DEFAULT_SCORE}; docs/novelty.md, 'Which score', compares them; "
+        "sqrt_envelope_mahalanobis also reads the input windows, so the daemon must pass them)",
     )
 
 

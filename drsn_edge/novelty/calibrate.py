@@ -76,11 +76,12 @@ def fit_model_novelty(model: torch.nn.Module, data: Any, score: FeatureScore = D
         )
     train = model_outputs(model, data.train.x)
     stats = calibrate(
-        fit_novelty(train.features, data.train.y, list(data.classes), score=score),
+        fit_novelty(train.features, data.train.y, list(data.classes), score=score, windows=data.train.x),
         model_outputs(model, data.val.x).features,
+        data.val.x,  # read only by a score of the windows too (sqrt_envelope_mahalanobis)
     )
     test = model_outputs(model, data.test.x) if len(data.test.x) else None
-    scores = NoveltyScorer(stats).score(test.features) if test is not None else np.zeros(0)
+    scores = NoveltyScorer(stats).score(test.features, data.test.x) if test is not None else np.zeros(0)
     return Calibration(
         stats=stats,
         n_train=len(train),
@@ -170,7 +171,9 @@ def store(ckpt: Any, result: Calibration) -> None:
     ckpt.metadata = ckpt.metadata.model_copy(update={"novelty": result.stats.to_dict(), "training": training})
 
 
-def calibrate_trained(ckpt: Any, model: torch.nn.Module, data: Any) -> Calibration | None:
+def calibrate_trained(
+    ckpt: Any, model: torch.nn.Module, data: Any, score: FeatureScore = DEFAULT_SCORE
+) -> Calibration | None:
     """The end-of-training hook: fit and store the statistics, or warn and leave novelty off.
 
     Training has already succeeded when this runs, so a dataset that cannot be calibrated (a class
@@ -179,7 +182,7 @@ def calibrate_trained(ckpt: Any, model: torch.nn.Module, data: Any) -> Calibrati
     from runtime.errors import DrsnEdgeError
 
     try:
-        result = fit_model_novelty(model, data)
+        result = fit_model_novelty(model, data, score)
     except DrsnEdgeError as exc:
         log.warning("novelty statistics not fitted (%s); the model works without them, novelty off", exc)
         return None

@@ -10,10 +10,15 @@ import torch
 
 @dataclass(frozen=True)
 class Outputs:
-    """Logits (N, K) and pooled features (N, F) of a set of windows, float64."""
+    """Logits (N, K) and pooled features (N, F) of a set of windows, float64, and the windows.
+
+    ``windows`` are the model's input, kept for scores that read the signal too
+    (``sqrt_envelope_mahalanobis``); None where only the outputs were at hand.
+    """
 
     logits: np.ndarray
     features: np.ndarray
+    windows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.logits)
@@ -32,4 +37,6 @@ def model_outputs(model: torch.nn.Module, x: np.ndarray, batch: int = 256) -> Ou
     if not logits:
         width = int(getattr(model, "feature_dim", 0))
         return Outputs(np.zeros((0, int(getattr(model, "num_classes", 0)))), np.zeros((0, width)))
-    return Outputs(np.concatenate(logits).astype(np.float64), np.concatenate(feats).astype(np.float64))
+    return Outputs(
+        np.concatenate(logits).astype(np.float64), np.concatenate(feats).astype(np.float64), np.asarray(x)
+    )

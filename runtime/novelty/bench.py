@@ -20,6 +20,7 @@ import numpy as np
 from runtime.artifact import read_onnx_metadata
 from runtime.errors import ConfigError
 from runtime.novelty.baseline import BaselineLearner, min_baseline_windows
+from runtime.novelty.scores import envelope_bands
 from runtime.novelty.sensor import NoveltyConfig, SensorNovelty
 from runtime.novelty.stats import scorer_of
 from runtime.onnx_tools.ort_run import cpu_session
@@ -51,7 +52,7 @@ def run_novelty_bench(
     def novelty_part(logits: np.ndarray, f: np.ndarray) -> None:
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
-        scores = scorer.score(f)  # one call per batch, as the daemon would
+        scores = scorer.score(f, x)  # one call per batch, as the daemon would (x read if the score needs it)
         for i, sensor in enumerate(sensors):
             sensor.update(f[i], p[i], score=float(scores[i]))
 
@@ -59,6 +60,7 @@ def run_novelty_bench(
     bare_t: list[float] = []
     both_t: list[float] = []
     novelty_t: list[float] = []
+    envelope_t: list[float] = []  # the envelope bands of the batch alone (sqrt_envelope_mahalanobis)
     for _ in range(3):
         session.run([meta.output_name], {inp: x})
     start = time.perf_counter()
@@ -70,6 +72,8 @@ def run_novelty_bench(
         t2 = time.perf_counter()
         novelty_part(logits, f)
         t3 = time.perf_counter()
+        envelope_bands(x)
+        envelope_t.append(time.perf_counter() - t3)
         bare_t.append(t1 - t0)
         both_t.append(t2 - t1)
         novelty_t.append(t3 - t2)
@@ -83,6 +87,9 @@ def run_novelty_bench(
         "novelty_ms_per_batch": 1e3 * t_nov,
         "novelty_us_per_window": 1e6 * t_nov / batch,
         "novelty_share_of_inference": (t_nov + max(t_both - t_bare, 0.0)) / t_bare,
+        "score": scorer.stats.score,
+        "envelope_bands_ms_per_batch": 1e3 * float(np.median(envelope_t)),
+        "envelope_bands_share_of_inference": float(np.median(envelope_t)) / t_bare,
         "rounds": len(bare_t),
         "features": int(feats.shape[1]),
     }
@@ -102,6 +109,10 @@ def report_text(r: dict[str, Any]) -> str:
             f"{r['novelty_ms_per_batch']:.3f} ({r['novelty_us_per_window']:.1f} µs per window) |",
             "| novelty path and features output / inference time | "
             f"{100 * r['novelty_share_of_inference']:.1f} % |",
+            f"| score of the model's statistics | {r.get('score', '?')} |",
+            f"| envelope bands of the batch alone (sqrt_envelope_mahalanobis; ms per batch, "
+            f"share of inference) | {r.get('envelope_bands_ms_per_batch', float('nan')):.3f} "
+            f"({100 * r.get('envelope_bands_share_of_inference', float('nan')):.1f} %) |",
             f"| rounds (medians, interleaved) | {r['rounds']} |",
         ]
     )

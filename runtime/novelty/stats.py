@@ -19,7 +19,16 @@ import numpy as np
 
 from runtime.errors import DataError, ModelFileError
 from runtime.novelty.covariance import SingularCovarianceError, cholesky_factor, ledoit_wolf
-from runtime.novelty.scores import DEFAULT_SCORE, FEATURE_SCORES, FeatureScore, Mahalanobis, transform
+from runtime.novelty.scores import (
+    DEFAULT_SCORE,
+    ENVELOPE_BANDS,
+    NOVELTY_SCORES,
+    WINDOW_SCORES,
+    FeatureScore,
+    Mahalanobis,
+    envelope_bands,
+    transform,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +56,18 @@ class NoveltyStats:
     background_covariance: np.ndarray | None = None  # (F, F)
     thresholds: dict[str, float] = field(default_factory=dict)
     n_calibration: int = 0
+    #: envelope bands appended to the features (``sqrt_envelope_mahalanobis``), 0 for the others
+    envelope_bands: int = 0
 
     @property
     def feature_dim(self) -> int:
-        return int(self.means.shape[1])
+        """Width of the network's features (the means also carry ``envelope_bands`` after them)."""
+        return int(self.means.shape[1]) - self.envelope_bands
+
+    @property
+    def needs_windows(self) -> bool:
+        """Whether the score needs the model's input windows beside the features."""
+        return self.envelope_bands > 0
 
     def threshold(self, name: str | float) -> float:
         """A named threshold (``p99``, ``p99.9``) or a number passed through."""
@@ -77,6 +94,8 @@ class NoveltyStats:
             "thresholds": dict(self.thresholds),
             "n_calibration": self.n_calibration,
         }
+        if self.envelope_bands:
+            doc["envelope_bands"] = self.envelope_bands
         if self.background_mean is not None and self.background_covariance is not None:
             doc["background_mean"] = self.background_mean.tolist()
             doc["background_covariance"] = self.background_covariance.tolist()
@@ -103,8 +122,8 @@ def _parse(doc: object) -> NoveltyStats:
     if version > STATS_VERSION:
         raise ValueError(f"statistics v{version} are newer than this drsn-edge reads (v{STATS_VERSION})")
     score = doc["score"]
-    if score not in FEATURE_SCORES:
-        raise ValueError(f"score {score!r} is not one of {', '.join(FEATURE_SCORES)}")
+    if score not in NOVELTY_SCORES:
+        raise ValueError(f"score {score!r} is not one of {', '.join(NOVELTY_SCORES)}")
     classes = doc["classes"]
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes) or len(classes) < 1:
         raise ValueError("classes must be a non-empty list of names")
@@ -113,6 +132,11 @@ def _parse(doc: object) -> NoveltyStats:
     if k != len(classes):
         raise ValueError(f"{k} class means for {len(classes)} classes")
     cov = _matrix(doc["covariance"], "covariance", (f, f))
+    bands = 0
+    if score in WINDOW_SCORES:
+        bands = doc["envelope_bands"]
+        if not isinstance(bands, int) or isinstance(bands, bool) or not 1 <= bands < f:
+            raise ValueError(f"envelope_bands must be a whole number from 1 to {f - 1}, got {bands!r}")
     thresholds = doc.get("thresholds", {})
     if not isinstance(thresholds, dict) or not all(
         isinstance(v, (int, float)) and math.isfinite(v) for v in thresholds.values()
@@ -133,6 +157,7 @@ def _parse(doc: object) -> NoveltyStats:
         background_covariance=bg_cov,
         thresholds={str(key): float(v) for key, v in thresholds.items()},
         n_calibration=int(doc.get("n_calibration", 0)),
+        envelope_bands=bands,
     )
 
 
@@ -171,19 +196,48 @@ class NoveltyScorer:
         except SingularCovarianceError as exc:
             raise NoveltyStatsError(f"{exc}; re-calibrate with `drsn-edge calibrate CKPT`") from exc
 
-    def distances(self, features: np.ndarray) -> np.ndarray:
+    def distances(self, features: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
         """Squared Mahalanobis distance to every class mean, (N, K), in the score's feature space."""
-        return self._classes.squared(transform(_features(features, self.stats.feature_dim), self.stats.score))
+        return self._classes.squared(_space(self.stats, features, windows))
 
-    def score(self, features: np.ndarray) -> np.ndarray:
-        """One novelty score per window (N,): higher is less familiar."""
-        f = transform(_features(features, self.stats.feature_dim), self.stats.score)
+    def score(self, features: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
+        """One novelty score per window (N,): higher is less familiar.
+
+        ``windows`` are the model's input windows of the same rows, (N, W) or (N, 1, W); only a score
+        with ``stats.needs_windows`` reads them, and it refuses to score without them.
+        """
+        f = _space(self.stats, features, windows)
         nearest = self._classes.squared(f).min(axis=1)
         if self.stats.score != "relative_mahalanobis" or self._background is None:
             out: np.ndarray = np.sqrt(nearest)
             return out
         rel: np.ndarray = nearest - self._background.squared(f)[:, 0]
         return rel
+
+
+def _space(stats: NoveltyStats, features: np.ndarray, windows: np.ndarray | None) -> np.ndarray:
+    """The rows the statistics measure: transformed features, then envelope bands if the score has them."""
+    f = transform(_features(features, stats.feature_dim), stats.score)
+    if not stats.needs_windows:
+        return f
+    return np.hstack([f, _window_bands(windows, len(f), stats.envelope_bands)])
+
+
+def _window_bands(windows: np.ndarray | None, n: int, bands: int) -> np.ndarray:
+    if windows is None:
+        raise DataError(
+            "the novelty score sqrt_envelope_mahalanobis needs the model's input windows beside the "
+            "features; pass windows= to the scorer, or calibrate with another --score"
+        )
+    w = np.asarray(windows, dtype=np.float64)
+    if w.ndim < 2 or len(w) != n or w.reshape(n, -1).shape[1] < 8 * bands:
+        raise DataError(
+            f"windows of shape {w.shape} do not fit {n} feature rows; pass one input window "
+            f"(at least {8 * bands} samples) per feature row"
+        )
+    if not np.isfinite(w).all():
+        raise DataError("windows contain NaN or infinite values; check the model input")
+    return envelope_bands(w, bands)
 
 
 def _features(features: np.ndarray, dim: int) -> np.ndarray:
@@ -198,22 +252,30 @@ def _features(features: np.ndarray, dim: int) -> np.ndarray:
 
 
 def fit_novelty(
-    features: np.ndarray, labels: np.ndarray, classes: list[str], score: FeatureScore = DEFAULT_SCORE
+    features: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    score: FeatureScore = DEFAULT_SCORE,
+    windows: np.ndarray | None = None,
 ) -> NoveltyStats:
     """Per-class means and the shared Ledoit-Wolf covariance of the within-class residuals.
 
-    Fitted in the score's feature space (the signed square root for ``sqrt_mahalanobis``).
+    Fitted in the score's feature space (the signed square root for ``sqrt_mahalanobis``; with the
+    envelope bands of ``windows`` appended for ``sqrt_envelope_mahalanobis``, which needs them).
     """
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels).reshape(-1).astype(np.int64)
     if f.ndim != 2 or len(f) != len(y):
         raise DataError(f"{len(y)} labels for features of shape {f.shape}; pass one label per feature vector")
-    if score not in FEATURE_SCORES:
-        raise DataError(f"unknown novelty score {score!r}; use one of {', '.join(FEATURE_SCORES)}")
+    if score not in NOVELTY_SCORES:
+        raise DataError(f"unknown novelty score {score!r}; use one of {', '.join(NOVELTY_SCORES)}")
     missing = [classes[c] for c in range(len(classes)) if not np.any(y == c)]
     if missing:
         raise DataError(f"no training windows of class(es) {missing}; every class needs windows for a mean")
     f = transform(f, score)
+    bands = ENVELOPE_BANDS if score in WINDOW_SCORES else 0
+    if bands:
+        f = np.hstack([f, _window_bands(windows, len(f), bands)])
     means = np.stack([f[y == c].mean(axis=0) for c in range(len(classes))])
     shared = ledoit_wolf(f - means[y], assume_centered=True)
     bg_mean = bg_cov = None
@@ -229,12 +291,13 @@ def fit_novelty(
         n_train=len(f),
         background_mean=bg_mean,
         background_covariance=bg_cov,
+        envelope_bands=bands,
     )
 
 
-def calibrate(stats: NoveltyStats, features: np.ndarray) -> NoveltyStats:
+def calibrate(stats: NoveltyStats, features: np.ndarray, windows: np.ndarray | None = None) -> NoveltyStats:
     """Thresholds at the 99th and 99.9th percentile of ``features``' scores (validation windows)."""
-    scores = NoveltyScorer(stats).score(features)
+    scores = NoveltyScorer(stats).score(features, windows)
     if len(scores) < 10:
         raise DataError(f"{len(scores)} calibration windows are too few for a p99 threshold; use at least 10")
     thresholds = {name: float(np.percentile(scores, q)) for name, q in PERCENTILES.items()}

@@ -1,0 +1,119 @@
+"""The score that reads the window too: envelope bands beside the features (sqrt_envelope_mahalanobis)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from drsn_edge.study.novelty_signal import envelope_bands as study_envelope_bands
+from runtime.errors import DataError
+from runtime.novelty import NoveltyScorer, NoveltyStats, NoveltyStatsError, calibrate, fit_novelty
+from runtime.novelty.scores import envelope_bands
+
+W = 2048
+CLASSES = ["normal", "inner", "outer"]
+
+
+def _modulated(rng: np.random.Generator, n: int, mod_bin: float, depth: float = 0.8) -> np.ndarray:
+    """Windows of a 3 kHz-like carrier whose amplitude repeats ``mod_bin`` times per window, z-scored."""
+    t = np.arange(W)
+    phase = rng.uniform(0, 2 * np.pi, size=(n, 1))
+    carrier = np.sin(2 * np.pi * 600 * t / W + rng.uniform(0, 2 * np.pi, size=(n, 1)))
+    x = (1 + depth * np.cos(2 * np.pi * mod_bin * t / W + phase)) * carrier + 0.3 * rng.normal(size=(n, W))
+    return (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+
+
+def test_the_band_of_the_modulation_rate_carries_the_envelope_energy() -> None:
+    rng = np.random.default_rng(0)
+    # bins 1..256 of the envelope spectrum in 4 bands of 64: a rate of 40 lies in band 0, 170 in band 2
+    low, high = envelope_bands(_modulated(rng, 8, 40)), envelope_bands(_modulated(rng, 8, 170))
+    assert low.shape == (8, 4)
+    assert (low.argmax(axis=1) == 0).all()
+    assert (high.argmax(axis=1) == 2).all()
+    assert (high[:, 2] - low[:, 2] > 3.0).all()  # the band itself, not only the ranking, moves
+
+
+def test_device_bands_equal_the_full_fft_float64_hilbert_envelope_of_the_study() -> None:
+    windows = _modulated(np.random.default_rng(1), 5, 90)[:, None, :]  # (N, 1, W) as the model sees them
+    # the device's real-FFT Hilbert transform in float32 against a complex FFT in float64
+    np.testing.assert_allclose(envelope_bands(windows), study_envelope_bands(windows, 4), atol=1e-5)
+
+
+def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three classes apart in the features, with a class-specific modulation rate in the windows."""
+    y = rng.integers(0, 3, size=n)
+    features = np.abs(np.eye(3, 4)[y] * 6.0 + rng.normal(size=(n, 4)))
+    windows = np.concatenate([_modulated(rng, 1, (30, 100, 160)[c]) for c in y])
+    return features, y, windows
+
+
+def test_a_window_with_familiar_features_but_an_unseen_envelope_scores_as_novel() -> None:
+    rng = np.random.default_rng(2)
+    f, y, w = _data(rng, 300)
+    stats = fit_novelty(f, y, CLASSES, "sqrt_envelope_mahalanobis", w)
+    assert stats.envelope_bands == 4 and stats.feature_dim == 4 and stats.means.shape == (3, 8)
+    stats = calibrate(stats, *_data(rng, 150)[::2])
+    scorer = NoveltyScorer(stats)
+    fam_f, fam_y, fam_w = _data(rng, 100)
+    familiar = scorer.score(fam_f, fam_w)
+    # features of class 0, but the window's envelope repeats at a rate no class has (band 3)
+    novel = scorer.score(fam_f[fam_y == 0], _modulated(rng, int((fam_y == 0).sum()), 230))
+    assert np.mean(familiar > stats.thresholds["p99"]) < 0.05
+    assert np.mean(novel > stats.thresholds["p99"]) > 0.95
+    # the feature-only score cannot see it: the same features score alike
+    plain = NoveltyScorer(fit_novelty(f, y, CLASSES))
+    assert np.median(plain.score(fam_f[fam_y == 0])) < np.percentile(plain.score(f), 99)
+
+
+def test_statistics_round_trip_through_json_and_keep_their_bands() -> None:
+    rng = np.random.default_rng(3)
+    f, y, w = _data(rng, 120)
+    stats = calibrate(fit_novelty(f, y, CLASSES, "sqrt_envelope_mahalanobis", w), f, w)
+    doc = json.loads(json.dumps(stats.to_dict()))
+    assert doc["envelope_bands"] == 4
+    back = NoveltyStats.from_dict(doc)
+    assert back.envelope_bands == 4 and back.needs_windows
+    np.testing.assert_allclose(NoveltyScorer(back).score(f, w), NoveltyScorer(stats).score(f, w), rtol=1e-12)
+
+
+def test_feature_only_statistics_need_no_windows_and_carry_no_bands() -> None:
+    rng = np.random.default_rng(4)
+    f, y, w = _data(rng, 120)
+    stats = fit_novelty(f, y, CLASSES)
+    doc = stats.to_dict()
+    assert "envelope_bands" not in doc and not NoveltyStats.from_dict(doc).needs_windows
+    scorer = NoveltyScorer(stats)
+    np.testing.assert_array_equal(scorer.score(f), scorer.score(f, w))  # windows are ignored
+
+
+def test_scoring_without_or_with_mismatched_windows_is_refused_with_the_fix() -> None:
+    rng = np.random.default_rng(5)
+    f, y, w = _data(rng, 120)
+    scorer = NoveltyScorer(fit_novelty(f, y, CLASSES, "sqrt_envelope_mahalanobis", w))
+    with pytest.raises(DataError, match=r"needs the model's input windows.*pass windows="):
+        scorer.score(f)
+    with pytest.raises(DataError, match="do not fit 120 feature rows"):
+        scorer.score(f, w[:10])
+    with pytest.raises(DataError, match="do not fit"):
+        scorer.score(f, w[:, :16])  # too short for four bands
+    bad = w.copy()
+    bad[3, 7] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        scorer.score(f, bad)
+    with pytest.raises(DataError, match="needs the model's input windows"):
+        fit_novelty(f, y, CLASSES, "sqrt_envelope_mahalanobis")
+
+
+@pytest.mark.parametrize("bands", [None, 0, 8, 2.5, True, "4"])
+def test_malformed_band_counts_are_refused_by_the_parser(bands: object) -> None:
+    rng = np.random.default_rng(6)
+    f, y, w = _data(rng, 120)
+    doc = fit_novelty(f, y, CLASSES, "sqrt_envelope_mahalanobis", w).to_dict()
+    if bands is None:
+        del doc["envelope_bands"]
+    else:
+        doc["envelope_bands"] = bands
+    with pytest.raises(NoveltyStatsError, match="sensor-7: novelty statistics are malformed"):
+        NoveltyStats.from_dict(doc, "sensor-7")
