@@ -11,6 +11,13 @@ won would move into :mod:`runtime.novelty.scores`:
 ``features_logits``  Mahalanobis on the features and logits side by side
 ``maha_plus_logit``  standardised Mahalanobis plus standardised negative max-logit
 ``max_maha_softmax`` the larger of standardised Mahalanobis and standardised (1 - max-softmax)
+``sqrt_envelope``    the device's ``sqrt_envelope_mahalanobis`` (:mod:`runtime.novelty.stats`): the
+                     root features whitened jointly with 4 log band energies of the window's
+                     envelope spectrum, which no training shaped; on device since it won here
+                     (docs/novelty.md, "Which score")
+``joint_spectrum``   the same with 32 log band energies of the window's power spectrum instead
+                     (:mod:`drsn_edge.study.novelty_signal`): a recording's fingerprint, which
+                     ranks every held-out class perfectly and flags familiar classes at another load
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from collections.abc import Callable
 import numpy as np
 
 from drsn_edge.novelty.features import Outputs
-from runtime.novelty import ledoit_wolf, max_softmax
+from drsn_edge.study.novelty_signal import spectrum_bands
+from runtime.novelty import NoveltyScorer, fit_novelty, ledoit_wolf, max_softmax
+from runtime.novelty.scores import transform
 
 CANDIDATES: tuple[str, ...] = (
     "knn",
@@ -28,6 +37,8 @@ CANDIDATES: tuple[str, ...] = (
     "features_logits",
     "maha_plus_logit",
     "max_maha_softmax",
+    "sqrt_envelope",
+    "joint_spectrum",
 )
 KNN_K = 10
 
@@ -59,6 +70,12 @@ def _standardised(score: Score, val: Outputs) -> Score:
     return lambda o: (score(o) - mean) / std
 
 
+def _windows(o: Outputs) -> np.ndarray:
+    if o.windows is None:
+        raise ValueError("a signal candidate needs Outputs with their windows (model_outputs keeps them)")
+    return o.windows
+
+
 def fit_candidates(train: Outputs, labels: np.ndarray, n_classes: int, val: Outputs) -> dict[str, Score]:
     """Every candidate's score function, fitted on ``train`` (standardised on ``val`` where combined)."""
     y = np.asarray(labels).astype(np.int64)
@@ -74,6 +91,12 @@ def fit_candidates(train: Outputs, labels: np.ndarray, n_classes: int, val: Outp
         kth: np.ndarray = 1.0 - np.sort(sim, axis=1)[:, -KNN_K]
         return kth
 
+    envelope = NoveltyScorer(
+        fit_novelty(f, y, [str(c) for c in range(n_classes)], "sqrt_envelope_mahalanobis", _windows(train))
+    )
+    spectrum = _shared(
+        np.hstack([transform(f, "sqrt_mahalanobis"), spectrum_bands(_windows(train))]), y, n_classes
+    )
     maha = _standardised(lambda o: shared(o.features), val)
     logit = _standardised(lambda o: -o.logits.max(axis=1), val)
     softmax = _standardised(lambda o: max_softmax(o.logits), val)
@@ -83,4 +106,8 @@ def fit_candidates(train: Outputs, labels: np.ndarray, n_classes: int, val: Outp
         "features_logits": lambda o: joint(np.hstack([o.features, o.logits])),
         "maha_plus_logit": lambda o: maha(o) + logit(o),
         "max_maha_softmax": lambda o: np.maximum(maha(o), softmax(o)),
+        "sqrt_envelope": lambda o: envelope.score(o.features, _windows(o)),
+        "joint_spectrum": lambda o: spectrum(
+            np.hstack([transform(o.features, "sqrt_mahalanobis"), spectrum_bands(_windows(o))])
+        ),
     }

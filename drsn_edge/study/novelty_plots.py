@@ -47,6 +47,7 @@ def plot_candidates(rows: list[dict[str, Any]], out: Path) -> None:
     """One bar per score on each goal: LOCO AUROC, second-machine AUROC, familiar windows flagged."""
     from drsn_edge.study.novelty_metrics import ALL_SCORES
     from drsn_edge.study.novelty_report import LABELS as ALL_LABELS
+    from drsn_edge.study.novelty_report import ON_DEVICE_AS, _shifted
 
     loco = [r for r in rows if r.get("kind") == "loco"]
     cw = [r for r in rows if r.get("kind") == "cwru"]
@@ -61,20 +62,25 @@ def plot_candidates(rows: list[dict[str, Any]], out: Path) -> None:
          lambda m: [r["simulator"][m]["auroc"] for r in cw]),
         ("familiar windows flagged at p99, smoothed, % (goal ≤ 1)", 1.0,
          lambda m: [100 * r["familiar"][m]["flagged_smoothed"] for r in cw]),
+        ("familiar classes at 2 HP, flagged % (p99, smoothed)", 100.0,
+         lambda m: [100 * v for r in cw if (v := _shifted(r, 2, m)) is not None]),
     )
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), dpi=110)
+    fig, axes = plt.subplots(1, 4, figsize=(19, 5.2), dpi=110)
     y = np.arange(len(scores))
     for ax, (title, goal, get) in zip(axes, panels, strict=True):
         stats = [_ms(get(m)) for m in scores]
-        colors = ["tab:blue" if m in METHODS else "tab:gray" for m in scores]
+        colors = ["tab:blue" if m in METHODS or m in ON_DEVICE_AS else "tab:gray" for m in scores]
         ax.barh(y, [s[0] for s in stats], xerr=[s[1] for s in stats], color=colors, capsize=2)
-        ax.axvline(goal, color="k", lw=0.8, ls="--")
+        if goal <= 1.0:  # the last panel has no goal, only a comparison
+            ax.axvline(goal, color="k", lw=0.8, ls="--")
         ax.set_title(title, fontsize=9)
         ax.set_yticks(y, [ALL_LABELS[m] for m in scores] if ax is axes[0] else [], fontsize=8)
         ax.invert_yaxis()
         if goal < 1:
             ax.set_xlim(0.5, 1.005)
+        elif goal > 1:
+            ax.set_xlim(0.0, 100.0)
         else:
             ax.set_xlim(left=0.0)
     fig.suptitle(

@@ -29,7 +29,11 @@ LABELS = {
     "features_logits": "Mahalanobis on features + logits",
     "maha_plus_logit": "Mahalanobis + max-logit (standardised)",
     "max_maha_softmax": "max(Mahalanobis, max-softmax) (standardised)",
+    "sqrt_envelope": "Mahalanobis on sqrt features + 4 envelope bands",
+    "joint_spectrum": "Mahalanobis on sqrt features + 32 spectrum bands",
 }
+#: candidates the device runs under another name (runtime.novelty.scores)
+ON_DEVICE_AS = {"sqrt_envelope": "sqrt_envelope_mahalanobis"}
 
 
 def _stat(values: Sequence[float | None]) -> tuple[float, float, int]:
@@ -202,7 +206,7 @@ def candidates_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "score": LABELS[m],
-                "on_device": "yes" if m in METHODS else "no (study only)",
+                "on_device": "yes" if m in METHODS or m in ON_DEVICE_AS else "no (study only)",
                 "loco_auroc": _fmt(seeds),
                 "paired_vs_mahalanobis": _fmt([a - b for a, b in zip(seeds, base, strict=True)]),
                 "worst_class": f"{worst} {_fmt(worst_auroc, digits=2)}",
@@ -211,9 +215,21 @@ def candidates_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "familiar_flagged_p99_smoothed_pct": _fmt(
                     [r["familiar"][m]["flagged_smoothed"] for r in cw], 100, 2
                 ),
+                **{
+                    f"load_shift_{hp}hp_flagged_smoothed_pct": _fmt(
+                        [_shifted(r, hp, m) for r in cw], 100, 1
+                    )
+                    for hp in SHIFT_LOADS
+                },
             }
         )
     return sorted(out, key=lambda r: -float(r["loco_auroc"].split(" ")[0]))
+
+
+def _shifted(row: dict[str, Any], hp: int, m: str) -> float | None:
+    """Share of a CWRU row's windows at ``hp`` flagged after smoothing, None in rows without it."""
+    value = row.get("load_shift", {}).get(str(hp), {}).get(m, {}).get("flagged_smoothed")
+    return None if value is None else float(value)
 
 
 def baseline_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

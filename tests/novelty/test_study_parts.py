@@ -73,7 +73,7 @@ def _outputs(rng: np.random.Generator, n: int, shift: float = 0.0) -> tuple[Outp
     y = np.arange(n) % 3
     centres = np.array([[4.0, 0, 0, 0], [0, 4.0, 0, 0], [0, 0, 4.0, 0]])
     f = np.abs(centres[y] + rng.normal(size=(n, 4)) * 0.5 + shift)
-    return Outputs(logits=f[:, :3] * 2.0, features=f), y
+    return Outputs(logits=f[:, :3] * 2.0, features=f, windows=rng.normal(size=(n, 1, 256))), y
 
 
 def test_every_candidate_scores_windows_from_nowhere_above_familiar_ones() -> None:
@@ -82,7 +82,7 @@ def test_every_candidate_scores_windows_from_nowhere_above_familiar_ones() -> No
     val, _ = _outputs(rng, 300)
     familiar, _ = _outputs(rng, 300)
     far = np.abs(rng.normal(size=(100, 4)) * 0.5 + np.array([0, 0, 0, 6.0]))  # a direction never trained
-    novel = Outputs(logits=far[:, :3] * 2.0, features=far)
+    novel = Outputs(logits=far[:, :3] * 2.0, features=far, windows=rng.normal(size=(100, 1, 256)))
     fns = fit_candidates(train, y, 3, val)
     assert set(fns) == set(CANDIDATES)
     for name, fn in fns.items():
