@@ -12,9 +12,10 @@ won would move into :mod:`runtime.novelty.scores`:
 ``maha_plus_logit``  standardised Mahalanobis plus standardised negative max-logit
 ``max_maha_softmax`` the larger of standardised Mahalanobis and standardised (1 - max-softmax)
 ``sqrt_envelope``    the device's ``sqrt_envelope_mahalanobis`` (:mod:`runtime.novelty.stats`): the
-                     root features whitened jointly with 4 log band energies of the window's
-                     envelope spectrum, which no training shaped; on device since it won here
-                     (docs/novelty.md, "Which score")
+                     root features whitened jointly with 4 log band energies of the rectified
+                     window's spectrum up to Nyquist/4, which no training shaped; on device since
+                     it won here (docs/novelty.md, "Which score")
+``sqrt_hilbert``     the same with the Hilbert envelope (three FFTs per window instead of one)
 ``joint_spectrum``   the same with 32 log band energies of the window's power spectrum instead
                      (:mod:`drsn_edge.study.novelty_signal`): a recording's fingerprint, which
                      ranks every held-out class perfectly and flags familiar classes at another load
@@ -27,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from drsn_edge.novelty.features import Outputs
-from drsn_edge.study.novelty_signal import spectrum_bands
+from drsn_edge.study.novelty_signal import envelope_bands, spectrum_bands
 from runtime.novelty import NoveltyScorer, fit_novelty, ledoit_wolf, max_softmax
 from runtime.novelty.scores import transform
 
@@ -38,6 +39,7 @@ CANDIDATES: tuple[str, ...] = (
     "maha_plus_logit",
     "max_maha_softmax",
     "sqrt_envelope",
+    "sqrt_hilbert",
     "joint_spectrum",
 )
 KNN_K = 10
@@ -97,6 +99,9 @@ def fit_candidates(train: Outputs, labels: np.ndarray, n_classes: int, val: Outp
     spectrum = _shared(
         np.hstack([transform(f, "sqrt_mahalanobis"), spectrum_bands(_windows(train))]), y, n_classes
     )
+    hilbert = _shared(
+        np.hstack([transform(f, "sqrt_mahalanobis"), envelope_bands(_windows(train), 4)]), y, n_classes
+    )
     maha = _standardised(lambda o: shared(o.features), val)
     logit = _standardised(lambda o: -o.logits.max(axis=1), val)
     softmax = _standardised(lambda o: max_softmax(o.logits), val)
@@ -107,6 +112,9 @@ def fit_candidates(train: Outputs, labels: np.ndarray, n_classes: int, val: Outp
         "maha_plus_logit": lambda o: maha(o) + logit(o),
         "max_maha_softmax": lambda o: np.maximum(maha(o), softmax(o)),
         "sqrt_envelope": lambda o: envelope.score(o.features, _windows(o)),
+        "sqrt_hilbert": lambda o: hilbert(
+            np.hstack([transform(o.features, "sqrt_mahalanobis"), envelope_bands(_windows(o), 4)])
+        ),
         "joint_spectrum": lambda o: spectrum(
             np.hstack([transform(o.features, "sqrt_mahalanobis"), spectrum_bands(_windows(o))])
         ),

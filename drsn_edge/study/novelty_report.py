@@ -29,7 +29,8 @@ LABELS = {
     "features_logits": "Mahalanobis on features + logits",
     "maha_plus_logit": "Mahalanobis + max-logit (standardised)",
     "max_maha_softmax": "max(Mahalanobis, max-softmax) (standardised)",
-    "sqrt_envelope": "Mahalanobis on sqrt features + 4 envelope bands",
+    "sqrt_envelope": "Mahalanobis on sqrt features + 4 envelope bands (rectified)",
+    "sqrt_hilbert": "Mahalanobis on sqrt features + 4 envelope bands (Hilbert)",
     "joint_spectrum": "Mahalanobis on sqrt features + 32 spectrum bands",
 }
 #: candidates the device runs under another name (runtime.novelty.scores)

@@ -12,7 +12,7 @@ and the root makes it closer to one, so a shared covariance describes every clas
 novelty study's cached models it ranks held-out classes and another machine higher than the plain
 distance and flags fewer familiar windows (docs/novelty.md, "Which score").
 ``sqrt_envelope_mahalanobis`` whitens those root features jointly with four log band energies of
-the window's envelope spectrum (:func:`envelope_bands`), which no training shaped: a network
+the window's (rectified) envelope spectrum (:func:`envelope_bands`), which no training shaped: a network
 trained without one ball fault never had to separate it from the other ball faults, the envelope
 of the raw window does. It needs the model's input windows beside the features.
 """
@@ -53,32 +53,24 @@ def envelope_bands(windows: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.nda
     """(N, n_bands) log mean power of each window's envelope spectrum in equal bands up to Nyquist/4.
 
     ``windows`` (N, W) or (N, 1, W) are the model's input (z-scored per window, so the bands are
-    the envelope's shape, not the sensor's gain). The envelope is the magnitude of the analytic
-    signal, ``sqrt(x² + H[x]²)``, with the Hilbert transform ``H`` as one real FFT and one real
-    inverse FFT of the quadrature spectrum (half the cost of a complex inverse FFT); its mean is
-    removed and its power spectrum taken with a second real FFT. The transforms run in float32:
-    the bands move by < 1e-6 against float64 and the cost, which is per window on the device, by
-    half. Bin 0 (DC) is left out; the bands split bins 1 .. W/8 into ``n_bands`` runs of equal
-    width (bearing defect rates are slow, so the envelope's upper spectrum carries little).
-    Defined for W >= 8 * n_bands.
+    the envelope's shape, not the sensor's gain). The envelope is the rectified window ``|x|``:
+    the low part of its spectrum is 2/π times the spectrum of the analytic signal's magnitude
+    wherever the resonance that carries the impacts lies above W/8 bins (above 750 Hz at 12 kHz),
+    and it costs one real FFT per window where the Hilbert envelope costs three (the study
+    measured both: 0.983 against 0.990 leave-one-class-out, docs/novelty.md). The transform runs
+    in float32. Bin 0 (DC) is left out; the bands split bins 1 .. W/8 into ``n_bands`` runs of
+    equal width (bearing defect rates are slow). Defined for W >= 8 * n_bands.
     """
     w = np.asarray(windows, dtype=np.float32)
     w = w.reshape(len(w), -1)
     n = w.shape[1]
     if n < 8 * n_bands:
         raise ValueError(f"windows of {n} samples are too short for {n_bands} envelope bands")
-    spec = np.fft.rfft(w, axis=1)
-    quadrature = np.empty_like(spec)  # -j * spectrum, without DC and Nyquist: the Hilbert transform's
-    quadrature.real, quadrature.imag = spec.imag, -spec.real
-    quadrature[:, 0] = 0.0
-    if n % 2 == 0:
-        quadrature[:, -1] = 0.0
-    hilbert = np.fft.irfft(quadrature, n=n, axis=1)
-    env = np.sqrt(w * w + hilbert * hilbert)
+    env = np.abs(w)
     env -= env.mean(axis=1, keepdims=True)
-    power = np.abs(np.fft.rfft(env, axis=1)[:, : n // 8 + 1]) ** 2
+    power = np.abs(np.fft.rfft(env, axis=1)[:, : n // 8 + 1]).astype(np.float64) ** 2
     edges = np.linspace(1, power.shape[1], n_bands + 1).astype(np.int64)
-    sums = np.add.reduceat(power, edges[:-1], axis=1).astype(np.float64)
+    sums = np.add.reduceat(power, edges[:-1], axis=1)
     out: np.ndarray = np.log(sums / np.diff(edges) + 1e-12)
     return out
 

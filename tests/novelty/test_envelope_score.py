@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from drsn_edge.study.novelty_signal import envelope_bands as study_envelope_bands
 from runtime.errors import DataError
 from runtime.novelty import NoveltyScorer, NoveltyStats, NoveltyStatsError, calibrate, fit_novelty
 from runtime.novelty.scores import envelope_bands
@@ -35,10 +34,16 @@ def test_the_band_of_the_modulation_rate_carries_the_envelope_energy() -> None:
     assert (high[:, 2] - low[:, 2] > 3.0).all()  # the band itself, not only the ranking, moves
 
 
-def test_device_bands_equal_the_full_fft_float64_hilbert_envelope_of_the_study() -> None:
-    windows = _modulated(np.random.default_rng(1), 5, 90)[:, None, :]  # (N, 1, W) as the model sees them
-    # the device's real-FFT Hilbert transform in float32 against a complex FFT in float64
-    np.testing.assert_allclose(envelope_bands(windows), study_envelope_bands(windows, 4), atol=1e-5)
+def test_an_amplitude_modulated_resonance_gives_the_rectified_envelope_power_exactly() -> None:
+    # |(1 + m cos 2πft) sin 2πf_c t| = 2/π (1 + m cos 2πft) + terms at 2k f_c ± f, all above bin 256
+    t = np.arange(W)
+    m, f, fc = 0.5, 100, 600
+    x = (1 + m * np.cos(2 * np.pi * f * t / W)) * np.sin(2 * np.pi * fc * t / W)
+    bands = envelope_bands(x[None, None, :])[0]
+    expected = ((2 / np.pi) * m * W / 2) ** 2 / 64  # one line in band 1 (bins 65-128) of 64 bins
+    assert np.exp(bands[1]) == pytest.approx(expected, rel=1e-3)
+    # the other bands hold only the rectifier's harmonics folded back by sampling (2·2f_c + f -> bin 252)
+    assert bands[1] - max(bands[0], bands[2], bands[3]) > 5.0
 
 
 def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
