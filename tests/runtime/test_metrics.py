@@ -78,8 +78,12 @@ def test_observe_many_fills_the_buckets_and_sum_as_one_observe_per_value() -> No
         h_one.observe(float(v))
     observe_many(h_many, values[:-1])
     observe_many(h_many, np.array([]))
-    assert [(s.name, s.labels, s.value) for s in list(one.collect())[0].samples if s.name != "lat_created"] == [
-        (s.name, s.labels, s.value) for s in list(many.collect())[0].samples if s.name != "lat_created"]
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
+        family = next(iter(registry.collect()))
+        return [(s.name, s.labels, s.value) for s in family.samples if s.name != "lat_created"]
+
+    assert samples(one) == samples(many)
     observe_many(h_many, values[-1:])
-    buckets = [s.value for s in list(many.collect())[0].samples if s.name == "lat_bucket"]
+    buckets = [v for name, _, v in samples(many) if name == "lat_bucket"]
     assert buckets[-1] == len(values) - 1  # the +Inf bucket (cumulative) did not count the NaN
