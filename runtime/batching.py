@@ -78,6 +78,8 @@ class BatchResult:
     t_done: float
     #: float32 (N, F) pooled features from the same backend call; None for a model without them
     features: np.ndarray | None = None
+    #: the normalised model inputs of the call, (N, C, W) (a novelty score may read the windows)
+    inputs: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -296,7 +298,7 @@ class MicroBatcher:
             return
         self.stats.batches += 1
         self.stats.inferred += len(windows)
-        self._deliver(BatchResult(windows, logits, softmax(logits), t_done - t0, t_done, features))
+        self._deliver(BatchResult(windows, logits, softmax(logits), t_done - t0, t_done, features, x))
 
     def _inputs(self, windows: list[Window]) -> np.ndarray:
         """The batch as one float32 array, raw windows normalised in one call for the whole batch."""

@@ -44,7 +44,8 @@ def batch_scores(
             break
     if scorer is None:  # no sensor of the batch scores novelty (off unless configured): nothing to do
         return None
-    scores = scorer.score(batch.features)
+    # a score that reads the windows too gets the batch's model inputs (the raw Window.data is not)
+    scores = scorer.score(batch.features, batch.inputs if scorer.stats.needs_windows else None)
     observe_many(metrics.novelty_score, scores)  # one bucket update per batch, not per window
     return scores
 

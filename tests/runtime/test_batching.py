@@ -211,3 +211,14 @@ def test_batches_carry_the_features_of_the_same_call() -> None:
             for b in batches if b.features is not None for j, w in enumerate(b.windows)}
     assert len(rows) == len(x)
     np.testing.assert_allclose(np.stack([rows[i] for i in range(len(x))]), ref, rtol=1e-3, atol=1e-4)
+
+
+def test_a_batch_carries_the_inputs_the_model_saw() -> None:
+    got: list[BatchResult] = []
+    batcher = MicroBatcher(FakeBackend(), max_batch=4, max_wait_ms=1, on_batch=got.append)
+    batcher.start()
+    windows = _windows(4)
+    batcher.submit_many(windows)
+    batcher.close()
+    assert len(got) == 1 and got[0].inputs is not None
+    np.testing.assert_array_equal(got[0].inputs, np.stack([w.data for w in windows]))
