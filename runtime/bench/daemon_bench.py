@@ -39,8 +39,8 @@ from runtime.windowing import signal_spec
 
 Mode = Literal["fast", "realtime"]
 Arrival = Literal["staggered", "aligned"]
-#: novelty scoring off, on in every daemon phase, or both: the fast phase without (the daemon's
-#: default, which the ratio and the real-time phase use) and then again with it, for its cost
+#: novelty scoring off, on in every daemon phase (the daemon's default for a calibrated model), or
+#: both: the fast phase without (which the ratio and the real-time phase use) and with it, for its cost
 Novelty = Literal["off", "on", "both"]
 
 
@@ -94,7 +94,7 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
             os.sched_setaffinity(0, {opts.pin_cpu})  # before any daemon or ORT thread exists
         recordings = make_recordings(Path(tmp) / "rec", opts.work.sample_rate, opts.recording_s, opts.seed)
         windows = sample_windows(meta, recordings, opts.work.batch)
-        w = replace(opts.work, novelty=opts.novelty == "on")  # both: the daemon's default (off) first
+        w = replace(opts.work, novelty=opts.novelty == "on")  # both: without novelty, then the pair
         null = w.backend == "null"
         phases["bare1"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #1", null)
         for mode in opts.modes:

@@ -39,7 +39,8 @@ class Workload:
     predictions: Literal["window", "batch"] = "window"
     #: null: a constant stand-in for the model (runtime.bench.null_backend), the daemon's own cost
     backend: Literal["onnxruntime", "null"] = "onnxruntime"
-    #: novelty scoring on every sensor (config ``novelty.threshold: p99.9``; needs a calibrated model)
+    #: novelty scoring on every sensor with the daemon's default settings (needs a calibrated model);
+    #: False sets ``novelty.threshold: off``
     novelty: bool = False
 
 
@@ -93,5 +94,5 @@ def daemon_config(work: Workload, recordings: list[Path], pacing: Pacing, host: 
         },
         "prediction_qos": work.prediction_qos or 0,
         "logging": {"level": "WARNING"},
-        "novelty": {"threshold": "p99.9" if work.novelty else "off"},
+        **({} if work.novelty else {"novelty": {"threshold": "off"}}),  # on: the daemon's own default
     }
