@@ -157,6 +157,8 @@ def _write_lolo(rows: list[dict[str, Any]], out: Path, rep: Any) -> str:
         out / "lolo_runs.csv", [{k: v for k, v in r.items() if not k.startswith("recall")} for r in rows]
     )
     md: str = "## Leave-one-load-out (CWRU drive end, 12 kHz)\n\n" + rep.lolo_markdown(table, rows)
+    paired = rep.lolo_paired(rows)
+    md += ("\n" + paired) if paired else ""
     for model in dict.fromkeys(r["model"] for r in rows):
         for aug in sorted({bool(r["augment"]) for r in rows if r["model"] == model}):
             md += "\n" + rep.recall_markdown(recalls, model, aug)

@@ -161,6 +161,29 @@ def lolo_markdown(table: list[dict[str, Any]], rows: list[dict[str, Any]]) -> st
     )
 
 
+def lolo_paired(rows: list[dict[str, Any]], reference: str = "drsn_cw_paper") -> str:
+    """``reference`` (clean training, no AdaBN) minus every other network, paired by (seed, test load).
+
+    A seed and a held-out load fix the data a pair saw, so the paired difference separates the
+    networks from the fold-to-fold spread that dominates the per-model means.
+    """
+    acc = {
+        (r["model"], int(r["seed"]), int(r["test_load"])): float(r["acc"]) for r in rows if not r["augment"]
+    }
+    lines = []
+    for other in sorted({m for m, _, _ in acc} - {reference}):
+        pairs = [k[1:] for k in acc if k[0] == reference and (other, *k[1:]) in acc]
+        if not pairs:
+            continue
+        m, sd, n = mean_std(acc[(reference, *p)] - acc[(other, *p)] for p in pairs)
+        spread = "" if sd != sd else f" ± {100 * sd:.1f}"
+        lines.append(
+            f"- {reference} minus {other} (clean training, no AdaBN): {100 * m:+.1f}{spread} points "
+            f"over {n} (seed, test load) pairs"
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def recall_markdown(recalls: list[dict[str, Any]], model: str, augment: bool) -> str:
     sel = [r for r in recalls if r["model"] == model and r["augment"] == augment]
     classes = list(dict.fromkeys(r["class"] for r in sel))

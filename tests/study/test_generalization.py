@@ -197,3 +197,23 @@ def test_fewshot_paired_differences_are_per_seed() -> None:
     assert "minus from scratch +15.0 ± 7.1 points (n=2 seeds)" in text
     assert "minus the new head +40.0 points (n=1 seeds)" in text
     assert fewshot_paired([]) == ""
+
+
+def test_lolo_paired_compares_the_same_seed_and_test_load_only() -> None:
+    from drsn_edge.study.generalization_report import lolo_paired
+
+    def row(model: str, seed: int, load: int, acc: float, augment: bool = False) -> dict[str, object]:
+        return {"model": model, "seed": seed, "test_load": load, "acc": acc, "augment": augment}
+
+    rows = [
+        row("drsn_cw_paper", 0, 1, 0.95),
+        row("drsn_cw_paper", 0, 2, 0.99),
+        row("drsn_cw_paper", 1, 1, 0.90),  # no wdcnn partner: left out
+        row("wdcnn", 0, 1, 0.90),
+        row("wdcnn", 0, 2, 0.98),
+        row("wdcnn", 0, 3, 0.50),  # no drsn_cw partner: left out
+        row("wdcnn", 0, 1, 0.10, augment=True),  # augmented runs are another configuration
+    ]
+    text = lolo_paired(rows)
+    assert "drsn_cw_paper minus wdcnn (clean training, no AdaBN): +3.0 ± 2.8 points over 2" in text
+    assert lolo_paired([row("wdcnn", 0, 1, 0.9)]) == ""
