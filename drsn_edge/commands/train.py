@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "the backbone is kept and a new classifier is built, reusing the rows of classes both share. "
         "Defaults change to the fine-tuning recipe (drsn_edge.training.finetune.FINETUNE, chosen on "
         "development draws of the few-shot study): --epochs 20 and --lr 0.05 (sgd; 1e-4 for "
-        "adam/adamw), --hop window/4, --backbone-lr-scale 1, --label-smoothing 0, --no-adabn-start; "
+        "adam/adamw), --hop window/4, --backbone-lr-scale 1, --label-smoothing 0, --no-adabn-start, "
+        "no --augment-noise (`--augment-noise off` turns a recipe's off); "
         "with --freeze backbone --lr 0.1 (sgd; 1e-3 for adam/adamw)",
     )
     f.add_argument(
