@@ -14,7 +14,7 @@ drawn afresh for every seed) three methods train on the same windows:
   the defaults of ``drsn-edge train --init --freeze backbone`` (:data:`.finetune.HEAD`);
 * ``finetune``: every layer starts from the parent and learns, with the defaults of
   ``drsn-edge train --init`` (:data:`.finetune.FINETUNE`): the study measures the recipe a user gets.
-  ``--fewshot-recipe KEY=VALUE,...`` changes it for the study alone (how the defaults were chosen,
+  ``--fewshot-recipe KEY=VALUE;...`` changes it for the study alone (how the defaults were chosen,
   on development seeds).
 
 With a few seconds there is nothing to spare for a validation split, so every method keeps its
