@@ -229,8 +229,13 @@ def _window_bands(windows: np.ndarray | None, n: int, bands: int) -> np.ndarray:
             "the novelty score sqrt_envelope_mahalanobis needs the model's input windows beside the "
             "features; pass windows= to the scorer, or calibrate with another --score"
         )
-    w = np.asarray(windows, dtype=np.float64)
-    if w.ndim < 2 or len(w) != n or w.reshape(n, -1).shape[1] < 8 * bands:
+    w = np.asarray(windows)  # the model's float32 input as it is: no float64 copy per batch
+    if (
+        not np.issubdtype(w.dtype, np.number)
+        or w.ndim < 2
+        or len(w) != n
+        or w.reshape(n, -1).shape[1] < 8 * bands
+    ):
         raise DataError(
             f"windows of shape {w.shape} do not fit {n} feature rows; pass one input window "
             f"(at least {8 * bands} samples) per feature row"

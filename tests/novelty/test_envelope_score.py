@@ -103,6 +103,8 @@ def test_scoring_without_or_with_mismatched_windows_is_refused_with_the_fix() ->
         scorer.score(f, w[:10])
     with pytest.raises(DataError, match="do not fit"):
         scorer.score(f, w[:, :16])  # too short for four bands
+    with pytest.raises(DataError, match="do not fit"):
+        scorer.score(f, np.full((120, 256), "x"))
     bad = w.copy()
     bad[3, 7] = np.nan
     with pytest.raises(DataError, match="NaN"):
