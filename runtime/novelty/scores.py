@@ -55,7 +55,7 @@ def envelope_bands(windows: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.nda
     ``windows`` (N, W) or (N, 1, W) are the model's input (z-scored per window, so the bands are
     the envelope's shape, not the sensor's gain). The envelope is the rectified window ``|x|``:
     the low part of its spectrum is 2/π times the spectrum of the analytic signal's magnitude
-    wherever the resonance that carries the impacts lies above W/8 bins (above 750 Hz at 12 kHz),
+    wherever the resonance that carries the impacts lies above fs/8 (1.5 kHz at 12 kHz),
     and it costs one real FFT per window where the Hilbert envelope costs three (the study
     measured both: 0.983 against 0.990 leave-one-class-out, docs/novelty.md). The transform runs
     in float32. Bin 0 (DC) is left out; the bands split bins 1 .. W/8 into ``n_bands`` runs of
