@@ -17,6 +17,7 @@ from drsn_edge.commands._data_args import (
     spec_from_args,
 )
 from runtime.errors import ConfigError
+from runtime.novelty.scores import DEFAULT_SCORE, NOVELTY_SCORES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,6 +73,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model-version", default="1", help="version string carried into the exported artifact")
     g.add_argument("--out", "-o", default="runs/train", help="output directory (checkpoints, report, plots)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    g.add_argument(
+        "--novelty-score",
+        choices=list(NOVELTY_SCORES),
+        default=DEFAULT_SCORE,
+        help=f"novelty score fitted at the end (default {DEFAULT_SCORE}; see `drsn-edge calibrate --score`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from drsn_edge.novelty.calibrate import calibrate_trained
 
-    calibrate_trained(best, model, data)  # novelty statistics ride in the checkpoint to the export
+    # novelty statistics ride in the checkpoint to the export
+    calibrate_trained(best, model, data, args.novelty_score)
     save_checkpoint(result.best_path, best)
     write_evaluation(
         ev,

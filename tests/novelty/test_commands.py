@@ -157,3 +157,29 @@ def test_bench_novelty_prints_and_saves_its_figures(
     figures = json.loads((tmp_path / "bench_novelty.json").read_text())
     assert figures["features"] == 16 and figures["rounds"] >= 10 and figures["novelty_us_per_window"] > 0
     assert (tmp_path / "bench_novelty.md").is_file()
+
+
+def test_the_envelope_score_is_fitted_exported_and_scored_with_the_windows(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refit = tmp_path / "envelope.pt"
+    assert main(["calibrate", str(trained), "-o", str(refit), "--score", "sqrt_envelope_mahalanobis"]) == 0
+    stats = load_checkpoint(refit).metadata.novelty
+    assert stats is not None and stats["score"] == "sqrt_envelope_mahalanobis"
+    assert stats["envelope_bands"] == 4
+    onnx_path = tmp_path / "envelope.onnx"
+    assert main(["export", "onnx", str(refit), "-o", str(onnx_path)]) == 0
+    scorer = scorer_of(read_onnx_metadata(onnx_path), str(onnx_path))
+    assert scorer is not None and scorer.stats.needs_windows and scorer.stats.feature_dim == 16
+    capsys.readouterr()
+    bench = ["bench", "novelty", "--model", str(onnx_path), "--seconds", "0.2", "--out", str(tmp_path)]
+    assert main(bench) == 0
+    figures = json.loads((tmp_path / "bench_novelty.json").read_text())
+    assert figures["score"] == "sqrt_envelope_mahalanobis" and figures["envelope_bands_ms_per_batch"] > 0
+
+
+def test_training_can_fit_the_envelope_score_at_the_end(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(out), "--novelty-score", "sqrt_envelope_mahalanobis"]) == 0
+    stats = load_checkpoint(out / "best.pt").metadata.novelty
+    assert stats is not None and stats["score"] == "sqrt_envelope_mahalanobis"
