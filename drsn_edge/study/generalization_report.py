@@ -260,7 +260,12 @@ def lolo_plot(table: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(12, 4.5))
     width = 0.8 / max(len(table), 1)
+    # one hue per network (dark: clean training, light: noise augmentation), hatched with AdaBN:
+    # sixteen configurations stay distinguishable where the default colour cycle repeats after ten
+    models = list(dict.fromkeys(t["model"] for t in table))
+    palette = plt.get_cmap("tab20")
     for i, t in enumerate(table):
+        colour = palette((2 * models.index(t["model"]) + (1 if t["augment"] else 0)) % 20)
         xs = np.arange(len(LOADS) + 1) + i * width
         ms = [t[f"{x}hp_mean"] for x in LOADS] + [t["mean"]]
         ss = [t[f"{x}hp_std"] for x in LOADS] + [t["std"]]
@@ -272,6 +277,9 @@ def lolo_plot(table: list[dict[str, Any]], path: Path) -> None:
             yerr=[100 * (s if s == s else 0) for s in ss],
             label=label,
             capsize=2,
+            color=colour,
+            hatch="///" if t["adabn"] else None,
+            edgecolor="white" if t["adabn"] else None,
         )
     ax.set_xticks(np.arange(len(LOADS) + 1) + 0.4 - width / 2)
     ax.set_xticklabels([f"test {x} HP" for x in LOADS] + ["mean"])
