@@ -172,10 +172,10 @@ def lolo_paired(rows: list[dict[str, Any]], reference: str = "drsn_cw_paper") ->
     }
     lines = []
     for other in sorted({m for m, _, _ in acc} - {reference}):
-        pairs = [k[1:] for k in acc if k[0] == reference and (other, *k[1:]) in acc]
+        pairs = [(seed, load) for m, seed, load in acc if m == reference and (other, seed, load) in acc]
         if not pairs:
             continue
-        m, sd, n = mean_std(acc[(reference, *p)] - acc[(other, *p)] for p in pairs)
+        m, sd, n = mean_std(acc[(reference, seed, load)] - acc[(other, seed, load)] for seed, load in pairs)
         spread = "" if sd != sd else f" ± {100 * sd:.1f}"
         lines.append(
             f"- {reference} minus {other} (clean training, no AdaBN): {100 * m:+.1f}{spread} points "
