@@ -23,7 +23,13 @@ from pydantic import Field, field_validator
 
 from runtime.config_base import StrictModel
 from runtime.errors import ConfigError, DrsnEdgeError
-from runtime.novelty.baseline import Baseline, BaselineFileError, BaselineLearner, baseline_path
+from runtime.novelty.baseline import (
+    Baseline,
+    BaselineFileError,
+    BaselineLearner,
+    baseline_path,
+    min_baseline_windows,
+)
 from runtime.novelty.smoothing import NoveltyFlag, SmoothingSpec
 from runtime.novelty.stats import NoveltyScorer
 
@@ -39,7 +45,8 @@ class NoveltyConfig(StrictModel):
         "p99.9",
         description="Score above which a window counts as unfamiliar: a calibrated percentile of the "
         "model's validation windows (p99, p99.9), a number, or off. A novelty block that omits it gets "
-        "p99.9; without any novelty block the daemon scores nothing (off).",
+        "p99.9, and so does a sensor without a block when its model carries novelty statistics (off turns "
+        "it off).",
     )
     history: int | None = Field(
         None, ge=1, le=10_000,
@@ -191,8 +198,14 @@ class SensorNovelty:
 
     def learn(self, windows: int) -> None:
         """Learn this machine's baseline from the next ``windows`` windows (it must run healthy)."""
-        if windows < 50:
-            raise ConfigError(f"baseline learning needs at least 50 windows, got {windows}; learn for longer")
+        dim = self.scorer.stats.feature_dim if self.scorer else None
+        need = min_baseline_windows(dim) if dim else 50
+        if windows < need:
+            reason = f"{dim} features need {need} healthy windows" if dim else f"at least {need} are needed"
+            raise ConfigError(
+                f"sensor {self.sensor}: baseline learning over {windows} windows is too short ({reason}); "
+                "learn for longer"
+            )
         self._learner, self._learn_left = None, windows
 
     def update(

@@ -95,3 +95,10 @@ def test_smoothing_defaults_come_from_the_fault_state() -> None:
     assert r.history == 7 and r.min_windows == 24 and r.min_duration_s == 1.0  # ceil(1 s / 42.7 ms)
     own = NoveltyConfig(history=4, min_windows=5, min_duration_s=0.0).resolved(7, 1.0, 0.05)
     assert (own.history, own.min_windows) == (4, 5)
+
+
+def test_learning_is_refused_when_shorter_than_the_features_need() -> None:
+    s = SensorNovelty("s1", _scorer(), NoveltyConfig(), model_sha256=SHA)
+    with pytest.raises(ConfigError, match=r"4 features need 200 healthy windows"):
+        s.learn(199)
+    s.learn(200)  # exactly min_baseline_windows(4) is enough
