@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.row_arrays import RowArrays
+
 _NONE = -1  # "no class" in the integer columns (state, pending)
 
 
@@ -37,7 +39,7 @@ class StepOutcome:
     score: np.ndarray
 
 
-class StateArray:
+class StateArray(RowArrays):
     """Fault-state numbers of several sensors (rows) with one smoothing config and class count.
 
     ``smoothing``, ``history``, thresholds, ``min_duration_s``, ``min_windows`` and
@@ -68,21 +70,6 @@ class StateArray:
 
     _COLUMNS = ("hist", "sums", "pos", "filled", "windows", "state", "pending", "pending_since",
                 "confidence", "no_data")
-
-    def add_row(self) -> int:
-        """A fresh row (warm-up, no state); the arrays double when full."""
-        if self.rows == len(self.pos):
-            old = {name: getattr(self, name) for name in self._COLUMNS}
-            self._alloc(2 * self.rows)
-            for name, values in old.items():
-                getattr(self, name)[: self.rows] = values
-        self.rows += 1
-        return self.rows - 1
-
-    def copy_row(self, src: StateArray, src_row: int, row: int) -> None:
-        """Take over ``src``'s row (same config and classes) into ``row`` of this array."""
-        for name in self._COLUMNS:
-            getattr(self, name)[row] = getattr(src, name)[src_row]
 
     def forget(self, row: int) -> None:
         """Empty the history of ``row`` (the state itself is the tracker's to set)."""

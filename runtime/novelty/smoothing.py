@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.errors import ConfigError
+from runtime.row_arrays import RowArrays
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class SmoothingSpec:
             )
 
 
-class FlagArray:
+class FlagArray(RowArrays):
     """The flags of several sensors with one :class:`SmoothingSpec`, one row each, stepped per batch.
 
     The daemon scores a whole batch at once; stepping every sensor's flag of a batch round in one
@@ -56,19 +57,6 @@ class FlagArray:
         self.pending = np.zeros(n, dtype=np.int64)
         self.flagged = np.zeros(n, dtype=bool)
         self.smoothed = np.full(n, np.nan, dtype=np.float64)
-
-    def add_row(self) -> int:
-        if self.rows == len(self.pos):
-            old = {name: getattr(self, name) for name in self._COLUMNS}
-            self._alloc(2 * self.rows)
-            for name, values in old.items():
-                getattr(self, name)[: self.rows] = values
-        self.rows += 1
-        return self.rows - 1
-
-    def copy_row(self, src: FlagArray, src_row: int, row: int) -> None:
-        for name in self._COLUMNS:
-            getattr(self, name)[row] = getattr(src, name)[src_row]
 
     def step(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Add one score to each of ``rows`` (distinct); return whether each is flagged after it."""
