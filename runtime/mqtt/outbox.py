@@ -203,12 +203,16 @@ class Outbox:
         return [Message(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
 
     def __len__(self) -> int:
-        return self._count
+        return self._committed
 
     @property
     def depth(self) -> int:
-        """Messages waiting for acknowledgement (for metrics)."""
-        return self._count
+        """Messages waiting for acknowledgement (for metrics): committed rows only.
+
+        Read without the lock by other threads; a transaction in progress (or one that fails and
+        rolls back, as on a full disk) must not show its rows, so this is updated at COMMIT.
+        """
+        return self._committed
 
     @property
     def dropped(self) -> DropCounts:
@@ -274,6 +278,7 @@ class Outbox:
             if self.fault_injection is not None:
                 self.fault_injection("commit")
             self._db.execute("COMMIT")
+            self._committed = self._count
         except BaseException:
             # SQLite may already have rolled back (SQLITE_FULL at COMMIT does); then ROLLBACK fails
             if self._db.in_transaction:
@@ -285,6 +290,7 @@ class Outbox:
 
     def _reload_counters(self) -> None:
         self._count = int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        self._committed = self._count
         full, expired = self._meta(_DROPPED_FULL), self._meta(_DROPPED_EXPIRED)
         self._dropped = DropCounts(int(full or 0), int(expired or 0))
 

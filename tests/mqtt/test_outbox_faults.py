@@ -111,3 +111,21 @@ def test_a_zeroed_header_counts_as_a_damaged_outbox(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with Outbox(path) as ob:
         assert ob.moved_aside is not None and ob.depth == 0
+
+
+def test_depth_shows_committed_rows_only_while_a_write_is_under_way(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db", max_messages=10)
+    ob.put_many([NewMessage("t", b"a")], meta={})
+    seen: list[int] = []
+
+    def full_disk_reading_depth(op: str) -> None:  # another thread's metrics read, mid-transaction
+        seen.append(ob.depth)
+        disk_full(op)
+
+    ob.fault_injection = full_disk_reading_depth
+    with pytest.raises(sqlite3.OperationalError):
+        ob.put_many([NewMessage("t", b"b"), NewMessage("t", b"c")], meta={})
+    assert seen == [1] and ob.depth == len(ob) == 1
+    ob.fault_injection = None
+    ob.put_many([NewMessage("t", b"b")], meta={})
+    assert ob.depth == 2
