@@ -21,7 +21,7 @@ from runtime.backends import AutoBackendConfig, BackendConfig
 from runtime.config_base import StrictModel
 from runtime.diagnostics.config import DiagnosticsConfig
 from runtime.errors import ConfigError
-from runtime.fault_state import FaultStateConfig
+from runtime.fault_state_config import FaultStateConfig
 from runtime.mqtt.config import MqttConfig
 from runtime.novelty.sensor import BaselineConfig, NoveltyConfig
 from runtime.sources import SourceConfig

@@ -11,13 +11,18 @@ from drsn_edge.cli import main
 from tests.daemon.support import MODEL
 from tests.support.broker import mosquitto_binary
 
+# every bench run starts its own broker
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        mosquitto_binary() is None, reason="mosquitto is not installed; `apt-get install mosquitto`"
+    ),
+]
 
-@pytest.mark.slow
+
 def test_bench_daemon_writes_json_markdown_and_plot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if mosquitto_binary() is None:
-        pytest.skip("mosquitto is not installed; `apt-get install mosquitto`")
     out = tmp_path / "bench"
     rc = main(["bench", "daemon", "--model", str(MODEL), "--sensors", "4", "--batch", "8", "--seconds", "1",
                "--warmup", "0.5", "--recording-seconds", "1", "--out", str(out)])
@@ -40,12 +45,9 @@ def test_bench_daemon_writes_json_markdown_and_plot(
     assert (out / "latency.png").stat().st_size > 10_000
 
 
-@pytest.mark.slow
 def test_bench_daemon_with_the_null_backend_reports_the_daemons_own_cost_and_rss(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if mosquitto_binary() is None:
-        pytest.skip("mosquitto is not installed; `apt-get install mosquitto`")
     out = tmp_path / "bench"
     rc = main(["bench", "daemon", "--model", str(MODEL), "--sensors", "4", "--batch", "8", "--seconds", "1",
                "--warmup", "0.5", "--recording-seconds", "1", "--mode", "fast", "--backend", "null",
@@ -63,12 +65,9 @@ def test_bench_daemon_with_the_null_backend_reports_the_daemons_own_cost_and_rss
 CALIBRATED = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_cwru0hp.onnx"
 
 
-@pytest.mark.slow
 def test_bench_daemon_novelty_both_measures_the_fast_phase_without_and_with_novelty(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if mosquitto_binary() is None:
-        pytest.skip("mosquitto is not installed; `apt-get install mosquitto`")
     out = tmp_path / "bench"
     rc = main(["bench", "daemon", "--model", str(CALIBRATED), "--sensors", "4", "--batch", "8", "--seconds",
                "1", "--warmup", "0.5", "--recording-seconds", "1", "--mode", "fast", "--backend", "null",
