@@ -135,7 +135,8 @@ def add_augment_arguments(g: Any) -> None:
         "--augment-noise",
         metavar="KINDS:LOW..HIGH",
         help="add noise to training windows each epoch at an SNR drawn from LOW..HIGH dB, e.g. "
-        "gaussian,laplacian,pink:-10..4 (for plants noisier than the recordings)",
+        "gaussian,laplacian,pink:-10..4 (for plants noisier than the recordings); `off`: none "
+        "(for `train --init`, drops the fine-tuning recipe's own augmentation; not for sweep)",
     )
     g.add_argument(
         "--augment-prob",

@@ -33,8 +33,10 @@ def synthetic_recordings(
     """``n_per_class`` simulated recordings of ``seconds`` each for every condition in ``classes``.
 
     The same arguments always give the same recordings (each machine's parameters and noise are
-    drawn from ``seed``). The resonance range is narrowed to stay below the Nyquist limit of low
-    sample rates.
+    drawn from ``seed``). The resonance is drawn from ``(min(low, 0.6 * top), top)`` with ``top =
+    min(high, 0.4 * sample_rate)``: below Nyquist at low sample rates, and at 12 kHz with the default
+    range that is 2.04-3.4 kHz, not 2.6-3.4 kHz (the packaged simulator model was trained on exactly
+    these draws, so the rule stays as it is for reproducibility).
     """
     if n_per_class < 1 or seconds <= 0:
         raise ConfigError(f"need n_per_class >= 1 and seconds > 0, got {n_per_class} and {seconds}")
