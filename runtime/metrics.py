@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 #: novelty scores (Mahalanobis distance over the pooled features; familiar windows sit at a few units)
 NOVELTY_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100, 300)
 QUANTILES = (0.5, 0.95, 0.99)
+#: how long batch observations may wait before they reach the histograms (Metrics.observe_batch)
+BATCH_FLUSH_S = 0.25
 #: the metrics labelled by sensor (the snapshot always reports them with a per-sensor breakdown)
 PER_SENSOR = frozenset({"windows", "dropped_samples", "gaps", "bad_payloads", "events", "sensor_stale",
                         "timestamps_rejected"})
@@ -137,6 +140,12 @@ class Metrics:
             self.outbox_dropped.labels(reason)
         self._sensors: dict[str, SensorMetrics] = {}
         self._lock = threading.Lock()
+        #: batches observed but not yet in the histograms: sizes, call times, latency arrays
+        self._batch_lock = threading.Lock()
+        self._sizes: list[int] = []
+        self._calls: list[float] = []
+        self._latencies: list[np.ndarray] = []
+        self._batches_due = 0.0
         self._server: Any = None
 
     def sensor(self, sensor_id: str) -> SensorMetrics:
@@ -156,10 +165,33 @@ class Metrics:
             return found
 
     def observe_batch(self, size: int, infer_s: float, latencies_s: np.ndarray) -> None:
-        """Record one backend call and the end-to-end latency of each of its windows."""
-        self.batch_size.observe(size)
-        self.inference_latency.observe(infer_s)
-        observe_many(self.e2e_latency, latencies_s)
+        """Record one backend call and the end-to-end latency of each of its windows.
+
+        Buffered and carried into the three histograms at most every :data:`BATCH_FLUSH_S` (and by
+        :meth:`flush_batches`, :meth:`snapshot`): three histogram updates per batch cost the
+        inference thread more than a sensor's fault state, and a scrape a quarter of a second
+        behind shows the same distribution.
+        """
+        now = time.monotonic()
+        with self._batch_lock:
+            self._sizes.append(size)
+            self._calls.append(infer_s)
+            self._latencies.append(latencies_s)
+            due = now >= self._batches_due
+        if due:
+            self.flush_batches()
+
+    def flush_batches(self) -> None:
+        """Carry the buffered batch observations into their histograms (same buckets and sums)."""
+        with self._batch_lock:
+            sizes, calls, lats = self._sizes, self._calls, self._latencies
+            self._sizes, self._calls, self._latencies = [], [], []
+            self._batches_due = time.monotonic() + BATCH_FLUSH_S
+        if sizes:
+            observe_many(self.batch_size, np.asarray(sizes, dtype=np.float64))
+            observe_many(self.inference_latency, np.asarray(calls, dtype=np.float64))
+            flat = [np.asarray(v, dtype=np.float64).ravel() for v in lats]
+            observe_many(self.e2e_latency, np.concatenate(flat))
 
     def track_queue_depth(self, read: Callable[[], float]) -> None:
         """Read the queue depth at scrape/snapshot time instead of setting it on every change."""
@@ -187,6 +219,7 @@ class Metrics:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready summary: counters and gauges as numbers (per-sensor ones as dicts with a
         ``total``), histograms as count/sum/mean and bucket-interpolated quantiles."""
+        self.flush_batches()
         out: dict[str, Any] = {}
         for family in self.registry.collect():
             name = family.name.removeprefix(NAMESPACE + "_")

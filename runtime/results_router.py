@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,26 +19,23 @@ import numpy as np
 from runtime.batching import BatchResult
 from runtime.config import DaemonConfig
 from runtime.diagnostics.monitor import EnvelopeMonitor
-from runtime.fault_state import StateChange, step_rows
+from runtime.fault_state import StateChange
 from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
-from runtime.novelty.route import batch_scores, round_novelty, window_novelty
+from runtime.novelty.route import NoveltyPlan, plan_novelty, round_novelty, score_batch, window_novelty
 from runtime.novelty.smoothing import FlagArray, SmoothingSpec
 from runtime.pipeline import SensorPipeline
 from runtime.publish_hooks import PublishHook, WindowRef
 from runtime.results import ResultPayloads
-from runtime.state_array import StateArray
+from runtime.results_table import BatchRows, SensorTable
+from runtime.state_array import StateArray, StepOutcome
 
 #: how often the inference thread carries its window counts into Prometheus (flush_counts)
 _COUNT_EVERY_S = 0.25
-#: per-window prediction waiting to be sent: (window reference, payload)
-_Prediction = tuple[WindowRef, Any]
 #: a state change found in a batch: (row of the batch, 0 class / 1 novelty, sensor, change)
 _Found = tuple[int, int, SensorPipeline, StateChange]
-#: the served windows of a batch: (row of the batch, its sensor)
-_Rows = list[tuple[int, SensorPipeline]]
 
 
 class ResultRouter:
@@ -62,10 +59,11 @@ class ResultRouter:
         #: the fault-state arrays shared by the sensors of one model and config, and which tracker
         #: of each sensor was moved into one (a reload builds new trackers: they move on first sight)
         self._arrays: dict[tuple[int, str, int], tuple[Any, StateArray]] = {}
-        self._attached: dict[str, Any] = {}
+        self._table = SensorTable()
+        #: group number (SensorTable.group) -> its StateArray, and StateArray id -> group number
+        self._group_arrays: dict[int, StateArray] = {}
+        self._groups: dict[int, int] = {}
         self._flags: dict[tuple[int, SmoothingSpec], tuple[Any, FlagArray]] = {}
-        #: windows per sensor not yet in the Prometheus counters (see flush_counts)
-        self._window_counts: dict[str, int] = {}
         self._counts_due = 0.0
 
     # -- inference thread -----------------------------------------------------------------------
@@ -76,52 +74,49 @@ class ResultRouter:
         The fault states of a batch advance as arrays (:mod:`runtime.state_array`): one step per
         round over every sensor of the batch, a sensor's second window in the second round, so
         Python work is spent on windows only where a state changes (and on novelty, which
-        smooths per sensor).
+        smooths per sensor). Which sensor each window belongs to, its round and its row in the
+        shared arrays come from :class:`~runtime.results_table.SensorTable` as arrays.
         """
-        self.metrics.observe_batch(batch.size, batch.infer_s, batch.latencies())
-        scores = batch_scores(batch, self.sensors, self.metrics)  # None: no novelty for this batch
+        t_wall, t_mono = _times(batch)
+        self.metrics.observe_batch(batch.size, batch.infer_s, batch.t_done - t_mono)
+        table = self._table
         with self.state_lock:
-            rows, rounds, counts = self._rounds(batch)
-            pending = self._window_counts
-            for sensor_id, n in counts.items():
-                pending[sensor_id] = pending.get(sensor_id, 0) + n
-            if rounds and self._usable(batch.probs, rows):
-                found = self._step_rounds(batch, rows, rounds, scores)
+            idx = table.lookup(_sensor_ids(batch))
+            uniq = np.unique(idx)
+            stale = table.visit(uniq.tolist(), self.sensors, batch.t_done)
+            for j in stale:
+                self._refresh(j, batch.t_done)
+            rows = table.rows_of(idx, uniq)
+            table.count(rows.sensor)
+            scores = self._scores(batch, rows)  # None: no novelty for this batch
+            if rows.rounds and self._usable(batch.probs, rows):
+                found = self._step_rounds(batch, rows, t_wall, t_mono, scores)
             else:  # a batch the arrays cannot take: window by window, raising where the old path raised
                 found = self._step_windows(batch, rows, scores)
         if batch.t_done >= self._counts_due:
             self.flush_counts()
         if found:
             found.sort(key=lambda c: (c[0], c[1]))  # window order, each class change before its novelty
+        if (self.per_window or self.per_batch) and rows.rounds:
+            self._publish_results(batch, rows, found)
+        elif found:
             self.publish_changes([(sp, ch) for _, _, sp, ch in found])
-        if self.per_window and rows:
-            self._publish_predictions(self._window_predictions(batch, rows))
-        if self.per_batch and rows:
-            self._publish_batch(batch, [i for i, _ in rows])
 
-    def _rounds(self, batch: BatchResult) -> tuple[_Rows, list[list[int]], dict[str, int]]:
-        """The batch's served windows as (row, sensor), and per round the positions (into that list)
-        that each sensor's n-th window takes; the trackers moved into their model's shared array."""
-        rows: _Rows = []
-        rounds: list[list[int]] = []
-        seen: dict[str, int] = {}
-        sensors, attached, t_done = self.sensors, self._attached, batch.t_done
-        for i, w in enumerate(batch.windows):
-            sp = sensors.get(w.sensor_id)
-            if sp is None:
-                continue
-            if attached.get(w.sensor_id) is not sp.tracker:
-                self._attach(sp)
-            sp.last_window = t_done
-            k = seen.get(w.sensor_id, 0)
-            seen[w.sensor_id] = k + 1
-            if k == len(rounds):
-                rounds.append([])
-            rounds[k].append(len(rows))
-            rows.append((i, sp))
-        return rows, rounds, seen
+    def _refresh(self, j: int, t_done: float) -> None:
+        """Sensor ``j`` is new, was rebuilt (reload) or is no longer served: move its tracker into
+        the shared array of its model and config and record where its row lives."""
+        table = self._table
+        sp = self.sensors.get(table.ids[j])
+        if sp is None:
+            table.record(j, None, 0)
+            return
+        array = self._attach(sp)
+        group = self._groups.setdefault(id(array), len(self._groups))
+        self._group_arrays[group] = array
+        table.record(j, sp, group)
+        sp.last_window = t_done
 
-    def _attach(self, sp: SensorPipeline) -> None:
+    def _attach(self, sp: SensorPipeline) -> StateArray:
         """Move a sensor's tracker into the array of its model and config (once per tracker)."""
         tracker = sp.tracker
         key = (id(sp.model), *tracker.array_key)
@@ -129,142 +124,208 @@ class ResultRouter:
         if found is None or found[0] is not sp.model:
             found = (sp.model, tracker.new_array(capacity=len(self.sensors)))
             self._arrays[key] = found
-        tracker.move_to(found[1])
+        if tracker.array is not found[1]:
+            tracker.move_to(found[1])
         flag = sp.novelty.flag if sp.novelty is not None else None
         if flag is not None:  # the novelty flags of a model's sensors step together too
             fkey = (id(sp.model), flag.spec)
             flags = self._flags.get(fkey)
             if flags is None or flags[0] is not sp.model:
                 flags = self._flags[fkey] = (sp.model, FlagArray(flag.spec, len(self.sensors)))
-            flag.move_to(flags[1])
-        self._attached[sp.sensor_id] = tracker
+            if flag.array is not flags[1]:
+                flag.move_to(flags[1])
+        return found[1]
 
-    @staticmethod
-    def _usable(probs: np.ndarray, rows: _Rows) -> bool:
+    def _scores(self, batch: BatchResult, rows: BatchRows) -> np.ndarray | None:
+        """The batch's novelty scores, when it has features and one of its sensors uses novelty."""
+        if batch.features is None:
+            return None
+        pipes = self._table.pipes
+        for j in rows.distinct:
+            sp = pipes[j]
+            if sp is not None and sp.novelty is not None:
+                return score_batch(batch, sp.model.scorer, self.metrics)
+        return None
+
+    def _usable(self, probs: np.ndarray, rows: BatchRows) -> bool:
         """Every row finite and as wide as the trackers' class lists (else the per-window path)."""
-        k = len(rows[0][1].tracker.classes)
-        return bool(probs.ndim == 2 and probs.shape[1] == k and np.isfinite(probs).all()
-                    and all(len(sp.tracker.classes) == k for _, sp in rows))
+        if probs.ndim != 2 or not np.isfinite(probs).all():
+            return False
+        groups = self._table.group[rows.sensor]
+        k = probs.shape[1]
+        return all(self._group_arrays[g].k == k for g in np.unique(groups).tolist())
 
-    def _step_rounds(self, batch: BatchResult, rows: _Rows, rounds: list[list[int]],
+    def _step_rounds(self, batch: BatchResult, rows: BatchRows, t_wall: np.ndarray, t_mono: np.ndarray,
                      scores: np.ndarray | None) -> list[_Found]:
         """Advance the fault states one round at a time, one array step per shared array and round."""
         found: list[_Found] = []
-        windows, probs = batch.windows, np.asarray(batch.probs, dtype=np.float32)
-        first = rows[0][1].tracker.array
-        single = all(sp.tracker.array is first for _, sp in rows)  # the usual case: one model, one config
-        for members in rounds:
-            if single:
-                groups: Iterable[list[int]] = (members,)
-            else:
-                by_array: dict[int, list[int]] = {}
-                for j in members:
-                    by_array.setdefault(id(rows[j][1].tracker.array), []).append(j)
-                groups = by_array.values()
-            for group in groups:
-                picked = [rows[j] for j in group]
-                idx = [i for i, _ in picked]
-                ts = [windows[i].t_wall for i in idx]
-                now = [windows[i].t_mono if sp.local_clock else windows[i].t_wall for i, sp in picked]
-                for pos, change in step_rows([sp.tracker for _, sp in picked], probs[idx], ts, now):
-                    found.append((idx[pos], 0, picked[pos][1], change))
+        table = self._table
+        probs = np.asarray(batch.probs, dtype=np.float32)
+        pos, sensor = rows.pos, rows.sensor
+        probs_at = probs if rows.rounds == 1 and len(pos) == len(probs) else probs[pos]
+        wall = t_wall[pos]
+        now = np.where(table.local[sensor], t_mono[pos], wall)
+        state_rows = table.row[sensor]
+        groups = table.group[sensor]
+        single = bool((groups == groups[0]).all())  # the usual case: one model, one config
+        plan: NoveltyPlan | None = None
+        for r in range(rows.rounds):
+            members = rows.round_members(r)
+            parts = ((groups[0], members),) if single else [
+                (g, members[groups[members] == g]) for g in np.unique(groups[members]).tolist()]
+            for g, sel in parts:
+                outcome = self._group_arrays[int(g)].step(state_rows[sel], probs_at[sel], now[sel])
+                if outcome.resumed.size or outcome.fired.size:
+                    self._fired(outcome, sel, rows, wall, found)
             if scores is not None:
-                self._novelty(batch, rows, members, scores, found)
+                if plan is None:
+                    plan = plan_novelty(table.pipes, rows.distinct, len(table.ids))
+                for i, sp, change in round_novelty(batch, pos[members], sensor[members], table.pipes, plan,
+                                                   scores, t_wall):
+                    found.append((i, 1, sp, change))
         return found
 
-    @staticmethod
-    def _novelty(batch: BatchResult, rows: _Rows, members: list[int], scores: np.ndarray,
-                 found: list[_Found]) -> None:
-        """One round's windows through their sensors' novelty trackers (after the round's class step)."""
-        for i, sp, change in round_novelty(batch, [rows[j] for j in members], scores):
-            found.append((i, 1, sp, change))
+    def _fired(self, outcome: StepOutcome, sel: np.ndarray, rows: BatchRows, wall: np.ndarray,
+               found: list[_Found]) -> None:
+        """The events of the rows a step resumed or fired (Python per change only)."""
+        pipes = self._table.pipes
+        for i in outcome.resumed.tolist():
+            m = int(sel[i])
+            sp = pipes[int(rows.sensor[m])]
+            assert sp is not None
+            found.append((int(rows.pos[m]), 0, sp, sp.tracker.resume(float(wall[m]))))
+        for i, target, score in zip(outcome.fired.tolist(), outcome.target.tolist(), outcome.score.tolist(),
+                                    strict=True):
+            m = int(sel[i])
+            sp = pipes[int(rows.sensor[m])]
+            assert sp is not None
+            change = sp.tracker.fire(target, score, float(wall[m]))
+            if change is not None:
+                found.append((int(rows.pos[m]), 0, sp, change))
 
-    @staticmethod
-    def _step_windows(batch: BatchResult, rows: _Rows,
+    def _step_windows(self, batch: BatchResult, rows: BatchRows,
                       scores: np.ndarray | None) -> list[_Found]:
         """Window by window (a batch with non-finite or mis-shaped probabilities: raises DataError)."""
         found: list[_Found] = []
-        for i, sp in rows:
-            w = batch.windows[i]
-            change = sp.tracker.update(batch.probs[i], w.t_wall, now=w.t_mono if sp.local_clock else w.t_wall)
+        pipes = self._table.pipes
+        t_wall, t_mono = _times(batch)
+        for i, j in zip(rows.pos.tolist(), rows.sensor.tolist(), strict=True):
+            sp = pipes[j]
+            assert sp is not None
+            wall = float(t_wall[i])
+            change = sp.tracker.update(batch.probs[i], wall, now=float(t_mono[i]) if sp.local_clock else wall)
             if change is not None:
                 found.append((i, 0, sp, change))
             if scores is not None and sp.novelty is not None:
                 assert batch.features is not None
-                change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], w.t_wall)
+                change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], wall)
                 if change is not None:
                     found.append((i, 1, sp, change))
         return found
 
     def flush_counts(self) -> None:
-        """Carry the windows classified since the last call into the per-sensor counters.
+        """Carry the windows classified since the last call into the per-sensor counters, and the
+        batches' buffered histogram observations into their histograms.
 
         Called by the inference thread at most every :data:`_COUNT_EVERY_S` (a Prometheus child's
         ``inc`` per sensor and batch cost more than a sensor's fault state), and by the daemon once
         its models are drained, so the final figures are complete.
         """
         with self.state_lock:
-            pending, self._window_counts = self._window_counts, {}
+            pending = self._table.take_counts()
             self._counts_due = time.monotonic() + _COUNT_EVERY_S
         for sensor_id, n in pending.items():
             self.metrics.sensor(sensor_id).windows.inc(n)
+        self.metrics.flush_batches()
 
-    def _window_predictions(self, batch: BatchResult, rows: _Rows) -> list[_Prediction]:
-        """One payload per window (``mqtt.predictions: window``); rounded with one numpy call."""
+    def _publish_results(self, batch: BatchResult, rows: BatchRows, found: list[_Found]) -> None:
+        """The batch's state changes and its results: at QoS 1 the events and the results in one
+        outbox transaction (:meth:`MqttPublisher.publish_batch`), then the changed sensors' states."""
+        pub = self.publisher()
+        if pub is None:
+            return
+        changes = [(sp, ch) for _, _, sp, ch in found]
+        events = self._events(changes)
+        t_wall, t_mono = _times(batch)
+        refs = self._refs(batch, rows, t_mono)
+        per_window = self._window_predictions(batch, rows, refs, t_wall) if self.per_window else []
+        whole = self._batch_payload(batch, rows, refs, t_wall) if self.per_batch else None
+        if self.config.prediction_qos == 0:
+            if events:
+                pub.publish_events(events)
+            for (sensor, _, _), payload in zip(refs, per_window, strict=False):
+                pub.publish_prediction(sensor, payload)
+            if whole is not None:
+                pub.publish_prediction_batch(whole)
+        else:
+            topic = pub.topics.prediction
+            messages = [NewMessage(topic(ref[0]), encode_payload(payload, "prediction"), 1, False)
+                        for ref, payload in zip(refs, per_window, strict=False)]
+            if whole is not None:
+                messages.append(NewMessage(pub.topics.predictions, encode_payload(whole, "prediction batch"),
+                                           1, False))
+            _, stored = pub.publish_batch(events, messages)
+            if self.per_window:
+                self._enqueued(stored[: len(refs)], refs)
+            if whole is not None:
+                self._enqueued(stored[-1:] * len(refs), refs)
+        for sp, _ in changes:
+            self.publish_state(sp)
+
+    def _enqueued(self, stored: list[int | None], refs: list[WindowRef]) -> None:
+        for hook in self.hooks:
+            hook.predictions_enqueued(stored, refs)
+
+    @staticmethod
+    def _refs(batch: BatchResult, rows: BatchRows, t_mono: np.ndarray) -> list[WindowRef]:
+        """(sensor, window index, t_mono) of every served window, in batch order."""
+        ids, index = _sensor_ids(batch), _indices(batch)
+        at = rows.pos.tolist()
+        return [(ids[i], index[i], t) for i, t in zip(at, t_mono[rows.pos].tolist(), strict=True)]
+
+    def _window_predictions(self, batch: BatchResult, rows: BatchRows, refs: list[WindowRef],
+                            t_wall: np.ndarray) -> list[Any]:
+        """One payload per served window (``mqtt.predictions: window``); rounded with one numpy call."""
         rounded = np.round(batch.probs, 6).tolist()
         build = self.payloads.prediction
-        out: list[_Prediction] = []
-        for i, sp in rows:
-            w = batch.windows[i]
-            payload = build(w.sensor_id, w.index, w.t_wall, sp.model.metadata.classes, rounded[i])
-            out.append(((w.sensor_id, w.index, w.t_mono), payload))
+        pipes = self._table.pipes
+        out: list[Any] = []
+        for i, j, (sensor, index, _), ts in zip(rows.pos.tolist(), rows.sensor.tolist(), refs,
+                                                t_wall[rows.pos].tolist(), strict=True):
+            sp = pipes[j]
+            assert sp is not None
+            out.append(build(sensor, index, ts, sp.model.metadata.classes, rounded[i]))
         return out
 
-    def _publish_predictions(self, predictions: list[_Prediction]) -> None:
-        """QoS 0: straight to the broker while connected. QoS 1: through the outbox, like events."""
-        pub = self.publisher()
-        if pub is None:
-            return
-        if self.config.prediction_qos == 0:
-            for (sensor, _, _), payload in predictions:
-                pub.publish_prediction(sensor, payload)
-            return
-        messages = [NewMessage(pub.topics.prediction(ref[0]), encode_payload(payload, "prediction"), 1, False)
-                    for ref, payload in predictions]
-        rows = pub.enqueue(messages)
-        for hook in self.hooks:
-            hook.predictions_enqueued(rows, [ref for ref, _ in predictions])
-
-    def _publish_batch(self, batch: BatchResult, served: list[int]) -> None:
-        """One message for the whole batch (``mqtt.predictions: batch``); one outbox row at QoS 1."""
-        pub = self.publisher()
-        if pub is None:
-            return
-        windows = [batch.windows[i] for i in served]
-        model = self.sensors[windows[0].sensor_id].model.metadata  # a batch holds one model's windows
-        payload = self.payloads.prediction_batch(
-            model.model.name, model.classes, [w.sensor_id for w in windows], [w.index for w in windows],
-            [w.t_wall for w in windows], batch.probs[served] if len(served) < batch.size else batch.probs)
-        if self.config.prediction_qos == 0:
-            pub.publish_prediction_batch(payload)
-            return
-        rows = pub.enqueue([NewMessage(pub.topics.predictions, encode_payload(payload, "prediction batch"),
-                                       1, False)])
-        refs = [(w.sensor_id, w.index, w.t_mono) for w in windows]
-        for hook in self.hooks:
-            hook.predictions_enqueued(rows * len(refs), refs)
+    def _batch_payload(self, batch: BatchResult, rows: BatchRows, refs: list[WindowRef],
+                       t_wall: np.ndarray) -> Any:
+        """One message for the whole batch (``mqtt.predictions: batch``)."""
+        sp = self._table.pipes[int(rows.sensor[0])]
+        assert sp is not None
+        model = sp.model.metadata  # a batch holds one model's windows
+        whole = len(rows.pos) == batch.size
+        return self.payloads.prediction_batch(
+            model.model.name, model.classes, [r[0] for r in refs], [r[1] for r in refs],
+            (t_wall if whole else t_wall[rows.pos]).tolist(), batch.probs if whole else batch.probs[rows.pos])
 
     # -- any thread --------------------------------------------------------------------------------
+
+    def _events(self, changes: Sequence[tuple[SensorPipeline, StateChange]]) -> list[tuple[str, Any]]:
+        """The event payloads of ``changes`` (diagnosed sensors' events may wait for their evidence)."""
+        if not changes:
+            return []
+        events = [(sp.sensor_id, self.payloads.event(ch, sp.model.identity).to_json_dict())
+                  for sp, ch in changes]
+        if self.diagnostics is not None:  # diagnosed sensors' events leave with their evidence, in order
+            events = self.diagnostics.route(events, [ch for _, ch in changes])
+        return events
 
     def publish_changes(self, changes: Sequence[tuple[SensorPipeline, StateChange]]) -> None:
         """Events for the changes (one outbox transaction), then the changed sensors' states."""
         pub = self.publisher()
         if pub is None:
             return
-        events = [(sp.sensor_id, self.payloads.event(ch, sp.model.identity).to_json_dict())
-                  for sp, ch in changes]
-        if self.diagnostics is not None:  # diagnosed sensors' events leave with their evidence, in order
-            events = self.diagnostics.route(events, [ch for _, ch in changes])
+        events = self._events(changes)
         if events:
             pub.publish_events(events)  # counted in on_committed once on disk
         for sp, _ in changes:
@@ -288,3 +349,23 @@ class ResultRouter:
         """MQTT worker thread: pass each PUBACK on to the publish hooks."""
         for hook in self.hooks:
             hook.acked(ack)
+
+
+def _times(batch: BatchResult) -> tuple[np.ndarray, np.ndarray]:
+    """Every window's wall-clock and monotonic time, as two arrays (the batch's own when it has them)."""
+    wall, mono = getattr(batch, "t_wall", None), getattr(batch, "t_mono", None)
+    if wall is not None and mono is not None:
+        return wall, mono
+    ws, n = batch.windows, batch.size
+    return (np.fromiter((w.t_wall for w in ws), dtype=np.float64, count=n),
+            np.fromiter((w.t_mono for w in ws), dtype=np.float64, count=n))
+
+
+def _sensor_ids(batch: BatchResult) -> list[str]:
+    ids: list[str] | None = getattr(batch, "sensor_ids", None)
+    return ids if ids is not None else [w.sensor_id for w in batch.windows]
+
+
+def _indices(batch: BatchResult) -> list[int]:
+    index = getattr(batch, "index", None)
+    return index.tolist() if index is not None else [w.index for w in batch.windows]

@@ -60,29 +60,44 @@ class EventStore:
 
     def put(self, batch: Sequence[PendingEvent]) -> list[int | None]:
         """Commit ``batch`` after any held events; the outbox rows of ``batch`` (None: held or refused)."""
-        self._hold(batch)
-        rows = self.flush()
-        if rows is None or not batch:
-            return [None] * len(batch)
-        n = min(len(batch), len(rows))
-        return [None] * (len(batch) - n) + rows[len(rows) - n:]
+        return self.put_with(batch, ())[0]
 
-    def flush(self) -> list[int | None] | None:
-        """Write every held event in one transaction; the rows, or None if the outbox is still failing."""
-        if not self.held:
+    def put_with(self, batch: Sequence[PendingEvent],
+                 extra: Sequence[NewMessage]) -> tuple[list[int | None], list[int | None] | None]:
+        """Commit ``batch`` after any held events and ``extra`` (other durable messages, such as a
+        batch's results) after it, all in ONE transaction: one fsync for everything a batch makes.
+
+        Returns the rows of ``batch`` (None: held or refused) and of ``extra``; ``extra``'s rows are
+        None when the transaction failed: unlike events those are not held (the caller counts them).
+        """
+        self._hold(batch)
+        rows = self.flush(extra)
+        if rows is None:
+            return [None] * len(batch), None
+        extra_rows = rows[len(rows) - len(extra):] if extra else []
+        rows = rows[: len(rows) - len(extra)]
+        if not batch:
+            return [], extra_rows
+        n = min(len(batch), len(rows))
+        return [None] * (len(batch) - n) + rows[len(rows) - n:], extra_rows
+
+    def flush(self, extra: Sequence[NewMessage] = ()) -> list[int | None] | None:
+        """Write every held event (then ``extra``) in one transaction; the rows, or None if the outbox
+        is still failing."""
+        if not self.held and not extra:
             return []
         items = list(self.held)
         meta = {f"seq/{p.sensor}": str(p.seq) for p in items}  # the last seq of each sensor wins
         try:
-            rows = self.outbox.put_many([p.message for p in items], meta=meta)
+            rows = self.outbox.put_many([p.message for p in items] + list(extra), meta=meta)
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc)
             return None
         self.held.clear()
-        if self.failing is not None:
+        if self.failing is not None and items:
             log.warning("outbox %s is writable again; %d held events written", self.outbox.path, len(items))
-            self.failing = None
-        self._report([p.sensor for p, row in zip(items, rows, strict=True) if row is not None])
+        self.failing = None
+        self._report([p.sensor for p, row in zip(items, rows, strict=False) if row is not None])
         return rows
 
     def _hold(self, batch: Sequence[PendingEvent]) -> None:

@@ -154,6 +154,35 @@ class MqttPublisher:
         self._accepted(rows, [r.id for r in receipts], t_put)
         return receipts
 
+    def publish_batch(self, events: Sequence[tuple[str, Mapping[str, Any]]],
+                      messages: Sequence[NewMessage]) -> tuple[list[EventReceipt], list[int | None]]:
+        """What one inference batch makes, events and durable results, in ONE outbox transaction.
+
+        Everything is committed before this returns and before anything is sent; the events come
+        first (numbered as :meth:`publish_events` numbers them), then ``messages`` (as
+        :meth:`enqueue`). When the outbox cannot be written the events are held in memory and the
+        messages are dropped and counted, as each call alone would do. Returns the events' receipts
+        and the messages' outbox rows (None: not stored).
+        """
+        if not events:
+            return [], self.enqueue(messages) if messages else []
+        for m in messages:
+            check_durable(m)
+        with self._event_lock:
+            receipts, pending, seqs = self._numbers.prepare(events)
+            t_put = time.monotonic()
+            rows, extra = self._store.put_with(pending, messages)
+            self._numbers.commit(seqs)
+        if extra is None:
+            extra = [None] * len(messages)
+            if messages:
+                self._dropped_write_error += len(messages)
+                _throttle.error("enqueue", "cannot write %d messages to the outbox (%s); dropped (%d so far)",
+                                len(messages), self._store.failing, self._dropped_write_error)
+        done = [EventReceipt(row, r.id, r.seq) for row, r in zip(rows, receipts, strict=True)]
+        self._accepted(rows + extra, [r.id for r in done] + [None] * len(extra), t_put)
+        return done, extra
+
     def enqueue(self, messages: Sequence[NewMessage]) -> list[int | None]:
         """Send other QoS 1/2 messages the event way: outbox first, deleted on PUBACK, in order.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +24,7 @@ from runtime.novelty.smoothing import FlagArray
 if TYPE_CHECKING:
     from runtime.batching import BatchResult
     from runtime.metrics import Metrics
+    from runtime.novelty.stats import NoveltyScorer
     from runtime.pipeline import SensorPipeline
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,14 @@ def batch_scores(
             scorer = sp.model.scorer
             break
     if scorer is None:  # no sensor of the batch scores novelty (off unless configured): nothing to do
+        return None
+    return score_batch(batch, scorer, metrics)
+
+
+def score_batch(batch: BatchResult, scorer: NoveltyScorer | None, metrics: Metrics) -> np.ndarray | None:
+    """The novelty score of every window of ``batch`` by ``scorer`` (observed in the score histogram);
+    None without features or scorer. The router calls it once it knows a sensor of the batch scores."""
+    if batch.features is None or scorer is None:
         return None
     # a score that reads the windows too gets the batch's model inputs (the raw Window.data is not)
     scores = scorer.score(batch.features, batch.inputs if scorer.stats.needs_windows else None)
@@ -69,11 +79,49 @@ def window_novelty(sp: SensorPipeline, features: np.ndarray, probs: np.ndarray, 
     return sp.tracker.set_novelty(label, verdict.closest_class, verdict.closest_probability, shown, ts)
 
 
-def round_novelty(batch: BatchResult, entries: Sequence[tuple[int, SensorPipeline]],
-                  scores: np.ndarray) -> list[tuple[int, SensorPipeline, StateChange]]:
-    """One round of a batch (at most one window per sensor) through the sensors' novelty trackers:
-    ``(row, sensor, change)`` for each state change. Call it under the daemon's state lock, after the
-    round's class update.
+@dataclass
+class NoveltyPlan:
+    """How each sensor of a batch scores novelty, by the router's dense sensor index: ``group`` is
+    the index of its shared :class:`FlagArray` in ``arrays`` (``NONE``: no novelty, ``WINDOWED``:
+    learns or scores a baseline, window by window) and ``row`` its row there. Made once per batch
+    (:func:`plan_novelty`): a sensor can start learning between batches."""
+
+    group: np.ndarray
+    row: np.ndarray
+    arrays: list[FlagArray]
+
+
+NONE, WINDOWED = -1, -2
+
+
+def plan_novelty(pipes: Sequence[SensorPipeline | None], distinct: Sequence[int], size: int) -> NoveltyPlan:
+    """The :class:`NoveltyPlan` of the sensors ``distinct`` (dense indices into ``pipes``, < ``size``)."""
+    group = np.full(size, NONE, dtype=np.int64)
+    row = np.zeros(size, dtype=np.int64)
+    arrays: list[FlagArray] = []
+    known: dict[int, int] = {}  # id(FlagArray) -> its index in arrays
+    for j in distinct:
+        sp = pipes[j]
+        nov = sp.novelty if sp is not None else None
+        if nov is None:
+            continue
+        flag = nov.flag if nov.batchable else None
+        if flag is None:
+            group[j] = WINDOWED
+            continue
+        g = known.setdefault(id(flag.array), len(arrays))
+        if g == len(arrays):
+            arrays.append(flag.array)
+        group[j], row[j] = g, flag.row
+    return NoveltyPlan(group, row, arrays)
+
+
+def round_novelty(batch: BatchResult, pos: np.ndarray, sensor: np.ndarray,
+                  pipes: Sequence[SensorPipeline | None], plan: NoveltyPlan, scores: np.ndarray,
+                  t_wall: np.ndarray) -> list[tuple[int, SensorPipeline, StateChange]]:
+    """One round of a batch (at most one window per sensor: batch rows ``pos``, dense sensor indices
+    ``sensor``) through the sensors' novelty trackers: ``(row, sensor, change)`` for each state
+    change. Call it under the daemon's state lock, after the round's class update.
 
     Sensors that share a flag array (:meth:`runtime.novelty.smoothing.NoveltyFlag.move_to`) are stepped
     in one call; a window costs Python work only while its sensor is flagged or the flag moves.
@@ -81,36 +129,34 @@ def round_novelty(batch: BatchResult, entries: Sequence[tuple[int, SensorPipelin
     """
     assert batch.features is not None
     out: list[tuple[int, SensorPipeline, StateChange]] = []
-    shared: dict[int, tuple[FlagArray, list[tuple[int, SensorPipeline, int]]]] = {}
-    for i, sp in entries:
-        nov = sp.novelty
-        if nov is None:
-            continue
-        flag = nov.flag if nov.batchable else None
-        if flag is None:
-            change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], batch.windows[i].t_wall)
-            if change is not None:
-                out.append((i, sp, change))
-            continue
-        shared.setdefault(id(flag.array), (flag.array, []))[1].append((i, sp, flag.row))
-    for array, members in shared.values():
-        rows = np.fromiter((row for _, _, row in members), dtype=np.int64, count=len(members))
+    groups = plan.group[sensor]
+    for m in np.flatnonzero(groups == WINDOWED).tolist():
+        i, sp = int(pos[m]), pipes[int(sensor[m])]
+        assert sp is not None
+        change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], float(t_wall[i]))
+        if change is not None:
+            out.append((i, sp, change))
+    for g, array in enumerate(plan.arrays):
+        sel = groups == g if len(plan.arrays) > 1 or (groups < 0).any() else slice(None)
+        at, who = pos[sel], sensor[sel]
+        rows = plan.row[who]
         was = array.flagged[rows].any()
-        up_now = array.step(rows, scores[[i for i, _, _ in members]])
+        up_now = array.step(rows, scores[at])
         if not (was or up_now.any()):
             # no flag was up or is up: a batchable sensor's overlay is its flag (lifted when the
             # flag dropped), so nothing is laid over any state and nothing lifted; no Python per window
             continue
-        flagged = up_now.tolist()
         smoothed = array.smoothed[rows].tolist()
-        for (i, sp, _), up, level in zip(members, flagged, smoothed, strict=True):
+        for i, j, up, level in zip(at.tolist(), who.tolist(), up_now.tolist(), smoothed, strict=True):
+            sp = pipes[j]
+            assert sp is not None
             tracker = sp.tracker
             if not up and tracker.novel is None:
                 continue  # nothing to lay over the state or to lift
             p = batch.probs[i]
             top = int(p.argmax())
             change = tracker.set_novelty(UNFAMILIAR if up else None, top, float(p[top]), level,
-                                         batch.windows[i].t_wall)
+                                         float(t_wall[i]))
             if change is not None:
                 out.append((i, sp, change))
     return out
