@@ -23,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--score",
         choices=list(NOVELTY_SCORES),
         default=DEFAULT_SCORE,
-        help=f"novelty score (default {DEFAULT_SCORE}; docs/novelty.md, 'Which score', compares them; "
-        "sqrt_envelope_mahalanobis also reads the input windows, so the daemon must pass them)",
+        help=f"novelty score (default {DEFAULT_SCORE}, which also reads the model's input windows; "
+        "docs/novelty.md, 'Which score', compares them; sqrt_mahalanobis reads the features alone)",
     )
 
 

@@ -95,8 +95,9 @@ def measure(model: str | Path, label: str, min_duration_s: float = 0.0) -> list[
     session = cpu_session(model)
     acc: dict[tuple[str, str], dict[str, Any]] = {}
     for group, _name, cond, signal, truth in machines():
-        out = run_outputs(session, _windows(signal))
-        scores = scorer.score(out[meta.features_name])
+        x = _windows(signal)
+        out = run_outputs(session, x)
+        scores = scorer.score(out[meta.features_name], x)  # the inputs, read by the envelope score
         cell = acc.setdefault((group, cond), {"machines": 0, "windows": 0, "correct": 0,
                                               "p99": [], "p99.9": [], "alarms_p99.9": 0})
         cell["machines"] += 1

@@ -8,7 +8,8 @@ The baseline experiment runs that second machine healthy: a :class:`BaselineLear
 features for ``LEARN_S`` seconds (across its speed range, or at one speed only), then it runs
 healthy for ``HEALTHY_S`` seconds (false alarms per hour, smoothed as the daemon does) and finally
 an outer-race fault appears (delay until the flag rises). The training-data score is measured on
-the same stream, which is the trade-off the baseline exists for.
+the same stream, which is the trade-off the baseline exists for; it is the features-only
+``sqrt_mahalanobis`` (the study's score functions see features, not windows).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from drsn_edge.novelty.features import model_outputs
 from drsn_edge.study.novelty_metrics import ALL_SCORES, HISTORY, auroc
 from runtime.artifact import Normalization
 from runtime.novelty import BaselineLearner
-from runtime.novelty.scores import DEFAULT_SCORE
+from runtime.novelty.scores import DEFAULT_FEATURE_SCORE
 from runtime.novelty.smoothing import SmoothingSpec, episodes, flags
 from runtime.signals.normalize import normalize_windows
 from runtime.signals.simulator import BearingGeometry, BearingSimulator
@@ -153,9 +154,9 @@ def _baseline_run(model: Any, scorers: Any, seed: int, vary_learning: bool) -> d
     scores = {
         "baseline": (base.score(healthy.features), base.score(fault.features), base.thresholds),
         "training_data": (
-            scorers.score_fns[DEFAULT_SCORE](healthy),
-            scorers.score_fns[DEFAULT_SCORE](fault),
-            {"p99": scorers.thresholds[DEFAULT_SCORE]},
+            scorers.score_fns[DEFAULT_FEATURE_SCORE](healthy),
+            scorers.score_fns[DEFAULT_FEATURE_SCORE](fault),
+            {"p99": scorers.thresholds[DEFAULT_FEATURE_SCORE]},
         ),
     }
     for name, (h, f, thresholds) in scores.items():

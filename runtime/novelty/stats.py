@@ -20,7 +20,7 @@ import numpy as np
 from runtime.errors import DataError, ModelFileError
 from runtime.novelty.covariance import SingularCovarianceError, cholesky_factor, ledoit_wolf
 from runtime.novelty.scores import (
-    DEFAULT_SCORE,
+    DEFAULT_FEATURE_SCORE,
     ENVELOPE_BANDS,
     NOVELTY_SCORES,
     WINDOW_SCORES,
@@ -260,13 +260,15 @@ def fit_novelty(
     features: np.ndarray,
     labels: np.ndarray,
     classes: list[str],
-    score: FeatureScore = DEFAULT_SCORE,
+    score: FeatureScore = DEFAULT_FEATURE_SCORE,
     windows: np.ndarray | None = None,
 ) -> NoveltyStats:
     """Per-class means and the shared Ledoit-Wolf covariance of the within-class residuals.
 
     Fitted in the score's feature space (the signed square root for ``sqrt_mahalanobis``; with the
     envelope bands of ``windows`` appended for ``sqrt_envelope_mahalanobis``, which needs them).
+    The default is the best score of the features alone; `drsn-edge calibrate` and the end of
+    training pass their own default, the envelope score, with the windows.
     """
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels).reshape(-1).astype(np.int64)

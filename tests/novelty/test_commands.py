@@ -49,8 +49,10 @@ def test_calibrate_refits_into_a_new_checkpoint(
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["score"] == "relative_mahalanobis" and printed["checkpoint"] == str(out)
     assert load_checkpoint(out).metadata.novelty["score"] == "relative_mahalanobis"  # type: ignore[index]
-    # the training run calibrated with the default score, which the refit left alone
-    assert load_checkpoint(trained).metadata.novelty["score"] == "sqrt_mahalanobis"  # type: ignore[index]
+    # the training run calibrated with the default score (the envelope one), which the refit left alone
+    trained_stats = load_checkpoint(trained).metadata.novelty
+    assert trained_stats["score"] == "sqrt_envelope_mahalanobis"  # type: ignore[index]
+    assert trained_stats["envelope_bands"] == 4  # type: ignore[index]
 
 
 def test_calibrate_on_fresh_machines_takes_thresholds_from_machines_held_out_of_the_fit(
@@ -178,8 +180,8 @@ def test_the_envelope_score_is_fitted_exported_and_scored_with_the_windows(
     assert figures["score"] == "sqrt_envelope_mahalanobis" and figures["envelope_bands_ms_per_batch"] > 0
 
 
-def test_training_can_fit_the_envelope_score_at_the_end(tmp_path: Path) -> None:
+def test_training_can_fit_the_features_only_score_at_the_end(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert main(["train", *TINY, "--out", str(out), "--novelty-score", "sqrt_envelope_mahalanobis"]) == 0
+    assert main(["train", *TINY, "--out", str(out), "--novelty-score", "sqrt_mahalanobis"]) == 0
     stats = load_checkpoint(out / "best.pt").metadata.novelty
-    assert stats is not None and stats["score"] == "sqrt_envelope_mahalanobis"
+    assert stats is not None and stats["score"] == "sqrt_mahalanobis" and "envelope_bands" not in stats
