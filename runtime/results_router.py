@@ -82,11 +82,7 @@ class ResultRouter:
         table = self._table
         with self.state_lock:
             idx = table.lookup(_sensor_ids(batch))
-            uniq = np.unique(idx)
-            stale = table.visit(uniq.tolist(), self.sensors, batch.t_done)
-            for j in stale:
-                self._refresh(j, batch.t_done)
-            rows = table.rows_of(idx, uniq)
+            rows = table.rows_of(idx, self.sensors, batch.t_done, lambda j: self._refresh(j, batch.t_done))
             table.count(rows.sensor)
             scores = self._scores(batch, rows)  # None: no novelty for this batch
             if rows.rounds and self._usable(batch.probs, rows):
@@ -151,9 +147,8 @@ class ResultRouter:
         """Every row finite and as wide as the trackers' class lists (else the per-window path)."""
         if probs.ndim != 2 or not np.isfinite(probs).all():
             return False
-        groups = self._table.group[rows.sensor]
-        k = probs.shape[1]
-        return all(self._group_arrays[g].k == k for g in np.unique(groups).tolist())
+        k, group = probs.shape[1], self._table.group
+        return all(self._group_arrays[g].k == k for g in set(group[rows.distinct].tolist()))
 
     def _step_rounds(self, batch: BatchResult, rows: BatchRows, t_wall: np.ndarray, t_mono: np.ndarray,
                      scores: np.ndarray | None) -> list[_Found]:
@@ -169,8 +164,7 @@ class ResultRouter:
         groups = table.group[sensor]
         single = bool((groups == groups[0]).all())  # the usual case: one model, one config
         plan: NoveltyPlan | None = None
-        for r in range(rows.rounds):
-            members = rows.round_members(r)
+        for members in rows.members:
             parts = ((groups[0], members),) if single else [
                 (g, members[groups[members] == g]) for g in np.unique(groups[members]).tolist()]
             for g, sel in parts:

@@ -14,7 +14,7 @@ No locks: the daemon's state lock covers every caller.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,22 +27,36 @@ from runtime.pipeline import SensorPipeline
 class BatchRows:
     """The served windows of one batch, as arrays over them (in batch order).
 
-    ``pos``: the window's row in the batch; ``sensor``: its dense sensor index; ``rank``: how many
-    earlier windows of the same sensor the batch holds (its round); ``rounds``: ``rank.max() + 1``.
+    ``pos``: the window's row in the batch; ``sensor``: its dense sensor index; ``members[r]``: the
+    positions (into ``pos``) of round ``r``, a sensor's r-th window of the batch, at most one per
+    sensor; ``distinct``: the batch's sensors, once each.
     """
 
     pos: np.ndarray
     sensor: np.ndarray
-    rank: np.ndarray
-    rounds: int
+    members: list[np.ndarray]
     distinct: list[int]
 
-    def round_members(self, r: int) -> np.ndarray:
-        """Positions (into ``pos``) of the windows of round ``r``, at most one per sensor."""
-        if self.rounds == 1:
-            return np.arange(len(self.pos))
-        members: np.ndarray = np.flatnonzero(self.rank == r)
-        return members
+    @property
+    def rounds(self) -> int:
+        return len(self.members)
+
+
+def _rounds(idx: list[int]) -> tuple[list[list[int]], list[int]]:
+    """Per round the positions of ``idx`` that are a sensor's r-th occurrence; the distinct values.
+
+    A dict pass: for a batch of tens of windows it costs a third of the numpy way (argsort,
+    searchsorted, scatter), whose per-call overhead dominates at this size.
+    """
+    seen: dict[int, int] = {}
+    rounds: list[list[int]] = [[]]
+    for p, j in enumerate(idx):
+        k = seen.get(j, 0)
+        seen[j] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(p)
+    return rounds, list(seen)
 
 
 class SensorTable:
@@ -89,29 +103,28 @@ class SensorTable:
         self.pipes.append(None)
         self.trackers.append(None)
 
-    def rows_of(self, idx: np.ndarray, uniq: np.ndarray) -> BatchRows:
-        """The batch's windows whose sensor is served, with each window's round (``uniq``: the
-        distinct values of ``idx``)."""
-        served = self.served[idx]
-        if served.all():
-            pos = np.arange(len(idx))
-            sensor = idx
-        else:
-            pos = np.flatnonzero(served)
-            sensor = idx[pos]
-            uniq = uniq[self.served[uniq]]
-        n = len(sensor)
-        if n == 0:
-            return BatchRows(pos, sensor, pos, 0, [])
-        if len(uniq) == n:  # every sensor once: one round
-            return BatchRows(pos, sensor, np.zeros(n, dtype=np.int64), 1, uniq.tolist())
-        order = np.argsort(sensor, kind="stable")
-        ordered = sensor[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        first = np.repeat(starts, np.diff(np.r_[starts, n]))  # where each window's sensor run begins
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.arange(n) - first
-        return BatchRows(pos, sensor, rank, int(rank.max()) + 1, uniq.tolist())
+    def rows_of(self, idx: np.ndarray, sensors: Mapping[str, SensorPipeline], t_done: float,
+                refresh: Callable[[int], None]) -> BatchRows:
+        """The batch's windows (dense sensor indices ``idx``) whose sensor is served, with their rounds.
+
+        Every sensor of the batch is visited first (:meth:`visit`); ``refresh(j)`` is called for
+        those that must be (re)recorded, before anything reads their numbers.
+        """
+        listed = idx.tolist()
+        rounds, distinct = _rounds(listed)
+        for j in self.visit(distinct, sensors, t_done):
+            refresh(j)
+        if self.served[distinct].all():
+            pos = np.arange(len(listed))
+            if len(rounds) == 1:
+                return BatchRows(pos, idx, [pos], distinct)
+            return BatchRows(pos, idx, [np.array(r) for r in rounds], distinct)
+        keep = np.flatnonzero(self.served[idx])  # windows of sensors no longer served are skipped
+        if not len(keep):
+            return BatchRows(keep, keep, [], [])
+        sensor = idx[keep]
+        rounds, distinct = _rounds(sensor.tolist())
+        return BatchRows(keep, sensor, [np.array(r) for r in rounds], distinct)
 
     def count(self, sensor: np.ndarray) -> None:
         """Add one window per entry of ``sensor`` to the pending window counters."""

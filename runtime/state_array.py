@@ -46,6 +46,16 @@ class StateArray(RowArrays):
     ``required_votes`` are those of :class:`~runtime.fault_state.FaultStateConfig`.
     """
 
+    #: views of the columns of ``num`` (see _NUM)
+    pos: np.ndarray
+    filled: np.ndarray
+    windows: np.ndarray
+    state: np.ndarray
+    pending: np.ndarray
+    pending_since: np.ndarray
+    confidence: np.ndarray
+    no_data: np.ndarray
+
     def __init__(self, classes: int, smoothing: str, history: int, enter: float, exit_: float,
                  min_duration_s: float, min_windows: int, required_votes: int, capacity: int = 1) -> None:
         self.k, self.h = int(classes), int(history)
@@ -59,17 +69,16 @@ class StateArray(RowArrays):
     def _alloc(self, n: int) -> None:
         self.hist = np.zeros((n, self.h, self.k), dtype=np.float32)
         self.sums = np.zeros((n, self.k), dtype=np.float64)
-        self.pos = np.zeros(n, dtype=np.int64)
-        self.filled = np.zeros(n, dtype=np.int64)
-        self.windows = np.zeros(n, dtype=np.int64)
-        self.state = np.full(n, _NONE, dtype=np.int64)
-        self.pending = np.full(n, _NONE, dtype=np.int64)
-        self.pending_since = np.zeros(n, dtype=np.float64)
-        self.confidence = np.zeros(n, dtype=np.float64)
-        self.no_data = np.zeros(n, dtype=bool)
+        # the per-row numbers in one float64 matrix (integers exact below 2**53), so a step gathers
+        # and scatters them with one fancy index each instead of one per column; named columns
+        # are views of it (the tracker reads and sets single values through them)
+        self.num = np.zeros((n, len(_NUM)), dtype=np.float64)
+        for name, col in _NUM.items():
+            setattr(self, name, self.num[:, col])
+        self.state[:] = _NONE
+        self.pending[:] = _NONE
 
-    _COLUMNS = ("hist", "sums", "pos", "filled", "windows", "state", "pending", "pending_since",
-                "confidence", "no_data")
+    _COLUMNS = ("hist", "sums", "num")
 
     def forget(self, row: int) -> None:
         """Empty the history of ``row`` (the state itself is the tracker's to set)."""
@@ -81,19 +90,17 @@ class StateArray(RowArrays):
     def step(self, rows: np.ndarray, probs: np.ndarray, now: np.ndarray) -> StepOutcome:
         """Advance each of ``rows`` (distinct) by one window of ``probs`` (n, K), finite float32,
         with ``now`` (n,) the clock the minimum duration is measured on."""
-        self._record(rows, probs)
-        no_data = self.no_data[rows]
-        eligible = ~no_data & (self.windows[rows] >= self.min_windows)
-        filled = self.filled[rows]
-        scores = self._scores(rows, filled)
-        n = len(rows)
-        idx = np.arange(n)
-        state = self.state[rows]
+        num = self.num[rows]  # (n, columns): a copy, written back once at the end
+        pos = num[:, _POS].astype(np.intp)
+        filled, sums = self._record(rows, probs, pos, num)
+        no_data = num[:, _NO_DATA] != 0
+        eligible = (num[:, _WINDOWS] >= self.min_windows) & ~no_data
+        scores = sums / filled[:, None] if self.mean else self._votes(rows, filled)
+        idx = np.arange(len(rows))
+        state = num[:, _STATE].astype(np.intp)
         has = state >= 0
         current = scores[idx, np.maximum(state, 0)]
-        keep = eligible & has
-        if keep.any():
-            self.confidence[rows[keep]] = current[keep]
+        np.copyto(num[:, _CONFIDENCE], current, where=eligible & has)
         top = scores.argmax(axis=1)
         top_score = scores[idx, top]
         holds = (top == state) | (has & (current >= self.exit))
@@ -101,38 +108,46 @@ class StateArray(RowArrays):
             qualifies = top_score >= self.enter
         else:
             qualifies = np.round(top_score * filled) >= self.required_votes
-        target = np.where(eligible & ~holds & qualifies, top, _NONE)
-        pending = self.pending[rows]
-        wants = target >= 0
-        self.pending[rows[eligible & ~wants]] = _NONE
-        moved = wants & (pending != target)
-        if moved.any():
-            self.pending[rows[moved]] = target[moved]
-            self.pending_since[rows[moved]] = now[moved]
-        fired = np.flatnonzero(wants & (now - self.pending_since[rows] >= self.min_duration_s))
-        return StepOutcome(np.flatnonzero(no_data), fired, target[fired], top_score[fired])
+        wants = eligible & ~holds & qualifies
+        pending = num[:, _PENDING]
+        moved = wants & (pending != top)
+        np.copyto(num[:, _SINCE], now, where=moved)
+        np.copyto(pending, np.where(wants, top, _NONE), where=eligible)
+        fired = np.flatnonzero(wants & (now - num[:, _SINCE] >= self.min_duration_s))
+        self.num[rows] = num
+        return StepOutcome(np.flatnonzero(no_data), fired, top[fired], top_score[fired])
 
-    def _record(self, rows: np.ndarray, probs: np.ndarray) -> None:
-        """Write one window per row into the rings and keep the running sums."""
-        pos = self.pos[rows]
+    def _record(self, rows: np.ndarray, probs: np.ndarray, pos: np.ndarray,
+                num: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write one window per row into the rings and keep the running sums; the rows' fill counts
+        and sums after it."""
         old = self.hist[rows, pos]
-        self.sums[rows] += probs - old  # running sum: the mean needs no pass over the history
         self.hist[rows, pos] = probs
-        pos = (pos + 1) % self.h
-        self.pos[rows] = pos
-        lap = rows[pos == 0]
-        if lap.size:  # once per lap, recompute exactly so rounding cannot drift
-            self.sums[lap] = self.hist[lap].sum(axis=1, dtype=np.float64)
-        self.filled[rows] = np.minimum(self.filled[rows] + 1, self.h)
-        self.windows[rows] += 1
+        sums = self.sums[rows]
+        sums += probs
+        sums -= old  # running sum: the mean needs no pass over the history
+        pos += 1
+        lap = pos == self.h
+        if lap.any():  # once per lap, recompute exactly so rounding cannot drift
+            pos[lap] = 0
+            sums[lap] = self.hist[rows[lap]].sum(axis=1, dtype=np.float64)
+        self.sums[rows] = sums
+        num[:, _POS] = pos
+        filled = np.minimum(num[:, _FILLED] + 1, self.h)
+        num[:, _FILLED] = filled
+        num[:, _WINDOWS] += 1
+        return filled, sums
 
-    def _scores(self, rows: np.ndarray, filled: np.ndarray) -> np.ndarray:
-        """Smoothed score per row and class: mean probability, or the fraction of votes won."""
-        if self.mean:
-            out: np.ndarray = self.sums[rows] / filled[:, None]
-            return out
+    def _votes(self, rows: np.ndarray, filled: np.ndarray) -> np.ndarray:
+        """The fraction of the last windows whose top class each class was (``smoothing: vote``)."""
         tops = self.hist[rows].argmax(axis=2)  # (n, H): each window's top class
         valid = np.arange(self.h)[None, :] < filled[:, None]  # the ring fills from position 0
         wins = ((tops[:, :, None] == np.arange(self.k)) & valid[:, :, None]).sum(axis=1)
         votes: np.ndarray = wins / filled[:, None]
         return votes
+
+
+#: the columns of StateArray.num, each also an attribute (a view) of the same name
+_NUM = {"pos": 0, "filled": 1, "windows": 2, "state": 3, "pending": 4, "pending_since": 5, "confidence": 6,
+        "no_data": 7}
+_POS, _FILLED, _WINDOWS, _STATE, _PENDING, _SINCE, _CONFIDENCE, _NO_DATA = range(8)
