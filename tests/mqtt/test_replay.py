@@ -23,13 +23,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 @contextmanager
 def child_publisher(
-    cfg: MqttConfig, tmp_path: Path, events: int, wait: bool
+    cfg: MqttConfig, tmp_path: Path, events: int, wait: bool, batch: bool = False
 ) -> Iterator[subprocess.Popen[str]]:
     """A real publisher in a child process; yields once it printed READY, kills it at exit."""
     cfg_path = tmp_path / "child.json"
     cfg_path.write_text(cfg.model_dump_json())
     args = [sys.executable, "-m", "tests.mqtt.child_publisher", str(cfg_path), str(events)]
     args += ["wait"] if wait else []
+    args += ["batch"] if batch else []
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
