@@ -192,12 +192,17 @@ def add_novelty_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per loop (default 5)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     p.add_argument("--out", type=Path, default=Path("docs/results/novelty"), help="where the figures go")
+    p.add_argument(
+        "--runs", type=int, default=1, help="runs one after another: medians and each run (default 1)"
+    )
 
 
 def run_novelty(args: argparse.Namespace) -> int:
-    from runtime.novelty.bench import report_text, run_novelty_bench, write_report
+    from drsn_edge.novelty.bench_plot import plot_runs
+    from runtime.novelty.bench import report_text, run_repeated, write_report
 
-    result = run_novelty_bench(args.model, batch=args.batch, seconds=args.seconds, threads=args.threads)
+    result = run_repeated(args.model, args.runs, batch=args.batch, seconds=args.seconds, threads=args.threads)
     print(report_text(result))
     write_report(result, args.out, "drsn-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    plot_runs(result, args.out / "bench_novelty.png")
     return 0

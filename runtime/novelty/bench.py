@@ -6,11 +6,17 @@ the novelty path adds per window: the training-data score, one sensor's smoothed
 score against a learned baseline. The difference over the first is the novelty path's share of
 the inference time; the daemon spends more than inference per window (windowing, batching,
 publishing), so its share of the daemon's throughput is smaller still.
+
+On a shared machine one run says as much about the neighbours as about the code: every run
+records the load average before and after it, and ``runs=N`` repeats the measurement and reports
+each run beside the medians.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,7 @@ def run_novelty_bench(
     model: str | Path, *, batch: int = 32, seconds: float = 5.0, threads: int = 1
 ) -> dict[str, Any]:
     """Measure both loops; returns the figures (also what :func:`write_report` writes)."""
+    load_before = _load()
     meta = read_onnx_metadata(model)
     scorer = scorer_of(meta, str(model))
     if scorer is None or meta.features_name is None or meta.golden is None:
@@ -92,7 +99,38 @@ def run_novelty_bench(
         "envelope_bands_share_of_inference": float(np.median(envelope_t)) / t_bare,
         "rounds": len(bare_t),
         "features": int(feats.shape[1]),
+        "load_1m_before": load_before,
+        "load_1m_after": _load(),
     }
+
+
+def _load() -> float:
+    """The 1-minute load average (NaN where the platform has none)."""
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:
+        return math.nan
+
+
+#: the figures of a run that the repeated report takes medians of
+MEDIAN_KEYS = (
+    "inference_ms_per_batch",
+    "inference_with_features_ms_per_batch",
+    "novelty_ms_per_batch",
+    "novelty_us_per_window",
+    "novelty_share_of_inference",
+    "envelope_bands_ms_per_batch",
+    "envelope_bands_share_of_inference",
+)
+
+
+def run_repeated(model: str | Path, runs: int, **kw: Any) -> dict[str, Any]:
+    """``runs`` runs of :func:`run_novelty_bench` one after another: each run, and the medians."""
+    if runs < 1:
+        raise ConfigError(f"--runs {runs}: give at least 1 run")
+    each = [run_novelty_bench(model, **kw) for _ in range(runs)]
+    median = {k: float(np.median([r[k] for r in each])) for k in MEDIAN_KEYS}
+    return {**each[0], **median, "rounds": sum(r["rounds"] for r in each), "runs": each}
 
 
 def report_text(r: dict[str, Any]) -> str:
@@ -114,8 +152,37 @@ def report_text(r: dict[str, Any]) -> str:
             f"share of inference) | {r.get('envelope_bands_ms_per_batch', float('nan')):.3f} "
             f"({100 * r.get('envelope_bands_share_of_inference', float('nan')):.1f} %) |",
             f"| rounds (medians, interleaved) | {r['rounds']} |",
+            f"| load average (1 min) before / after | {_loads(r)} |",
         ]
+    ) + (_runs_table(r["runs"]) if len(r.get("runs", ())) > 1 else "")
+
+
+def _loads(r: dict[str, Any]) -> str:
+    each = r.get("runs") or [r]
+    return ", ".join(
+        f"{x.get('load_1m_before', math.nan):.2f} / {x.get('load_1m_after', math.nan):.2f}" for x in each
     )
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> str:
+    """One line per run: the medians above are taken over these."""
+    lines = [
+        "",
+        "",
+        f"Figures above: medians of {len(runs)} runs. Each run:",
+        "",
+        "| run | load before / after | inference (ms) | envelope bands (ms) | bands / inference "
+        "| novelty path (ms) | novelty path and features / inference |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for i, x in enumerate(runs, 1):
+        bands, share = x["envelope_bands_ms_per_batch"], 100 * x["envelope_bands_share_of_inference"]
+        lines.append(
+            f"| {i} | {x['load_1m_before']:.2f} / {x['load_1m_after']:.2f} "
+            f"| {x['inference_ms_per_batch']:.3f} | {bands:.3f} | {share:.1f} % "
+            f"| {x['novelty_ms_per_batch']:.3f} | {100 * x['novelty_share_of_inference']:.1f} % |"
+        )
+    return "\n".join(lines)
 
 
 def write_report(r: dict[str, Any], out: Path, command: str) -> None:

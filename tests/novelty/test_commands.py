@@ -159,6 +159,23 @@ def test_bench_novelty_prints_and_saves_its_figures(
     figures = json.loads((tmp_path / "bench_novelty.json").read_text())
     assert figures["features"] == 16 and figures["rounds"] >= 10 and figures["novelty_us_per_window"] > 0
     assert (tmp_path / "bench_novelty.md").is_file()
+    assert figures["load_1m_before"] >= 0 and figures["load_1m_after"] >= 0
+
+
+def test_bench_novelty_repeats_runs_and_reports_each_beside_the_medians(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "novelty", "--seconds", "0.1", "--runs", "3", "--out", str(tmp_path)]) == 0
+    figures = json.loads((tmp_path / "bench_novelty.json").read_text())
+    runs = figures["runs"]
+    assert len(runs) == 3 and figures["rounds"] == sum(r["rounds"] for r in runs)
+    for key in ("inference_ms_per_batch", "envelope_bands_ms_per_batch", "novelty_share_of_inference"):
+        assert figures[key] == pytest.approx(float(np.median([r[key] for r in runs])))
+    table = (tmp_path / "bench_novelty.md").read_text()
+    assert "medians of 3 runs" in table and table.count("\n| 3 |") == 1
+    assert (tmp_path / "bench_novelty.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["bench", "novelty", "--runs", "0", "--out", str(tmp_path)]) == 2
+    assert "at least 1 run" in capsys.readouterr().err
 
 
 def test_the_envelope_score_is_fitted_exported_and_scored_with_the_windows(

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from drsn_edge.assets import ASSETS
@@ -15,6 +16,8 @@ from drsn_edge.training.checkpoint import load_checkpoint
 from drsn_edge.training.packaged import read_manifest, write_manifest
 from runtime.artifact import read_onnx_metadata
 from runtime.errors import DataError
+from runtime.novelty.scores import DEFAULT_SCORE
+from runtime.novelty.stats import scorer_of
 
 
 def _sha(path: Path) -> str:
@@ -35,6 +38,31 @@ def test_every_packaged_onnx_has_its_checkpoint_and_a_current_manifest_entry() -
         # the ONNX was exported from this checkpoint's weights
         assert read_onnx_metadata(onnx).weights_sha256 == load_checkpoint(pt).metadata.weights_sha256
         assert pt.stat().st_size < 1_000_000
+
+
+PACKAGED = ["drsn_cw_cwru0hp", "drsn_cw_cwru0hp_noise", "drsn_cw_cwru_allhp", "drsn_cw_sim"]
+
+
+@pytest.mark.parametrize("name", PACKAGED)
+def test_every_packaged_model_scores_novelty_with_the_default_score_on_its_input_windows(name: str) -> None:
+    onnx = ASSETS / f"{name}.onnx"
+    meta = read_onnx_metadata(onnx)
+    scorer = scorer_of(meta, name)
+    assert scorer is not None, f"{name} carries no novelty statistics: calibrate and export it again"
+    assert scorer.stats.score == DEFAULT_SCORE and scorer.stats.needs_windows
+    # exported after the checkpoint was calibrated: the ONNX carries the checkpoint's statistics
+    assert meta.novelty == load_checkpoint(onnx.with_suffix(".pt")).metadata.novelty
+    assert meta.golden is not None
+    inputs, _ = meta.golden.arrays()
+    features = meta.golden.features()
+    assert features is not None
+    with pytest.raises(DataError, match="needs the model's input windows"):
+        scorer.score(features)
+    # the golden windows are the model's own test windows (8 of them): familiar, so most score below
+    # p99 (one outer-race window of drsn_cw_sim's training machines sits above p99.9 with either score)
+    scores = scorer.score(features, inputs)
+    assert np.isfinite(scores).all() and len(scores) == len(inputs)
+    assert np.median(scores) < scorer.stats.threshold("p99"), scores
 
 
 def test_models_command_lists_classes_rate_window_data_and_figures(capsys) -> None:
