@@ -25,8 +25,8 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from runtime.artifact import Normalization
 from runtime.backends.base import Backend
 from runtime.log_throttle import LogThrottle
 from runtime.signals.normalize import normalize_windows
-from runtime.windowing import Window
+from runtime.window_block import Window, WindowBlock
 
 log = logging.getLogger(__name__)
 
@@ -63,31 +63,67 @@ class InferenceResult:
         return self.window.sensor_id
 
 
-@dataclass(frozen=True, slots=True)
 class BatchResult:
     """One backend call: its windows and their logits/probabilities, row-aligned.
 
     ``infer_s`` is the backend call alone; ``t_done`` (monotonic) minus a window's ``t_mono`` is
-    that window's latency from receipt to classification.
+    that window's latency from receipt to classification. The windows' fields come as arrays
+    (:attr:`sensor_ids`, :attr:`index`, :attr:`t_mono`, :attr:`t_wall`: the batcher moves blocks,
+    not objects); :attr:`windows` builds one :class:`Window` per row on first use, for the
+    consumers that want objects.
     """
 
-    windows: list[Window]
-    logits: np.ndarray
-    probs: np.ndarray
-    infer_s: float
-    t_done: float
-    #: float32 (N, F) pooled features from the same backend call; None for a model without them
-    features: np.ndarray | None = None
-    #: the normalised model inputs of the call, (N, C, W) (a novelty score may read the windows)
-    inputs: np.ndarray | None = None
+    __slots__ = ("_windows", "block", "features", "infer_s", "inputs", "logits", "probs", "t_done")
+
+    def __init__(self, windows: Sequence[Window] | None, logits: np.ndarray, probs: np.ndarray,
+                 infer_s: float, t_done: float, features: np.ndarray | None = None,
+                 inputs: np.ndarray | None = None, *, block: WindowBlock | None = None) -> None:
+        if block is None:
+            if windows is None:
+                raise ValueError("a BatchResult needs its windows or their block")
+            block = WindowBlock.of_windows(windows, mixed=True)
+        self.block = block
+        self._windows = None if windows is None else list(windows)
+        self.logits, self.probs, self.infer_s, self.t_done = logits, probs, infer_s, t_done
+        #: float32 (N, F) pooled features from the same backend call; None for a model without them
+        self.features = features
+        #: the normalised model inputs of the call, (N, C, W) (a novelty score may read the windows)
+        self.inputs = inputs
+
+    @property
+    def windows(self) -> list[Window]:
+        if self._windows is None:
+            self._windows = self.block.windows()
+        return self._windows
+
+    @property
+    def sensor_ids(self) -> list[str]:
+        """The sensor of each row."""
+        return self.block.sensor_ids
+
+    @property
+    def index(self) -> np.ndarray:
+        """int64: each row's per-sensor window counter (``Window.index``)."""
+        return self.block.index
+
+    @property
+    def t_mono(self) -> np.ndarray:
+        """float64: monotonic receipt of the chunk that held each window's last sample."""
+        return self.block.t_mono
+
+    @property
+    def t_wall(self) -> np.ndarray:
+        """float64: wall-clock time of each window's last sample."""
+        return self.block.t_wall
 
     @property
     def size(self) -> int:
-        return len(self.windows)
+        return self.block.size
 
     def latencies(self) -> np.ndarray:
         """Per-window latency from receipt of the last sample to the end of inference, seconds."""
-        return self.t_done - np.fromiter((w.t_mono for w in self.windows), dtype=np.float64, count=self.size)
+        latency: np.ndarray = self.t_done - self.block.t_mono
+        return latency
 
     def results(self) -> list[InferenceResult]:
         n = self.size
@@ -107,6 +143,8 @@ class BatcherStats:
     inferred: int = 0
     errors: int = 0
     callback_errors: int = 0
+    #: windows dropped from a full queue, per sensor
+    dropped_per_sensor: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 class MicroBatcher:
@@ -147,8 +185,12 @@ class MicroBatcher:
         #: how raw windows (``Window.normalized`` False) are normalised: once per batch, here
         self.normalization = normalization
         self.stats = BatcherStats()
-        self._queue: collections.deque[tuple[Window, float]] = collections.deque()
-        self._per_sensor: collections.Counter[str] = collections.Counter()  # windows queued per sensor
+        # blocks of windows and when each was queued; ``_depth`` windows in all
+        self._queue: collections.deque[tuple[WindowBlock, float]] = collections.deque()
+        self._depth = 0
+        # windows queued per sensor = queued - taken (two counters updated in C, one per direction)
+        self._queued: collections.Counter[str] = collections.Counter()
+        self._taken: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         # producers that must not drop (fast replays) sleep here until the queue has drained to half
@@ -161,7 +203,7 @@ class MicroBatcher:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return self._depth
 
     @property
     def running(self) -> bool:
@@ -181,47 +223,63 @@ class MicroBatcher:
         self.submit_many((window,))
 
     def submit_many(self, windows: Iterable[Window]) -> None:
-        """Queue several windows under one lock (a windower's output for one chunk)."""
+        """Queue several :class:`Window` objects under one lock (consecutive ones as one block)."""
+        batch = windows if isinstance(windows, list) else list(windows)
+        blocks, start = [], 0
+        for i in range(1, len(batch) + 1):  # a block holds normalised or raw windows, not both
+            if i == len(batch) or batch[i].normalized != batch[start].normalized:
+                blocks.append(WindowBlock.of_windows(batch[start:i]))
+                start = i
+        self.submit_blocks(blocks)
+
+    def submit_blocks(self, blocks: Sequence[WindowBlock]) -> None:
+        """Queue blocks of windows under one lock; never blocks (see the module docstring for drops)."""
         now = time.monotonic()
         with self._cond:
             if self._closing:
                 raise RuntimeError("MicroBatcher is closed; no more windows are accepted")
             q = self._queue
-            before = len(q)
-            batch = windows if isinstance(windows, list) else list(windows)
-            if before + len(batch) <= self.max_queue:  # the usual case: room for all, nothing to drop
-                per_sensor = self._per_sensor
-                for w in batch:
-                    q.append((w, now))
-                    per_sensor[w.sensor_id] += 1
-                self.stats.submitted += len(batch)
-            else:
-                for w in batch:
-                    if len(q) >= self.max_queue:
-                        self._drop_one()
-                    q.append((w, now))
-                    self._per_sensor[w.sensor_id] += 1
-                    self.stats.submitted += 1
+            before = self._depth
+            for block in blocks:
+                n = block.size
+                if not n:
+                    continue
+                q.append((block, now))
+                self._queued.update(block.sensor_ids)
+                self._depth += n
+                self.stats.submitted += n
+            if self._depth > self.max_queue:
+                self._drop(self._depth - self.max_queue)
             # wake the inference thread only on the transitions it waits for: the first window
             # (it may sleep on an empty queue) and the window that completes a batch
-            if before == 0 or before < self.max_batch <= len(q):
+            if before == 0 or before < self.max_batch <= self._depth:
                 self._cond.notify()
 
-    def _drop_one(self) -> None:
-        """Drop the oldest window of the sensor with the most queued (the head's on a tie). Lock held.
+    def _drop(self, n: int) -> None:
+        """Drop ``n`` windows, each the oldest of the sensor with the most queued (the head's on a tie).
 
-        A flooder holds most of the queue, so its oldest window is found within a few entries.
+        Lock held. A flooder holds most of the queue, so its oldest window is found within a few blocks.
         """
+        queued, taken = self._queued, self._taken
+        counts = {sid: k - taken[sid] for sid, k in queued.items() if k > taken[sid]}
         q = self._queue
-        head = q[0][0].sensor_id
-        busiest, most = max(self._per_sensor.items(), key=lambda kv: kv[1])
-        victim = head if self._per_sensor[head] == most else busiest
-        for i, (w, _) in enumerate(q):
-            if w.sensor_id == victim:
-                del q[i]
-                break
-        self._per_sensor[victim] -= 1
-        self.stats.dropped += 1
+        for _ in range(n):
+            head = q[0][0].sensor_ids[0]
+            busiest, most = max(counts.items(), key=lambda kv: kv[1])
+            victim = head if counts[head] == most else busiest
+            for b, (block, t) in enumerate(q):
+                if victim in block.sensor_ids:
+                    rest = block.without(block.sensor_ids.index(victim))
+                    if rest.size:
+                        q[b] = (rest, t)
+                    else:
+                        del q[b]
+                    break
+            counts[victim] -= 1
+            taken[victim] += 1
+            self._depth -= 1
+            self.stats.dropped += 1
+            self.stats.dropped_per_sensor[victim] += 1
 
     def wait_for_room(self, n: int, timeout: float | None = None) -> bool:
         """Block until ``n`` more windows fit without dropping, or the batcher closes; False on timeout.
@@ -231,10 +289,10 @@ class MicroBatcher:
         """
         limit = max(self.max_queue - n, 0)
         with self._cond:
-            if len(self._queue) <= limit:
+            if self._depth <= limit:
                 return True
             low = min(limit, self.max_queue // 2)
-            return bool(self._room.wait_for(lambda: len(self._queue) <= low or self._closing, timeout))
+            return bool(self._room.wait_for(lambda: self._depth <= low or self._closing, timeout))
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop accepting windows, classify those still queued, close the backend, join the thread."""
@@ -261,7 +319,7 @@ class MicroBatcher:
         finally:
             self._close_backend()
 
-    def _next_batch(self) -> list[Window] | None:
+    def _next_batch(self) -> list[WindowBlock] | None:
         """Block until a batch is due: max_batch waiting, the oldest past max_wait, or closing."""
         with self._cond:
             q = self._queue
@@ -270,23 +328,32 @@ class MicroBatcher:
                     return None
                 self._cond.wait()
             deadline = q[0][1] + self.max_wait_s
-            while len(q) < self.max_batch and not self._closing:
+            while self._depth < self.max_batch and not self._closing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            n = min(len(q), self.max_batch)
-            batch = [q.popleft()[0] for _ in range(n)]
-            per_sensor = self._per_sensor
-            for w in batch:
-                per_sensor[w.sensor_id] -= 1
-            if len(q) <= self.max_queue // 2:
+            want = min(self._depth, self.max_batch)
+            parts: list[WindowBlock] = []
+            while want:
+                block, t = q[0]
+                if block.size <= want:
+                    q.popleft()
+                    part = block
+                else:  # the head block is longer than the batch: take its first rows
+                    part, q[0] = block.rows(0, want), (block.rows(want, block.size), t)
+                parts.append(part)
+                self._taken.update(part.sensor_ids)
+                want -= part.size
+                self._depth -= part.size
+            if self._depth <= self.max_queue // 2:
                 self._room.notify_all()
-            return batch
+            return parts
 
-    def _process(self, windows: list[Window]) -> None:
+    def _process(self, parts: list[WindowBlock]) -> None:
+        block = WindowBlock.concat(parts)
         try:
-            x = self._inputs(windows)
+            x = self._inputs(parts, block)
             t0 = time.monotonic()
             logits, features = self.backend.infer_outputs(x)
             t_done = time.monotonic()
@@ -294,25 +361,25 @@ class MicroBatcher:
             self.stats.errors += 1
             self._throttle.log(f"infer:{type(exc).__name__}", logging.ERROR, "inference failed for a batch "
                                "of %d windows (%s); they are dropped (%d failed batches so far)",
-                               len(windows), str(exc)[:300], self.stats.errors, exc_info=True)
+                               block.size, str(exc)[:300], self.stats.errors, exc_info=True)
             return
         self.stats.batches += 1
-        self.stats.inferred += len(windows)
-        self._deliver(BatchResult(windows, logits, softmax(logits), t_done - t0, t_done, features, x))
+        self.stats.inferred += block.size
+        self._deliver(BatchResult(None, logits, softmax(logits), t_done - t0, t_done, features, x,
+                                  block=block))
 
-    def _inputs(self, windows: list[Window]) -> np.ndarray:
+    def _inputs(self, parts: Sequence[WindowBlock], block: WindowBlock | None = None) -> np.ndarray:
         """The batch as one float32 array, raw windows normalised in one call for the whole batch."""
-        x = np.array([w.data for w in windows], dtype=np.float32)  # faster than np.stack for small arrays
-        raw = [i for i, w in enumerate(windows) if not w.normalized]
-        if raw:
-            if self.normalization is None:
-                raise ValueError("raw windows reached a batcher without a normalization; pass the model's "
-                                 "normalization to MicroBatcher")
-            if len(raw) == len(windows):
-                x = normalize_windows(x, self.normalization)
-            else:
-                x[raw] = normalize_windows(x[raw], self.normalization)
-        return x
+        whole = block if block is not None else WindowBlock.concat(parts)
+        if all(p.normalized for p in parts):
+            return whole.data
+        if self.normalization is None:
+            raise ValueError("raw windows reached a batcher without a normalization; pass the model's "
+                             "normalization to MicroBatcher")
+        if not any(p.normalized for p in parts):
+            return normalize_windows(whole.data, self.normalization)
+        return np.concatenate([p.data if p.normalized else normalize_windows(p.data, self.normalization)
+                               for p in parts])
 
     def _deliver(self, batch: BatchResult) -> None:
         try:

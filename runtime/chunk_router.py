@@ -1,5 +1,9 @@
 """Where samples go: each source's chunks -> the sensor's windows -> its model's batcher queue.
 
+A source that delivers many sensors' chunks at once (:class:`~runtime.sources.ChunkBlock`) has
+them windowed per window group in one numpy pass (:mod:`runtime.window_group`) and queued as
+blocks of windows, so the per-chunk Python work is a few list appends.
+
 Runs on the source threads. Kept apart from :mod:`runtime.daemon` (the lifecycle) like
 :mod:`runtime.results_router` (the other end of the batcher): sources paced ``fast`` (replay or
 simulation as fast as possible) are pushed back when the inference queue is full instead of
@@ -13,8 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+import numpy as np
 
 from runtime.batching import MicroBatcher
 from runtime.diagnostics.monitor import EnvelopeMonitor
@@ -22,14 +28,50 @@ from runtime.errors import ConfigError, DrsnEdgeError
 from runtime.metrics import Metrics
 from runtime.pipeline import SensorPipeline
 from runtime.sensor_watch import note_source_error
-from runtime.sources import SOURCE_WIDE, SampleChunk, Source
-from runtime.sources.base import EmitFn
+from runtime.sources import SOURCE_WIDE, ChunkBlock, SampleChunk, Source
+from runtime.sources.base import BlockFn, EmitFn
+from runtime.window_block import WindowBlock
+from runtime.window_group import WindowGroup
 
 log = logging.getLogger("runtime.daemon")
 
 _ERROR_LOG_EVERY_S = 10.0
 _PUSH_BACK_WAIT_S = 0.25
 _PUSH_BACK_STOP_S = 2.0
+
+
+class _GroupInput:
+    """The chunks of one block that go to one window group, as the lists it takes."""
+
+    __slots__ = ("batcher", "pipelines", "rows", "samples", "seqs", "t0s")
+
+    def __init__(self, batcher: MicroBatcher) -> None:
+        self.batcher = batcher
+        self.pipelines: list[SensorPipeline] = []
+        self.rows: list[int] = []
+        self.samples: list[np.ndarray] = []
+        self.seqs: list[int | None] = []
+        self.t0s: list[float | None] = []
+
+    def add(self, sp: SensorPipeline, row: int, x: np.ndarray, seq: int, t0: float) -> None:
+        self.pipelines.append(sp)
+        self.rows.append(row)
+        self.samples.append(x)
+        self.seqs.append(seq)
+        self.t0s.append(t0)
+
+
+def _rounds(ids: list[str]) -> list[list[int]]:
+    """Positions of ``ids`` split so that no round holds a sensor twice (a sensor's n-th chunk: round n)."""
+    seen: dict[str, int] = {}
+    rounds: list[list[int]] = []
+    for i, sid in enumerate(ids):
+        k = seen.get(sid, 0)
+        seen[sid] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(i)
+    return rounds
 
 
 class ChunkRouter:
@@ -51,34 +93,114 @@ class ChunkRouter:
             return lambda chunk: self.on_chunk(chunk, push_back=True)
         return self.on_chunk
 
+    def block_handler(self, src: Source[Any]) -> BlockFn:
+        """The block callback of one source (sources that deliver several sensors at once)."""
+        if getattr(src.config, "pacing", None) == "fast":
+            return lambda block: self.on_block(block, push_back=True)
+        return self.on_block
+
     def on_chunk(self, chunk: SampleChunk, push_back: bool = False) -> None:
         """Source thread: cut windows and queue them for inference."""
-        sp = self.sensors.get(chunk.sensor_id)
+        sp = self._pipeline(chunk.sensor_id)
         if sp is None:
-            if chunk.sensor_id not in self.disabled:
-                self.count_error(chunk.sensor_id, ConfigError(
-                    f"samples for unknown sensor {chunk.sensor_id!r}; add it to a source in the config"))
             return
         if self.diagnostics is not None:
             self.diagnostics.feed(chunk.sensor_id, chunk.samples)
-        stats = sp.windower.stats
-        gaps, dropped = stats.gaps, stats.dropped_samples
+        group = sp.windower.group
+        incidents = group.incidents
         try:
-            windows = sp.windower.push(chunk.samples, seq=chunk.seq, t0=chunk.t0)
+            block = sp.windower.push_block(chunk.samples, seq=chunk.seq, t0=chunk.t0)
         except DrsnEdgeError as exc:
             self.count_error(chunk.sensor_id, exc)
-            windows = []
-        if stats.gaps != gaps or stats.dropped_samples != dropped:  # the labelled children only then
-            m = self.metrics.sensor(chunk.sensor_id)
-            if stats.gaps != gaps:
-                m.gaps.inc(stats.gaps - gaps)
-            if stats.dropped_samples != dropped:
-                m.dropped_samples.inc(stats.dropped_samples - dropped)
-        if windows:
-            batcher = sp.model.batcher
-            if push_back and batcher.queue_depth + len(windows) > batcher.max_queue:  # no lock while room
-                self._wait_for_room(batcher, len(windows))
-            batcher.submit_many(windows)
+            block = None
+        if group.incidents != incidents:
+            self._count_losses((sp,))
+        if block is not None:
+            self._submit(sp.model.batcher, [block], push_back)
+
+    def on_block(self, block: ChunkBlock, push_back: bool = False) -> None:
+        """Source thread: window the chunks of many sensors together and queue the windows.
+
+        A sensor's bad chunk is counted and reported for it alone; the other sensors' windows go on.
+        """
+        ids = block.sensor_ids
+        if len(set(ids)) == len(ids):
+            self._route(ids, block.samples, block.seqs, block.t0s, push_back)
+            return
+        for part in _rounds(ids):  # a sensor twice in one block: its chunks in order, a round each
+            self._route([ids[i] for i in part], [block.samples[i] for i in part],
+                        [block.seqs[i] for i in part], [block.t0s[i] for i in part], push_back)
+
+    def _route(self, ids: list[str], samples: list[np.ndarray], seqs: list[int], t0s: list[float],
+               push_back: bool) -> None:
+        """Distinct sensors' chunks -> their window groups (one numpy pass each) -> batcher queues."""
+        diagnostics = self.diagnostics
+        found = [self.sensors.get(sid) for sid in ids]
+        if None not in found:
+            sps = cast(list[SensorPipeline], found)
+            windowers = [sp.windower for sp in sps]
+            group = windowers[0].group
+            if all(w.group is group for w in windowers):  # the usual block: one model, one hop
+                if diagnostics is not None:
+                    for sid, x in zip(ids, samples, strict=True):
+                        diagnostics.feed(sid, x)
+                self._push(group, sps[0].model.batcher, sps, [w.row for w in windowers], samples, seqs, t0s,
+                           push_back)
+                return
+        pending: dict[WindowGroup, _GroupInput] = {}
+        for sid, x, seq, t0 in zip(ids, samples, seqs, t0s, strict=True):
+            sp = self._pipeline(sid)
+            if sp is None:
+                continue
+            if diagnostics is not None:
+                diagnostics.feed(sid, x)
+            windower = sp.windower
+            entry = pending.get(windower.group)
+            if entry is None:
+                entry = pending[windower.group] = _GroupInput(sp.model.batcher)
+            entry.add(sp, windower.row, x, seq, t0)
+        for group, entry in pending.items():
+            self._push(group, entry.batcher, entry.pipelines, entry.rows, entry.samples, entry.seqs,
+                       entry.t0s, push_back)
+
+    def _push(self, group: WindowGroup, batcher: MicroBatcher, pipelines: list[SensorPipeline],
+              rows: list[int], samples: list[np.ndarray], seqs: Sequence[int | None],
+              t0s: Sequence[float | None], push_back: bool) -> None:
+        """One group's chunks -> windows (bad chunks counted per sensor) -> the batcher's queue."""
+        incidents = group.incidents
+        blocks, errors = group.push_block(rows, samples, seqs, t0s)
+        for row, exc in errors:
+            self.count_error(group.sensor_ids[row], exc)
+        if group.incidents != incidents:
+            self._count_losses(pipelines)
+        if blocks:
+            self._submit(batcher, blocks, push_back)
+
+    def _pipeline(self, sensor_id: str) -> SensorPipeline | None:
+        sp = self.sensors.get(sensor_id)
+        if sp is None and sensor_id not in self.disabled:
+            self.count_error(sensor_id, ConfigError(
+                f"samples for unknown sensor {sensor_id!r}; add it to a source in the config"))
+        return sp
+
+    def _count_losses(self, pipelines: Iterable[SensorPipeline]) -> None:
+        """Carry gaps and dropped samples not yet counted into the per-sensor metrics."""
+        for sp in pipelines:
+            st = sp.windower.stats
+            if st.gaps != st.gaps_reported or st.dropped_samples != st.dropped_reported:
+                m = self.metrics.sensor(sp.sensor_id)
+                if st.gaps > st.gaps_reported:
+                    m.gaps.inc(st.gaps - st.gaps_reported)
+                if st.dropped_samples > st.dropped_reported:
+                    m.dropped_samples.inc(st.dropped_samples - st.dropped_reported)
+                st.gaps_reported, st.dropped_reported = st.gaps, st.dropped_samples
+
+    def _submit(self, batcher: MicroBatcher, blocks: list[WindowBlock], push_back: bool) -> None:
+        if push_back:
+            n = sum(b.size for b in blocks)
+            if batcher.queue_depth + n > batcher.max_queue:  # no lock while there is room
+                self._wait_for_room(batcher, n)
+        batcher.submit_blocks(blocks)
 
     def _wait_for_room(self, batcher: MicroBatcher, n: int) -> None:
         """Block a fast source until ``n`` windows fit in the queue.

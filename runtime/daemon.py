@@ -121,7 +121,7 @@ class Daemon:
         if cfg.metrics.prometheus_port is not None:
             self.metrics.start(cfg.metrics.prometheus_port, cfg.metrics.prometheus_addr)
         for src in self.sources:
-            src.start(self.intake.handler(src), self.intake.on_source_error)
+            src.start(self.intake.handler(src), self.intake.on_source_error, self.intake.block_handler(src))
         # reloads, periodic metrics and the end of finite sources are handled on a thread of their
         # own, so that start()/stop() (tests, benchmarks, embedding) behave exactly like run()
         self._supervisor = threading.Thread(target=self._supervise, name="daemon-supervisor", daemon=True)

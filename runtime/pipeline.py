@@ -26,6 +26,7 @@ from runtime.fault_state import FaultStateTracker
 from runtime.novelty.baseline import baseline_path
 from runtime.novelty.sensor import SensorNovelty
 from runtime.novelty.stats import NoveltyScorer, NoveltyStatsError, scorer_of
+from runtime.window_group import WindowGroup
 from runtime.windowing import SensorWindower, check_rates, signal_spec
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class ModelRuntime:
     batcher: MicroBatcher
     #: scores the batch's features against the training data; None: novelty off for this model
     scorer: NoveltyScorer | None = None
+    #: the window state of this model's sensors, one group per hop (windowed together per block)
+    groups: dict[int, WindowGroup] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -52,6 +55,16 @@ class ModelRuntime:
         m = self.metadata
         return {"name": m.model.name, "version": m.model.version, "sha256": m.weights_sha256,
                 "precision": m.precision, "backend": self.batcher.backend.name}
+
+    def window_group(self, hop: int) -> WindowGroup:
+        """The group of this model's sensors that use ``hop`` (raw windows: normalised per batch)."""
+        group = self.groups.get(hop)
+        if group is None:
+            spec = signal_spec(self.metadata)
+            group = WindowGroup(spec.window, hop, spec.channels, spec.sample_rate,
+                                self.metadata.normalization, False, time.monotonic, time.time)
+            self.groups[hop] = group
+        return group
 
     def close(self) -> None:
         self.batcher.close()
@@ -118,7 +131,8 @@ def build_sensor(
     hop = override.hop if override is not None else None
     own_state = override.fault_state if override is not None else None
     fs_cfg = own_state if own_state is not None else cfg.fault_state
-    windower = SensorWindower(sensor_id, rate, meta, hop=hop, normalize=False)
+    windower = SensorWindower(sensor_id, rate, meta, hop=hop, normalize=False,
+                              group=model.window_group(hop or spec.hop))
     tracker = FaultStateTracker(sensor_id, meta.classes, meta.healthy_class, fs_cfg, start_seq=start_seq)
     fast = any(getattr(src, "pacing", None) == "fast" and sensor_id in _sensor_ids(src)
                for src in cfg.sources)

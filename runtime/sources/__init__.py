@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 
 from pydantic import Field
 
-from runtime.sources.base import SOURCE_WIDE, SampleChunk, Source
+from runtime.sources.base import SOURCE_WIDE, ChunkBlock, SampleChunk, Source
 from runtime.sources.config import SourceConfigBase
 from runtime.sources.mqtt_raw import MqttRawSource, MqttRawSourceConfig
 from runtime.sources.replay import ReplaySource, ReplaySourceConfig
@@ -49,6 +49,7 @@ def create_source(config: SourceConfigBase) -> Source[Any]:
 __all__ = [
     "SOURCES",
     "SOURCE_WIDE",
+    "ChunkBlock",
     "SampleChunk",
     "Source",
     "SourceConfig",

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.sources.base import SampleChunk
+from runtime.sources.base import ChunkBlock
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class _Lane:
     position: int = 0
     seq: int = 0
     done: bool = False
+    pending: int = 0  # samples read for the block on its way
 
     @property
     def clock(self) -> float:
@@ -59,13 +60,15 @@ def run_paced(
     chunk: int,
     speed: float | None,
     stopping: threading.Event,
-    emit: Callable[[SampleChunk], None],
+    emit_block: Callable[[ChunkBlock], None],
     report: Callable[[str, Exception], None],
 ) -> bool:
     """Deliver every stream in chunks until all end (return True) or ``stopping`` is set (False).
 
-    ``speed=None`` means as fast as the consumer takes them. A stream whose ``read`` raises is
-    reported and dropped; the others go on.
+    ``speed=None`` means as fast as the consumer takes them. The streams whose next chunk ends
+    no later than that of the stream furthest behind go out together, as one block (sensors of
+    one rate are in lockstep, so every sensor's chunk shares one call). A stream whose ``read``
+    raises is reported and dropped; the others go on.
     """
     lanes = [_Lane(s) for s in streams]
     # (signal clock, index): the lane furthest behind first, ties in stream order; a heap, not a
@@ -75,22 +78,56 @@ def run_paced(
     while not stopping.is_set():
         if not behind:
             return True
-        _, i = heapq.heappop(behind)
-        lane = lanes[i]
-        x = _read(lane, chunk, report)
-        if x is None:
-            continue  # ended or failed: the lane leaves the heap
-        rate = lane.stream.sample_rate
+        picked = _due_together(lanes, behind, chunk)
+        ids: list[str] = []
+        samples: list[np.ndarray] = []
+        rates: list[float] = []
+        seqs: list[int] = []
+        t0s: list[float] = []
+        due = 0.0
+        for i in picked:
+            lane = lanes[i]
+            x = _read(lane, chunk, report)
+            if x is None:
+                continue  # ended or failed: the lane leaves the heap
+            rate = lane.stream.sample_rate
+            ids.append(lane.stream.sensor_id)
+            samples.append(x)
+            rates.append(rate)
+            seqs.append(lane.seq)
+            t0s.append(wall0 + lane.clock)
+            due = max(due, (lane.position + x.size) / rate)
+        if not ids:
+            continue
         if speed is not None:
-            due = mono0 + (lane.position + x.size) / rate / speed
-            delay = due - time.monotonic()
+            delay = mono0 + due / speed - time.monotonic()
             if delay > 0 and stopping.wait(delay):
                 return False
-        emit(SampleChunk(lane.stream.sensor_id, x, rate, lane.seq, wall0 + lane.clock))
-        lane.position += x.size
-        lane.seq += 1
-        heapq.heappush(behind, (lane.clock, i))
+        emit_block(ChunkBlock(ids, samples, rates, seqs, t0s))
+        for i in picked:
+            lane = lanes[i]
+            if not lane.done:
+                lane.position += lane.pending
+                lane.seq += 1
+                heapq.heappush(behind, (lane.clock, i))
     return False
+
+
+def _due_together(lanes: list[_Lane], behind: list[tuple[float, int]], chunk: int) -> list[int]:
+    """Pop the lane furthest behind and every lane whose next chunk ends no later than its chunk."""
+    clock, first = heapq.heappop(behind)
+    end = clock + chunk / lanes[first].stream.sample_rate
+    picked, later = [first], []
+    while behind and behind[0][0] < end:
+        entry = heapq.heappop(behind)
+        lane = lanes[entry[1]]
+        if entry[0] + chunk / lane.stream.sample_rate <= end * (1 + 1e-12):
+            picked.append(entry[1])
+        else:
+            later.append(entry)
+    for entry in later:
+        heapq.heappush(behind, entry)
+    return picked
 
 
 def _read(lane: _Lane, chunk: int, report: Callable[[str, Exception], None]) -> np.ndarray | None:
@@ -107,4 +144,5 @@ def _read(lane: _Lane, chunk: int, report: Callable[[str, Exception], None]) -> 
         log.info("stream of sensor %s ended after %d samples", lane.stream.sensor_id, lane.position)
         lane.done = True
         return None
+    lane.pending = x.size
     return np.asarray(x, dtype=np.float32)

@@ -86,9 +86,11 @@ class _Recording:
             out = self._samples[self._pos : self._pos + n]
             self._pos += out.size
             return out if out.size else None
-        idx = (self._pos + np.arange(n)) % total
-        self._pos = (self._pos + n) % total
-        return self._samples[idx]
+        start = self._pos
+        self._pos = (start + n) % total
+        if start + n <= total:  # the usual case: one slice (a view; the windower copies what it keeps)
+            return self._samples[start : start + n]
+        return self._samples[(start + np.arange(n)) % total]
 
 
 def load_recording(entry: ReplayFile) -> tuple[np.ndarray, float]:
@@ -143,6 +145,6 @@ class ReplaySource(Source[ReplaySourceConfig]):
     def _run(self) -> None:
         speed = self.config.speed if self.config.pacing == "realtime" else None
         ended = run_paced(self._recordings, chunk=self.config.chunk, speed=speed, stopping=self._stopping,
-                          emit=self._emit, report=self._report)
+                          emit_block=self._emit_block, report=self._report)
         if ended:
             self.finished.set()

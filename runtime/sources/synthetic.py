@@ -162,6 +162,6 @@ class SyntheticSource(Source[SyntheticSourceConfig]):
     def _run(self) -> None:
         speed = 1.0 if self.config.pacing == "realtime" else None
         ended = run_paced(self._streams, chunk=self.config.chunk, speed=speed, stopping=self._stopping,
-                          emit=self._emit, report=self._report)
+                          emit_block=self._emit_block, report=self._report)
         if ended:
             self.finished.set()

@@ -9,7 +9,7 @@ from runtime.artifact import ModelInfo, ModelMetadata, Normalization, TensorSpec
 from runtime.errors import ConfigError, DataError
 from runtime.signals.normalize import normalize_windows
 from runtime.signals.resample import StreamResampler
-from runtime.windowing import SensorWindower, Window
+from runtime.windowing import SensorWindower, Window, WindowBlock
 from tests.runtime.tiny_models import make_metadata
 
 WINDOW, HOP, RATE = 64, 16, 1000.0
@@ -168,9 +168,10 @@ def test_raw_windows_are_normalised_by_the_batch_as_the_windower_would() -> None
     assert np.allclose(raw[1].data, chunk[16:80].reshape(1, -1))  # untouched samples
     batcher = MicroBatcher(NullBackend("null.onnx", meta), normalization=meta.normalization)
     mixed = [w for pair in zip(raw, cooked, strict=True) for w in pair]
-    x = batcher._inputs(mixed)
+    x = batcher._inputs([WindowBlock.of_windows([w]) for w in mixed])
     expected = np.stack([w.data for pair in zip(cooked, cooked, strict=True) for w in pair])
     np.testing.assert_allclose(x, expected, atol=2e-6)
-    np.testing.assert_allclose(batcher._inputs(raw), np.stack([w.data for w in cooked]), atol=2e-6)
+    np.testing.assert_allclose(batcher._inputs([WindowBlock.of_windows(raw)]),
+                               np.stack([w.data for w in cooked]), atol=2e-6)
     with pytest.raises(ValueError, match="normalization"):
-        MicroBatcher(NullBackend("null.onnx", meta))._inputs(raw)
+        MicroBatcher(NullBackend("null.onnx", meta))._inputs([WindowBlock.of_windows(raw)])

@@ -1,0 +1,145 @@
+"""WindowGroup.push_block: many sensors' chunks windowed together give exactly the windows, counts
+and errors each sensor's own windower gives chunk by chunk (gaps, NaN, resampling, odd hops)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+from runtime.errors import DataError
+from runtime.window_block import NO_SEQ, WindowBlock
+from runtime.window_group import WindowGroup
+from runtime.windowing import SensorWindower, Window
+from tests.runtime.tiny_models import make_metadata
+
+WINDOW, RATE = 64, 1000.0
+
+
+class FakeClock:
+    """A monotonic clock the test advances (the windower stamps each push with it)."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _group_of(meta: object, hop: int, rates: list[float], clock: FakeClock) -> list[SensorWindower]:
+    first = SensorWindower("s0", rates[0], meta, hop=hop, normalize=False, clock=clock,  # type: ignore[arg-type]
+                           wall_clock=lambda: 5.0)
+    rest = [SensorWindower(f"s{i}", r, meta, hop=hop, normalize=False, group=first.group)  # type: ignore[arg-type]
+            for i, r in enumerate(rates[1:], start=1)]
+    return [first, *rest]
+
+
+def _by_sensor(blocks: list[WindowBlock]) -> dict[str, list[Window]]:
+    out: dict[str, list[Window]] = {}
+    for b in blocks:
+        for w in b.windows():
+            out.setdefault(w.sensor_id, []).append(w)
+    return out
+
+
+@pytest.mark.parametrize("hop", [16, 64, 100])
+@pytest.mark.parametrize(("seed", "resampled"), [(0, True), (1, True), (2, False)])
+def test_a_block_gives_what_each_sensor_gives_alone(hop: int, seed: int, resampled: bool) -> None:
+    """Random chunk sizes (often all alike, as in a replay), a sequence jump, NaN chunks, a
+    resampled sensor: every window (data, index, seq, times) and every count is the same."""
+    rng = np.random.default_rng(seed)
+    meta = make_metadata(WINDOW, hop=hop, rate=RATE)
+    # s2 resampled: the one-chunk path every time, beside the others' block path
+    rates = [RATE, RATE, 2 * RATE if resampled else RATE, RATE, RATE]
+    clock = FakeClock()
+    grouped = _group_of(meta, hop, rates, clock)
+    alone = [SensorWindower(f"s{i}", r, meta, hop=hop, normalize=False, clock=clock, wall_clock=lambda: 5.0)
+             for i, r in enumerate(rates)]
+    got: dict[str, list[Window]] = {}
+    want: dict[str, list[Window]] = {}
+    seqs = [0] * len(rates)
+    errors_seen = 0
+    for step in range(60):
+        clock.t += 0.01
+        n = 40 if rng.random() < 0.6 else int(rng.integers(1, 130))
+        samples, seq_list, t0s = [], [], []
+        for i in range(len(rates)):
+            m = n if rng.random() < 0.9 else int(rng.integers(1, 130))
+            x = rng.standard_normal(m).astype(np.float32)
+            if step % 17 == 5 and i == 3:
+                x[m // 2] = np.nan
+            if step == 23 and i == 1:
+                seqs[i] += 3  # three chunks lost
+            samples.append(x)
+            seq_list.append(seqs[i])
+            t0s.append(1000.0 + step * 0.5 if i != 4 else None)
+            seqs[i] += 1
+        group = grouped[0].group
+        blocks, errors = group.push_block([w.row for w in grouped], samples, seq_list, t0s)
+        for sid, ws in _by_sensor(blocks).items():
+            got.setdefault(sid, []).extend(ws)
+        for row, exc in errors:
+            assert group.sensor_ids[row] == "s3" and "NaN" in str(exc)
+            errors_seen += 1
+        for i, w in enumerate(alone):
+            with contextlib.suppress(DataError):
+                want.setdefault(w.sensor_id, []).extend(w.push(samples[i], seq=seq_list[i], t0=t0s[i]))
+    assert errors_seen == 4
+    for i, w in enumerate(alone):
+        sid = w.sensor_id
+        a, b = got.get(sid, []), want.get(sid, [])
+        assert len(a) == len(b) > 0, sid
+        assert [x.index for x in a] == [x.index for x in b]
+        assert [x.seq for x in a] == [x.seq for x in b]
+        assert [x.t_mono for x in a] == [x.t_mono for x in b]
+        np.testing.assert_allclose([x.t_wall for x in a], [x.t_wall for x in b], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(np.stack([x.data for x in a]), np.stack([x.data for x in b]))
+        assert grouped[i].stats == w.stats, sid
+    assert grouped[1].stats.gaps == 1 and grouped[3].stats.bad_chunks == 4
+
+
+def test_a_bad_chunk_stops_only_its_sensor() -> None:
+    """A NaN chunk and a mis-shaped one in a block: those two sensors are reported by name and
+    restart; the others' windows come out of the same call."""
+    meta = make_metadata(WINDOW, hop=32, rate=RATE)
+    grouped = _group_of(meta, 32, [RATE] * 4, FakeClock())
+    group = grouped[0].group
+    good = np.ones(WINDOW, dtype=np.float32)
+    bad = good.copy()
+    bad[3] = np.inf
+    blocks, errors = group.push_block([0, 1, 2, 3], [good, bad, good, np.ones((WINDOW, 2), np.float32)],
+                                      [0, 0, 0, 0], [None] * 4)
+    assert sorted(group.sensor_ids[r] for r, _ in errors) == ["s1", "s3"]
+    assert any("'s1'" in str(e) and "NaN or inf" in str(e) for _, e in errors)
+    assert any("'s3'" in str(e) and "shape" in str(e) for _, e in errors)
+    assert sorted(_by_sensor(blocks)) == ["s0", "s2"]
+    assert grouped[1].stats.bad_chunks == 1 and grouped[1].stats.dropped_samples == WINDOW
+
+
+def test_block_windows_carry_their_arrival_and_sequence() -> None:
+    """t_mono is when the block arrived (the chunk holding each window's last sample); a chunk
+    without a sequence number gives windows without one."""
+    meta = make_metadata(WINDOW, hop=64, rate=RATE)
+    clock = FakeClock()
+    grouped = _group_of(meta, 64, [RATE, RATE], clock)
+    group = grouped[0].group
+    clock.t = 7.0
+    first, _ = group.push_block([0, 1], [np.zeros(48, np.float32)] * 2, [4, None], [10.0, 10.0])
+    assert first == []  # 48 < 64 samples: nothing complete yet
+    clock.t = 8.0
+    blocks, _ = group.push_block([0, 1], [np.zeros(48, np.float32)] * 2, [5, None], [10.048, 10.048])
+    (block,) = blocks
+    assert block.sensor_ids == ["s0", "s1"]
+    assert block.t_mono.tolist() == [8.0, 8.0]
+    assert block.seq.tolist() == [5, NO_SEQ]
+    assert block.windows()[1].seq is None
+    # the window's last sample is the 64th: 16 samples into the second chunk
+    np.testing.assert_allclose(block.t_wall, [10.048 + 15 / RATE] * 2)
+
+
+def test_sensors_of_another_window_setting_cannot_join_a_group() -> None:
+    meta = make_metadata(WINDOW, hop=32, rate=RATE)
+    group = WindowGroup(WINDOW, 32, 1, RATE, meta.normalization, False, FakeClock(), lambda: 0.0)
+    with pytest.raises(ValueError, match="window settings"):
+        SensorWindower("x", RATE, meta, hop=16, normalize=False, group=group)
