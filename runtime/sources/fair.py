@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from runtime.log_throttle import LogThrottle
+from runtime.sources.base import ChunkBlock, SampleChunk
 from runtime.sources.frames import HEADER, MAGIC
 from runtime.sources.intake import FrameIntake
 
@@ -28,6 +29,8 @@ T = TypeVar("T")
 
 #: payloads queued per source before the flooder's oldest are dropped
 DEFAULT_CAPACITY = 2048
+#: most payloads decoded into one block of chunks
+_BLOCK_MAX = 256
 
 
 def frame_key(data: bytes, origin: Hashable) -> Hashable:
@@ -101,6 +104,22 @@ class FairQueue(Generic[T]):
                 del self._queues[key]
             return key, item
 
+    def get_ready(self, limit: int) -> list[tuple[Hashable, T]]:
+        """Up to ``limit`` items already queued, in the same round-robin order; never waits."""
+        out: list[tuple[Hashable, T]] = []
+        with self._cond:
+            turns, queues = self._turns, self._queues
+            while turns and len(out) < limit:
+                key = turns.popleft()
+                q = queues[key]
+                out.append((key, q.popleft()))
+                self._size -= 1
+                if q:
+                    turns.append(key)
+                else:
+                    del queues[key]
+        return out
+
     def close(self) -> None:
         """Wake every waiting :meth:`get`; the items still queued can be taken until it is empty."""
         with self._cond:
@@ -118,8 +137,11 @@ class FairIntake:
     """
 
     def __init__(self, intake: FrameIntake, *, name: str, capacity: int = DEFAULT_CAPACITY,
-                 on_drop: Callable[[], None] | None = None) -> None:
+                 on_drop: Callable[[], None] | None = None,
+                 emit_block: Callable[[ChunkBlock], None] | None = None) -> None:
         self.intake = intake
+        #: when set, every payload waiting is decoded and handed over as one block (see _serve)
+        self._emit_block = emit_block
         self.dropped = 0
         self._on_drop = on_drop
         self._queue: FairQueue[tuple[bytes, str, str | None]] = FairQueue(capacity)
@@ -153,12 +175,40 @@ class FairIntake:
                 if self._queue.closed:
                     return
                 continue
-            _, (data, origin, sensor_id) = got
+            if self._emit_block is None:
+                self._handle(got[1])
+            else:
+                self._handle_ready(got[1], self._emit_block)
+
+    def _handle(self, payload: tuple[bytes, str, str | None]) -> None:
+        data, origin, sensor_id = payload
+        try:
+            self.intake.handle(data, origin=origin, sensor_id=sensor_id)
+        except Exception as exc:  # the intake is total; this guards the worker against the unforeseen
+            self._throttle.log(f"handle:{type(exc).__name__}", logging.ERROR, "handling a payload from "
+                               "%s failed: %s", origin, exc, exc_info=True)
+
+    def _handle_ready(self, first: tuple[bytes, str, str | None],
+                      emit_block: Callable[[ChunkBlock], None]) -> None:
+        """Decode ``first`` and every payload already waiting; hand their chunks over as one block.
+
+        Frames of many sensors arrive together (a gateway's burst, sensors in step), and one block
+        lets the daemon window them in one numpy pass. Nothing waits for more frames to come.
+        """
+        chunks: list[SampleChunk] = []
+        for data, origin, sensor_id in [first, *(item for _, item in self._queue.get_ready(_BLOCK_MAX - 1))]:
             try:
-                self.intake.handle(data, origin=origin, sensor_id=sensor_id)
+                chunk = self.intake.chunk_of(data, origin=origin, sensor_id=sensor_id)
             except Exception as exc:  # the intake is total; this guards the worker against the unforeseen
                 self._throttle.log(f"handle:{type(exc).__name__}", logging.ERROR, "handling a payload from "
                                    "%s failed: %s", origin, exc, exc_info=True)
+                continue
+            if chunk is not None:
+                chunks.append(chunk)
+        if chunks:
+            emit_block(ChunkBlock([c.sensor_id for c in chunks], [c.samples for c in chunks],
+                                  [c.sample_rate for c in chunks], [c.seq for c in chunks],
+                                  [c.t0 for c in chunks]))
 
 
 FAIR_DESCRIPTION = (

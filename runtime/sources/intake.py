@@ -74,16 +74,23 @@ class FrameIntake:
         ``sensor_id`` is known from the channel (an MQTT topic); without it (UDP) the frame must
         name its sensor. ``origin`` (topic, sender address) goes into every error message.
         """
+        chunk = self.chunk_of(data, origin=origin, sensor_id=sensor_id)
+        if chunk is None:
+            return False
+        self._emit(chunk)
+        return True
+
+    def chunk_of(self, data: bytes | bytearray, *, origin: str,
+                 sensor_id: str | None = None) -> SampleChunk | None:
+        """The payload's chunk, or None after reporting a PayloadError (see :meth:`handle`)."""
         blame = sensor_id or SOURCE_WIDE
         try:
             frame = self._decode(data)
             blame = self._resolve(frame, sensor_id)
-            chunk = self._chunk(blame, frame)
+            return self._chunk(blame, frame)
         except PayloadError as exc:
             self._report(blame, PayloadError(f"{origin}: {exc}"))
-            return False
-        self._emit(chunk)
-        return True
+            return None
 
     def _decode(self, data: bytes | bytearray) -> Frame:
         if self.payload_format == "binary":

@@ -135,7 +135,8 @@ class MqttRawSource(Source[MqttRawSourceConfig]):
         self._intake = FairIntake(
             FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
                         report=self._report, max_clock_skew_s=self.config.max_clock_skew_s),
-            name="source-mqtt_raw-intake", capacity=self.config.backlog, on_drop=self._count_drop)
+            name="source-mqtt_raw-intake", capacity=self.config.backlog, on_drop=self._count_drop,
+            emit_block=self._emit_block)
         client = make_client(self.config)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail

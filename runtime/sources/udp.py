@@ -107,7 +107,7 @@ class UdpSource(Source[UdpSourceConfig]):
         intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
                              report=self._report, max_clock_skew_s=self.config.max_clock_skew_s)
         fair = FairIntake(intake, name="source-udp-intake", capacity=self.config.backlog,
-                          on_drop=self._count_drop)
+                          on_drop=self._count_drop, emit_block=self._emit_block)
         fair.start()
         try:
             while not self._stopping.is_set():

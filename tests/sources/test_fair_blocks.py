@@ -1,0 +1,77 @@
+"""Network sources hand over every frame already waiting as one block of chunks (the daemon windows
+a block in one numpy pass), in the same round-robin order, with bad payloads reported and left out."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import numpy as np
+
+from runtime.sources import ChunkBlock, SampleChunk
+from runtime.sources.fair import FairIntake, FairQueue, frame_key
+from runtime.sources.frames import encode_frame
+from runtime.sources.intake import FrameIntake
+from runtime.sources.udp import UdpSource, UdpSourceConfig
+
+RATE = 1000.0
+
+
+def _frame(sid: str, seq: int) -> bytes:
+    return encode_frame(np.full(100, seq, np.float32), sample_rate=RATE, seq=seq, sensor_id=sid)
+
+
+def test_get_ready_takes_what_is_waiting_in_turn_without_waiting() -> None:
+    q: FairQueue[str] = FairQueue(capacity=16)
+    for i in range(3):
+        q.put("a", f"a{i}")
+    q.put("b", "b0")
+    assert [item for _, item in q.get_ready(3)] == ["a0", "b0", "a1"]
+    assert [item for _, item in q.get_ready(10)] == ["a2"]
+    assert q.get_ready(10) == [] and len(q) == 0
+
+
+def test_waiting_frames_become_one_block_and_bad_ones_are_reported() -> None:
+    blocks: list[ChunkBlock] = []
+    errors: list[tuple[str, Exception]] = []
+    intake = FrameIntake({"s1": RATE, "s2": RATE}, payload_format="binary", emit=lambda c: None,
+                         report=lambda sid, exc: errors.append((sid, exc)))
+    fair = FairIntake(intake, name="test-intake", emit_block=blocks.append)
+    for seq in range(3):  # queued before the worker starts: all waiting at once
+        for sid in ("s1", "s2"):
+            fair.put(frame_key(_frame(sid, seq), "gw"), _frame(sid, seq), origin="gw")
+    fair.put(("gw", None), b"garbage", origin="gw")
+    fair.start()
+    fair.stop()
+    (block,) = blocks
+    assert block.sensor_ids == ["s1", "s2", "s1", "s2", "s1", "s2"]
+    assert block.seqs == [0, 0, 1, 1, 2, 2]
+    assert [float(x[0]) for x in block.samples] == [0, 0, 1, 1, 2, 2]
+    assert [sid for sid, _ in errors] == ["*"]
+
+
+def test_the_udp_source_delivers_blocks_to_a_block_consumer() -> None:
+    source = UdpSource(UdpSourceConfig.model_validate({
+        "host": "127.0.0.1", "port": 0, "sensors": [{"id": f"s{i}", "sample_rate": RATE} for i in range(8)]}))
+    blocks: list[ChunkBlock] = []
+    singles: list[SampleChunk] = []
+    got = threading.Event()
+
+    def take(block: ChunkBlock) -> None:
+        blocks.append(block)
+        if sum(b.size for b in blocks) >= 8 * 5:
+            got.set()
+
+    source.start(singles.append, lambda sid, exc: None, take)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for seq in range(5):
+                for i in range(8):
+                    s.sendto(_frame(f"s{i}", seq), source.address)
+        assert got.wait(10), f"got {sum(b.size for b in blocks)} of 40 chunks"
+    finally:
+        source.stop()
+    assert not singles, "a block consumer gets no single chunks"
+    for i in range(8):
+        assert [q for b in blocks for sid, q in zip(b.sensor_ids, b.seqs, strict=True) if sid == f"s{i}"] == [
+            0, 1, 2, 3, 4]
