@@ -86,6 +86,7 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
                           f"statistics; {opts.work.model.name} has none: use --model "
                           "drsn_edge/assets/drsn_cw_cwru0hp.onnx or calibrate and export yours")
     phases: dict[str, PhaseResult] = {}
+    load_start = _load()
     allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
     cpus = len(allowed) or os.cpu_count() or 0
     others = allowed - {opts.pin_cpu} if opts.pin_cpu is not None else None  # for the sensor feeder
@@ -117,7 +118,18 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
         result["targets"]["rss_mb"] = {"target": opts.rss_target_mb, "measured": max(rss),
                                        "met": max(rss) <= opts.rss_target_mb}
     result["environment"] = _environment(broker_kind, opts.pin_cpu, cpus)
+    # a shared machine's load says how far one run can be trusted: kept beside its figures
+    result["environment"]["load_average_start"] = load_start
+    result["environment"]["load_average_end"] = _load()
     return DaemonBenchRun(result, phases)
+
+
+def _load() -> float | None:
+    """The 1-minute load average of the machine (None where the OS has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _novelty_pair(opts: DaemonBenchOptions, w: Workload, recordings: list[Path], broker: Any,

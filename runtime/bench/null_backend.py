@@ -43,7 +43,11 @@ class NullBackend(Backend):
             mean = np.asarray(means[healthy], dtype=np.float64).ravel() if means else None
         except (TypeError, ValueError, IndexError):  # not the statistics' shape: no features, novelty off
             mean = None
-        if mean is not None and isinstance(stats, dict) and stats.get("score") == "sqrt_mahalanobis":
+        score = stats.get("score") if isinstance(stats, dict) else None
+        bands = stats.get("envelope_bands", 0) if isinstance(stats, dict) else 0
+        if mean is not None and isinstance(bands, int) and 0 < bands < mean.size:
+            mean = mean[: mean.size - bands]  # the window's envelope bands follow the features
+        if mean is not None and score in ("sqrt_mahalanobis", "sqrt_envelope_mahalanobis"):
             mean = np.sign(mean) * mean * mean  # the means are signed square roots of the features
         self._feature_row = None if mean is None else mean.astype(np.float32)
         self._width = 0 if self._feature_row is None else self._feature_row.size

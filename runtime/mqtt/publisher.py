@@ -49,6 +49,7 @@ _TICK_S = 1.0  # worker wake-up without news: dead-link detection
 _EXPIRE_EVERY_S = 30.0
 _CATCH_UP_EVERY_S = 1.0
 _JOIN_MARGIN_S = 5.0
+_STALL_CHECK_S = 0.1
 _QOS0_QUEUE = 4096  # predictions/metrics waiting for the worker; beyond it they are dropped
 
 CommandHandler = Callable[[dict[str, Any]], None]
@@ -93,6 +94,7 @@ class MqttPublisher:
         self._stalled_total = 0
         self._step_failures = 0
         self._next_catch_up = 0.0
+        self._next_stall_check = 0.0
         #: why the publisher gave up (connections in a row made no progress); the daemon exits on it
         self.failure: str | None = None
 
@@ -309,12 +311,15 @@ class MqttPublisher:
                 self._acks.drain(link)
             self._sup.connect_when_due(self._closing)
             return
-        self._wake.wait(_TICK_S)
+        self._wake.wait(self._acks.wait_s(_TICK_S))
         self._wake.clear()
         self._service(link)
-        why = link.stall(time.monotonic(), self.config.ack_timeout_s)
-        if why is not None:
-            self._stalled(link, why)
+        now = time.monotonic()
+        if now >= self._next_stall_check:  # not on every wake: a stall is judged in seconds
+            self._next_stall_check = now + _STALL_CHECK_S
+            why = link.stall(now, self.config.ack_timeout_s)
+            if why is not None:
+                self._stalled(link, why)
 
     def _catch_up(self, force: bool = False) -> None:
         """Write events held in memory and deletes that failed, once the outbox takes writes again."""
@@ -367,7 +372,14 @@ class MqttPublisher:
                 self._qos0_dropped += 1
 
     def _shutdown(self) -> None:
-        """Flush for the close timeout, say ``stopped``, disconnect cleanly so no will is sent."""
+        """Flush for the close timeout, say ``stopped``, disconnect cleanly so no will is sent; delete
+        every acknowledged row, so a restart re-sends none of them."""
+        try:
+            self._shutdown_link()
+        finally:
+            self._acks.delete_due(force=True)
+
+    def _shutdown_link(self) -> None:
         self._sup.stopping = True
         self._catch_up(force=True)
         if self._store.held:
@@ -398,6 +410,7 @@ class MqttPublisher:
         link.client.loop_stop()
         self._sup.link = None
         self._acks.drain(link)
+        self._acks.delete_due(force=True)
         log.info("MQTT publisher stopped; %d events left in the outbox", self.outbox.depth)
 
     # -- incoming messages (paho's network thread) --------------------------------------------

@@ -13,6 +13,7 @@ import itertools
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 from runtime.mqtt.link import Link, Sent
@@ -25,6 +26,11 @@ log = logging.getLogger("runtime.mqtt.publisher")
 _throttle = LogThrottle(log)
 
 AckHook = Callable[[Ack], None]
+
+#: acknowledged rows are deleted together, at most this often while PUBACKs keep coming (an idle
+#: link deletes at once); a crash in between only re-sends them, which QoS 1 allows
+DELETE_EVERY_S = 0.05
+_DELETE_AT_MOST = 512  # rows per delete transaction before the time is up
 
 
 class AckLedger:
@@ -42,6 +48,8 @@ class AckLedger:
         self.acked = 0
         self.rejected = 0
         self.unconfirmed: list[int] = []  # acked rows whose delete failed; retried
+        self.to_delete: list[int] = []  # acked rows waiting for the next (coalesced) delete
+        self._delete_due = 0.0
         self._lock = threading.Lock()
         self._put_info: dict[int, tuple[float, str | None]] = {}  # row -> (accept time, event id)
 
@@ -79,9 +87,28 @@ class AckLedger:
             else:
                 self.rejected += 1  # stays in the outbox; re-sent on the next connection
         if acked:
-            self.delete([s.row for s, _ in acked])
+            self.to_delete.extend(s.row for s, _ in acked)
             self.acked += len(acked)
             self._report(acked)
+        self.delete_due()
+
+    def delete_due(self, force: bool = False) -> None:
+        """Delete the acknowledged rows in one transaction when :data:`DELETE_EVERY_S` has passed
+        since the last delete (or ``force``): one commit per PUBACK cost the worker more than the
+        PUBACK itself when every batch's results go at QoS 1."""
+        if not self.to_delete:
+            return
+        now = time.monotonic()
+        if force or now >= self._delete_due or len(self.to_delete) >= _DELETE_AT_MOST:
+            rows, self.to_delete = self.to_delete, []
+            self._delete_due = now + DELETE_EVERY_S
+            self.delete(rows)
+
+    def wait_s(self, longest: float) -> float:
+        """How long the worker may sleep: ``longest``, or until the pending delete is due."""
+        if not self.to_delete:
+            return longest
+        return min(longest, max(0.0, self._delete_due - time.monotonic()))
 
     def delete(self, rows: list[int]) -> None:
         """Delete acknowledged rows; if the disk refuses, keep them to retry (a re-send is a duplicate)."""

@@ -49,6 +49,8 @@ class StateBoard:
 
     def send(self, link: Link) -> None:
         """Worker thread: publish changed states (latest only), each after its discovery config."""
+        if not (self._dirty or link.fresh or self.reannounce):  # the usual wake: nothing changed
+            return
         if link.fresh or self.reannounce:
             with self._lock:
                 self._dirty = dict.fromkeys(self._states)

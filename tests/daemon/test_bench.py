@@ -80,20 +80,25 @@ def test_bench_daemon_novelty_both_measures_the_fast_phase_without_and_with_nove
     assert cost["measured"] == pytest.approx(1 - scored["windows_per_s"] / plain["windows_per_s"], abs=1e-3)
 
 
-def test_the_null_backend_of_a_calibrated_model_answers_familiar_features() -> None:
-    import numpy as np
-
+def test_the_null_backend_of_a_calibrated_model_answers_familiar_features(tmp_path: Path) -> None:
     from runtime.backends import open_model
     from runtime.bench.null_backend import NullBackend
+    from runtime.bench.runs import sample_windows
+    from runtime.bench.workload import make_recordings
     from runtime.novelty.stats import scorer_of
 
-    meta = open_model(CALIBRATED)
-    backend = NullBackend(CALIBRATED, meta)
+    model = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_sim.onnx"
+    meta = open_model(model)
+    backend = NullBackend(model, meta)
     backend.load()
-    logits, features = backend.infer_outputs(np.zeros((3, 1, meta.signal.window), dtype=np.float32))
+    healthy = make_recordings(tmp_path, meta.signal.sample_rate, 1.0)[:1]  # the "normal" recording
+    windows = sample_windows(meta, healthy, 8)
+    logits, features = backend.infer_outputs(windows)
     scorer = scorer_of(meta, "calibrated")
     assert backend.has_features and features is not None and scorer is not None
-    assert (scorer.score(features) < scorer.stats.threshold("p99")).all()  # healthy service: familiar
+    # healthy service: the stand-in's features with healthy windows are familiar (an envelope score
+    # reads the windows too: the features alone cannot make the score)
+    assert (scorer.score(features, windows) < scorer.stats.threshold("p99")).all()
     assert (logits.argmax(axis=1) == meta.classes.index(meta.healthy_class)).all()
 
 
