@@ -55,7 +55,11 @@ def config(host: str, port: int, tmp: Path, **extra: Any) -> dict[str, Any]:
 def test_another_machine_goes_unfamiliar_while_the_known_one_keeps_its_class(
     tmp_path: Path, broker: MosquittoBroker, subscriber: Callable[..., Subscriber]
 ) -> None:
-    p99 = open_model(MODEL).novelty["thresholds"]["p99"]  # type: ignore[index]
+    stats = open_model(MODEL).novelty
+    p99 = stats["thresholds"]["p99"]  # type: ignore[index]
+    # the packaged model's score reads the windows: the daemon must hand the scorer each batch's
+    # normalised model inputs, or every batch's scoring fails and nothing goes unfamiliar
+    assert stats["score"] == "sqrt_envelope_mahalanobis" and stats["envelope_bands"] == 4  # type: ignore[index]
     cfg = config(broker.host, broker.port, tmp_path, novelty={"threshold": "p99"})
     sub = subscriber(topic("#"))
     daemon = Daemon(validate_config_dict(cfg))
