@@ -24,7 +24,7 @@ from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
-from runtime.novelty.route import NoveltyPlan, plan_novelty, round_novelty, score_batch, window_novelty
+from runtime.novelty.route import plan_novelty, round_novelty, score_batch, window_novelty
 from runtime.novelty.smoothing import FlagArray, SmoothingSpec
 from runtime.pipeline import SensorPipeline
 from runtime.publish_hooks import PublishHook, WindowRef
@@ -152,7 +152,12 @@ class ResultRouter:
 
     def _step_rounds(self, batch: BatchResult, rows: BatchRows, t_wall: np.ndarray, t_mono: np.ndarray,
                      scores: np.ndarray | None) -> list[_Found]:
-        """Advance the fault states one round at a time, one array step per shared array and round."""
+        """Advance the fault states: first every sensor whose windows change nothing, all rounds in
+        one pass (:meth:`StateArray.advance_quiet`), then the others one round at a time, one array
+        step per shared array and round, each round's novelty after its class step.
+
+        Exact as window by window, except that a novelty flag raised *and* lowered within one batch
+        by a sensor stepped in the one pass gives its lowering event the batch's last confidence."""
         found: list[_Found] = []
         table = self._table
         probs = np.asarray(batch.probs, dtype=np.float32)
@@ -163,17 +168,24 @@ class ResultRouter:
         state_rows = table.row[sensor]
         groups = table.group[sensor]
         single = bool((groups == groups[0]).all())  # the usual case: one model, one config
-        plan: NoveltyPlan | None = None
+        plan = None if scores is None else plan_novelty(table.pipes, rows.distinct, len(table.ids))
+        left = None  # windows the rounds must still step (None: all)
+        if single and rows.rounds > 1 and (plan is None or plan.quiet(rows.distinct)):
+            rank = np.empty(len(pos), dtype=np.int64)
+            for r, m in enumerate(rows.members):
+                rank[m] = r
+            left = self._group_arrays[int(groups[0])].advance_quiet(state_rows, probs_at, rank, rows.members)
         for members in rows.members:
-            parts = ((groups[0], members),) if single else [
-                (g, members[groups[members] == g]) for g in np.unique(groups[members]).tolist()]
+            todo = members if left is None else members[left[members]]
+            parts = ((groups[0], todo),) if single else [
+                (g, todo[groups[todo] == g]) for g in np.unique(groups[todo]).tolist()]
             for g, sel in parts:
+                if not len(sel):
+                    continue
                 outcome = self._group_arrays[int(g)].step(state_rows[sel], probs_at[sel], now[sel])
                 if outcome.resumed.size or outcome.fired.size:
                     self._fired(outcome, sel, rows, wall, found)
-            if scores is not None:
-                if plan is None:
-                    plan = plan_novelty(table.pipes, rows.distinct, len(table.ids))
+            if plan is not None and scores is not None:
                 for i, sp, change in round_novelty(batch, pos[members], sensor[members], table.pipes, plan,
                                                    scores, t_wall):
                     found.append((i, 1, sp, change))

@@ -117,6 +117,66 @@ class StateArray(RowArrays):
         self.num[rows] = num
         return StepOutcome(np.flatnonzero(no_data), fired, top[fired], top_score[fired])
 
+    def advance_quiet(self, rows: np.ndarray, probs: np.ndarray, rank: np.ndarray,
+                      members: list[np.ndarray]) -> np.ndarray:
+        """Advance, in one pass, every row whose windows of this batch change nothing; return the
+        mask of the windows left for :meth:`step` (their rows' windows, untouched here).
+
+        ``rows`` may repeat: ``rank`` says which of its row's windows each one is (0, 1, ...) and
+        ``members[r]`` lists the windows of rank ``r``. Why: a batch holds two or more windows of a
+        sensor, and stepping it round by round costs one full :meth:`step` per round, while
+        nearly every window of a monitored machine only moves the smoothed scores (no change
+        wanted, none pending): those windows need one pass for all rounds. A row is *quiet* when
+        none of its windows wants a change, none is pending and it is not in ``no_data``; then the
+        per-window rules reduce to: the ring takes every window, the confidence follows the last
+        eligible one, nothing else moves. Mean smoothing only (votes go round by round).
+        """
+        n = len(rows)
+        left = np.ones(n, dtype=bool)
+        if not self.mean or len(members) > self.h:  # more windows of a sensor than its ring holds
+            return left
+        num0 = self.num[rows]  # per window: its row's numbers before the batch
+        slot = (num0[:, _POS].astype(np.intp) + rank) % self.h
+        delta = probs - self.hist[rows, slot]  # each window's slot held a value from before the batch
+        sums = np.empty((n, self.k), dtype=np.float64)
+        where = np.zeros(len(self.num), dtype=np.intp)  # row -> its window of the previous round
+        for r, m in enumerate(members):  # running sums in window order, as step() adds them
+            at = rows[m]
+            sums[m] = (self.sums[at] if r == 0 else sums[where[at]]) + delta[m]
+            where[at] = m
+        filled = np.minimum(num0[:, _FILLED] + rank + 1, self.h)
+        eligible = (num0[:, _WINDOWS] + rank + 1 >= self.min_windows) & (num0[:, _NO_DATA] == 0)
+        scores = sums / filled[:, None]
+        idx = np.arange(n)
+        state = num0[:, _STATE].astype(np.intp)
+        has = state >= 0
+        current = scores[idx, np.maximum(state, 0)]
+        top = scores.argmax(axis=1)
+        wants = eligible & (top != state) & ~(has & (current >= self.exit)) & (scores[idx, top] >= self.enter)
+        noisy = wants | (num0[:, _PENDING] >= 0) | (num0[:, _NO_DATA] != 0)
+        bad = np.zeros(len(self.num), dtype=bool)
+        bad[rows[noisy]] = True
+        left = np.asarray(bad[rows], dtype=bool)
+        last = ~left & (rank == np.bincount(rows, minlength=len(self.num))[rows] - 1)
+        if not last.any():
+            return left
+        quiet = ~left
+        self.hist[rows[quiet], slot[quiet]] = probs[quiet]
+        at = rows[last]
+        num = num0[last]
+        end = num[:, _POS] + rank[last] + 1
+        num[:, _POS] = end % self.h
+        num[:, _FILLED] = filled[last]
+        num[:, _WINDOWS] += rank[last] + 1
+        np.copyto(num[:, _CONFIDENCE], current[last], where=eligible[last] & has[last])
+        self.num[at] = num
+        row_sums = sums[last]
+        lap = end >= self.h
+        if lap.any():  # the ring wrapped: recompute exactly, as step() does once per lap
+            row_sums[lap] = self.hist[at[lap]].sum(axis=1, dtype=np.float64)
+        self.sums[at] = row_sums
+        return left
+
     def _record(self, rows: np.ndarray, probs: np.ndarray, pos: np.ndarray,
                 num: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write one window per row into the rings and keep the running sums; the rows' fill counts

@@ -90,6 +90,14 @@ class NoveltyPlan:
     row: np.ndarray
     arrays: list[FlagArray]
 
+    def quiet(self, distinct: Sequence[int]) -> bool:
+        """No sensor of ``distinct`` goes window by window and none is flagged before the batch: then
+        the novelty rounds cannot lift an overlay laid before the batch."""
+        groups = self.group[distinct]
+        if (groups == WINDOWED).any():
+            return False
+        return not any(a.flagged[self.row[distinct][groups == g]].any() for g, a in enumerate(self.arrays))
+
 
 NONE, WINDOWED = -1, -2
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 
 from runtime.batching import BatchResult
 from runtime.config import validate_config_dict
@@ -107,3 +108,46 @@ def test_changes_leave_in_window_order_not_in_round_order() -> None:
     router.on_batch(batch(("a", normal), ("a", ball), ("b", ball)))
     assert [(sid, e["to"]) for sid, e in pub.events] == [
         ("a", "normal"), ("b", "normal"), ("a", "ball"), ("b", "ball")]
+
+
+def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_window() -> None:
+    # one config (the one-pass path applies): several windows per sensor and batch, mostly quiet
+    # stretches with jumps between them, against each sensor's own per-window state machine
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
+    model = SimpleNamespace(identity=identity, scorer=None, metadata=SimpleNamespace(classes=CLASSES))
+    cfg = FaultStateConfig(history=4, min_windows=3, enter_threshold=0.6, exit_threshold=0.45,
+                           min_duration_s=0.02)
+    sensors = {f"s{i}": _sensor(f"s{i}", model, cfg) for i in range(6)}
+    alone = {sid: FaultStateTracker(sid, CLASSES, "normal", cfg) for sid in sensors}
+    pub = FakePublisher()
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    rng = np.random.default_rng(5)
+    cls = {sid: 0 for sid in sensors}
+    expected: list[tuple[str, int, str, float]] = []
+    t = 100.0
+    for b in range(300):
+        order = [sid for sid in sensors for _ in range(int(rng.integers(1, 4)))]  # 1 to 3 windows each
+        rng.shuffle(order)
+        windows, rows = [], []
+        for k, sid in enumerate(order):
+            if rng.random() < 0.03:
+                cls[sid] = int(rng.integers(len(CLASSES)))
+            p = rng.dirichlet(np.ones(len(CLASSES))).astype(np.float32) * 0.4
+            p[cls[sid]] += 0.6
+            t += 0.004
+            windows.append(Window(sid, b * 10 + k, np.zeros((1, 8), np.float32), None, time.monotonic(), t))
+            rows.append(p)
+            change = alone[sid].update(p, t)
+            if change is not None:
+                expected.append((sid, change.seq, change.to_state, round(change.confidence, 6)))
+        probs = np.stack(rows)
+        router.on_batch(BatchResult(windows, np.log(probs), probs, 0.001, time.monotonic()))
+    got = [(sid, e["seq"], e["to"], e["confidence"]) for sid, e in pub.events]
+    assert len(expected) > 20
+    assert got == expected
+    for sid, sp in sensors.items():  # the numbers the one pass left behind match too
+        mine, theirs = sp.tracker.snapshot(), alone[sid].snapshot()
+        assert (mine.state, mine.windows, mine.seq) == (theirs.state, theirs.windows, theirs.seq)
+        assert mine.confidence == pytest.approx(theirs.confidence, abs=1e-9)
