@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from drsn_edge.study.novelty import CWRU_CLASSES, SHIFT_LOADS
-from drsn_edge.study.novelty_report import _fmt, _getter, _per_seed, _shifted, _stat
+from drsn_edge.study.novelty_report import _fmt, _getter, _per_seed, _stat
 from runtime.errors import ConfigError, DataError
 
 #: the chosen score (its study name; on the device ``sqrt_envelope_mahalanobis``) and its comparisons
@@ -120,6 +120,15 @@ def _worst_class(rows: list[dict[str, Any]], m: str) -> str:
     return min(present, key=lambda c: float(np.mean([r[m]["auroc"] for r in _loco(rows, c)])))
 
 
+def _load_shift(cw: list[dict[str, Any]], m: str, key: str) -> str:
+    """Share of the nine fault classes at 1, 2 and 3 HP that ``m`` flags (a 0 HP model: familiar classes)."""
+    per_load = [
+        _fmt([r["load_shift"][str(hp)][m][key] for r in cw if str(hp) in r.get("load_shift", {})], 100, 1)
+        for hp in SHIFT_LOADS
+    ]
+    return " / ".join(per_load)
+
+
 def summary_table(fresh: list[dict[str, Any]], choice: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per score: the goal's figure on fresh seeds against the choice's, and the familiar windows flagged."""
     out = []
@@ -149,10 +158,11 @@ def summary_table(fresh: list[dict[str, Any]], choice: list[dict[str, Any]]) -> 
                     [r["familiar"][m]["flagged_smoothed_p999"] for r in cw], 100, 2
                 ),
                 "vs_simulated_machine_auroc": _fmt([r["simulator"][m]["auroc"] for r in cw]),
-                **{
-                    f"{hp}hp_flagged_p99_smoothed_pct": _fmt([_shifted(r, hp, m) for r in cw], 100, 1)
-                    for hp in SHIFT_LOADS
-                },
+                "1/2/3hp_flagged_p99_smoothed_pct": _load_shift(cw, m, "flagged_smoothed"),
+                "1/2/3hp_flagged_p99.9_smoothed_pct": _load_shift(cw, m, "flagged_smoothed_p999"),
+                "1/2/3hp_flagged_p99_smoothed_pct_choice_seeds": _load_shift(
+                    _cwru(choice), m, "flagged_smoothed"
+                ),
             }
         )
     return out
@@ -189,8 +199,24 @@ def plot(fresh: list[dict[str, Any]], choice: list[dict[str, Any]], path: Path) 
         stats = [_stat([r[m]["auroc"] for r in _loco(fresh, c)]) for c in CWRU_CLASSES]
         old = [_stat([r[m]["auroc"] for r in _loco(choice, c)])[0] for c in CWRU_CLASSES]
         pos = x + (i - (len(SCORES) - 1) / 2) * width
-        ax.bar(pos, [s[0] for s in stats], width, yerr=[s[1] for s in stats], capsize=2, label=LABELS[m])
-        ax.plot(pos, old, "k_", markersize=7, mew=1.5, label="seeds of the choice (mean)" if i == 0 else None)
+        ax.bar(
+            pos,
+            [s[0] for s in stats],
+            width,
+            yerr=[s[1] for s in stats],
+            capsize=2,
+            label=LABELS[m],
+            error_kw={"ecolor": "0.45", "lw": 0.8},
+        )
+        ax.plot(
+            pos,
+            old,
+            "D",
+            color="k",
+            mfc="white",
+            markersize=4,
+            label="seeds of the choice (mean)" if i == 0 else None,
+        )
     ax.axhline(GOAL, color="k", lw=0.8, ls="--")
     ax.set_xticks(x, list(CWRU_CLASSES), fontsize=8)
     ax.set_ylim(0.0, 1.02)
@@ -199,7 +225,7 @@ def plot(fresh: list[dict[str, Any]], choice: list[dict[str, Any]], path: Path) 
         f"Per held-out class, fresh seeds {', '.join(map(str, _seeds(_loco(fresh))))} (mean ± std)",
         fontsize=9,
     )
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3)
     ax.grid(axis="y", alpha=0.3)
     for i, m in enumerate(SCORES):
         for rows, style in ((choice, dict(mfc="none", color="gray")), (fresh, dict(color=f"C{i}"))):

@@ -44,7 +44,10 @@ def _cwru(seed: int, flagged: float) -> dict[str, Any]:
         "n_test": 798,
         "familiar": familiar,
         "simulator": {"n": 932, **{m: {"auroc": 1.0, "flagged": 1.0} for m in SCORES}},
-        "load_shift": {str(hp): {m: {"flagged_smoothed": 0.01 * hp} for m in SCORES} for hp in (1, 2, 3)},
+        "load_shift": {
+            str(hp): {m: {"flagged_smoothed": 0.01 * hp, "flagged_smoothed_p999": 0.005 * hp} for m in SCORES}
+            for hp in (1, 2, 3)
+        },
     }
 
 
@@ -65,7 +68,8 @@ def test_the_summary_pairs_fresh_seeds_with_the_choice_and_measures_the_margin_t
     assert row["vs_goal_0.95"] == "+0.007 (lowest seed -0.010)"
     assert row["choice_seeds_auroc"] == "0.980 ± 0.010 (0, 1, 2)" and row["fresh_minus_choice"] == "-0.023"
     assert row["familiar_flagged_p99_pct"] == "2.00 ± 0.00" and row["n_familiar_test"] == "798"
-    assert row["3hp_flagged_p99_smoothed_pct"] == "3.0 ± 0.0"
+    assert row["1/2/3hp_flagged_p99_smoothed_pct"] == "1.0 ± 0.0 / 2.0 ± 0.0 / 3.0 ± 0.0"
+    assert row["1/2/3hp_flagged_p99.9_smoothed_pct"] == "0.5 ± 0.0 / 1.0 ± 0.0 / 1.5 ± 0.0"
     text = verdict(fresh, choice)
     assert "0.957 ± 0.015" in text and "does not hold" in text  # one seed under the goal: not met
     assert "holds" in verdict(_study({3: 0.96, 4: 0.97}), choice).replace("does not hold", "")
