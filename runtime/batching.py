@@ -3,7 +3,9 @@
 Sixty-four sensors each produce a window every few tens of milliseconds; running them one by one
 wastes the accelerator, and waiting too long to fill a batch adds latency. The
 :class:`MicroBatcher` collects windows until ``max_batch`` are waiting or the oldest has waited
-``max_wait_ms``, stacks them with one ``np.stack`` and makes one backend call.
+``max_wait_ms`` and makes one backend call. Windows travel as blocks
+(:class:`~runtime.window_block.WindowBlock`: one array per field, many sensors' windows), so a
+batch is a slice of one block or the concatenation of a few, never one object per window.
 
 Every backend call happens on the batcher's single thread, including ``backend.load()`` and
 ``backend.close()``: TensorRT execution contexts and CUDA streams belong to the thread that made
@@ -32,105 +34,14 @@ import numpy as np
 
 from runtime.artifact import Normalization
 from runtime.backends.base import Backend
+from runtime.batch_result import BatchResult, InferenceResult, softmax
 from runtime.log_throttle import LogThrottle
 from runtime.signals.normalize import normalize_windows
 from runtime.window_block import Window, WindowBlock
 
 log = logging.getLogger(__name__)
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float32, shifted by the row max so large logits cannot overflow."""
-    z = np.asarray(logits, dtype=np.float32)
-    e: np.ndarray = np.exp(z - z.max(axis=-1, keepdims=True))
-    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class InferenceResult:
-    """The classification of one window."""
-
-    window: Window
-    logits: np.ndarray
-    probs: np.ndarray
-    batch_size: int
-    infer_s: float
-    latency_s: float
-
-    @property
-    def sensor_id(self) -> str:
-        return self.window.sensor_id
-
-
-class BatchResult:
-    """One backend call: its windows and their logits/probabilities, row-aligned.
-
-    ``infer_s`` is the backend call alone; ``t_done`` (monotonic) minus a window's ``t_mono`` is
-    that window's latency from receipt to classification. The windows' fields come as arrays
-    (:attr:`sensor_ids`, :attr:`index`, :attr:`t_mono`, :attr:`t_wall`: the batcher moves blocks,
-    not objects); :attr:`windows` builds one :class:`Window` per row on first use, for the
-    consumers that want objects.
-    """
-
-    __slots__ = ("_windows", "block", "features", "infer_s", "inputs", "logits", "probs", "t_done")
-
-    def __init__(self, windows: Sequence[Window] | None, logits: np.ndarray, probs: np.ndarray,
-                 infer_s: float, t_done: float, features: np.ndarray | None = None,
-                 inputs: np.ndarray | None = None, *, block: WindowBlock | None = None) -> None:
-        if block is None:
-            if windows is None:
-                raise ValueError("a BatchResult needs its windows or their block")
-            block = WindowBlock.of_windows(windows, mixed=True)
-        self.block = block
-        self._windows = None if windows is None else list(windows)
-        self.logits, self.probs, self.infer_s, self.t_done = logits, probs, infer_s, t_done
-        #: float32 (N, F) pooled features from the same backend call; None for a model without them
-        self.features = features
-        #: the normalised model inputs of the call, (N, C, W) (a novelty score may read the windows)
-        self.inputs = inputs
-
-    @property
-    def windows(self) -> list[Window]:
-        if self._windows is None:
-            self._windows = self.block.windows()
-        return self._windows
-
-    @property
-    def sensor_ids(self) -> list[str]:
-        """The sensor of each row."""
-        return self.block.sensor_ids
-
-    @property
-    def index(self) -> np.ndarray:
-        """int64: each row's per-sensor window counter (``Window.index``)."""
-        return self.block.index
-
-    @property
-    def t_mono(self) -> np.ndarray:
-        """float64: monotonic receipt of the chunk that held each window's last sample."""
-        return self.block.t_mono
-
-    @property
-    def t_wall(self) -> np.ndarray:
-        """float64: wall-clock time of each window's last sample."""
-        return self.block.t_wall
-
-    @property
-    def size(self) -> int:
-        return self.block.size
-
-    def latencies(self) -> np.ndarray:
-        """Per-window latency from receipt of the last sample to the end of inference, seconds."""
-        latency: np.ndarray = self.t_done - self.block.t_mono
-        return latency
-
-    def results(self) -> list[InferenceResult]:
-        n = self.size
-        return [
-            InferenceResult(w, self.logits[i], self.probs[i], n, self.infer_s, self.t_done - w.t_mono)
-            for i, w in enumerate(self.windows)
-        ]
+__all__ = ["BatchResult", "BatcherStats", "InferenceResult", "MicroBatcher", "softmax"]
 
 
 @dataclass

@@ -136,7 +136,7 @@ class ChunkRouter:
         """Distinct sensors' chunks -> their window groups (one numpy pass each) -> batcher queues."""
         diagnostics = self.diagnostics
         found = [self.sensors.get(sid) for sid in ids]
-        if None not in found:
+        if all(found):  # every sensor known (``None in`` would compare each pipeline by value)
             sps = cast(list[SensorPipeline], found)
             windowers = [sp.windower for sp in sps]
             group = windowers[0].group

@@ -57,12 +57,13 @@ class ModelRuntime:
                 "precision": m.precision, "backend": self.batcher.backend.name}
 
     def window_group(self, hop: int) -> WindowGroup:
-        """The group of this model's sensors that use ``hop`` (raw windows: normalised per batch)."""
+        """The group of this model's sensors that use ``hop``; it normalises a block's windows in one
+        call right after cutting them (while they are in the cache), so batches need no second pass."""
         group = self.groups.get(hop)
         if group is None:
             spec = signal_spec(self.metadata)
             group = WindowGroup(spec.window, hop, spec.channels, spec.sample_rate,
-                                self.metadata.normalization, False, time.monotonic, time.time)
+                                self.metadata.normalization, True, time.monotonic, time.time)
             self.groups[hop] = group
         return group
 
@@ -131,8 +132,7 @@ def build_sensor(
     hop = override.hop if override is not None else None
     own_state = override.fault_state if override is not None else None
     fs_cfg = own_state if own_state is not None else cfg.fault_state
-    windower = SensorWindower(sensor_id, rate, meta, hop=hop, normalize=False,
-                              group=model.window_group(hop or spec.hop))
+    windower = SensorWindower(sensor_id, rate, meta, hop=hop, group=model.window_group(hop or spec.hop))
     tracker = FaultStateTracker(sensor_id, meta.classes, meta.healthy_class, fs_cfg, start_seq=start_seq)
     fast = any(getattr(src, "pacing", None) == "fast" and sensor_id in _sensor_ids(src)
                for src in cfg.sources)

@@ -127,9 +127,8 @@ class WindowGroup:
         if None not in seqs:  # a sequence jump restarts the window: the one-chunk path
             last = self._last_seq[r]
             ok &= (last == NO_SEQ) | (np.fromiter(seqs, dtype=np.int64, count=len(rows)) == last + 1)
-        f32 = np.dtype(np.float32)
-        lengths = [x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == f32 else 0
-                   for x in samples]
+        nd, f32 = np.ndarray, np.dtype(np.float32)  # builtin dtypes are singletons: ``is`` compares them
+        lengths = [x.size if type(x) is nd and x.ndim == 1 and x.dtype is f32 else 0 for x in samples]
         fast: dict[int, list[int]] = {}
         slow: list[int] = []
         first = lengths[0]
@@ -214,8 +213,8 @@ class WindowGroup:
         view = np.ndarray((buf.shape[0], count, self.channels, W), dtype=np.float32, buffer=buf,
                           strides=(s_row, s_sample * hop, s_chan, s_sample))
         data = view[r].reshape(k * count, self.channels, W)
-        if self.normalize:
-            data = normalize_windows(data, self.normalization)
+        if self.normalize:  # the fresh copy, still in the cache: normalised where it is
+            data = normalize_windows(data, self.normalization, in_place=True)
         index = (self._next[r][:, None] + steps).ravel()
         self._next[r] += count
         first_end = t_end - (level - W) / self.model_rate

@@ -7,12 +7,20 @@ import numpy as np
 from runtime.artifact import Normalization
 
 
-def normalize_windows(x: np.ndarray, norm: Normalization) -> np.ndarray:
+def normalize_windows(x: np.ndarray, norm: Normalization, *, in_place: bool = False) -> np.ndarray:
     """Normalise windows along the last axis and return float32.
 
     ``x`` has shape ``(..., window)``; each window is scaled on its own for ``zscore`` so that
-    the model sees the shape of the vibration, not the sensor's gain or mounting.
+    the model sees the shape of the vibration, not the sensor's gain or mounting. ``in_place``:
+    ``x`` (a float32 array the caller owns) is overwritten and returned, with the same values
+    (windows just cut are normalised while they are still in the cache, without new arrays).
     """
+    if in_place and x.dtype == np.float32 and norm.kind == "zscore":
+        n = np.float32(x.shape[-1])
+        x -= np.add.reduce(x, axis=-1, keepdims=True) / n
+        var = np.einsum("...i,...i->...", x, x)[..., None] / n
+        x *= np.float32(1.0) / (np.sqrt(var) + np.float32(norm.eps))
+        return x
     x = np.asarray(x, dtype=np.float32)
     if norm.kind == "none":
         return x

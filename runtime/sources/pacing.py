@@ -46,7 +46,6 @@ class _Lane:
     position: int = 0
     seq: int = 0
     done: bool = False
-    pending: int = 0  # samples read for the block on its way
 
     @property
     def clock(self) -> float:
@@ -85,18 +84,23 @@ def run_paced(
         seqs: list[int] = []
         t0s: list[float] = []
         due = 0.0
-        for i in picked:
+        for i in picked:  # per lane: a read and a few list appends (this loop is the source's cost)
             lane = lanes[i]
             x = _read(lane, chunk, report)
             if x is None:
                 continue  # ended or failed: the lane leaves the heap
-            rate = lane.stream.sample_rate
-            ids.append(lane.stream.sensor_id)
+            stream, start = lane.stream, lane.position
+            rate = stream.sample_rate
+            ids.append(stream.sensor_id)
             samples.append(x)
             rates.append(rate)
             seqs.append(lane.seq)
-            t0s.append(wall0 + lane.clock)
-            due = max(due, (lane.position + x.size) / rate)
+            t0s.append(wall0 + start / rate)
+            lane.position = start + x.size
+            lane.seq += 1
+            end = lane.position / rate
+            due = max(due, end)
+            heapq.heappush(behind, (end, i))  # back in line once this block is out (a stop ends it)
         if not ids:
             continue
         if speed is not None:
@@ -104,12 +108,6 @@ def run_paced(
             if delay > 0 and stopping.wait(delay):
                 return False
         emit_block(ChunkBlock(ids, samples, rates, seqs, t0s))
-        for i in picked:
-            lane = lanes[i]
-            if not lane.done:
-                lane.position += lane.pending
-                lane.seq += 1
-                heapq.heappush(behind, (lane.clock, i))
     return False
 
 
@@ -144,5 +142,4 @@ def _read(lane: _Lane, chunk: int, report: Callable[[str, Exception], None]) -> 
         log.info("stream of sensor %s ended after %d samples", lane.stream.sensor_id, lane.position)
         lane.done = True
         return None
-    lane.pending = x.size
-    return np.asarray(x, dtype=np.float32)
+    return x if x.dtype == np.float32 else np.asarray(x, dtype=np.float32)

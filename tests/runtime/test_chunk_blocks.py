@@ -57,8 +57,7 @@ def _pipelines(ids: list[str], batches: list[BatchResult]) -> tuple[dict[str, Se
     assert spec is not None
     sensors = {}
     for sid in ids:
-        windower = SensorWindower(sid, spec.sample_rate, META, normalize=False,
-                                  group=model.window_group(spec.hop))
+        windower = SensorWindower(sid, spec.sample_rate, META, group=model.window_group(spec.hop))
         tracker = FaultStateTracker(sid, META.classes, META.healthy_class, FaultStateConfig())
         sensors[sid] = SensorPipeline(sid, spec.sample_rate, model, windower, tracker)
     return sensors, batcher

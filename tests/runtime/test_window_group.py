@@ -27,10 +27,11 @@ class FakeClock:
         return self.t
 
 
-def _group_of(meta: object, hop: int, rates: list[float], clock: FakeClock) -> list[SensorWindower]:
-    first = SensorWindower("s0", rates[0], meta, hop=hop, normalize=False, clock=clock,  # type: ignore[arg-type]
+def _group_of(meta: object, hop: int, rates: list[float], clock: FakeClock,
+              normalize: bool = False) -> list[SensorWindower]:
+    first = SensorWindower("s0", rates[0], meta, hop=hop, normalize=normalize, clock=clock,  # type: ignore[arg-type]
                            wall_clock=lambda: 5.0)
-    rest = [SensorWindower(f"s{i}", r, meta, hop=hop, normalize=False, group=first.group)  # type: ignore[arg-type]
+    rest = [SensorWindower(f"s{i}", r, meta, hop=hop, normalize=normalize, group=first.group)  # type: ignore[arg-type]
             for i, r in enumerate(rates[1:], start=1)]
     return [first, *rest]
 
@@ -44,18 +45,21 @@ def _by_sensor(blocks: list[WindowBlock]) -> dict[str, list[Window]]:
 
 
 @pytest.mark.parametrize("hop", [16, 64, 100])
-@pytest.mark.parametrize(("seed", "resampled"), [(0, True), (1, True), (2, False)])
-def test_a_block_gives_what_each_sensor_gives_alone(hop: int, seed: int, resampled: bool) -> None:
+@pytest.mark.parametrize(("seed", "resampled", "normalize"), [(0, True, False), (1, True, True),
+                                                              (2, False, False), (3, False, True)])
+def test_a_block_gives_what_each_sensor_gives_alone(hop: int, seed: int, resampled: bool,
+                                                    normalize: bool) -> None:
     """Random chunk sizes (often all alike, as in a replay), a sequence jump, NaN chunks, a
-    resampled sensor: every window (data, index, seq, times) and every count is the same."""
+    resampled sensor: every window (data, index, seq, times) and every count is the same, bit for
+    bit also when the block is normalised in place."""
     rng = np.random.default_rng(seed)
     meta = make_metadata(WINDOW, hop=hop, rate=RATE)
     # s2 resampled: the one-chunk path every time, beside the others' block path
     rates = [RATE, RATE, 2 * RATE if resampled else RATE, RATE, RATE]
     clock = FakeClock()
-    grouped = _group_of(meta, hop, rates, clock)
-    alone = [SensorWindower(f"s{i}", r, meta, hop=hop, normalize=False, clock=clock, wall_clock=lambda: 5.0)
-             for i, r in enumerate(rates)]
+    grouped = _group_of(meta, hop, rates, clock, normalize)
+    alone = [SensorWindower(f"s{i}", r, meta, hop=hop, normalize=normalize, clock=clock,
+                            wall_clock=lambda: 5.0) for i, r in enumerate(rates)]
     got: dict[str, list[Window]] = {}
     want: dict[str, list[Window]] = {}
     seqs = [0] * len(rates)
