@@ -74,7 +74,10 @@ def test_calibrated_statistics_travel_into_the_onnx_and_score_its_features(tmp_p
     feats = run_outputs(cpu_session(onnx_path), ckpt.golden_inputs)["features"]
     with torch.inference_mode():
         ref = ckpt.build_model().forward_features(torch.from_numpy(ckpt.golden_inputs)).numpy()
-    np.testing.assert_allclose(scorer.score(feats), scorer.score(ref), rtol=1e-3, atol=1e-3)
+    # the default score reads the input windows beside the features
+    assert scorer.stats.needs_windows
+    x = ckpt.golden_inputs
+    np.testing.assert_allclose(scorer.score(feats, x), scorer.score(ref, x), rtol=1e-3, atol=1e-3)
 
 
 def test_fp16_keeps_the_features_within_their_gate(tmp_path: Path, exports: ExportCache) -> None:
@@ -109,9 +112,11 @@ def test_statistics_of_another_width_or_a_singular_covariance_are_refused(tmp_pa
     ckpt_path = _calibrated_checkpoint(tmp_path)
     ckpt = load_checkpoint(ckpt_path)
     doc = dict(ckpt.metadata.novelty or {})
+    width = len(doc["covariance"])  # 16 features, and the envelope bands of the default score after them
+    bands = width - 16
     for change, message in (
-        ({"covariance": np.zeros((16, 16)).tolist()}, "is zero"),
-        ({"means": [[0.0] * 8] * 4, "covariance": np.eye(8).tolist()}, "8 features"),
+        ({"covariance": np.zeros((width, width)).tolist()}, "is zero"),
+        ({"means": [[0.0] * (8 + bands)] * 4, "covariance": np.eye(8 + bands).tolist()}, "8 features"),
     ):
         ckpt.metadata = ckpt.metadata.model_copy(update={"novelty": {**doc, **change}})
         save_checkpoint(ckpt_path, ckpt)
