@@ -56,16 +56,17 @@ _ORT_RUN = "<built-in method onnxruntime.capi.onnxruntime_pybind11_state.run>"
 #: where the time goes, by thread and stage: (label, file suffix, function) whose cumulative time counts
 STAGES = (
     ("source thread: replay, windowing, normalisation, queueing", "sources/pacing.py", "run_paced"),
-    ("  of which windowing (cutting raw windows)", "runtime/windowing.py", "push"),
+    ("  of which windowing (cutting windows of a block of sensors)", "runtime/window_group.py", "push_block"),
     ("inference thread: batch assembly and normalisation", "runtime/batching.py", "_inputs"),
     ("inference thread: backend call", "", _ORT_RUN),
     ("inference thread: results (fault state, payloads, publishing)", "results_router.py", "on_batch"),
-    ("  of which fault state (array steps per batch)", "runtime/fault_state.py", "step_rows"),
-    ("  of which novelty scores (one product per batch)", "runtime/novelty/route.py", "batch_scores"),
+    ("  of which sensors and rounds of the batch (arrays)", "runtime/results_table.py", "rows_of"),
+    ("  of which fault state (array steps per batch)", "runtime/results_router.py", "_step_rounds"),
+    ("  of which novelty scores (one product per batch)", "runtime/novelty/route.py", "score_batch"),
     ("  of which novelty flags and overlays (per round)", "runtime/novelty/route.py", "round_novelty"),
-    ("  of which metrics (histograms per batch)", "runtime/metrics.py", "observe_batch"),
-    ("  of which per-window prediction payloads", "runtime/results.py", "prediction"),
-    ("  of which outbox writes", "runtime/mqtt/outbox.py", "put_many"),
+    ("  of which metrics (histograms, carried every 0.25 s)", "runtime/metrics.py", "flush_batches"),
+    ("  of which result payloads (batch or window)", "runtime/results.py", "prediction_batch|prediction"),
+    ("  of which outbox writes (events and results, one transaction)", "runtime/mqtt/outbox.py", "put_many"),
     ("MQTT worker: sending, PUBACKs, outbox deletes", "runtime/mqtt/publisher.py", "_run"),
     ("paho network thread", "paho/mqtt/client.py", "_thread_main"),
 )
@@ -77,7 +78,8 @@ def stage_table(stats: pstats.Stats) -> str:
     total = sum(v[2] for v in raw.values()) or 1e-12
     lines = ["| stage | share of CPU |", "|---|---:|"]
     for label, suffix, name in STAGES:
-        cum = sum(v[3] for (file, _, func), v in raw.items() if func == name and file.endswith(suffix))
+        names = set(name.split("|"))  # alternatives: one stage, several functions
+        cum = sum(v[3] for (file, _, func), v in raw.items() if func in names and file.endswith(suffix))
         lines.append(f"| {label} | {100 * cum / total:.1f} % |")
     return "\n".join(lines) + "\n"
 
