@@ -196,11 +196,19 @@ class ChunkRouter:
                 st.gaps_reported, st.dropped_reported = st.gaps, st.dropped_samples
 
     def _submit(self, batcher: MicroBatcher, blocks: list[WindowBlock], push_back: bool) -> None:
-        if push_back:
-            n = sum(b.size for b in blocks)
-            if batcher.queue_depth + n > batcher.max_queue:  # no lock while there is room
-                self._wait_for_room(batcher, n)
-        batcher.submit_blocks(blocks)
+        """Queue the windows; a ``fast`` source waits for room, in parts when they exceed half the queue."""
+        if not push_back:
+            batcher.submit_blocks(blocks)
+            return
+        n = sum(b.size for b in blocks)
+        part = max(batcher.max_queue // 2, 1)
+        if n > part:  # many sensors in one block: a part at a time, none dropped however many
+            blocks = [b.rows(i, min(i + part, b.size)) for b in blocks for i in range(0, b.size, part)]
+        for piece in ([blocks] if n <= part else [[b] for b in blocks]):
+            k = sum(b.size for b in piece)
+            if batcher.queue_depth + k > batcher.max_queue:  # no lock while there is room
+                self._wait_for_room(batcher, k)
+            batcher.submit_blocks(piece)
 
     def _wait_for_room(self, batcher: MicroBatcher, n: int) -> None:
         """Block a fast source until ``n`` windows fit in the queue.

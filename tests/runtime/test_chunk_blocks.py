@@ -49,9 +49,10 @@ def test_sensors_in_lockstep_arrive_as_one_block_and_a_faster_one_more_often() -
         np.testing.assert_allclose(np.diff([t for _, _, t in rows]), 100 / rate, atol=1e-6)  # Unix-time
 
 
-def _pipelines(ids: list[str], batches: list[BatchResult]) -> tuple[dict[str, SensorPipeline], MicroBatcher]:
-    batcher = MicroBatcher(FakeBackend(), max_batch=64, max_wait_ms=0, on_batch=batches.append,
-                           normalization=META.normalization)
+def _pipelines(ids: list[str], batches: list[BatchResult], max_batch: int = 64,
+               max_queue: int = 4096) -> tuple[dict[str, SensorPipeline], MicroBatcher]:
+    batcher = MicroBatcher(FakeBackend(delay_s=0.002), max_batch=max_batch, max_wait_ms=0,
+                           max_queue=max_queue, on_batch=batches.append, normalization=META.normalization)
     model = ModelRuntime(Path("fake.onnx"), META, batcher)
     spec = META.signal
     assert spec is not None
@@ -96,3 +97,23 @@ def test_a_block_is_windowed_together_and_bad_input_is_counted_per_sensor() -> N
     assert [s for s, _ in got].count("s1") == 0
     assert [s for s, _ in got].count("s2") == 2  # one window before the gap, one after it
     assert sensors["s0"].windower.stats.samples == 2 * n
+
+
+def test_a_fast_block_larger_than_the_queue_waits_for_room_in_parts_and_loses_nothing() -> None:
+    """A replay of many sensors pushes back instead of dropping, even when one block holds more
+    windows than the whole queue."""
+    batches: list[BatchResult] = []
+    ids = [f"s{i}" for i in range(40)]
+    sensors, batcher = _pipelines(ids, batches, max_batch=4, max_queue=8)
+    router = ChunkRouter(Metrics(), sensors, {}, threading.Event())
+    spec = META.signal
+    assert spec is not None
+    batcher.start()
+    for seq in range(3):
+        router.on_block(ChunkBlock(ids, [np.full(spec.window, seq, np.float32)] * 40, [spec.sample_rate] * 40,
+                                   [seq] * 40, [time.time()] * 40), push_back=True)
+    batcher.close()
+    assert batcher.stats.dropped == 0
+    # chunks of one window length at hop window/2: 1 window, then 2 per chunk
+    assert spec.hop * 2 == spec.window
+    assert batcher.stats.inferred == sum(b.size for b in batches) == 40 * 5
