@@ -170,7 +170,7 @@ class WindowGroup:
         buf = self._buf
         if old.min() == old.max():  # steady state: every sensor at the same fill level
             level = int(old[0])
-            buf[r, 0, level:level + n] = x
+            buf[_rows(r), 0, level:level + n] = x
         else:
             for level in np.unique(old).tolist():
                 at = old == level
@@ -212,9 +212,16 @@ class WindowGroup:
         s_row, s_chan, s_sample = buf.strides
         view = np.ndarray((buf.shape[0], count, self.channels, W), dtype=np.float32, buffer=buf,
                           strides=(s_row, s_sample * hop, s_chan, s_sample))
-        data = view[r].reshape(k * count, self.channels, W)
-        if self.normalize:  # the fresh copy, still in the cache: normalised where it is
-            data = normalize_windows(data, self.normalization, in_place=True)
+        rows = _rows(r)
+        if isinstance(rows, slice):  # the usual block (every sensor, in order): a view, copied once below
+            picked = view[rows]
+            data = (normalize_windows(picked, self.normalization, out=np.empty(picked.shape, np.float32))
+                    if self.normalize else picked.copy())
+        else:
+            data = view[r]  # a copy: normalised where it is
+            if self.normalize:
+                data = normalize_windows(data, self.normalization, out=data)
+        data = data.reshape(k * count, self.channels, W)
         index = (self._next[r][:, None] + steps).ravel()
         self._next[r] += count
         first_end = t_end - (level - W) / self.model_rate
@@ -227,13 +234,14 @@ class WindowGroup:
             self._skip[r] = -rest
             self._len[r] = self._used[r] = 0
         else:
-            self._buf[r, :, :rest] = self._buf[r, :, consumed:level]
+            self._buf[rows, :, :rest] = self._buf[rows, :, consumed:level]
             self._len[r] = rest
             self._used[r] = min(max(W - hop, 0), rest)
         return WindowBlock(ids, index, np.repeat(seq, count), np.full(k * count, t_mono), t_wall, data,
                            self.normalize)
 
     def _grow(self, need: int) -> None:
+        """Widen every row's buffer (a chunk longer than the room left: rare, then never again)."""
         cap = self._buf.shape[2]
         grown = np.empty((self._buf.shape[0], self.channels, max(need, 2 * cap)), dtype=np.float32)
         grown[:, :, :cap] = self._buf
@@ -371,3 +379,11 @@ class WindowGroup:
         self._buf[row, :, :rest] = self._buf[row, :, consumed:length]
         self._len[row] = rest
         self._used[row] = min(max(self.window - self.hop, 0), rest)
+
+
+def _rows(r: np.ndarray) -> slice | np.ndarray:
+    """Rows ``r`` as a slice when they are consecutive and in order (views instead of copies)."""
+    first, k = int(r[0]), r.size
+    if int(r[-1]) - first + 1 == k and (k < 2 or bool((r[1:] > r[:-1]).all())):
+        return slice(first, first + k)
+    return r
