@@ -68,9 +68,9 @@ def envelope_bands(windows: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.nda
     float64). It runs on one thread (``workers`` unset): the daemon's other threads own the
     other cores. The bands differ from a float64 FFT by about 1e-7 in the log
     (tests/novelty/test_envelope_score.py), far below the spread of the windows' scores; the
-    bands are summed in float64. Bin 0 (DC) is left out, so the envelope's
-    mean needs no removing; the bands split bins 1 .. W/8 into ``n_bands`` runs of equal width
-    (bearing defect rates are slow). Defined for W >= 8 * n_bands.
+    power is summed into bands in float64. Bin 0 (DC) is left out, so the envelope's mean needs
+    no removing; the bands split bins 1 .. W/8 into ``n_bands`` runs of equal width (bearing
+    defect rates are slow). Defined for W >= 8 * n_bands.
     """
     from scipy.fft import rfft  # scipy is a core dependency; imported here like runtime/signals
 
