@@ -24,7 +24,8 @@ from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
-from runtime.novelty.route import plan_novelty, round_novelty, score_batch, window_novelty
+from runtime.novelty.route import NoveltyPlan, plan_novelty, round_novelty, score_batch, window_novelty
+from runtime.novelty.sensor import SensorNovelty
 from runtime.novelty.smoothing import FlagArray, SmoothingSpec
 from runtime.pipeline import SensorPipeline
 from runtime.publish_hooks import PublishHook, WindowRef
@@ -60,6 +61,8 @@ class ResultRouter:
         #: of each sensor was moved into one (a reload builds new trackers: they move on first sight)
         self._arrays: dict[tuple[int, str, int], tuple[Any, StateArray]] = {}
         self._table = SensorTable()
+        self._plan: NoveltyPlan | None = None  # see _novelty_plan
+        self._plan_changes = -1
         #: group number (SensorTable.group) -> its StateArray, and StateArray id -> group number
         self._group_arrays: dict[int, StateArray] = {}
         self._groups: dict[int, int] = {}
@@ -102,6 +105,7 @@ class ResultRouter:
         """Sensor ``j`` is new, was rebuilt (reload) or is no longer served: move its tracker into
         the shared array of its model and config and record where its row lives."""
         table = self._table
+        self._plan = None  # the novelty plan covers the known sensors: make it again
         sp = self.sensors.get(table.ids[j])
         if sp is None:
             table.record(j, None, 0)
@@ -168,13 +172,15 @@ class ResultRouter:
         state_rows = table.row[sensor]
         groups = table.group[sensor]
         single = bool((groups == groups[0]).all())  # the usual case: one model, one config
-        plan = None if scores is None else plan_novelty(table.pipes, rows.distinct, len(table.ids))
+        plan = None if scores is None else self._novelty_plan()
         left = None  # windows the rounds must still step (None: all)
-        if single and rows.rounds > 1 and (plan is None or plan.quiet(rows.distinct)):
+        if single and rows.rounds > 1:
             rank = np.empty(len(pos), dtype=np.int64)
             for r, m in enumerate(rows.members):
                 rank[m] = r
-            left = self._group_arrays[int(groups[0])].advance_quiet(state_rows, probs_at, rank, rows.members)
+            busy = None if plan is None else plan.busy(sensor)
+            left = self._group_arrays[int(groups[0])].advance_quiet(state_rows, probs_at, rank, rows.members,
+                                                                     busy)
         for members in rows.members:
             todo = members if left is None else members[left[members]]
             parts = ((groups[0], todo),) if single else [
@@ -190,6 +196,15 @@ class ResultRouter:
                                                    scores, t_wall):
                     found.append((i, 1, sp, change))
         return found
+
+    def _novelty_plan(self) -> NoveltyPlan:
+        """How every known sensor scores novelty, re-made only when a sensor was (re)recorded or a
+        sensor's way of scoring changed (:attr:`SensorNovelty.changes`), not per batch."""
+        if self._plan is None or self._plan_changes != SensorNovelty.changes:
+            self._plan_changes = SensorNovelty.changes
+            table = self._table
+            self._plan = plan_novelty(table.pipes, range(len(table.ids)), len(table.ids))
+        return self._plan
 
     def _fired(self, outcome: StepOutcome, sel: np.ndarray, rows: BatchRows, wall: np.ndarray,
                found: list[_Found]) -> None:

@@ -118,7 +118,7 @@ class StateArray(RowArrays):
         return StepOutcome(np.flatnonzero(no_data), fired, top[fired], top_score[fired])
 
     def advance_quiet(self, rows: np.ndarray, probs: np.ndarray, rank: np.ndarray,
-                      members: list[np.ndarray]) -> np.ndarray:
+                      members: list[np.ndarray], busy: np.ndarray | None = None) -> np.ndarray:
         """Advance, in one pass, every row whose windows of this batch change nothing; return the
         mask of the windows left for :meth:`step` (their rows' windows, untouched here).
 
@@ -129,7 +129,8 @@ class StateArray(RowArrays):
         wanted, none pending): those windows need one pass for all rounds. A row is *quiet* when
         none of its windows wants a change, none is pending and it is not in ``no_data``; then the
         per-window rules reduce to: the ring takes every window, the confidence follows the last
-        eligible one, nothing else moves. Mean smoothing only (votes go round by round).
+        eligible one, nothing else moves. Mean smoothing only (votes go round by round). ``busy``:
+        windows whose rows must go round by round whatever they hold (the caller's reasons).
         """
         n = len(rows)
         left = np.ones(n, dtype=bool)
@@ -154,6 +155,8 @@ class StateArray(RowArrays):
         top = scores.argmax(axis=1)
         wants = eligible & (top != state) & ~(has & (current >= self.exit)) & (scores[idx, top] >= self.enter)
         noisy = wants | (num0[:, _PENDING] >= 0) | (num0[:, _NO_DATA] != 0)
+        if busy is not None:
+            noisy |= busy
         bad = np.zeros(len(self.num), dtype=bool)
         bad[rows[noisy]] = True
         left = np.asarray(bad[rows], dtype=bool)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from runtime.backends import open_model
 from runtime.bench.broker import bench_broker
 from runtime.bench.feeder import udp_feeder
-from runtime.bench.null_backend import has_features_output
+from runtime.bench.null_backend import has_features_output, healthy_only
 from runtime.bench.runs import Feeder, PhaseResult, merge_phases, run_bare, run_daemon_phase, sample_windows
 from runtime.bench.workload import Workload, daemon_config, make_recordings
 from runtime.daemon import Daemon
@@ -97,6 +97,8 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
         windows = sample_windows(meta, recordings, opts.work.batch)
         w = replace(opts.work, novelty=opts.novelty == "on")  # both: without novelty, then the pair
         null = w.backend == "null"
+        if null:  # the stand-in answers "healthy" for every window: the sensors replay a healthy machine
+            recordings = healthy_only(recordings)
         phases["bare1"] = run_bare(w.model, w.batch, w.threads, opts.seconds, windows, "bare #1", null)
         for mode in opts.modes:
             outbox = Path(tmp) / f"outbox-{mode}.sqlite3"

@@ -89,6 +89,15 @@ def has_features_output(path: Path, metadata: ModelMetadata) -> bool:
     return metadata.features_name in {o.name for o in session.get_outputs()}
 
 
+def healthy_only(recordings: list[Path]) -> list[Path]:
+    """The recordings of the healthy machine (``normal*``), which the sensors replay when the stand-in
+    classifies: it answers the healthy class and, for a calibrated model, the healthy features, and a
+    novelty score that also reads the windows (envelope bands) would flag a fault recording's
+    windows as unfamiliar beside them, which healthy service never does. All of them if none is."""
+    healthy = [p for p in recordings if p.name.startswith("normal")]
+    return healthy or recordings
+
+
 def null_backend(path: Path, metadata: ModelMetadata) -> Backend:
     """The ``make_backend`` the benchmark passes to the daemon for ``--backend null``."""
     return NullBackend(path, metadata)

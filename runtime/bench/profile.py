@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runtime.bench.broker import bench_broker
+from runtime.bench.null_backend import healthy_only
 from runtime.bench.runs import run_daemon_phase
 from runtime.bench.workload import Workload, daemon_config, make_recordings
 
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="drsn-profile-") as tmp, bench_broker() as broker:
         recordings = make_recordings(Path(tmp) / "rec", 12000.0, 5.0)
+        if args.backend == "null":  # as bench daemon: the stand-in's healthy answer, a healthy machine
+            recordings = healthy_only(recordings)
         cfg = daemon_config(work, recordings, "fast", broker.host, broker.port, Path(tmp) / "outbox.sqlite3")
         with profile_threads() as profiles:
             result = run_daemon_phase(cfg, "daemon fast (profiled)", 0.0, args.seconds,

@@ -90,14 +90,16 @@ class NoveltyPlan:
     row: np.ndarray
     arrays: list[FlagArray]
 
-    def quiet(self, distinct: Sequence[int]) -> bool:
-        """No sensor of ``distinct`` goes window by window and none is flagged before the batch: then
-        the novelty rounds cannot lift an overlay laid before the batch."""
-        groups = self.group[distinct]
-        if (groups == WINDOWED).any():
-            return False
-        return not any(a.flagged[self.row[distinct][groups == g]].any() for g, a in enumerate(self.arrays))
-
+    def busy(self, sensor: np.ndarray) -> np.ndarray | None:
+        """Per window (dense sensor indices ``sensor``): its sensor goes window by window or its flag
+        is up before the batch, so the novelty rounds may lift an overlay with the class state of
+        that window: its class must go round by round too. None when no window is busy."""
+        groups = self.group[sensor]
+        out = groups == WINDOWED
+        for g, a in enumerate(self.arrays):
+            mine = groups == g
+            out[mine] |= a.flagged[self.row[sensor[mine]]]
+        return out if out.any() else None
 
 NONE, WINDOWED = -1, -2
 

@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -132,6 +132,10 @@ def _spec(threshold: float, cfg: NoveltyConfig) -> SmoothingSpec:
 class SensorNovelty:
     """Novelty tracking of one sensor; ``scorer`` None (model without statistics) scores nothing."""
 
+    #: counts the changes of any sensor's :attr:`batchable` (a learn starts, a baseline is set), so
+    #: the daemon's result router re-plans its batches' novelty only when one happened
+    changes: ClassVar[int] = 0
+
     def __init__(
         self,
         sensor: str,
@@ -195,6 +199,7 @@ class SensorNovelty:
         self._base_w = baseline.whitening
         self._base_wm = baseline.mean @ baseline.whitening.T
         self._base_flag = NoveltyFlag(_spec(baseline.thresholds[self.cfg.baseline_threshold], self.cfg))
+        SensorNovelty.changes += 1
 
     def learn(self, windows: int) -> None:
         """Learn this machine's baseline from the next ``windows`` windows (it must run healthy)."""
@@ -207,6 +212,7 @@ class SensorNovelty:
                 "learn for longer"
             )
         self._learner, self._learn_left = None, windows
+        SensorNovelty.changes += 1
 
     def update(
         self, features: np.ndarray, probabilities: np.ndarray, *, score: float | None = None

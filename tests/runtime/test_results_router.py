@@ -151,3 +151,63 @@ def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_w
         mine, theirs = sp.tracker.snapshot(), alone[sid].snapshot()
         assert (mine.state, mine.windows, mine.seq) == (theirs.state, theirs.windows, theirs.seq)
         assert mine.confidence == pytest.approx(theirs.confidence, abs=1e-9)
+
+
+def test_novelty_flags_and_the_one_pass_give_the_per_window_events() -> None:
+    # sensors flagged before a batch go round by round, the others take the one pass; familiar and
+    # unfamiliar stretches of features, one to three windows per sensor and batch
+    from runtime.novelty.route import window_novelty
+    from runtime.novelty.sensor import NoveltyConfig, SensorNovelty
+    from runtime.novelty.stats import NoveltyScorer, fit_novelty
+
+    rng = np.random.default_rng(8)
+    centres = np.eye(len(CLASSES), 6) * 5.0 + 1.0
+    y = rng.integers(0, len(CLASSES), 400)
+    scorer = NoveltyScorer(fit_novelty(centres[y] + rng.normal(size=(400, 6)), y, CLASSES))
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
+    model = SimpleNamespace(identity=identity, scorer=scorer, metadata=SimpleNamespace(classes=CLASSES))
+    cfg = FaultStateConfig(history=3, min_windows=2, enter_threshold=0.6, exit_threshold=0.45)
+    ncfg = NoveltyConfig(threshold=6.0, history=3, min_windows=2)
+
+    def pipeline(sid: str) -> SensorPipeline:
+        sp = _sensor(sid, model, cfg)
+        sp.novelty = SensorNovelty(sid, scorer, ncfg, model_sha256="0" * 64)
+        return sp
+
+    sensors = {f"s{i}": pipeline(f"s{i}") for i in range(5)}
+    alone = {sid: pipeline(sid) for sid in sensors}
+    pub = FakePublisher()
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    cls = {sid: 0 for sid in sensors}
+    strange = {sid: False for sid in sensors}
+    expected: list[tuple[str, int, str, float]] = []
+    t = 50.0
+    for b in range(250):
+        order = [sid for sid in sensors for _ in range(int(rng.integers(1, 4)))]
+        rng.shuffle(order)
+        windows, rows, feats = [], [], []
+        for k, sid in enumerate(order):
+            if rng.random() < 0.04:
+                cls[sid] = int(rng.integers(len(CLASSES)))
+            if rng.random() < 0.05:
+                strange[sid] = not strange[sid]
+            p = rng.dirichlet(np.ones(len(CLASSES))).astype(np.float32) * 0.35
+            p[cls[sid]] += 0.65
+            f = centres[cls[sid]] + rng.normal(size=6) + (12.0 if strange[sid] else 0.0)
+            t += 0.003
+            windows.append(Window(sid, b * 10 + k, np.zeros((1, 8), np.float32), None, time.monotonic(), t))
+            rows.append(p)
+            feats.append(f)
+            sp = alone[sid]
+            for change in (sp.tracker.update(p, t),
+                           window_novelty(sp, f.astype(np.float32), p, float(scorer.score(f[None])[0]), t)):
+                if change is not None:
+                    expected.append((sid, change.seq, change.to_state, round(change.confidence, 6)))
+        probs = np.stack(rows)
+        router.on_batch(BatchResult(windows, np.log(probs), probs, 0.001, time.monotonic(),
+                                    np.stack(feats).astype(np.float32)))
+    got = [(sid, e["seq"], e["to"], e["confidence"]) for sid, e in pub.events]
+    assert sum(to == "unfamiliar" for _, _, to, _ in expected) >= 5
+    assert got == expected
