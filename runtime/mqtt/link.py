@@ -93,7 +93,7 @@ class Link:
     def fill_window(self, outbox: Outbox) -> int:
         """Send un-sent rows, oldest first, until the in-flight window is full; return how many."""
         room = self.window - len(self.inflight) - len(self.control)
-        if room <= 0:
+        if room <= 0 or outbox.last_id <= self.watermark:  # full, or nothing new (a wake for a PUBACK)
             return 0
         self.note_sending(time.monotonic())
         sent = 0

@@ -85,6 +85,9 @@ class DropCounts:
 class Outbox:
     """Durable FIFO of messages awaiting acknowledgement. Thread-safe."""
 
+    _last: int  # highest id inserted, and committed (see last_id)
+    _last_committed: int
+
     def __init__(
         self,
         path: str | Path,
@@ -166,7 +169,9 @@ class Outbox:
             (m.topic, bytes(m.payload), int(m.qos), int(bool(m.retain)), now),
         )
         self._count += 1
-        return int(cur.lastrowid or 0)
+        row = int(cur.lastrowid or 0)
+        self._last = max(self._last, row)
+        return row
 
     def ack(self, message_id: int) -> bool:
         """Delete an acknowledged message; ``False`` if it was already gone (dropped or acked)."""
@@ -213,6 +218,12 @@ class Outbox:
         rolls back, as on a full disk) must not show its rows, so this is updated at COMMIT.
         """
         return self._committed
+
+    @property
+    def last_id(self) -> int:
+        """The highest id committed so far (0: none): a sender that has sent every row up to it has
+        nothing new to read, without a query (read without the lock, like :attr:`depth`)."""
+        return self._last_committed
 
     @property
     def dropped(self) -> DropCounts:
@@ -279,6 +290,7 @@ class Outbox:
                 self.fault_injection("commit")
             self._db.execute("COMMIT")
             self._committed = self._count
+            self._last_committed = self._last
         except BaseException:
             # SQLite may already have rolled back (SQLITE_FULL at COMMIT does); then ROLLBACK fails
             if self._db.in_transaction:
@@ -291,6 +303,8 @@ class Outbox:
     def _reload_counters(self) -> None:
         self._count = int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
         self._committed = self._count
+        self._last = self._last_committed = int(
+            self._db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
         full, expired = self._meta(_DROPPED_FULL), self._meta(_DROPPED_EXPIRED)
         self._dropped = DropCounts(int(full or 0), int(expired or 0))
 

@@ -148,3 +148,27 @@ def test_closed_outbox_says_so(tmp_path: Path) -> None:
     ob.close()
     with pytest.raises(ConfigError, match="closed"):
         ob.put("t", b"x")
+
+
+def test_last_id_is_the_highest_committed_row_across_failures_and_restarts(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "o.db"
+    with Outbox(path) as box:
+        assert box.last_id == 0
+        rows = box.put_many([NewMessage("t/a", b"1"), NewMessage("t/a", b"2")])
+        assert box.last_id == rows[-1]
+
+        def full(op: str) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        box.fault_injection = full
+        with pytest.raises(sqlite3.OperationalError):
+            box.put_many([NewMessage("t/a", b"3")])
+        assert box.last_id == rows[-1]  # a rolled-back row is not there to send
+        box.fault_injection = None
+        box.ack_many(rows)  # deleting keeps the watermark where it was
+        assert box.last_id == rows[-1] and box.depth == 0
+        last = box.put("t/a", b"4")
+    with Outbox(path) as again:
+        assert again.last_id == last
