@@ -148,33 +148,39 @@ class WindowGroup:
                    seqs: Sequence[int | None], t0s: Sequence[float | None], t_mono: float, t_wall_now: float,
                    out: list[WindowBlock]) -> list[int]:
         """The block path for chunks of ``n`` samples; returns the positions with NaN/inf (one-chunk path)."""
-        x = np.concatenate([samples[i] for i in members]).reshape(len(members), n)
-        flat = x.reshape(-1)
+        r = np.array([rows[i] for i in members], dtype=np.intp)
+        old = self._len[r]
+        top = int(old.max()) + n
+        if top > self._buf.shape[2]:
+            self._grow(top)
+        rows_sel, level = _rows(r), int(old[0])
+        # steady state (every sensor in row order, all at one fill level): the chunks are copied
+        # straight into the buffer; otherwise stacked first and appended per fill level below
+        direct = isinstance(rows_sel, slice) and int(old.min()) == int(old.max())
+        if direct:
+            x = self._buf[rows_sel, 0, level:level + n]
+            np.stack([samples[i] for i in members], out=x)
+        else:
+            x = np.concatenate([samples[i] for i in members]).reshape(len(members), n)
         bad: list[int] = []
-        # one dot product is finite only when every sample is (NaN and inf propagate); when it is
-        # not (a bad sample, or squares beyond float32), each row is checked exactly
-        if not math.isfinite(float(np.dot(flat, flat))) and not (finite := np.isfinite(x).all(axis=1)).all():
+        # one sum is finite only when every sample is (NaN and inf propagate); when it is not (a
+        # bad sample, or a sum beyond float32), each row is checked exactly. A bad row's samples,
+        # already in its buffer beyond what it holds, are overwritten by its next chunk
+        if not math.isfinite(float(np.add.reduce(x, axis=None))) and not (
+                finite := np.isfinite(x).all(axis=1)).all():
             bad = [members[j] for j in np.flatnonzero(~finite).tolist()]
             members = [members[j] for j in np.flatnonzero(finite).tolist()]
-            x = x[finite]
             if not members:
                 return bad
-        r = np.array([rows[i] for i in members], dtype=np.intp)
+            r, old, x = r[finite], old[finite], x[finite]
         seq = np.array([NO_SEQ if seqs[i] is None else seqs[i] for i in members], dtype=np.int64)
         has_seq = seq != NO_SEQ
         self._last_seq[r[has_seq]] = seq[has_seq]
-        old = self._len[r]
         need = old + n
-        if int(need.max()) > self._buf.shape[2]:
-            self._grow(int(need.max()))
-        buf = self._buf
-        if old.min() == old.max():  # steady state: every sensor at the same fill level
-            level = int(old[0])
-            buf[_rows(r), 0, level:level + n] = x
-        else:
-            for level in np.unique(old).tolist():
-                at = old == level
-                buf[r[at], 0, level:level + n] = x[at]
+        if not direct:
+            for fill in np.unique(old).tolist():
+                at = old == fill
+                self._buf[r[at], 0, fill:fill + n] = x[at]
         self._len[r] = need
         ends = self._ends(members, r, n, t0s, t_wall_now)
         W, hop = self.window, self.hop
