@@ -34,10 +34,6 @@ class Window:
     normalized: bool = True
 
 
-#: ``seq`` of a window whose source numbers no chunks (``Window.seq`` None)
-NO_SEQ = -1
-
-
 @dataclass(frozen=True, slots=True)
 class WindowBlock:
     """``n`` windows, row-aligned. ``normalized`` False: ``data`` holds raw samples (the batcher
@@ -45,7 +41,7 @@ class WindowBlock:
 
     sensor_ids: list[str]
     index: np.ndarray  # int64, the sensor's window counter
-    seq: np.ndarray  # int64, the chunk's sequence number (NO_SEQ: none)
+    seq: list[int | None]  # the chunk's sequence number (any int: a frame's is a uint64), None: none
     t_mono: np.ndarray  # float64, monotonic receipt of the chunk holding the last sample
     t_wall: np.ndarray  # float64, wall time of the last sample
     data: np.ndarray  # float32 (n, channels, window)
@@ -65,13 +61,12 @@ class WindowBlock:
         """The block less one row (a window dropped from a full queue)."""
         keep = np.arange(self.size) != row
         ids = self.sensor_ids[:row] + self.sensor_ids[row + 1:]
-        return WindowBlock(ids, self.index[keep], self.seq[keep], self.t_mono[keep], self.t_wall[keep],
-                           self.data[keep], self.normalized)
+        return WindowBlock(ids, self.index[keep], self.seq[:row] + self.seq[row + 1:], self.t_mono[keep],
+                           self.t_wall[keep], self.data[keep], self.normalized)
 
     def window(self, i: int) -> Window:
         """Row ``i`` as one :class:`Window` object."""
-        seq = int(self.seq[i])
-        return Window(self.sensor_ids[i], int(self.index[i]), self.data[i], None if seq == NO_SEQ else seq,
+        return Window(self.sensor_ids[i], int(self.index[i]), self.data[i], self.seq[i],
                       float(self.t_mono[i]), float(self.t_wall[i]), self.normalized)
 
     def windows(self) -> list[Window]:
@@ -88,7 +83,7 @@ class WindowBlock:
                 else np.empty((0, 0, 0), dtype=np.float32))
         return cls([w.sensor_id for w in windows],
                    np.array([w.index for w in windows], dtype=np.int64),
-                   np.array([NO_SEQ if w.seq is None else w.seq for w in windows], dtype=np.int64),
+                   [w.seq for w in windows],
                    np.array([w.t_mono for w in windows], dtype=np.float64),
                    np.array([w.t_wall for w in windows], dtype=np.float64), data, flags == {True})
 
@@ -98,9 +93,11 @@ class WindowBlock:
         if len(blocks) == 1:
             return blocks[0]
         ids: list[str] = []
+        seqs: list[int | None] = []
         for b in blocks:
             ids += b.sensor_ids
-        return cls(ids, np.concatenate([b.index for b in blocks]), np.concatenate([b.seq for b in blocks]),
+            seqs += b.seq
+        return cls(ids, np.concatenate([b.index for b in blocks]), seqs,
                    np.concatenate([b.t_mono for b in blocks]), np.concatenate([b.t_wall for b in blocks]),
                    np.concatenate([b.data for b in blocks]), blocks[0].normalized)
 

@@ -30,7 +30,7 @@ from runtime.artifact import Normalization
 from runtime.errors import DataError
 from runtime.signals.normalize import normalize_windows
 from runtime.signals.resample import StreamResampler
-from runtime.window_block import NO_SEQ, WindowBlock
+from runtime.window_block import WindowBlock
 
 log = logging.getLogger("runtime.windowing")
 
@@ -70,7 +70,9 @@ class WindowGroup:
         self._used = np.empty(0, dtype=np.int64)  # leading samples already part of an emitted window
         self._skip = np.empty(0, dtype=np.int64)  # samples still to discard when hop > window
         self._next = np.empty(0, dtype=np.int64)  # the row's next window index
-        self._last_seq = np.empty(0, dtype=np.int64)  # NO_SEQ: none seen since the last reset
+        # per row: the last sequence number (None: none since the last reset); Python ints, as a
+        # frame's counter is a uint64
+        self._last_seq: list[int | None] = []
         self._plain = np.empty(0, dtype=bool)  # one channel, no resampling: the block path may take it
 
     @property
@@ -88,8 +90,9 @@ class WindowGroup:
             grown[:row] = self._buf
             self._buf = grown
             self._rate = np.append(self._rate, float(sensor_rate))
-            for name, value in (("_len", 0), ("_used", 0), ("_skip", 0), ("_next", 0), ("_last_seq", NO_SEQ)):
-                setattr(self, name, np.append(getattr(self, name), np.int64(value)))
+            for name in ("_len", "_used", "_skip", "_next"):
+                setattr(self, name, np.append(getattr(self, name), np.int64(0)))
+            self._last_seq.append(None)
             self._plain = np.append(self._plain, resampler is None and self.channels == 1)
             return row
 
@@ -124,21 +127,19 @@ class WindowGroup:
         """Positions the block path takes, by chunk length, and those that need the one-chunk path."""
         r = np.fromiter(rows, dtype=np.intp, count=len(rows))
         ok = self._plain[r] & (self._skip[r] == 0)
-        if None not in seqs:  # a sequence jump restarts the window: the one-chunk path
-            last = self._last_seq[r]
-            ok &= (last == NO_SEQ) | (np.fromiter(seqs, dtype=np.int64, count=len(rows)) == last + 1)
+        last = self._last_seq  # a sequence jump restarts the window: the one-chunk path
+        in_step = [s is None or (prev := last[row]) is None or s == prev + 1
+                   for row, s in zip(rows, seqs, strict=True)]
         nd, f32 = np.ndarray, np.dtype(np.float32)  # builtin dtypes are singletons: ``is`` compares them
         lengths = [x.size if type(x) is nd and x.ndim == 1 and x.dtype is f32 else 0 for x in samples]
         fast: dict[int, list[int]] = {}
         slow: list[int] = []
         first = lengths[0]
-        if first and ok.all() and lengths.count(first) == len(lengths):  # the usual block: all alike
+        if first and ok.all() and all(in_step) and lengths.count(first) == len(lengths):  # the usual block
             fast[first] = list(range(len(lengths)))
             return fast, slow
-        last_seq = self._last_seq
-        for i, (good, n) in enumerate(zip(ok.tolist(), lengths, strict=True)):
-            s = seqs[i]
-            if good and n and (s is None or last_seq[rows[i]] == NO_SEQ or s == last_seq[rows[i]] + 1):
+        for i, (good, step, n) in enumerate(zip(ok.tolist(), in_step, lengths, strict=True)):
+            if good and step and n:
                 fast.setdefault(n, []).append(i)
             else:
                 slow.append(i)
@@ -173,9 +174,11 @@ class WindowGroup:
             if not members:
                 return bad
             r, old, x = r[finite], old[finite], x[finite]
-        seq = np.array([NO_SEQ if seqs[i] is None else seqs[i] for i in members], dtype=np.int64)
-        has_seq = seq != NO_SEQ
-        self._last_seq[r[has_seq]] = seq[has_seq]
+        seq = [seqs[i] for i in members]
+        last = self._last_seq
+        for row, s in zip(r.tolist(), seq, strict=True):
+            if s is not None:
+                last[row] = s
         need = old + n
         if not direct:
             for fill in np.unique(old).tolist():
@@ -194,7 +197,8 @@ class WindowGroup:
         else:
             for level in np.unique(cutting).tolist():
                 at = need == level
-                out.append(self._cut(r[at], level, seq[at], ends[at], t_mono))
+                out.append(self._cut(r[at], level, [seq[j] for j in np.flatnonzero(at).tolist()], ends[at],
+                                     t_mono))
         return bad
 
     def _ends(self, members: list[int], r: np.ndarray, n: int, t0s: Sequence[float | None],
@@ -207,7 +211,7 @@ class WindowGroup:
         ends: np.ndarray = np.array(t0, dtype=np.float64) + (n - 1) / self._rate[r]
         return ends
 
-    def _cut(self, r: np.ndarray, level: int, seq: np.ndarray, t_end: np.ndarray,
+    def _cut(self, r: np.ndarray, level: int, seq: list[int | None], t_end: np.ndarray,
              t_mono: float) -> WindowBlock:
         """Every complete window of rows ``r`` (all holding ``level`` samples), then the tails moved."""
         W, hop, k = self.window, self.hop, r.size
@@ -243,8 +247,8 @@ class WindowGroup:
             self._buf[rows, :, :rest] = self._buf[rows, :, consumed:level]
             self._len[r] = rest
             self._used[r] = min(max(W - hop, 0), rest)
-        return WindowBlock(ids, index, np.repeat(seq, count), np.full(k * count, t_mono), t_wall, data,
-                           self.normalize)
+        seqs = seq if count == 1 else [s for s in seq for _ in range(count)]
+        return WindowBlock(ids, index, seqs, np.full(k * count, t_mono), t_wall, data, self.normalize)
 
     def _grow(self, need: int) -> None:
         """Widen every row's buffer (a chunk longer than the room left: rare, then never again)."""
@@ -284,7 +288,7 @@ class WindowGroup:
         t_end = t_wall_now if t0 is None else float(t0) + (n - 1) / float(self._rate[row])
         resampler = self._resamplers[row]
         y = x if resampler is None else resampler.process(x)
-        return self._emit_row(row, y, NO_SEQ if seq is None else int(seq), t_mono, t_end)
+        return self._emit_row(row, y, None if seq is None else int(seq), t_mono, t_end)
 
     def _as_channels(self, row: int, samples: object) -> np.ndarray:
         """Return the chunk as float32 of shape (channels, n)."""
@@ -309,9 +313,9 @@ class WindowGroup:
         self.restart(row)
 
     def _check_seq(self, row: int, seq: int, n: int) -> None:
-        last = int(self._last_seq[row])
+        last = self._last_seq[row]
         self._last_seq[row] = seq
-        if last == NO_SEQ or seq == last + 1:
+        if last is None or seq == last + 1:
             return
         missing = max(seq - last - 1, 0) * n  # estimate: the lost messages were the size of this one
         self.stats[row].gaps += 1
@@ -335,9 +339,10 @@ class WindowGroup:
         """Forget buffered samples and the last sequence number (a source reconnected)."""
         with self._lock:
             self.restart(row)
-            self._last_seq[row] = NO_SEQ
+            self._last_seq[row] = None
 
-    def _emit_row(self, row: int, y: np.ndarray, seq: int, t_mono: float, t_end: float) -> WindowBlock | None:
+    def _emit_row(self, row: int, y: np.ndarray, seq: int | None, t_mono: float,
+                  t_end: float) -> WindowBlock | None:
         """Append model-rate samples, cut every complete window, keep the tail for the next chunk."""
         skip = int(self._skip[row])
         if skip:
@@ -371,7 +376,7 @@ class WindowGroup:
         self._next[row] = start + count
         self.stats[row].windows += count
         self._consume(row, count * self.hop)
-        return WindowBlock([self.sensor_ids[row]] * count, start + steps, np.full(count, seq, dtype=np.int64),
+        return WindowBlock([self.sensor_ids[row]] * count, start + steps, [seq] * count,
                            np.full(count, t_mono), first_end + steps * (self.hop / self.model_rate), data,
                            self.normalize)
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from runtime.batching import BatchResult, MicroBatcher
-from runtime.window_block import NO_SEQ, WindowBlock
+from runtime.window_block import WindowBlock
 from tests.runtime.test_batching import FakeBackend
 
 
@@ -17,7 +17,7 @@ def _block(ids: list[str], first_index: int, t_mono: float) -> WindowBlock:
     n = len(ids)
     index = np.arange(first_index, first_index + n, dtype=np.int64)
     data = (index[:, None, None] + np.zeros((n, 1, 64))).astype(np.float32)  # a window's mean is its index
-    return WindowBlock(ids, index, np.full(n, NO_SEQ, np.int64), np.full(n, t_mono), index * 0.5, data, True)
+    return WindowBlock(ids, index, [None] * n, np.full(n, t_mono), index * 0.5, data, True)
 
 
 def test_blocks_are_batched_in_order_with_their_fields_as_arrays() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from runtime.errors import DataError
-from runtime.window_block import NO_SEQ, WindowBlock
+from runtime.window_block import WindowBlock
 from runtime.window_group import WindowGroup
 from runtime.windowing import SensorWindower, Window
 from tests.runtime.tiny_models import make_metadata
@@ -136,7 +136,7 @@ def test_block_windows_carry_their_arrival_and_sequence() -> None:
     (block,) = blocks
     assert block.sensor_ids == ["s0", "s1"]
     assert block.t_mono.tolist() == [8.0, 8.0]
-    assert block.seq.tolist() == [5, NO_SEQ]
+    assert block.seq == [5, None]
     assert block.windows()[1].seq is None
     # the window's last sample is the 64th: 16 samples into the second chunk
     np.testing.assert_allclose(block.t_wall, [10.048 + 15 / RATE] * 2)
@@ -147,3 +147,20 @@ def test_sensors_of_another_window_setting_cannot_join_a_group() -> None:
     group = WindowGroup(WINDOW, 32, 1, RATE, meta.normalization, False, FakeClock(), lambda: 0.0)
     with pytest.raises(ValueError, match="window settings"):
         SensorWindower("x", RATE, meta, hop=16, normalize=False, group=group)
+
+
+def test_sequence_numbers_as_large_as_a_frames_uint64_counter() -> None:
+    """A frame's seq is a uint64: counters near 2**64 stay exact (no int64 overflow) and a jump
+    there is still a gap."""
+    meta = make_metadata(WINDOW, hop=64, rate=RATE)
+    grouped = _group_of(meta, 64, [RATE, RATE], FakeClock())
+    group = grouped[0].group
+    top = 2**64 - 1
+    chunk = [np.zeros(WINDOW, np.float32)] * 2
+    got = []
+    for seq in (top - 3, top - 2, top):  # s1 skips top - 1
+        blocks, errors = group.push_block([0, 1], chunk, [seq, seq if seq != top else top - 1], [None, None])
+        assert errors == []
+        got += [w.seq for b in blocks for w in b.windows() if w.sensor_id == "s0"]
+    assert got == [top - 3, top - 2, top]
+    assert grouped[0].stats.gaps == 1 and grouped[1].stats.gaps == 0
