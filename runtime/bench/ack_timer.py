@@ -19,16 +19,24 @@ from runtime.publish_hooks import WindowRef
 
 #: ``(sensor, window index, seconds from receipt of the window's last sample to the broker's PUBACK)``
 ResultAckHook = Callable[[str, int, float], None]
+#: ``(the windows of one acknowledged row, time.monotonic() of its PUBACK)``: one call per row
+ResultsAckHook = Callable[[Sequence[WindowRef], float], None]
 
 #: an early PUBACK not matched within this time belongs to no prediction of this run
 _EARLY_HOLD_S = 30.0
 
 
 class ResultAckTimer:
-    """Calls ``on_result_acked`` once per acknowledged QoS 1 prediction, with its latency."""
+    """Calls ``on_result_acked`` once per acknowledged QoS 1 prediction, with its latency, or
+    ``on_results_acked`` once per acknowledged row with its windows (the benchmark's recorder: a
+    Python call per window of a batch would count the measurement as the daemon's cost)."""
 
-    def __init__(self, on_result_acked: ResultAckHook, capacity: int = 100_000) -> None:
+    def __init__(self, on_result_acked: ResultAckHook | None = None, capacity: int = 100_000, *,
+                 on_results_acked: ResultsAckHook | None = None) -> None:
+        if (on_result_acked is None) == (on_results_acked is None):
+            raise ValueError("give exactly one of on_result_acked and on_results_acked")
         self.on_result_acked = on_result_acked
+        self.on_results_acked = on_results_acked
         self.capacity = capacity
         self._lock = threading.Lock()
         self._waiting: dict[int, list[WindowRef]] = {}  # outbox row -> its windows, until its PUBACK
@@ -45,8 +53,7 @@ class ResultAckTimer:
                     self._waiting.setdefault(only, []).extend(windows)
                     _keep_newest(self._waiting, self.capacity)
                     return
-            for sensor, index, t_mono in windows:
-                self.on_result_acked(sensor, index, acked_at - t_mono)
+            self._emit(windows, acked_at)
             return
         with self._lock:
             for row, window in zip(rows, windows, strict=True):
@@ -61,8 +68,8 @@ class ResultAckTimer:
                 if row is not None:
                     self._early.pop(row, None)
             _keep_newest(self._waiting, self.capacity)  # rows the outbox dropped unsent
-        for (sensor, index, t_mono), acked_at in done:
-            self.on_result_acked(sensor, index, acked_at - t_mono)
+        for window, acked_at in done:
+            self._emit((window,), acked_at)
 
     def acked(self, ack: Ack) -> None:
         now = time.monotonic()
@@ -74,8 +81,16 @@ class ResultAckTimer:
                 for row in [r for r, t in self._early.items() if now - t > _EARLY_HOLD_S]:
                     del self._early[row]
                 _keep_newest(self._early, self.capacity)
-        for sensor, index, t_mono in found or ():
-            self.on_result_acked(sensor, index, now - t_mono)
+        if found:
+            self._emit(found, now)
+
+    def _emit(self, windows: Sequence[WindowRef], acked_at: float) -> None:
+        if self.on_results_acked is not None:
+            self.on_results_acked(windows, acked_at)
+            return
+        assert self.on_result_acked is not None
+        for sensor, index, t_mono in windows:
+            self.on_result_acked(sensor, index, acked_at - t_mono)
 
 
 V = TypeVar("V")

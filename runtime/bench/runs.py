@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from runtime.config import validate_config_dict
 from runtime.daemon import Daemon
 from runtime.metrics import Metrics
 from runtime.progress import progress_bar
+from runtime.publish_hooks import WindowRef
 from runtime.signals.readers import read_signal
 from runtime.windowing import SensorWindower, signal_spec
 
@@ -85,9 +86,10 @@ class AckRecorder:
         self.recording = False
         self.latency_s: list[float] = []
 
-    def __call__(self, sensor: str, window: int, latency_s: float) -> None:
+    def __call__(self, windows: Sequence[WindowRef], acked_at: float) -> None:
+        """One acknowledged outbox row: the latency of each of its windows (one extend is atomic)."""
         if self.recording:
-            self.latency_s.append(latency_s)  # one append is atomic: no lock per window
+            self.latency_s.extend([acked_at - t_mono for _, _, t_mono in windows])
 
 
 def sample_windows(meta: ModelMetadata, recordings: list[Path], count: int) -> np.ndarray:
@@ -148,7 +150,7 @@ def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, second
     metrics = RecordingMetrics()
     acks = AckRecorder()
     cfg = validate_config_dict(config)
-    timer = ResultAckTimer(acks, capacity=cfg.mqtt.outbox.max_messages)
+    timer = ResultAckTimer(capacity=cfg.mqtt.outbox.max_messages, on_results_acked=acks)
     daemon = Daemon(cfg, metrics=metrics, publish_hooks=[timer], make_backend=null_backend if null else None)
     try:
         with contextlib.ExitStack() as feeding:

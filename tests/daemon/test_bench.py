@@ -119,3 +119,33 @@ def test_the_ack_timer_times_every_window_of_a_batch_row_whichever_comes_first()
     timer.predictions_enqueued([None], [("d", 3, t0)])  # not admitted: never timed
     assert [(s, i) for s, i, _ in got] == [("a", 1), ("b", 7), ("c", 2)]
     assert got[0][2] > 0.99 and 0.49 < got[1][2] < got[0][2]
+
+
+def test_the_ack_timer_reports_a_row_once_with_all_its_windows_to_a_row_hook() -> None:
+    import time
+
+    import pytest
+
+    from runtime.bench.ack_timer import ResultAckTimer
+    from runtime.bench.runs import AckRecorder
+    from runtime.mqtt.receipts import Ack
+
+    rec = AckRecorder()
+    rec.recording = True
+    calls: list[int] = []
+
+    def hook(windows: object, acked_at: float) -> None:
+        calls.append(len(windows))  # type: ignore[arg-type]
+        rec(windows, acked_at)  # type: ignore[arg-type]
+
+    timer = ResultAckTimer(on_results_acked=hook)
+    t0 = time.monotonic() - 1.0
+    timer.predictions_enqueued([5] * 3, [("a", 1, t0), ("b", 2, t0 + 0.25), ("c", 3, t0 + 0.5)])
+    timer.acked(Ack(5, "p/d/predictions", None, 0.01, 0.001))
+    timer.acked(Ack(6, "p/d/predictions", None, 0.01, 0.001))  # PUBACK first, windows after
+    timer.predictions_enqueued([6, 6], [("d", 4, t0), ("e", 5, t0)])
+    assert calls == [3, 2]  # one call per acknowledged row, not per window
+    lat = rec.latency_s
+    assert len(lat) == 5 and lat[0] - lat[1] == pytest.approx(0.25) and lat[0] - lat[2] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="exactly one"):
+        ResultAckTimer()
