@@ -57,8 +57,8 @@ class ResultRouter:
         self.per_batch = mode in ("batch", "both")
         #: envelope diagnostics (runtime.diagnostics.monitor), set by the daemon when a sensor has them
         self.diagnostics: EnvelopeMonitor | None = None
-        #: the fault-state arrays shared by the sensors of one model and config, and which tracker
-        #: of each sensor was moved into one (a reload builds new trackers: they move on first sight)
+        #: the fault-state arrays shared by the sensors of one model and config (a reload builds new
+        #: trackers: SensorTable.visit notices, and they move into their array on first sight)
         self._arrays: dict[tuple[int, str, int], tuple[Any, StateArray]] = {}
         self._table = SensorTable()
         self._plan: NoveltyPlan | None = None  # see _novelty_plan
@@ -74,11 +74,12 @@ class ResultRouter:
     def on_batch(self, batch: BatchResult) -> None:
         """Probabilities -> fault states -> events (outbox first), states and predictions.
 
-        The fault states of a batch advance as arrays (:mod:`runtime.state_array`): one step per
-        round over every sensor of the batch, a sensor's second window in the second round, so
-        Python work is spent on windows only where a state changes (and on novelty, which
-        smooths per sensor). Which sensor each window belongs to, its round and its row in the
-        shared arrays come from :class:`~runtime.results_table.SensorTable` as arrays.
+        The fault states of a batch advance as arrays (:mod:`runtime.state_array`): the sensors
+        whose windows change nothing in one pass, the others one step per round (a sensor's second
+        window in the second round), so Python work is spent only where a state changes (and on
+        novelty while a flag is up). Which sensor each window belongs to, its round and its row in
+        the shared arrays come from :class:`~runtime.results_table.SensorTable` as arrays; events
+        and QoS 1 results leave in one outbox transaction.
         """
         t_wall, t_mono = _times(batch)
         self.metrics.observe_batch(batch.size, batch.infer_s, batch.t_done - t_mono)
