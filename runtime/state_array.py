@@ -138,7 +138,8 @@ class StateArray(RowArrays):
             return left
         num0 = self.num[rows]  # per window: its row's numbers before the batch
         slot = (num0[:, _POS].astype(np.intp) + rank) % self.h
-        delta = probs - self.hist[rows, slot]  # each window's slot held a value from before the batch
+        # in float64, as step() adds to the sums (each window's slot held a value from before the batch)
+        delta = probs.astype(np.float64) - self.hist[rows, slot]
         sums = np.empty((n, self.k), dtype=np.float64)
         where = np.zeros(len(self.num), dtype=np.intp)  # row -> its window of the previous round
         for r, m in enumerate(members):  # running sums in window order, as step() adds them
