@@ -87,3 +87,29 @@ def test_observe_many_fills_the_buckets_and_sum_as_one_observe_per_value() -> No
     observe_many(h_many, values[-1:])
     buckets = [v for name, _, v in samples(many) if name == "lat_bucket"]
     assert buckets[-1] == len(values) - 1  # the +Inf bucket (cumulative) did not count the NaN
+
+
+def test_batch_observations_reach_the_histograms_in_bursts_with_the_same_counts_and_sums() -> None:
+    import time
+
+    from runtime.metrics import BATCH_FLUSH_S
+
+    m = Metrics()
+
+    def count(name: str) -> float:
+        value = m.registry.get_sample_value(f"drsn_edge_{name}_count")
+        return 0.0 if value is None else value
+
+    m.observe_batch(3, 0.004, np.array([0.01, 0.02, 0.03]))  # the first carries at once (nothing due yet)
+    assert count("end_to_end_latency_seconds") == 3
+    m.observe_batch(2, 0.003, np.array([0.5, 0.6]))
+    m.observe_batch(1, 0.002, np.array([2.0]))
+    assert count("end_to_end_latency_seconds") == 3  # buffered: no histogram update per batch
+    time.sleep(BATCH_FLUSH_S + 0.05)
+    m.observe_batch(2, 0.001, np.array([0.05, 0.05]))  # due: this call carries everything waiting
+    assert count("end_to_end_latency_seconds") == 8 and count("batch_size") == 4
+    m.observe_batch(4, 0.001, np.array([1.0, 1.0, 1.0, 1.0]))
+    snap = m.snapshot()  # a snapshot (the metrics message, a stop) carries what waits
+    assert snap["end_to_end_latency_seconds"]["count"] == 12
+    assert snap["end_to_end_latency_seconds"]["sum"] == pytest.approx(0.06 + 1.1 + 2.0 + 0.1 + 4.0)
+    assert snap["batch_size"]["sum"] == 12 and snap["inference_latency_seconds"]["count"] == 5
