@@ -211,3 +211,34 @@ def test_novelty_flags_and_the_one_pass_give_the_per_window_events() -> None:
     got = [(sid, e["seq"], e["to"], e["confidence"]) for sid, e in pub.events]
     assert sum(to == "unfamiliar" for _, _, to, _ in expected) >= 5
     assert got == expected
+
+
+def test_a_rebuilt_sensor_is_picked_up_and_a_sensor_no_longer_served_is_skipped() -> None:
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
+    model = SimpleNamespace(identity=identity, scorer=None, metadata=SimpleNamespace(classes=CLASSES))
+    cfg = FaultStateConfig(history=2, min_windows=1, enter_threshold=0.5, exit_threshold=0.4)
+    sensors = {sid: _sensor(sid, model, cfg) for sid in ("a", "b", "c")}
+    pub = FakePublisher()
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    normal = np.array([0.97, 0.01, 0.01, 0.01], np.float32)
+
+    def batch(*ids: str) -> BatchResult:
+        ws = [Window(sid, i, np.zeros((1, 8), np.float32), None, time.monotonic(), 10.0 + i)
+              for i, sid in enumerate(ids)]
+        probs = np.stack([normal] * len(ids))
+        return BatchResult(ws, np.log(probs), probs, 0.001, time.monotonic())
+
+    router.on_batch(batch("a", "b", "c", "a"))
+    old = sensors["b"]
+    sensors["b"] = _sensor("b", model, cfg)  # a reload builds a new pipeline and tracker
+    del sensors["c"]  # and a sensor may leave
+    router.on_batch(batch("b", "c", "a", "b"))
+    assert old.tracker.snapshot().windows == 1  # the old tracker saw only the first batch
+    assert sensors["b"].tracker.snapshot().windows == 2  # the new one took both of its windows
+    assert sensors["a"].tracker.snapshot().windows == 3
+    assert sensors["b"].tracker.array is sensors["a"].tracker.array  # moved into the shared array
+    router.flush_counts()
+    by_sensor = router.metrics.snapshot()["windows"]["by_sensor"]
+    assert by_sensor == {"a": 3.0, "b": 3.0, "c": 1.0}  # c's window of the second batch was not served
