@@ -24,6 +24,7 @@ from runtime.metrics import Metrics
 from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
+from runtime.novelty.envelope_cache import EnvelopeCache
 from runtime.novelty.route import NoveltyPlan, plan_novelty, round_novelty, score_batch, window_novelty
 from runtime.novelty.sensor import SensorNovelty
 from runtime.novelty.smoothing import FlagArray, SmoothingSpec
@@ -61,6 +62,8 @@ class ResultRouter:
         #: trackers: SensorTable.visit notices, and they move into their array on first sight)
         self._arrays: dict[tuple[int, str, int], tuple[Any, StateArray]] = {}
         self._table = SensorTable()
+        #: each sensor's last envelope bands, by the table's dense index (runtime.novelty.envelope_cache)
+        self.envelopes = EnvelopeCache()
         self._plan: NoveltyPlan | None = None  # see _novelty_plan
         self._plan_changes = -1
         #: group number (SensorTable.group) -> its StateArray, and StateArray id -> group number
@@ -88,7 +91,7 @@ class ResultRouter:
             idx = table.lookup(_sensor_ids(batch))
             rows = table.rows_of(idx, self.sensors, batch.t_done, lambda j: self._refresh(j, batch.t_done))
             table.count(rows.sensor)
-            scores = self._scores(batch, rows)  # None: no novelty for this batch
+            scores = self._scores(batch, rows, idx)  # None: no novelty for this batch
             if rows.rounds and self._usable(batch.probs, rows):
                 found = self._step_rounds(batch, rows, t_wall, t_mono, scores)
             else:  # a batch the arrays cannot take: window by window, raising where the old path raised
@@ -108,6 +111,7 @@ class ResultRouter:
         table = self._table
         self._plan = None  # the novelty plan covers the known sensors: make it again
         sp = self.sensors.get(table.ids[j])
+        self.envelopes.record(j, sp)
         if sp is None:
             table.record(j, None, 0)
             return
@@ -137,15 +141,16 @@ class ResultRouter:
                 flag.move_to(flags[1])
         return found[1]
 
-    def _scores(self, batch: BatchResult, rows: BatchRows) -> np.ndarray | None:
-        """The batch's novelty scores, when it has features and one of its sensors uses novelty."""
+    def _scores(self, batch: BatchResult, rows: BatchRows, idx: np.ndarray) -> np.ndarray | None:
+        """The batch's novelty scores, when it has features and one of its sensors uses novelty
+        (``idx``: every row's dense sensor index, for the sensors' envelope bands)."""
         if batch.features is None:
             return None
         pipes = self._table.pipes
         for j in rows.distinct:
             sp = pipes[j]
             if sp is not None and sp.novelty is not None:
-                return score_batch(batch, sp.model.scorer, self.metrics)
+                return score_batch(batch, sp.model.scorer, self.metrics, self.envelopes, idx)
         return None
 
     def _usable(self, probs: np.ndarray, rows: BatchRows) -> bool:

@@ -24,6 +24,7 @@ from runtime.novelty.smoothing import FlagArray
 if TYPE_CHECKING:
     from runtime.batching import BatchResult
     from runtime.metrics import Metrics
+    from runtime.novelty.envelope_cache import EnvelopeCache
     from runtime.novelty.stats import NoveltyScorer
     from runtime.pipeline import SensorPipeline
 
@@ -49,13 +50,22 @@ def batch_scores(
     return score_batch(batch, scorer, metrics)
 
 
-def score_batch(batch: BatchResult, scorer: NoveltyScorer | None, metrics: Metrics) -> np.ndarray | None:
+def score_batch(batch: BatchResult, scorer: NoveltyScorer | None, metrics: Metrics,
+                envelopes: EnvelopeCache | None = None,
+                sensor: np.ndarray | None = None) -> np.ndarray | None:
     """The novelty score of every window of ``batch`` by ``scorer`` (observed in the score histogram);
-    None without features or scorer. The router calls it once it knows a sensor of the batch scores."""
+    None without features or scorer. The router calls it once it knows a sensor of the batch scores.
+    With ``envelopes`` and ``sensor`` (each row's dense sensor index), a score that reads the windows
+    reuses a sensor's envelope bands across its overlapping windows (:mod:`.envelope_cache`)."""
     if batch.features is None or scorer is None:
         return None
+    stats = scorer.stats
     # a score that reads the windows too gets the batch's model inputs (the raw Window.data is not)
-    scores = scorer.score(batch.features, batch.inputs if scorer.stats.needs_windows else None)
+    if stats.needs_windows and envelopes is not None and sensor is not None:
+        bands = envelopes.bands(sensor, batch.index, batch.t_wall, batch.inputs, stats.envelope_bands)
+        scores = scorer.score(batch.features, bands=bands)
+    else:
+        scores = scorer.score(batch.features, batch.inputs if stats.needs_windows else None)
     observe_many(metrics.novelty_score, scores)  # one bucket update per batch, not per window
     return scores
 

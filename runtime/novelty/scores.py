@@ -19,6 +19,7 @@ of the raw window does. It needs the model's input windows beside the features.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -81,10 +82,20 @@ def envelope_bands(windows: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.nda
         raise ValueError(f"windows of {n} samples are too short for {n_bands} envelope bands")
     low = rfft(w, axis=1, overwrite_x=True)[:, : n // 8 + 1]
     power = low.real**2 + low.imag**2  # float32, (N, W/8 + 1): small, summed in float64 below
-    edges = np.linspace(1, power.shape[1], n_bands + 1).astype(np.int64)
-    sums = np.add.reduceat(power, edges[:-1], axis=1, dtype=np.float64)
-    out: np.ndarray = np.log(sums / np.diff(edges) + 1e-12)
+    starts, widths = _band_edges(power.shape[1], n_bands)
+    sums = np.add.reduceat(power, starts, axis=1, dtype=np.float64)
+    out: np.ndarray = np.log(sums / widths + 1e-12)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _band_edges(bins: int, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """First bin and width of each band over bins 1 .. ``bins`` - 1 (made once per window length:
+    the daemon asks per batch, and building them cost as much as summing the bands)."""
+    edges = np.linspace(1, bins, n_bands + 1).astype(np.int64)
+    starts, widths = edges[:-1], np.diff(edges)
+    starts.flags.writeable = widths.flags.writeable = False  # shared by every call
+    return starts, widths
 
 
 def max_softmax(logits: np.ndarray) -> np.ndarray:

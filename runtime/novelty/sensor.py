@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -64,6 +64,14 @@ class NoveltyConfig(StrictModel):
     )
     baseline_threshold: ThresholdName = Field(
         "p99.9", description="Which of the baseline's held-back percentiles makes a window anomalous."
+    )
+    envelope_every: Annotated[int, Field(ge=1, le=64, strict=True)] | Literal["auto"] = Field(
+        "auto",
+        description="For a score that reads the window's envelope (sqrt_envelope_mahalanobis): compute "
+        "the envelope bands on every n-th window of the sensor and score the windows between with "
+        "the last ones (overlapping windows share most samples). auto: window / hop rounded up "
+        "(4 at window 2048, hop 512), so every sample is in one computed window; 1: every window, "
+        "as calibrated. A gap, a reset or a dropped window computes them afresh.",
     )
 
     def resolved(self, history: int, min_duration_s: float, window_period_s: float) -> NoveltyConfig:

@@ -196,17 +196,22 @@ class NoveltyScorer:
         except SingularCovarianceError as exc:
             raise NoveltyStatsError(f"{exc}; re-calibrate with `drsn-edge calibrate CKPT`") from exc
 
-    def distances(self, features: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
+    def distances(self, features: np.ndarray, windows: np.ndarray | None = None, *,
+                  bands: np.ndarray | None = None) -> np.ndarray:
         """Squared Mahalanobis distance to every class mean, (N, K), in the score's feature space."""
-        return self._classes.squared(_space(self.stats, features, windows))
+        return self._classes.squared(_space(self.stats, features, windows, bands))
 
-    def score(self, features: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
+    def score(self, features: np.ndarray, windows: np.ndarray | None = None, *,
+              bands: np.ndarray | None = None) -> np.ndarray:
         """One novelty score per window (N,): higher is less familiar.
 
         ``windows`` are the model's input windows of the same rows, (N, W) or (N, 1, W); only a score
-        with ``stats.needs_windows`` reads them, and it refuses to score without them.
+        with ``stats.needs_windows`` reads them, and it refuses to score without them. ``bands``
+        (N, ``stats.envelope_bands``) are those windows' :func:`envelope_bands` computed already
+        (the daemon reuses a sensor's bands across its overlapping windows,
+        :mod:`runtime.novelty.envelope_cache`); given, the windows are not read.
         """
-        f = _space(self.stats, features, windows)
+        f = _space(self.stats, features, windows, bands)
         nearest = self._classes.squared(f).min(axis=1)
         if self.stats.score != "relative_mahalanobis" or self._background is None:
             out: np.ndarray = np.sqrt(nearest)
@@ -215,15 +220,29 @@ class NoveltyScorer:
         return rel
 
 
-def _space(stats: NoveltyStats, features: np.ndarray, windows: np.ndarray | None) -> np.ndarray:
+def _space(stats: NoveltyStats, features: np.ndarray, windows: np.ndarray | None,
+           bands: np.ndarray | None = None) -> np.ndarray:
     """The rows the statistics measure: transformed features, then envelope bands if the score has them."""
     f = transform(_features(features, stats.feature_dim), stats.score)
     if not stats.needs_windows:
         return f
-    return np.hstack([f, _window_bands(windows, len(f), stats.envelope_bands)])
+    if bands is not None:
+        return np.hstack([f, _given_bands(bands, len(f), stats.envelope_bands)])
+    return np.hstack([f, window_bands(windows, len(f), stats.envelope_bands)])
 
 
-def _window_bands(windows: np.ndarray | None, n: int, bands: int) -> np.ndarray:
+def _given_bands(bands: np.ndarray, n: int, width: int) -> np.ndarray:
+    b = np.asarray(bands, dtype=np.float64)
+    if b.shape != (n, width):
+        raise DataError(f"envelope bands of shape {b.shape} do not fit {n} feature rows of statistics with "
+                        f"{width} bands; pass one row of envelope_bands(windows, {width}) per feature row")
+    if not np.isfinite(b).all():
+        raise DataError("envelope bands contain NaN or infinite values; compute them from finite windows")
+    return b
+
+
+def window_bands(windows: np.ndarray | None, n: int, bands: int) -> np.ndarray:
+    """:func:`envelope_bands` of ``n`` model input windows, or a DataError saying what does not fit."""
     if windows is None:
         raise DataError(
             "the novelty score sqrt_envelope_mahalanobis needs the model's input windows beside the "
@@ -282,7 +301,7 @@ def fit_novelty(
     f = transform(f, score)
     bands = ENVELOPE_BANDS if score in WINDOW_SCORES else 0
     if bands:
-        f = np.hstack([f, _window_bands(windows, len(f), bands)])
+        f = np.hstack([f, window_bands(windows, len(f), bands)])
     means = np.stack([f[y == c].mean(axis=0) for c in range(len(classes))])
     shared = ledoit_wolf(f - means[y], assume_centered=True)
     bg_mean = bg_cov = None
