@@ -40,7 +40,7 @@ def envelope_every(sp: SensorPipeline) -> int:
         return 1
     every = nov.cfg.envelope_every
     if every == "auto":
-        return max(1, math.ceil(w.window / w.hop))
+        return max(1, math.ceil(int(w.window) / int(w.hop)))
     return int(every)
 
 
