@@ -28,11 +28,13 @@ def plot_runs(result: dict[str, Any], path: Path) -> Path | None:
     runs = result.get("runs") or [result]
     idx = list(range(1, len(runs) + 1))
     fig, (ax_t, ax_s) = plt.subplots(1, 2, figsize=(10, 3.8))
-    width = 0.4
-    ax_t.bar([i - width / 2 for i in idx], [r["inference_ms_per_batch"] for r in runs], width,
+    width = 0.28
+    ax_t.bar([i - width for i in idx], [r["inference_ms_per_batch"] for r in runs], width,
              label="inference (logits)", color="#4c72b0")
-    ax_t.bar([i + width / 2 for i in idx], [r["envelope_bands_ms_per_batch"] for r in runs], width,
+    ax_t.bar(idx, [r["envelope_bands_ms_per_batch"] for r in runs], width,
              label="envelope bands", color="#dd8452")
+    ax_t.bar([i + width for i in idx], [r.get("envelope_reused_ms_per_batch", float("nan")) for r in runs],
+             width, label="bands reused (daemon)", color="#c44e52")
     ax_t.set_xlabel("run")
     ax_t.set_ylabel(f"ms per batch of {result['batch']}")
     ax_t.set_xticks(idx)
@@ -40,6 +42,8 @@ def plot_runs(result: dict[str, Any], path: Path) -> Path | None:
     ax_t.set_title(f"{Path(result['model']).name}, {result['threads']} thread")
     share = [100 * r["envelope_bands_share_of_inference"] for r in runs]
     ax_s.plot(idx, share, "o-", color="#dd8452", label="envelope bands / inference (%)")
+    ax_s.plot(idx, [100 * r.get("envelope_reused_share_of_inference", float("nan")) for r in runs], "o-",
+              color="#c44e52", label="reused as the daemon does (%)")
     ax_s.axhline(5.0, color="grey", ls="--", lw=1, label="5 %")
     ax_s.set_xlabel("run")
     ax_s.set_ylabel("% of inference")

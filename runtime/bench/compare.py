@@ -25,6 +25,7 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("daemon CPU per window (us)", "fast.cpu_us_per_window"),
     ("daemon / bare", "targets.throughput_ratio.measured"),
     ("novelty cost (windows/s)", "targets.novelty_cost.measured"),
+    ("novelty cost (CPU per window)", "novelty_cpu_cost"),
     ("PUBACK p99 (ms)", "realtime.ack_latency_ms.p99"),
     ("classified p99 (ms)", "realtime.classify_latency_ms.p99"),
     ("load average at start", "environment.load_average_start"),

@@ -78,12 +78,20 @@ class EnvelopeCache:
             self._every[j] = 0
             return
         every = envelope_every(sp)
+        if every > 1:
+            w = sp.windower
+            self.configure(j, every, w.hop / w.model_rate, w.window / w.model_rate)
+        else:
+            self._every[j] = 0
+
+    def configure(self, j: int, every: int, hop_s: float, window_s: float) -> None:
+        """Sensor ``j`` reuses its bands for ``every`` windows, ``hop_s`` apart, ``window_s`` long
+        (what :meth:`record` takes from a sensor's config and windower; `bench novelty` sets it)."""
+        self._grow(j + 1)
+        self._index[j] = -1
         self._every[j] = every if every > 1 else 0
-        if every < 2:
-            return
-        w = sp.windower
-        self._hop_s[j] = w.hop / w.model_rate
-        self._slack_s[j] = max(w.window - w.hop, 0) / 2.0 / w.model_rate
+        self._hop_s[j] = hop_s
+        self._slack_s[j] = max(window_s - hop_s, 0.0) / 2.0
 
     def bands(self, sensor: np.ndarray, index: np.ndarray, t_wall: np.ndarray, windows: np.ndarray | None,
               width: int) -> np.ndarray:

@@ -160,6 +160,11 @@ def test_bench_novelty_prints_and_saves_its_figures(
     assert figures["features"] == 16 and figures["rounds"] >= 10 and figures["novelty_us_per_window"] > 0
     assert (tmp_path / "bench_novelty.md").is_file()
     assert figures["load_1m_before"] >= 0 and figures["load_1m_after"] >= 0
+    # the daemon's reuse of a sensor's bands: 16 sensors x 2 consecutive windows per batch, every
+    # fourth window computes (window 2048, hop 512)
+    assert figures["envelope_reused_computed_share"] == 0.25
+    assert figures["envelope_reused_ms_per_batch"] > 0
+    assert "reused across a sensor's windows" in (tmp_path / "bench_novelty.md").read_text()
 
 
 def test_bench_novelty_repeats_runs_and_reports_each_beside_the_medians(
