@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from runtime.errors import DataError
 from runtime.novelty.stats import window_bands
 
 if TYPE_CHECKING:
@@ -45,14 +46,18 @@ def envelope_every(sp: SensorPipeline) -> int:
 
 
 class EnvelopeCache:
-    """The last computed envelope bands of every sensor, by dense sensor index."""
+    """The last computed envelope bands of every sensor, by dense sensor index.
+
+    The per-sensor numbers are Python lists, not arrays: a batch reads them once per row in one
+    loop (tens of rows), where a numpy gather per column cost more than the loop itself.
+    """
 
     def __init__(self, capacity: int = 16) -> None:
-        self._every = np.zeros(0, dtype=np.int64)  # windows one computation covers; < 2: every window
-        self._hop_s = np.zeros(0, dtype=np.float64)  # seconds between consecutive windows
-        self._slack_s = np.zeros(0, dtype=np.float64)  # half the overlap, seconds
-        self._index = np.zeros(0, dtype=np.int64)  # window counter of the cached bands, -1: none
-        self._t = np.zeros(0, dtype=np.float64)  # wall time of the cached window
+        self._every: list[int] = []  # windows one computation covers; < 2: every window computes
+        self._hop_s: list[float] = []  # seconds between consecutive windows
+        self._slack_s: list[float] = []  # half the overlap, seconds
+        self._index: list[int] = []  # window counter of the cached bands, -1: none
+        self._t: list[float] = []  # wall time of the cached window
         self._bands = np.zeros((0, 0), dtype=np.float64)
         self._grow(capacity)
         #: windows whose bands were computed, and reused from an earlier window (for the benchmark)
@@ -63,12 +68,13 @@ class EnvelopeCache:
         old = len(self._index)
         if n <= old:
             return
-        size = max(n, 2 * old)
-        for name in ("_every", "_hop_s", "_slack_s", "_t"):
-            a = getattr(self, name)
-            setattr(self, name, np.concatenate([a, np.zeros(size - old, dtype=a.dtype)]))
-        self._index = np.concatenate([self._index, np.full(size - old, -1, dtype=np.int64)])
-        self._bands = np.concatenate([self._bands, np.zeros((size - old, self._bands.shape[1]))])
+        more = max(n, 2 * old) - old
+        self._every += [0] * more
+        self._hop_s += [0.0] * more
+        self._slack_s += [0.0] * more
+        self._index += [-1] * more
+        self._t += [0.0] * more
+        self._bands = np.concatenate([self._bands, np.zeros((more, self._bands.shape[1]))])
 
     def record(self, j: int, sp: SensorPipeline | None) -> None:
         """Sensor ``j`` is (re)recorded (None: no longer served): forget its bands, take its settings."""
@@ -90,7 +96,7 @@ class EnvelopeCache:
         self._grow(j + 1)
         self._index[j] = -1
         self._every[j] = every if every > 1 else 0
-        self._hop_s[j] = hop_s
+        self._hop_s[j] = float(hop_s)
         self._slack_s[j] = max(window_s - hop_s, 0.0) / 2.0
 
     def bands(self, sensor: np.ndarray, index: np.ndarray, t_wall: np.ndarray, windows: np.ndarray | None,
@@ -99,67 +105,53 @@ class EnvelopeCache:
         call), the others their sensor's latest. ``sensor``: each row's dense sensor index (-1: none,
         computed); ``index``, ``t_wall``: each row's window counter and wall time (the batch's)."""
         n = len(sensor)
-        self._grow(int(sensor.max(initial=-1)) + 1)
+        rows = sensor.tolist()
+        self._grow(max(rows, default=-1) + 1)
         if self._bands.shape[1] != width:  # first use, or a model with other bands: nothing cached fits
             self._bands = np.zeros((len(self._index), width))
-            self._index[:] = -1
-        known = sensor >= 0
-        every = np.where(known, self._every[sensor], 0)
-        if not every.any() or windows is None or len(windows) != n:
-            # no row may reuse (every window, or novelty configured so), or windows that do not fit
-            # (the DataError naming them)
-            self.computed += n
+            self._index = [-1] * len(self._index)
+        if windows is None or len(windows) != n:  # the DataError naming what does not fit
             return window_bands(windows, n, width)
-        at = np.where(known, sensor, len(self._index) - 1)  # gathered once: no numpy scalar per row
-        cached = self._index[at]
-        # a row may reuse bands of the window d before it when its time is d hops on, within the slack
-        src, last, compute = self._plan(sensor.tolist(), index.tolist(), t_wall.tolist(), every.tolist(),
-                                        cached.tolist(), self._t[at].tolist(), self._hop_s[at].tolist(),
-                                        self._slack_s[at].tolist())
-        if not compute:  # every row reuses its sensor's bands
-            fresh = np.zeros((0, width))
-        else:
-            fresh = window_bands(windows if len(compute) == n else windows[compute], len(compute), width)
-        src_a = np.array(src, dtype=np.int64)
-        mine = src_a >= 0
-        if mine.all():
-            out = fresh if len(compute) == n else fresh[src_a]
-        else:
-            out = np.empty((n, width), dtype=np.float64)
-            out[mine] = fresh[src_a[mine]]
-            out[~mine] = self._bands[-src_a[~mine] - 1]
-        if last:
-            js = list(last)
-            rows = [last[j] for j in js]
-            self._index[js] = index[rows]
-            self._t[js] = t_wall[rows]
-            self._bands[js] = out[rows]
+        take, compute, last = self._plan(rows, index.tolist(), t_wall.tolist())
         self.computed += len(compute)
         self.reused += n - len(compute)
+        try:
+            if len(compute) == n:  # every row computes (a first batch, or every window configured)
+                out = window_bands(windows, n, width)
+            else:
+                # one gather from the computed rows stacked on the cache: row r of the computed ones
+                # is r, sensor j's cached bands are len(compute) + j
+                fresh = window_bands(windows[compute], len(compute), width) if compute else self._bands[:0]
+                out = np.concatenate([fresh, self._bands])[[r if r >= 0 else len(compute) - r - 1
+                                                            for r in take]]
+        except DataError:
+            for j in last:  # the plan moved these sensors on to bands that were never computed
+                self._index[j] = -1
+            raise
+        if last:
+            js = list(last)
+            self._bands[js] = out[[last[j] for j in js]]
         return out
 
-    @staticmethod
-    def _plan(sensor: list[int], index: list[int], t_wall: list[float], every: list[int], cached: list[int],
-              cached_t: list[float], hop: list[float], slack: list[float]
-              ) -> tuple[list[int], dict[int, int], list[int]]:
+    def _plan(self, sensor: list[int], index: list[int], t_wall: list[float]
+              ) -> tuple[list[int], list[int], dict[int, int]]:
         """Per row where its bands come from (>= 0: that row of the computed ones, < 0: ``-(j + 1)``,
-        sensor j's cached bands), each sensor's last computed batch row (for sensors that keep one),
-        and the rows to compute. The per-row lists are the batch's and its sensors' cache entries;
-        rows of one sensor come in window order within a batch."""
-        src: list[int] = []
+        sensor j's cached bands), the batch rows to compute, and per sensor the last computed batch
+        row (its bands become the cache's). Rows of one sensor come in window order in a batch."""
+        every, hop, slack, cached, cached_t = self._every, self._hop_s, self._slack_s, self._index, self._t
+        take: list[int] = []
         compute: list[int] = []
-        last: dict[int, int] = {}  # sensor -> its last computed batch row
-        anchor: dict[int, tuple[int, float, int]] = {}  # sensor -> (window counter, wall time, computed row)
-        for p, (j, i, t, k) in enumerate(zip(sensor, index, t_wall, every, strict=True)):
+        last: dict[int, int] = {}
+        for p, (j, i, t) in enumerate(zip(sensor, index, t_wall, strict=True)):
+            k = every[j] if j >= 0 else 0
             if k:
-                got = anchor.get(j)
-                ai, at, code = got if got is not None else (cached[p], cached_t[p], -(j + 1))
+                ai = cached[j]
                 d = i - ai
-                if ai >= 0 and 0 < d < k and abs(t - at - d * hop[p]) <= slack[p]:
-                    src.append(code)
+                if ai >= 0 and 0 < d < k and abs(t - cached_t[j] - d * hop[j]) <= slack[j]:
+                    take.append(-(j + 1) if last.get(j) is None else take[last[j]])
                     continue
-                anchor[j] = (i, t, len(compute))
+                cached[j], cached_t[j] = i, t  # this row's bands become the sensor's
                 last[j] = p
-            src.append(len(compute))
+            take.append(len(compute))
             compute.append(p)
-        return src, last, compute
+        return take, compute, last
