@@ -121,9 +121,9 @@ class EnvelopeCache:
             else:
                 # one gather from the computed rows stacked on the cache: row r of the computed ones
                 # is r, sensor j's cached bands are len(compute) + j
-                fresh = window_bands(windows[compute], len(compute), width) if compute else self._bands[:0]
-                out = np.concatenate([fresh, self._bands])[[r if r >= 0 else len(compute) - r - 1
-                                                            for r in take]]
+                m = len(compute)
+                fresh = window_bands(windows[compute], m, width) if m else self._bands[:0]
+                out = np.concatenate([fresh, self._bands])[[r if r >= 0 else m - r - 1 for r in take]]
         except DataError:
             for j in last:  # the plan moved these sensors on to bands that were never computed
                 self._index[j] = -1
@@ -137,21 +137,29 @@ class EnvelopeCache:
               ) -> tuple[list[int], list[int], dict[int, int]]:
         """Per row where its bands come from (>= 0: that row of the computed ones, < 0: ``-(j + 1)``,
         sensor j's cached bands), the batch rows to compute, and per sensor the last computed batch
-        row (its bands become the cache's). Rows of one sensor come in window order in a batch."""
+        row (its bands become the cache's). Rows of one sensor come in window order in a batch.
+
+        Written with as few calls per row as it can (no ``abs``, ``len``, ``append`` or ``get`` for
+        a reused row): a call per row is what a profiler inflates, and what costs most here."""
         every, hop, slack, cached, cached_t = self._every, self._hop_s, self._slack_s, self._index, self._t
-        take: list[int] = []
+        take = [0] * len(sensor)
         compute: list[int] = []
         last: dict[int, int] = {}
-        for p, (j, i, t) in enumerate(zip(sensor, index, t_wall, strict=True)):
+        computed = 0
+        for p, j in enumerate(sensor):
             k = every[j] if j >= 0 else 0
             if k:
+                i, t = index[p], t_wall[p]
                 ai = cached[j]
                 d = i - ai
-                if ai >= 0 and 0 < d < k and abs(t - cached_t[j] - d * hop[j]) <= slack[j]:
-                    take.append(-(j + 1) if last.get(j) is None else take[last[j]])
-                    continue
+                if ai >= 0 and 0 < d < k:
+                    late, s = t - cached_t[j] - d * hop[j], slack[j]
+                    if -s <= late <= s:
+                        take[p] = take[last[j]] if j in last else -(j + 1)
+                        continue
                 cached[j], cached_t[j] = i, t  # this row's bands become the sensor's
                 last[j] = p
-            take.append(len(compute))
+            take[p] = computed
+            computed += 1
             compute.append(p)
         return take, compute, last
