@@ -7,13 +7,14 @@ sample's envelope four times. Here a sensor's bands are computed on every k-th w
 (``novelty.envelope_every``, by default ``ceil(window / hop)``, so every sample lies in exactly one
 computed window) and the windows between are scored with that sensor's most recent bands. The
 features, which carry most of the score, stay per window; the bands change slowly on a running
-machine (docs/novelty.md, "Cost", measures what the reuse does to flags and detection).
+machine (docs/novelty.md, "Envelope bands reused across a sensor's windows", measures what the
+reuse does to flags, detection and cost).
 
 A row computes its bands afresh when its sensor has none cached, when its window counter is not
-1 .. k-1 past the cached window's (a dropped window, a new windower after a reload), or when its
-wall time is not that many hops after the cached window's, within half the overlap: a gap or a
-reset restarts the window (its first window ends at least a window's length after the last one),
-a no-data spell shows as time. Every row of a batch that computes is computed in one call.
+1 .. k-1 past the cached window's (windows dropped past the k-th, a new windower after a reload),
+or when its wall time is not that many hops after the cached window's, within half the overlap:
+a gap or a reset restarts the window (its first window ends at least a window's length after the
+last one), a no-data spell shows as time. Every row of a batch that computes is computed in one call.
 
 The state is one row per dense sensor index of the result router
 (:class:`runtime.results_table.SensorTable`); :meth:`EnvelopeCache.record` is called whenever

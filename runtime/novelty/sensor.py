@@ -71,7 +71,7 @@ class NoveltyConfig(StrictModel):
         "the envelope bands on every n-th window of the sensor and score the windows between with "
         "the last ones (overlapping windows share most samples). auto: window / hop rounded up "
         "(4 at window 2048, hop 512), so every sample is in one computed window; 1: every window, "
-        "as calibrated; at most 64. A gap, a reset or a dropped window computes them afresh.",
+        "as calibrated; at most 64. A gap, a reset, or windows dropped past the n-th compute them afresh.",
     )
 
     def resolved(self, history: int, min_duration_s: float, window_period_s: float) -> NoveltyConfig:
