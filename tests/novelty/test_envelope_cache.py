@@ -173,3 +173,55 @@ def test_the_daemons_batch_scoring_with_the_cache_scores_as_at_every_window_wher
         if k > 1:  # the others differ only by their bands: the features are the row's own
             reused = np.setdiff1d(np.arange(rows), at)
             assert not np.array_equal(got[reused], every_window[reused])
+
+
+def test_the_result_router_reuses_a_sensors_bands_and_a_rebuilt_sensor_computes() -> None:
+    # the daemon's path: ResultRouter records each sensor (its real windower: window 1024, hop 256,
+    # so auto is 4) and scores every batch with the cache; two windows per sensor and batch
+    import threading
+
+    from runtime.config import validate_config_dict
+    from runtime.fault_state import FaultStateConfig, FaultStateTracker
+    from runtime.pipeline import SensorPipeline
+    from runtime.results_router import ResultRouter
+    from runtime.windowing import SensorWindower
+    from tests.runtime.tiny_models import make_metadata
+
+    rng = np.random.default_rng(6)
+    x = windows(300, seed=6)
+    y = rng.integers(0, 3, size=300)
+    features = np.abs(np.eye(3, 4)[y] * 6.0 + rng.normal(size=(300, 4))).astype(np.float32)
+    scorer = NoveltyScorer(fit_novelty(features, y, CLASSES, "sqrt_envelope_mahalanobis", x))
+    meta = make_metadata(window=WINDOW, hop=HOP, rate=RATE, classes=CLASSES)
+    model = SimpleNamespace(identity={"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32",
+                                      "backend": "null"}, scorer=scorer, metadata=meta)
+    config = validate_config_dict({"model": "m.onnx", "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": "x.npy"}]}]})
+
+    def pipeline(sid: str) -> SensorPipeline:
+        from runtime.novelty.sensor import SensorNovelty
+
+        tracker = FaultStateTracker(sid, CLASSES, "a", FaultStateConfig())
+        sp = SensorPipeline(sid, RATE, model, SensorWindower(sid, RATE, meta), tracker,  # type: ignore[arg-type]
+                            local_clock=False)
+        sp.novelty = SensorNovelty(sid, scorer, NoveltyConfig(threshold=50.0), model_sha256="0" * 64)
+        return sp
+
+    sensors = {f"s{i}": pipeline(f"s{i}") for i in range(3)}
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: None)
+
+    def batch(b: int) -> BatchResult:
+        ids = [sid for sid in sensors for _ in range(2)]
+        index = np.array([2 * b, 2 * b + 1] * len(sensors))
+        rows = np.arange(len(ids)) + 6 * b
+        block = WindowBlock(ids, index, [None] * len(ids), np.full(len(ids), time.monotonic()),
+                            100.0 + index * STEP_S, x[rows])
+        probs = np.full((len(ids), 3), 1 / 3, dtype=np.float32)
+        return BatchResult(None, probs, probs, 0.001, time.monotonic(), features[rows], x[rows], block=block)
+
+    for b in range(9):  # windows 0-17 of each sensor: 0, 4, 8, 12 and 16 compute
+        router.on_batch(batch(b))
+    assert (router.envelopes.computed, router.envelopes.reused) == (15, 39)
+    sensors["s1"] = pipeline("s1")  # a reload builds a new pipeline: the router records it again
+    router.on_batch(batch(9))  # windows 18 and 19: s0 and s2 reuse 16's bands, the rebuilt s1 computes 18
+    assert (router.envelopes.computed, router.envelopes.reused) == (16, 44)
