@@ -133,7 +133,7 @@ def test_block_windows_carry_their_arrival_and_sequence() -> None:
     assert first == []  # 48 < 64 samples: nothing complete yet
     clock.t = 8.0
     blocks, _ = group.push_block([0, 1], [np.zeros(48, np.float32)] * 2, [5, None], [10.048, 10.048])
-    (block,) = blocks
+    block = WindowBlock.concat(blocks)  # a block this small is windowed row by row (SMALL_BLOCK)
     assert block.sensor_ids == ["s0", "s1"]
     assert block.t_mono.tolist() == [8.0, 8.0]
     assert block.seq == [5, None]
