@@ -115,7 +115,8 @@ class WindowGroup:
         errors: list[tuple[int, DataError]] = []
         with self._lock:
             if len(rows) < SMALL_BLOCK:  # staggered network sensors: the arrays' fixed cost loses
-                fast, slow = {}, list(range(len(rows)))
+                fast: dict[int, list[int]] = {}
+                slow = list(range(len(rows)))
             else:
                 fast, slow = self._split(rows, samples, seqs)
             for n, members in fast.items():
