@@ -65,6 +65,10 @@ class ResultRouter:
         #: each sensor's last envelope bands, by the table's dense index (runtime.novelty.envelope_cache)
         self.envelopes = EnvelopeCache()
         self._plan: NoveltyPlan | None = None  # see _novelty_plan
+        #: CPU seconds the inference threads spent in the novelty path (scores, envelope bands, flags),
+        #: for `bench daemon`: the path's share of the daemon's CPU without differencing two noisy runs
+        #: (several models' threads add to it unlocked; a lost update only makes it read low)
+        self.novelty_cpu_s = 0.0
         self._plan_changes = -1
         #: group number (SensorTable.group) -> its StateArray, and StateArray id -> group number
         self._group_arrays: dict[int, StateArray] = {}
@@ -150,7 +154,10 @@ class ResultRouter:
         for j in rows.distinct:
             sp = pipes[j]
             if sp is not None and sp.novelty is not None:
-                return score_batch(batch, sp.model.scorer, self.metrics, self.envelopes, idx)
+                t0 = time.thread_time()
+                out = score_batch(batch, sp.model.scorer, self.metrics, self.envelopes, idx)
+                self.novelty_cpu_s += time.thread_time() - t0
+                return out
         return None
 
     def _usable(self, probs: np.ndarray, rows: BatchRows) -> bool:
@@ -198,9 +205,11 @@ class ResultRouter:
                 if outcome.resumed.size or outcome.fired.size:
                     self._fired(outcome, sel, rows, wall, found)
             if plan is not None and scores is not None:
+                t0 = time.thread_time()
                 for i, sp, change in round_novelty(batch, pos[members], sensor[members], table.pipes, plan,
                                                    scores, t_wall):
                     found.append((i, 1, sp, change))
+                self.novelty_cpu_s += time.thread_time() - t0
         return found
 
     def _novelty_plan(self) -> NoveltyPlan:
@@ -245,7 +254,9 @@ class ResultRouter:
                 found.append((i, 0, sp, change))
             if scores is not None and sp.novelty is not None:
                 assert batch.features is not None
+                t0 = time.thread_time()
                 change = window_novelty(sp, batch.features[i], batch.probs[i], scores[i], wall)
+                self.novelty_cpu_s += time.thread_time() - t0
                 if change is not None:
                     found.append((i, 1, sp, change))
         return found

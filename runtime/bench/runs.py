@@ -58,7 +58,8 @@ def merge_phases(name: str, parts: list[PhaseResult]) -> PhaseResult:
                        [x for p in parts for x in p.batch_sizes], [x for p in parts for x in p.infer_s],
                        [x for p in parts for x in p.classify_latency_s],
                        [x for p in parts for x in p.ack_latency_s], sum(p.cpu_s for p in parts),
-                       dict(parts[-1].extra) | {"parts": len(parts)})
+                       dict(parts[-1].extra) | {"parts": len(parts)}
+                       | {"novelty_cpu_s": sum(p.extra.get("novelty_cpu_s", 0.0) for p in parts)})
 
 
 class RecordingMetrics(Metrics):
@@ -172,12 +173,16 @@ def _record(daemon: Daemon, metrics: RecordingMetrics, acks: AckRecorder, label:
         return sum(m.batcher.stats.inferred for m in list(daemon.models.values()))
 
     n0, t0, cpu0 = inferred(), time.perf_counter(), time.process_time()
+    nov0 = daemon.results.novelty_cpu_s
     metrics.recording = acks.recording = True
     _wait_with_progress(label, seconds, lambda: (inferred() - n0) / max(time.perf_counter() - t0, 1e-9))
     metrics.recording = acks.recording = False
     n1, t1, cpu1 = inferred(), time.perf_counter(), time.process_time()
+    state = _daemon_state(daemon)
+    # CPU the inference threads spent inside the novelty path (see report.summarise)
+    state["novelty_cpu_s"] = daemon.results.novelty_cpu_s - nov0
     return PhaseResult(label, t1 - t0, n1 - n0, (n1 - n0) / (t1 - t0), metrics.batch_sizes, metrics.infer_s,
-                       metrics.latency_s, acks.latency_s, cpu1 - cpu0, _daemon_state(daemon))
+                       metrics.latency_s, acks.latency_s, cpu1 - cpu0, state)
 
 
 def _daemon_state(daemon: Daemon) -> dict[str, Any]:

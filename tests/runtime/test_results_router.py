@@ -211,6 +211,14 @@ def test_novelty_flags_and_the_one_pass_give_the_per_window_events() -> None:
     got = [(sid, e["seq"], e["to"], e["confidence"]) for sid, e in pub.events]
     assert sum(to == "unfamiliar" for _, _, to, _ in expected) >= 5
     assert got == expected
+    # the benchmark's account of the novelty path's CPU saw it run; a router without novelty adds none
+    assert router.novelty_cpu_s > 0
+    for sp in sensors.values():
+        sp.novelty = None
+    before = router.novelty_cpu_s
+    router.on_batch(BatchResult(windows, np.log(probs), probs, 0.001, time.monotonic(),
+                                np.stack(feats).astype(np.float32)))
+    assert router.novelty_cpu_s == before
 
 
 def test_a_rebuilt_sensor_is_picked_up_and_a_sensor_no_longer_served_is_skipped() -> None:
