@@ -114,11 +114,7 @@ class WindowGroup:
         blocks: list[WindowBlock] = []
         errors: list[tuple[int, DataError]] = []
         with self._lock:
-            if len(rows) < SMALL_BLOCK:  # staggered network sensors: the arrays' fixed cost loses
-                fast: dict[int, list[int]] = {}
-                slow = list(range(len(rows)))
-            else:
-                fast, slow = self._split(rows, samples, seqs)
+            fast, slow = self._split(rows, samples, seqs)
             for n, members in fast.items():
                 rest = self._push_many(n, members, rows, samples, seqs, t0s, t_mono, t_wall_now, blocks)
                 slow.extend(rest)
@@ -134,7 +130,10 @@ class WindowGroup:
 
     def _split(self, rows: Sequence[int], samples: Sequence[np.ndarray],
                seqs: Sequence[int | None]) -> tuple[dict[int, list[int]], list[int]]:
-        """Positions the block path takes, by chunk length, and those that need the one-chunk path."""
+        """Positions the block path takes, by chunk length, and those that need the one-chunk path
+        (every position of a block smaller than :data:`SMALL_BLOCK`)."""
+        if len(rows) < SMALL_BLOCK:
+            return {}, list(range(len(rows)))
         r = np.fromiter(rows, dtype=np.intp, count=len(rows))
         ok = self._plain[r] & (self._skip[r] == 0)
         last = self._last_seq  # a sequence jump restarts the window: the one-chunk path
