@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from drsn_edge.study.novelty_packaged import HISTORY, HOP, RATE, WINDOW, _windows, machines, min_windows
+from drsn_edge.study.novelty_packaged import HISTORY, HOP, RATE, WINDOW, _windows, machines, min_windows, plot
 from runtime.artifact import read_onnx_metadata
 from runtime.novelty.scores import envelope_bands
 from runtime.novelty.smoothing import SmoothingSpec, episodes, flags
@@ -111,31 +111,14 @@ def write(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     _plot(rows, out / "envelope_reuse.png")
 
 
-def _plot(rows: list[dict[str, Any]], path: Path) -> None:
-    from drsn_edge.training.plots import _pyplot
+def _label(row: dict[str, Any]) -> str:
+    return f"bands every {row['envelope_every']} window(s), flag lasting {row['min_duration_s']:g} s"
 
-    plt = _pyplot()
-    labels = list(dict.fromkeys((r["envelope_every"], r["min_duration_s"]) for r in rows))
-    groups = list(dict.fromkeys((r["set"], r["class"]) for r in rows))
-    fig, axes = plt.subplots(2, 1, figsize=(14, 9), dpi=110, sharex=True)
-    x = np.arange(len(groups))
-    width = 0.8 / len(labels)
-    for ax, level in zip(axes, LEVELS, strict=True):
-        for i, (k, dur) in enumerate(labels):
-            by = {(r["set"], r["class"]): r[f"flagged_{level}_pct"] for r in rows
-                  if (r["envelope_every"], r["min_duration_s"]) == (k, dur)}
-            ax.bar(x + (i - (len(labels) - 1) / 2) * width, [by.get(g, np.nan) for g in groups], width,
-                   label=f"bands every {k} window(s), flag lasting {dur:g} s")
-        ax.set_xticks(x, [f"{s}: {c}" for s, c in groups], fontsize=8, rotation=40, ha="right")
-        ax.set_ylabel(f"windows flagged at {level}, %")
-        ax.set_ylim(0, 105)
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("Packaged simulator model, envelope bands per window vs reused across a sensor's "
-                 "overlapping windows (familiar should stay low, machine 2 and press-5 high)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    plot(rows, path, label=_label,
+         title="Packaged simulator model, envelope bands per window vs reused across a sensor's "
+               "overlapping windows (familiar should stay low, machine 2 and press-5 high)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,7 @@ to enter, more when a minimum duration is asked for). Three sets of machines:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,32 +130,39 @@ def measure(model: str | Path, label: str, min_duration_s: float = 0.0) -> list[
     return rows
 
 
+TITLE = ("Packaged simulator model: familiar machines should stay low, unseen kinds high "
+         "(smoothed as the daemon does)")
+
+
 def _label(row: dict[str, Any]) -> str:
     return f"{row['model']}, min {row['min_duration_s']:g} s"
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Share flagged per class and set, one panel per threshold, one bar per model."""
+def plot(rows: list[dict[str, Any]], path: Path, label: Callable[[dict[str, Any]], str] = _label,
+         title: str = TITLE) -> None:
+    """Share flagged per class and set, one panel per threshold, one bar per `label` (a model, a setting).
+
+    Shared by the studies that compare what each variant flags on the same sets, so their figures read alike.
+    """
     from drsn_edge.training.plots import _pyplot
 
     plt = _pyplot()
-    labels = list(dict.fromkeys(_label(r) for r in rows))
+    labels = list(dict.fromkeys(label(r) for r in rows))
     groups = list(dict.fromkeys((r["set"], r["class"]) for r in rows))
     fig, axes = plt.subplots(2, 1, figsize=(14, 9), dpi=110, sharex=True)
     x = np.arange(len(groups))
     width = 0.8 / len(labels)
     for ax, level in zip(axes, ("p99", "p99.9"), strict=True):
-        for i, label in enumerate(labels):
-            by = {(r["set"], r["class"]): r[f"flagged_{level}_pct"] for r in rows if _label(r) == label}
+        for i, name in enumerate(labels):
+            by = {(r["set"], r["class"]): r[f"flagged_{level}_pct"] for r in rows if label(r) == name}
             ax.bar(x + (i - (len(labels) - 1) / 2) * width, [by.get(g, np.nan) for g in groups], width,
-                   label=label)
+                   label=name)
         ax.set_xticks(x, [f"{s}: {c}" for s, c in groups], fontsize=8, rotation=40, ha="right")
         ax.set_ylabel(f"windows flagged at {level}, %")
         ax.set_ylim(0, 105)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Packaged simulator model: familiar machines should stay low, unseen kinds high "
-                 "(smoothed as the daemon does)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
