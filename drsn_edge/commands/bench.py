@@ -63,6 +63,13 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
         help="daemon phases to run (default both)",
     )
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase (default 10)")
+    p.add_argument(
+        "--slices",
+        type=int,
+        default=1,
+        help="the fast phase as N daemon slices between N + 1 bare slices of seconds/N each, the "
+        "ratio the median of each slice against its bare neighbours (default 1: bare, fast, bare)",
+    )
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before a daemon phase is measured")
     p.add_argument(
         "--recording-seconds",
@@ -142,6 +149,9 @@ def run_daemon(args: argparse.Namespace) -> int:
 
     if args.sensors < 1 or args.batch < 1 or args.threads < 1 or args.seconds <= 0 or args.chunk < 1:
         raise ConfigError("--sensors, --batch, --threads, --chunk and --seconds must be positive")
+    if args.slices < 1 or (args.slices > 1 and args.mode == "realtime"):
+        raise ConfigError("--slices must be 1 or more and slices the fast phase: use it with --mode fast "
+                          "or both")
     rate = args.rate if args.rate is not None else signal_spec(open_model(args.model)).sample_rate
     work = Workload(
         model=args.model.resolve(),
@@ -170,6 +180,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         p99_target_ms=args.p99_target_ms,
         novelty=args.novelty,
         seed=args.seed,
+        slices=args.slices,
     )
     command = (
         shlex.join(["drsn-edge", *sys.argv[1:]])

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 FIGURES: tuple[tuple[str, str], ...] = (
     ("daemon CPU per window (us)", "fast.cpu_us_per_window"),
     ("daemon / bare", "targets.throughput_ratio.measured"),
+    ("daemon / bare, spread of the slice pairs", "slices.spread"),
     ("novelty cost (windows/s)", "targets.novelty_cost.measured"),
     ("novelty cost (CPU per window)", "novelty_cpu_cost"),
     ("novelty path's own CPU share", "fast_novelty_on.novelty_cpu_share"),

@@ -62,6 +62,32 @@ def test_bench_daemon_with_the_null_backend_reports_the_daemons_own_cost_and_rss
     assert result["fast"]["windows"] > 0 and "null backend" in (out / "result.md").read_text()
 
 
+def test_bench_daemon_slices_prints_and_saves_every_slice_and_the_median_ratio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench"
+    rc = main(["bench", "daemon", "--model", str(MODEL), "--sensors", "4", "--batch", "8", "--seconds", "1.2",
+               "--warmup", "0.3", "--recording-seconds", "1", "--mode", "fast", "--prediction-qos", "off",
+               "--slices", "3", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "slices: daemon / mean of the bare slices beside it" in printed
+    result = json.loads((out / "result.json").read_text())
+    sl, ratio = result["slices"], result["targets"]["throughput_ratio"]
+    assert sl["count"] == 3 and sl["seconds_each"] == 0.4 and len(result["bare"]["runs"]) == 4
+    assert sl["bare_windows_per_s"] == [r["windows_per_s"] for r in result["bare"]["runs"]]
+    bare, daemon = sl["bare_windows_per_s"], sl["daemon_windows_per_s"]
+    assert all(v > 0 for v in bare + daemon) and len(sl["daemon_cpu_us_per_window"]) == 3
+    for k, r in enumerate(sl["ratios"]):
+        assert r == pytest.approx(daemon[k] / ((bare[k] + bare[k + 1]) / 2), rel=2e-3)
+    assert ratio["measured"] == sl["median_ratio"] == sorted(sl["ratios"])[1]
+    assert ratio["method"] == "median of 3 slice pairs"
+    assert ratio["pooled"] == pytest.approx(result["fast"]["windows_per_s"] / result["bare"]["windows_per_s"],
+                                            rel=1e-3)
+    assert "slices: bare windows/s (4 x 0.4 s)" in (out / "result.md").read_text()
+    assert main(["bench", "daemon", "--model", str(MODEL), "--mode", "realtime", "--slices", "2"]) == 2
+    assert "--slices must be 1 or more and slices the fast phase" in capsys.readouterr().err
+
+
 CALIBRATED = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_cwru0hp.onnx"
 
 
