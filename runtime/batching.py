@@ -192,6 +192,12 @@ class MicroBatcher:
             self.stats.dropped += 1
             self.stats.dropped_per_sensor[victim] += 1
 
+    def dropped_by_sensor(self) -> dict[str, int]:
+        """A copy of :attr:`BatcherStats.dropped_per_sensor`, taken under the queue's lock (the
+        producers add to it while dropping), for the metrics carried from another thread."""
+        with self._cond:
+            return dict(self.stats.dropped_per_sensor)
+
     def wait_for_room(self, n: int, timeout: float | None = None) -> bool:
         """Block until ``n`` more windows fit without dropping, or the batcher closes; False on timeout.
 

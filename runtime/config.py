@@ -38,7 +38,7 @@ class BatchingConfig(StrictModel):
     )
     max_queue: int = Field(
         4096, ge=1, description="Windows queued for inference; when full the oldest window of the sensor "
-        "with the most queued is dropped and counted (drsn_edge_windows_dropped_total)."
+        "with the most queued is dropped and counted per sensor (drsn_edge_windows_dropped_total{sensor})."
     )
 
 

@@ -34,7 +34,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 BATCH_FLUSH_S = 0.25
 #: the metrics labelled by sensor (the snapshot always reports them with a per-sensor breakdown)
 PER_SENSOR = frozenset({"windows", "dropped_samples", "gaps", "bad_payloads", "events", "sensor_stale",
-                        "timestamps_rejected"})
+                        "timestamps_rejected", "windows_dropped"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ class Metrics:
         )
         self.queue_depth = Gauge("queue_depth", "Windows waiting for inference.", namespace=ns, registry=r)
         self.windows_dropped = Counter(
-            "windows_dropped", "Windows dropped because the inference queue was full.",
+            "windows_dropped", "Windows dropped because the inference queue was full (each the oldest "
+            "window of the sensor with the most queued), by that sensor.", ["sensor"],
             namespace=ns, registry=r,
         )
         self.inference_errors = Counter(

@@ -27,6 +27,7 @@ class CountCarrier:
         self.metrics = metrics
         self._pub_counts: dict[str, int] = {}  # publisher counters already carried into Prometheus
         self._batcher_counts: dict[MicroBatcher, tuple[int, int]] = {}  # (dropped, errors) already counted
+        self._drops: dict[MicroBatcher, dict[str, int]] = {}  # dropped windows already counted, per sensor
 
     def publisher(self, st: PublisherStats) -> None:
         """Carry the publisher's running totals into Prometheus counters (as increments)."""
@@ -46,15 +47,26 @@ class CountCarrier:
         m.degraded.set(1.0 if st.degraded else 0.0)
 
     def batchers(self, batchers: Iterable[MicroBatcher]) -> None:
-        """Carry the batchers' dropped-window and failed-call counts into the metrics."""
+        """Carry the batchers' dropped-window (per sensor) and failed-call counts into the metrics."""
         for batcher in batchers:
             st = batcher.stats
             dropped, errors = self._batcher_counts.get(batcher, (0, 0))
-            if st.dropped > dropped:
-                self.metrics.windows_dropped.inc(st.dropped - dropped)
+            if st.dropped > dropped:  # the per-sensor copy takes the batcher's lock: only when needed
+                dropped = self._carry_drops(batcher)
             if st.errors > errors:
                 self.metrics.inference_errors.inc(st.errors - errors)
-            self._batcher_counts[batcher] = (st.dropped, st.errors)
+            self._batcher_counts[batcher] = (dropped, st.errors)
+
+    def _carry_drops(self, batcher: MicroBatcher) -> int:
+        """Each sensor's new drops into ``windows_dropped{sensor}``; the batcher's total carried."""
+        carried = self._drops.setdefault(batcher, {})
+        now = batcher.dropped_by_sensor()
+        for sensor_id, n in now.items():
+            before = carried.get(sensor_id, 0)
+            if n > before:
+                self.metrics.windows_dropped.labels(sensor_id).inc(n - before)
+                carried[sensor_id] = n
+        return sum(now.values())
 
 
 def metrics_payload(metrics: Metrics, pub: MqttPublisher | None,

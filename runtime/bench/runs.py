@@ -162,7 +162,7 @@ def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, second
             result = _record(daemon, metrics, acks, label, seconds)
     finally:
         daemon.stop()
-    result.extra["windows_dropped_total"] = int(metrics.snapshot()["windows_dropped"])
+    result.extra["windows_dropped_total"] = int(metrics.snapshot()["windows_dropped"]["total"])
     return result
 
 
