@@ -25,7 +25,14 @@ from runtime.mqtt.outbox import NewMessage
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
 from runtime.novelty.envelope_cache import EnvelopeCache
-from runtime.novelty.route import NoveltyPlan, plan_novelty, round_novelty, score_batch, window_novelty
+from runtime.novelty.route import (
+    NoveltyPlan,
+    plan_novelty,
+    quiet_rounds,
+    round_novelty,
+    score_batch,
+    window_novelty,
+)
 from runtime.novelty.sensor import SensorNovelty
 from runtime.novelty.smoothing import FlagArray, SmoothingSpec
 from runtime.pipeline import SensorPipeline
@@ -73,6 +80,7 @@ class ResultRouter:
         #: group number (SensorTable.group) -> its StateArray, and StateArray id -> group number
         self._group_arrays: dict[int, StateArray] = {}
         self._groups: dict[int, int] = {}
+        self._next_group = 0  # group numbers are never reused (forgotten groups leave gaps)
         self._flags: dict[tuple[int, SmoothingSpec], tuple[Any, FlagArray]] = {}
         self._counts_due = 0.0
 
@@ -115,12 +123,16 @@ class ResultRouter:
         table = self._table
         self._plan = None  # the novelty plan covers the known sensors: make it again
         sp = self.sensors.get(table.ids[j])
-        self.envelopes.record(j, sp)
         if sp is None:
+            self.envelopes.record(j, None)
             table.record(j, None, 0)
             return
-        array = self._attach(sp)
-        group = self._groups.setdefault(id(array), len(self._groups))
+        array = self._attach(sp)  # before the envelope record: a reload's attach forgets old records
+        self.envelopes.record(j, sp)
+        group = self._groups.get(id(array))
+        if group is None:
+            group = self._groups[id(array)] = self._next_group
+            self._next_group += 1
         self._group_arrays[group] = array
         table.record(j, sp, group)
         sp.last_window = t_done
@@ -131,6 +143,7 @@ class ResultRouter:
         key = (id(sp.model), *tracker.array_key)
         found = self._arrays.get(key)
         if found is None or found[0] is not sp.model:
+            self._forget_unused()  # a new model (a reload): let the one it replaced go
             found = (sp.model, tracker.new_array(capacity=len(self.sensors)))
             self._arrays[key] = found
         if tracker.array is not found[1]:
@@ -144,6 +157,24 @@ class ResultRouter:
             if flag.array is not flags[1]:
                 flag.move_to(flags[1])
         return found[1]
+
+    def _forget_unused(self) -> None:
+        """Drop the arrays of models no served sensor uses (a reload replaced them), and the table's
+        record of sensors whose pipeline changed or left: held here, they would keep the old model
+        (its backend, scorer and metadata) and its arrays alive for the daemon's lifetime. A sensor
+        forgotten in the table is recorded afresh when its next window arrives."""
+        live = {id(sp.model) for sp in self.sensors.values()}
+        for key in [k for k, (model, _) in self._arrays.items() if id(model) not in live]:
+            group = self._groups.pop(id(self._arrays.pop(key)[1]), None)
+            if group is not None:
+                del self._group_arrays[group]
+        for fkey in [k for k, (model, _) in self._flags.items() if id(model) not in live]:
+            del self._flags[fkey]
+        table = self._table
+        for j, sp in enumerate(table.pipes):
+            if sp is not None and self.sensors.get(table.ids[j]) is not sp:
+                table.record(j, None, 0)
+                self.envelopes.record(j, None)
 
     def _scores(self, batch: BatchResult, rows: BatchRows, idx: np.ndarray) -> np.ndarray | None:
         """The batch's novelty scores, when it has features and one of its sensors uses novelty
@@ -185,13 +216,21 @@ class ResultRouter:
         state_rows = table.row[sensor]
         groups = table.group[sensor]
         single = bool((groups == groups[0]).all())  # the usual case: one model, one config
-        plan = None if scores is None else self._novelty_plan()
+        plan: NoveltyPlan | None = None
+        busy: np.ndarray | None = None
+        if scores is not None:  # novelty flags in one pass when none moves (the rounds then skip them)
+            t0 = time.thread_time()
+            plan = self._novelty_plan()
+            if quiet_rounds(plan, pos, sensor, rows.members, scores):
+                plan = None
+            elif single and rows.rounds > 1:
+                busy = plan.busy(sensor)
+            self.novelty_cpu_s += time.thread_time() - t0
         left = None  # windows the rounds must still step (None: all)
         if single and rows.rounds > 1:
             rank = np.empty(len(pos), dtype=np.int64)
             for r, m in enumerate(rows.members):
                 rank[m] = r
-            busy = None if plan is None else plan.busy(sensor)
             left = self._group_arrays[int(groups[0])].advance_quiet(state_rows, probs_at, rank, rows.members,
                                                                      busy)
         for members in rows.members:

@@ -136,6 +136,31 @@ def plan_novelty(pipes: Sequence[SensorPipeline | None], distinct: Sequence[int]
     return NoveltyPlan(group, row, arrays)
 
 
+def quiet_rounds(plan: NoveltyPlan, pos: np.ndarray, sensor: np.ndarray, members: Sequence[np.ndarray],
+                 scores: np.ndarray) -> bool:
+    """Every round of a batch through the sensors' novelty flags in one pass, when that changes no
+    flag (:meth:`FlagArray.step_quiet`): True, and the rounds need no :func:`round_novelty`. False,
+    with nothing changed, when a flag is up or may rise, or the batch is not the plain shape this
+    pass takes: every sensor of the batch in one shared flag array, the same number of windows each,
+    in the same order in every round. Call it under the daemon's state lock, before the rounds.
+
+    ``pos``, ``sensor``: the batch's served windows (batch row, dense sensor index); ``members[r]``:
+    round r's positions into them (:class:`runtime.results_table.BatchRows`).
+    """
+    if len(plan.arrays) != 1:
+        return False
+    first = members[0]
+    if any(len(m) != len(first) for m in members):
+        return False
+    grid = np.stack(members) if len(members) > 1 else first[None, :]  # (rounds, sensors) positions
+    who = sensor[grid]
+    if len(members) > 1 and not (who == who[0]).all():
+        return False
+    if plan.group[who[0]].any():  # a sensor without novelty (NONE) or window by window (WINDOWED)
+        return False
+    return plan.arrays[0].step_quiet(plan.row[who[0]], scores[pos[grid]])
+
+
 def round_novelty(batch: BatchResult, pos: np.ndarray, sensor: np.ndarray,
                   pipes: Sequence[SensorPipeline | None], plan: NoveltyPlan, scores: np.ndarray,
                   t_wall: np.ndarray) -> list[tuple[int, SensorPipeline, StateChange]]:

@@ -81,6 +81,36 @@ class FlagArray(RowArrays):
         out: np.ndarray = self.flagged[rows]
         return out
 
+    def step_quiet(self, rows: np.ndarray, scores: np.ndarray) -> bool:
+        """Several windows per row in one pass, when they change no flag: ``scores`` (m, n) are
+        the ``rows`` (n, distinct) windows in order, one row of ``scores`` per window of each.
+
+        True: no row was flagged, no smoothed mean reached ``enter`` after any of the windows, and
+        the arrays now hold what m calls of :meth:`step` would have left (the same means, summed the
+        same way). False: something would move (or m exceeds the history), and nothing was changed:
+        step window by window. Why: a batch holds two or more windows per sensor, and the rounds of
+        :meth:`step` cost a few dozen numpy calls each where a flag almost never moves.
+        """
+        spec = self.spec
+        h, m = spec.history, scores.shape[0]
+        if m > h or self.flagged[rows].any():
+            return False
+        ring, pos, count = self.ring[rows], self.pos[rows], self.count[rows]
+        at = np.arange(len(rows))
+        smoothed = self.smoothed[:0]
+        for r in range(m):
+            ring[at, (pos + r) % h if r else pos] = scores[r]
+            smoothed = ring.sum(axis=1) / np.minimum(count + (r + 1), h)
+            if (smoothed >= spec.enter).any():  # a flag may start to rise: the rounds decide
+                return False
+        count = np.minimum(count + m, h)
+        self.ring[rows] = ring
+        self.pos[rows] = (pos + m) % h
+        self.count[rows] = count
+        self.smoothed[rows] = smoothed
+        self.pending[rows[count >= h]] = 0  # a full history not wanting the flag clears what was pending
+        return True
+
 
 class NoveltyFlag:
     """Streaming flag for one sensor: feed it one score per window (a row of a :class:`FlagArray`)."""

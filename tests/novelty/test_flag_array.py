@@ -57,3 +57,44 @@ def test_a_single_flag_follows_the_rule_too() -> None:
     scores = np.concatenate([np.full(10, 3.0), np.full(10, 12.0), np.full(10, 9.0), np.full(10, 2.0)])
     flag = NoveltyFlag(spec)
     assert [flag.update(s) for s in scores] == _reference(spec, scores)
+
+
+def _state(a: FlagArray) -> list[np.ndarray]:
+    return [getattr(a, name)[: a.rows].copy() for name in a._COLUMNS]
+
+
+@pytest.mark.parametrize("spec", [SmoothingSpec(10.0, 9.0, history=5, min_windows=3),
+                                  SmoothingSpec(10.0, 6.0, history=2, min_windows=1)])
+def test_several_windows_in_one_quiet_pass_leave_what_the_steps_leave(spec: SmoothingSpec) -> None:
+    """step_quiet either leaves exactly the arrays of one step per window (and no flag moved),
+    or refuses and leaves them untouched; both happen on scores that cross the thresholds."""
+    rng = np.random.default_rng(11)
+    sensors, batches = 5, 300
+    # familiar spells (no flag can move) between unfamiliar ones, the same for every sensor
+    level = np.repeat(rng.choice([4.0, 9.5, 14.0], p=[0.6, 0.2, 0.2], size=batches // 15), 15)[None, :]
+    one, quiet = FlagArray(spec), FlagArray(spec)
+    for _ in range(sensors):
+        one.add_row(), quiet.add_row()
+    rows = np.arange(sensors)
+    taken = refused = flips = 0
+    for b in range(batches):
+        m = int(rng.integers(1, spec.history + 2))  # sometimes more windows than the history
+        scores = level[:, b] + rng.normal(0, 1.0, size=(m, sensors))
+        before = _state(quiet)
+        if quiet.step_quiet(rows, scores):
+            taken += 1
+            for r in range(m):
+                assert not one.step(rows, scores[r]).any()
+            for got, want in zip(_state(quiet), _state(one), strict=True):
+                np.testing.assert_array_equal(got, want)
+        else:
+            refused += 1
+            for got, want in zip(_state(quiet), before, strict=True):
+                np.testing.assert_array_equal(got, want)
+            for r in range(m):  # the rounds' way, on both, to carry on from the same state
+                was = one.flagged[rows].copy()
+                flips += int((one.step(rows, scores[r]) != was).sum())
+                quiet.step(rows, scores[r])
+        np.testing.assert_array_equal(quiet.smoothed[:sensors], one.smoothed[:sensors])
+    assert taken > 50 and refused > 50
+    assert flips > 0  # flags did move, in the refused batches

@@ -153,9 +153,11 @@ def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_w
         assert mine.confidence == pytest.approx(theirs.confidence, abs=1e-9)
 
 
-def test_novelty_flags_and_the_one_pass_give_the_per_window_events() -> None:
+@pytest.mark.parametrize("even", [False, True])
+def test_novelty_flags_and_the_one_pass_give_the_per_window_events(even: bool) -> None:
     # sensors flagged before a batch go round by round, the others take the one pass; familiar and
-    # unfamiliar stretches of features, one to three windows per sensor and batch
+    # unfamiliar stretches of features, one to three windows per sensor and batch (even: as many for
+    # every sensor, in sensor order, the shape whose novelty flags step in one pass while none moves)
     from runtime.novelty.route import window_novelty
     from runtime.novelty.sensor import NoveltyConfig, SensorNovelty
     from runtime.novelty.stats import NoveltyScorer, fit_novelty
@@ -185,13 +187,16 @@ def test_novelty_flags_and_the_one_pass_give_the_per_window_events() -> None:
     expected: list[tuple[str, int, str, float]] = []
     t = 50.0
     for b in range(250):
-        order = [sid for sid in sensors for _ in range(int(rng.integers(1, 4)))]
-        rng.shuffle(order)
+        if even:
+            order = [sid for _ in range(int(rng.integers(1, 4))) for sid in sensors]
+        else:
+            order = [sid for sid in sensors for _ in range(int(rng.integers(1, 4)))]
+            rng.shuffle(order)
         windows, rows, feats = [], [], []
         for k, sid in enumerate(order):
             if rng.random() < 0.04:
                 cls[sid] = int(rng.integers(len(CLASSES)))
-            if rng.random() < 0.05:
+            if rng.random() < (0.01 if even else 0.05):  # even: longer familiar spells
                 strange[sid] = not strange[sid]
             p = rng.dirichlet(np.ones(len(CLASSES))).astype(np.float32) * 0.35
             p[cls[sid]] += 0.65
@@ -250,3 +255,54 @@ def test_a_rebuilt_sensor_is_picked_up_and_a_sensor_no_longer_served_is_skipped(
     router.flush_counts()
     by_sensor = router.metrics.snapshot()["windows"]["by_sensor"]
     assert by_sensor == {"a": 3.0, "b": 3.0, "c": 1.0}  # c's window of the second batch was not served
+
+
+class _Model:
+    """A served model as the router sees it (identity, scorer, metadata); weak-referenceable."""
+
+    def __init__(self, version: str) -> None:
+        self.identity = {"name": "m", "version": version, "sha256": "0" * 64, "precision": "fp32",
+                         "backend": "null"}
+        self.scorer = None
+        self.metadata = SimpleNamespace(classes=CLASSES)
+
+
+def test_after_a_reload_the_new_models_arrays_are_used_and_the_old_model_is_let_go() -> None:
+    import gc
+    import weakref
+
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    cfg = FaultStateConfig(history=2, min_windows=1, enter_threshold=0.5, exit_threshold=0.4)
+    old_model = _Model("1")
+    sensors = {sid: _sensor(sid, old_model, cfg) for sid in ("a", "b", "c")}
+    pub = FakePublisher()
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    ball = np.array([0.01, 0.97, 0.01, 0.01], np.float32)
+
+    def batch(*ids: str) -> BatchResult:
+        ws = [Window(sid, i, np.zeros((1, 8), np.float32), None, time.monotonic(), 10.0 + i)
+              for i, sid in enumerate(ids)]
+        probs = np.stack([ball] * len(ids))
+        return BatchResult(ws, np.log(probs), probs, 0.001, time.monotonic())
+
+    router.on_batch(batch("a", "b", "c"))
+    old_array = weakref.ref(sensors["a"].tracker.array)
+    gone = weakref.ref(old_model)
+    # the daemon's reload: every user of the old model gets a new pipeline on the new model (same
+    # fault-state config, so the same array key), and a sensor may leave with it
+    new_model = _Model("2")
+    sensors.update({sid: _sensor(sid, new_model, cfg) for sid in ("a", "b")})
+    del sensors["c"], old_model
+    router.on_batch(batch("a", "b", "a", "c"))
+    arrays = {id(sp.tracker.array) for sp in sensors.values()}
+    assert len(arrays) == 1 and sensors["a"].tracker.array is not old_array()  # the new model's array
+    assert [sp.tracker.snapshot().windows for sp in sensors.values()] == [2, 1]  # c's window skipped
+    assert [model for model, _ in router._arrays.values()] == [new_model]
+    gc.collect()
+    assert gone() is None and old_array() is None  # nothing in the router holds the old model
+    router.on_batch(batch("b", "a"))  # and the router keeps stepping the new array
+    assert [sp.tracker.snapshot().windows for sp in sensors.values()] == [3, 2]
+    # the new trackers start from unknown (the daemon's reload leaves the old state with an event)
+    assert [(sid, e["to"]) for sid, e in pub.events] == [("a", "ball"), ("b", "ball"), ("c", "ball"),
+                                                         ("a", "ball"), ("b", "ball")]
