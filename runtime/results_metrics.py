@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from runtime.batching import MicroBatcher
 from runtime.metrics import Metrics
@@ -26,8 +27,10 @@ class CountCarrier:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._pub_counts: dict[str, int] = {}  # publisher counters already carried into Prometheus
-        self._batcher_counts: dict[MicroBatcher, tuple[int, int]] = {}  # (dropped, errors) already counted
-        self._drops: dict[MicroBatcher, dict[str, int]] = {}  # dropped windows already counted, per sensor
+        # per batcher: (dropped, errors) and each sensor's dropped windows already counted; weak keys,
+        # so a batcher a reload replaced (and its backend) is not kept alive by its counts
+        self._batcher_counts: WeakKeyDictionary[MicroBatcher, tuple[int, int]] = WeakKeyDictionary()
+        self._drops: WeakKeyDictionary[MicroBatcher, dict[str, int]] = WeakKeyDictionary()
 
     def publisher(self, st: PublisherStats) -> None:
         """Carry the publisher's running totals into Prometheus counters (as increments)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import numpy as np
 from prometheus_client import generate_latest
@@ -40,3 +42,7 @@ def test_dropped_windows_are_exported_by_sensor_and_carried_once() -> None:
     assert snap == {"total": 22.0, "by_sensor": {sid: float(n) for sid, n in drops.items()}}
     batcher.start()
     batcher.close()
+    gone = weakref.ref(batcher)
+    del batcher
+    gc.collect()
+    assert gone() is None  # the carrier's counts do not keep a replaced batcher (and its backend) alive
