@@ -145,6 +145,14 @@ class OutboxConfig(StrictModel):
         "event); normal: it survives a crash of the daemon, but a power cut may lose the last events, "
         "at lower latency.",
     )
+    results_synchronous: Literal["normal", "full"] = Field(
+        default="normal",
+        description="SQLite durability of per-window results sent at QoS 1 (mqtt.prediction_qos: 1) in "
+        "an outbox transaction without events. normal: they survive a crash or kill of the daemon, but "
+        "a power cut may lose those committed in the last moments before it; full: one fsync per batch "
+        "(about 0.2 ms of CPU and 1 ms on the inference thread on a virtual disk). Events always follow "
+        "synchronous.",
+    )
     memory_max_messages: int = Field(
         default=10_000,
         ge=1,

@@ -142,16 +142,19 @@ class Outbox:
         return self.put_many([NewMessage(topic, payload, qos, retain)], meta=meta)[0]
 
     def put_many(
-        self, messages: Sequence[NewMessage], *, meta: Mapping[str, str] | None = None
+        self, messages: Sequence[NewMessage], *, meta: Mapping[str, str] | None = None,
+        durable: bool = True,
     ) -> list[int | None]:
         """Store several messages in one transaction (one fsync), in order; ids as in :meth:`put`.
 
         Batching matters on eMMC storage, where each commit costs milliseconds: a daemon that
-        classifies 64 sensors per batch commits their events together.
+        classifies 64 sensors per batch commits their events together. ``durable=False`` commits
+        with ``synchronous=NORMAL`` (no fsync): the rows survive a crash of the process, not
+        necessarily a power cut (used for per-window results, ``results_synchronous: normal``).
         """
         now = time.time()
         ids: list[int | None] = []
-        with self._lock, self._transaction():
+        with self._lock, self._transaction(durable):
             self._expire_if_due(now)
             for m in messages:
                 ids.append(self._insert(m, now))

@@ -91,6 +91,8 @@ class MqttPublisher:
         #: accept times, PUBACKs, row deletion (runtime.mqtt.publisher_acks)
         self._acks = AckLedger(outbox, self._sup, config.max_inflight, lambda: self.on_acked)
         self._dropped_write_error = 0
+        #: results without events commit with an fsync only if outbox.results_synchronous is full
+        self._results_durable = config.outbox.results_synchronous == "full"
         self._stalled_total = 0
         self._step_failures = 0
         self._next_catch_up = 0.0
@@ -167,7 +169,7 @@ class MqttPublisher:
         and the messages' outbox rows (None: not stored).
         """
         if not events:
-            return [], self.enqueue(messages) if messages else []
+            return [], self.enqueue(messages, results=True) if messages else []
         for m in messages:
             check_durable(m)
         with self._event_lock:
@@ -185,17 +187,19 @@ class MqttPublisher:
         self._accepted(rows + extra, [r.id for r in done] + [None] * len(extra), t_put)
         return done, extra
 
-    def enqueue(self, messages: Sequence[NewMessage]) -> list[int | None]:
+    def enqueue(self, messages: Sequence[NewMessage], *, results: bool = False) -> list[int | None]:
         """Send other QoS 1/2 messages the event way: outbox first, deleted on PUBACK, in order.
 
         For results that must not be lost or that are timed to PUBACK (per-window results at QoS 1
         in the benchmark). Returns the outbox rows, which :class:`Ack` reports as ``row``.
+        ``results``: per-window results, committed as ``outbox.results_synchronous`` says (alerts
+        and everything else as ``outbox.synchronous``).
         """
         for m in messages:
             check_durable(m)
         t_put = time.monotonic()
         try:
-            rows = self.outbox.put_many(messages)
+            rows = self.outbox.put_many(messages, durable=self._results_durable or not results)
         except (sqlite3.Error, OSError) as exc:  # not events: counted and dropped, never held
             self._dropped_write_error += len(messages)
             _throttle.error("enqueue", "cannot write %d messages to the outbox (%s); dropped (%d so far)",

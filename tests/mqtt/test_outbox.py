@@ -125,6 +125,30 @@ def test_survives_sigkill_right_after_put(tmp_path: Path) -> None:
         assert ob.get_meta("seq/s") == "50"
 
 
+def test_results_commit_without_fsync_and_still_survive_sigkill(tmp_path: Path) -> None:
+    """put_many(durable=False) (outbox.results_synchronous: normal) commits at synchronous=NORMAL
+    even in a synchronous=full outbox, and a kill right after loses none of its rows."""
+    path = tmp_path / "o.db"
+    code = textwrap.dedent(f"""
+        import os, signal
+        from runtime.mqtt.outbox import NewMessage, Outbox
+        ob = Outbox({str(path)!r}, synchronous="full")
+        modes = []
+        ob.fault_injection = lambda _: modes.append(ob._db.execute("PRAGMA synchronous").fetchone()[0])
+        ob.put("drsn-edge/d/s/event", b"event")
+        for i in range(20):
+            ob.put_many([NewMessage("drsn-edge/d/predictions", str(i).encode())], durable=False)
+        ob.put("drsn-edge/d/s/event", b"event 2")
+        assert modes == [2] + [1] * 20 + [2], modes  # FULL, then NORMAL for the results, FULL again
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with Outbox(path) as ob:
+        got = [r.payload for r in ob.pending(100)]
+    assert got == [b"event"] + [str(i).encode() for i in range(20)] + [b"event 2"]
+
+
 def test_second_process_on_the_same_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     with Outbox(path):

@@ -10,6 +10,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.publisher import MqttPublisher
 from tests.mqtt.support import Recorder, make_config, wait_until
@@ -43,6 +45,26 @@ def test_events_and_results_of_a_batch_are_one_commit_events_first(
         pub.topics.event("a"), pub.topics.event("b"), pub.topics.predictions]
     _, rows = pub.publish_batch([], [_result(pub, 1)])  # no events: the results alone, as enqueue
     assert commits == ["commit"] * 2 and rows[0] is not None and pub.outbox.depth == 4
+
+
+@pytest.mark.parametrize(("results_sync", "want"), [("normal", 1), ("full", 2)])  # NORMAL=1, FULL=2
+def test_results_alone_commit_as_results_synchronous_says_events_and_alerts_as_synchronous(
+    tmp_path: Path, running: Running, results_sync: str, want: int
+) -> None:
+    """A batch without events commits its results at ``results_synchronous`` (normal: no fsync);
+    a batch with events, and any other enqueued message (an alert), at ``synchronous``."""
+    cfg = make_config(MosquittoBroker(), tmp_path)
+    cfg.outbox.synchronous = "full"
+    cfg.outbox.results_synchronous = results_sync  # type: ignore[assignment]
+    pub = running(cfg)  # broker down: no ack deletes commit meanwhile
+    modes: list[int] = []
+    db = pub.outbox._db  # read at the commit itself: the mode this transaction commits with
+    pub.outbox.fault_injection = lambda _: modes.append(db.execute("PRAGMA synchronous").fetchone()[0])
+    pub.publish_batch([], [_result(pub, 0)])
+    pub.publish_batch([("a", {"n": 0})], [_result(pub, 1)])
+    pub.enqueue([NewMessage(pub.topics.predictions, b"{}", 1, False)])
+    assert modes == [want, 2, 2]
+    assert pub.outbox.depth == 4
 
 
 def test_a_batch_killed_between_commit_and_send_replays_in_order(
