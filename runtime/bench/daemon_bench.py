@@ -139,7 +139,9 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
             [b.windows_per_s for b in sliced.bare], [d.windows_per_s for d in sliced.daemon],
             [d.windows_per_s for d in sliced.novelty],
             [summarise(d)["cpu_us_per_window"] for d in sliced.daemon]) | {
-            "seconds_each": round(opts.seconds / opts.slices, 3)}
+            "seconds_each": round(opts.seconds / opts.slices, 3),
+            # the process's RSS after each daemon slice: every slice starts a daemon in this process
+            "rss_mb": [d.extra.get("rss_mb") for d in sliced.daemon]}
         if "throughput_ratio" in result["targets"]:  # neighbours in time, not the pooled phases
             t = result["targets"]["throughput_ratio"]
             t |= {"pooled": t["measured"], "measured": result["slices"]["median_ratio"],

@@ -76,7 +76,7 @@ def test_bench_daemon_slices_prints_and_saves_every_slice_and_the_median_ratio(
     assert sl["count"] == 3 and sl["seconds_each"] == 0.4 and len(result["bare"]["runs"]) == 4
     assert sl["bare_windows_per_s"] == [r["windows_per_s"] for r in result["bare"]["runs"]]
     bare, daemon = sl["bare_windows_per_s"], sl["daemon_windows_per_s"]
-    assert all(v > 0 for v in bare + daemon) and len(sl["daemon_cpu_us_per_window"]) == 3
+    assert all(v > 0 for v in bare + daemon) and len(sl["daemon_cpu_us_per_window"]) == len(sl["rss_mb"]) == 3
     for k, r in enumerate(sl["ratios"]):
         assert r == pytest.approx(daemon[k] / ((bare[k] + bare[k + 1]) / 2), rel=2e-3)
     assert ratio["measured"] == sl["median_ratio"] == sorted(sl["ratios"])[1]
