@@ -10,6 +10,7 @@ keeps as histogram buckets.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -163,6 +164,10 @@ def run_daemon_phase(config: dict[str, Any], label: str, warmup_s: float, second
     finally:
         daemon.stop()
     result.extra["windows_dropped_total"] = int(metrics.snapshot()["windows_dropped"]["total"])
+    # a stopped daemon's objects reference each other and wait for the cyclic collector: collected
+    # now, so the next phase's RSS is not inflated by this one (about 30 MiB per daemon otherwise)
+    del daemon
+    gc.collect()
     return result
 
 
