@@ -229,8 +229,8 @@ class MqttConfig(StrictModel):
     ack_timeout_s: float = Field(
         default=60.0,
         gt=0,
-        description="No PUBACK for this long while messages are in flight (or paho's network thread "
-        "gone): the connection is dropped and opened again.",
+        description="No PUBACK for this long while messages are in flight: the connection is dropped "
+        "and opened again.",
     )
     max_stalled_connections: int = Field(
         default=3,

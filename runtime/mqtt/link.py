@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
-import threading
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,8 +21,11 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 
 from runtime.mqtt.outbox import Outbox
+from runtime.mqtt.waker import Waker
 
 log = logging.getLogger(__name__)
+
+_MISC_EVERY_S = 0.25  # paho's keepalive checks need not run on every wake (keepalive is >= seconds)
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,10 @@ class Sent:
 class Link:
     """State of one connection.
 
-    The worker thread owns everything except the connection facts (``ready``, ``lost``,
-    ``refused``, ``closed_because`` and ``window``), which paho's network thread sets from its
-    callbacks; ``window`` is final before ``ready`` becomes true.
+    The worker thread owns all of it: it runs paho's network loop itself (:meth:`pump`), so paho's
+    callbacks, which set the connection facts (``ready``, ``lost``, ``refused``,
+    ``closed_because`` and ``window``), run on the worker too; ``window`` is final before
+    ``ready`` becomes true.
     """
 
     client: mqtt.Client
@@ -61,6 +66,7 @@ class Link:
     fresh: bool = True
     #: monotonic time of the last sign of progress: CONNACK, a PUBACK, or a send into an empty window
     last_progress: float = 0.0
+    next_misc: float = 0.0  # when paho's keepalive bookkeeping (loop_misc) is due again
 
     def dead(self, now: float) -> bool:
         """Lost, closed underneath us, or the broker never answered CONNECT in time."""
@@ -73,13 +79,11 @@ class Link:
     def stall(self, now: float, ack_timeout_s: float) -> str | None:
         """Why an accepted connection can no longer make progress, or None while it can.
 
-        The socket may look connected while nothing moves: paho's network thread ended (then no
-        PUBACK is ever read again), or the broker stopped acknowledging. Both need a new link.
+        The socket may look connected while nothing moves: the broker stopped acknowledging.
+        That needs a new link.
         """
         if not self.ready or self.lost:
             return None
-        if not network_thread_alive(self.client):
-            return "paho's network thread has ended"
         outstanding = len(self.inflight) + len(self.control)
         if outstanding and now - self.last_progress > ack_timeout_s:
             return f"no PUBACK for {now - self.last_progress:.1f} s with {outstanding} messages in flight"
@@ -114,6 +118,39 @@ class Link:
                 break
         return sent
 
+    def pump(self, wake: Waker, timeout: float) -> None:
+        """Wait up to ``timeout`` s for ``wake`` or the broker, then read and write what is ready.
+
+        paho's network loop run by the worker itself (paho's own loop thread is not started): one
+        ``select`` on the broker socket and the wake-up socket, so a PUBACK is handled where it is
+        waited for and a publish is written by the thread that makes it, instead of crossing two
+        threads each way. paho's callbacks run inside :meth:`paho.mqtt.client.Client.loop_read`.
+        """
+        client = self.client
+        sock = client.socket()
+        if sock is None:  # closed underneath (paho reported the disconnect already)
+            wake.wait(timeout)
+            return
+        pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0  # decrypted, not yet read
+        if pending or wake.is_set():
+            timeout = 0.0
+        try:
+            fd = sock.fileno()
+            writing = [fd] if client.want_write() else []
+            readable, writable, _ = select.select([fd, wake.fileno()], writing, [], max(0.0, timeout))
+        except (OSError, ValueError, TypeError) as exc:  # the socket was closed while we looked
+            self.closed_because = self.closed_because or f"socket closed ({exc})"
+            self.lost = True
+            return
+        if fd in readable or pending:
+            client.loop_read()
+        if writable and client.socket() is not None:
+            client.loop_write()
+        now = time.monotonic()
+        if now >= self.next_misc and client.socket() is not None:  # keepalive: PINGREQ, PINGRESP timeout
+            self.next_misc = now + _MISC_EVERY_S
+            client.loop_misc()
+
     def drop(self, why: str) -> None:
         """Cut a connection that makes no progress, as a network failure would (the will is sent)."""
         self.closed_because = why
@@ -126,13 +163,3 @@ class Link:
     def done(self, outbox: Outbox) -> bool:
         """Every stored event was sent on this link and acknowledged."""
         return not self.inflight and not self.control and not outbox.pending(1, after_id=self.watermark)
-
-
-def network_thread_alive(client: mqtt.Client) -> bool:
-    """Whether the thread of ``loop_start`` still runs.
-
-    paho exposes no public accessor; it clears ``_thread`` when its thread function returns
-    (paho-mqtt 2.x), and an exception in any callback ends that thread.
-    """
-    thread = getattr(client, "_thread", None)
-    return isinstance(thread, threading.Thread) and thread.is_alive()

@@ -1,8 +1,9 @@
 """The daemon's MQTT voice: status, retained states, events through the outbox, predictions, metrics.
 
 Threads: the daemon calls ``publish_*`` from its own thread; one worker thread owns the broker
-connection (connect, backoff, sending events and states, processing acknowledgements); paho's
-network thread only reports back through lock-free queues and flags. Events are committed to the
+connection (connect, backoff, sending events and states, processing acknowledgements) and runs
+paho's network loop itself (:meth:`Link.pump`: one ``select`` on the socket and the wake-up
+flag), so a message crosses one thread, not three. Events are committed to the
 :class:`~runtime.mqtt.outbox.Outbox` before ``publish_event`` returns and are deleted only when
 the broker's PUBACK for exactly that message arrives, so neither an outage nor a crash loses one.
 While the outbox cannot be written (disk full), events are held in memory in order and written
@@ -14,7 +15,6 @@ so that systemd restarts it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
@@ -39,6 +39,7 @@ from runtime.mqtt.receipts import Ack, EventReceipt, PublisherStats, check_durab
 from runtime.mqtt.supervisor import Supervisor
 from runtime.mqtt.throttle import LogThrottle, clip
 from runtime.mqtt.topics import STATUS_STOPPED, Topics
+from runtime.mqtt.waker import Waker
 
 __all__ = ["Ack", "AckHook", "CommandHandler", "EventReceipt", "MqttPublisher", "PublisherStats"]
 
@@ -72,11 +73,11 @@ class MqttPublisher:
         self.topics = Topics(config.topic_prefix, config.device_id)
         #: called on the worker thread for every acknowledged event; keep it short
         self.on_acked = on_acked
-        #: called on paho's network thread with each valid command; hand work off, do not block
+        #: called on the MQTT worker with each valid command; hand work off, do not block
         self.on_command = on_command
         self._sw_version = package_version()
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._wake = Waker()
         self._sup = Supervisor(config, self.topics, self._wake, self._on_message, lambda: self.outbox.depth)
         self._closing = threading.Event()
         self._close_timeout = 0.0
@@ -304,7 +305,10 @@ class MqttPublisher:
                 if link is not None:
                     self._sup.retire(link)
                 self._closing.wait(1.0)
-        self._shutdown()
+        try:
+            self._shutdown()
+        finally:
+            self._wake.close()
 
     def _step(self) -> None:
         self._catch_up()
@@ -315,7 +319,7 @@ class MqttPublisher:
                 self._acks.drain(link)
             self._sup.connect_when_due(self._closing)
             return
-        self._wake.wait(self._acks.wait_s(_TICK_S))
+        link.pump(self._wake, self._acks.wait_s(_TICK_S))  # PUBACKs and commands are read here
         self._wake.clear()
         self._service(link)
         now = time.monotonic()
@@ -404,20 +408,20 @@ class MqttPublisher:
             self._service(link)
             if not self._states.pending and link.done(self.outbox):
                 break
-            self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            link.pump(self._wake, min(0.1, max(0.0, deadline - time.monotonic())))
             self._wake.clear()
         info = link.client.publish(self.topics.status, STATUS_STOPPED, qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
-            with contextlib.suppress(RuntimeError):  # the connection dropped meanwhile
-                info.wait_for_publish(max(0.5, deadline - time.monotonic()))
+            acked_by = max(time.monotonic() + 0.5, deadline)
+            while not info.is_published() and not link.dead(time.monotonic()) and time.monotonic() < acked_by:
+                link.pump(self._wake, 0.05)
         link.client.disconnect()
-        link.client.loop_stop()
         self._sup.link = None
         self._acks.drain(link)
         self._acks.delete_due(force=True)
         log.info("MQTT publisher stopped; %d events left in the outbox", self.outbox.depth)
 
-    # -- incoming messages (paho's network thread) --------------------------------------------
+    # -- incoming messages (paho callbacks, on the worker) -------------------------------------
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.topics.command:

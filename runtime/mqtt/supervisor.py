@@ -1,10 +1,10 @@
 """Keeps the publisher connected: one :class:`Link` at a time, reconnect with backoff, clear logs.
 
-The supervisor runs on the publisher's worker thread, except its paho callbacks, which run on
-paho's network thread and only set flags, append to the ``acks`` queue and set ``wake``: they
-never take a lock that the worker holds while calling into paho. Every callback is guarded: an
-exception escaping one ends paho's network thread, after which no PUBACK is read again while
-the socket still looks connected. Guarded failures are counted in ``callback_errors``.
+The supervisor runs on the publisher's worker thread, and so do its paho callbacks: the worker
+runs paho's network loop itself (:meth:`Link.pump`), so a callback runs inside the worker's read
+of the socket. Callbacks only set flags and append to the ``acks`` queue, which the worker
+drains right after the read. Every callback is guarded: an exception escaping one would end the
+worker's step and with it the connection. Guarded failures are counted in ``callback_errors``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from runtime.mqtt.connection import AUTH_REFUSED, Backoff, build_client, open_co
 from runtime.mqtt.link import Link
 from runtime.mqtt.throttle import LogThrottle, clip
 from runtime.mqtt.topics import STATUS_ONLINE, Topics
+from runtime.mqtt.waker import Waker
 
 log = logging.getLogger(__name__)
 _throttle = LogThrottle(log)
@@ -40,13 +41,13 @@ AckRecord = tuple[int, int, float, bool]
 
 
 class Supervisor:
-    """Owns the current link and the reconnect schedule; exposes what paho's thread reports."""
+    """Owns the current link and the reconnect schedule; collects what paho's callbacks report."""
 
     def __init__(
         self,
         config: MqttConfig,
         topics: Topics,
-        wake: threading.Event,
+        wake: Waker,
         on_message: Callable[[mqtt.MQTTMessage], None],
         waiting: Callable[[], int],
     ) -> None:
@@ -98,19 +99,22 @@ class Supervisor:
             self._note_failure(f"cannot connect to MQTT broker {cfg.host}:{cfg.port}: {exc}")
             self._retry_at = time.monotonic() + self._backoff.next_delay()
             return
-        client.loop_start()
-        self.link = link
+        self.link = link  # no loop_start: the worker reads and writes the socket (Link.pump)
 
     def retire(self, link: Link) -> None:
-        """Stop a dead link's client and schedule the next attempt.
+        """Close a dead link's socket and schedule the next attempt.
 
-        A link that was accepted is joined, so every PUBACK it received is in ``acks`` when this
-        returns; a link that never was accepted carried no events and is closed in the background.
+        Every PUBACK the link read is in ``acks`` already (callbacks run on this thread). A link that
+        was accepted is closed without DISCONNECT, as a network failure would (the broker sends the
+        will); one that never was accepted carried no events and is closed in the background.
         """
         if self.link is link:
             self.link = None
         if link.ready:
-            link.client.loop_stop()
+            sock = link.client.socket()
+            if sock is not None:  # still open: a dropped link (paho closes the socket on errors)
+                with contextlib.suppress(OSError):
+                    sock.close()
             self._backoff.reset()
         else:
             threading.Thread(target=abandon, args=(link.client,), daemon=True).start()
@@ -121,12 +125,15 @@ class Supervisor:
         self._retry_at = time.monotonic() + self._backoff.next_delay()
 
     def guard(self, callback: _F) -> _F:
-        """``callback`` made unable to raise: failures are counted and logged at most every 10 s."""
+        """``callback`` made unable to raise: failures are counted and logged at most every 10 s.
+
+        Callbacks run on the worker (inside :meth:`Link.pump`): what escaped one would end its step
+        and the connection, or with ``SystemExit`` the worker itself, so that is caught too."""
 
         def guarded(*args: Any) -> None:
             try:
                 callback(*args)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a handler's sys.exit() must not end the worker
                 self.callback_errors += 1
                 log.debug("MQTT callback %s failed", callback.__name__, exc_info=True)
                 _throttle.error(
@@ -151,7 +158,7 @@ class Supervisor:
         else:
             log.debug("%s (attempt %d)", message, self._failures)
 
-    # -- paho callbacks (network thread) ------------------------------------------------------
+    # -- paho callbacks (on the worker, inside Link.pump or a publish) ------------------------
 
     def _on_connect(
         self, client: mqtt.Client, link: Link, flags: Any, reason: ReasonCode, props: Properties | None
@@ -210,9 +217,8 @@ class Supervisor:
         ok = not reason.is_failure
         if not ok:
             log.error("the broker rejected message %d: %s; check its ACL for this client", mid, reason)
-        self.acks.append((link.generation, mid, time.monotonic(), ok))
-        self.wake.set()
-        quick_ack(client)
+        self.acks.append((link.generation, mid, time.monotonic(), ok))  # drained right after the read:
+        quick_ack(client)  # no wake needed, this runs on the worker
 
     def _on_paho_message(self, client: mqtt.Client, link: Link, msg: mqtt.MQTTMessage) -> None:
         self._on_message(msg)
