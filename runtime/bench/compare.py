@@ -25,6 +25,7 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("daemon CPU per window (us)", "fast.cpu_us_per_window"),
     ("daemon / bare", "targets.throughput_ratio.measured"),
     ("daemon / bare, spread of the slice pairs", "slices.spread"),
+    ("bare / daemon CPU per window, slice pairs", "slices.median_cpu_ratio"),
     ("novelty cost (windows/s)", "targets.novelty_cost.measured"),
     ("novelty cost (CPU per window)", "novelty_cpu_cost"),
     ("novelty path's own CPU share", "fast_novelty_on.novelty_cpu_share"),

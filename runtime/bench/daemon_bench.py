@@ -138,7 +138,8 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
         result["slices"] = slice_figures(
             [b.windows_per_s for b in sliced.bare], [d.windows_per_s for d in sliced.daemon],
             [d.windows_per_s for d in sliced.novelty],
-            [summarise(d)["cpu_us_per_window"] for d in sliced.daemon]) | {
+            [summarise(d)["cpu_us_per_window"] for d in sliced.daemon],
+            [summarise(b)["cpu_us_per_window"] for b in sliced.bare]) | {
             "seconds_each": round(opts.seconds / opts.slices, 3),
             # the process's RSS after each daemon slice: every slice starts a daemon in this process
             "rss_mb": [d.extra.get("rss_mb") for d in sliced.daemon]}

@@ -144,6 +144,11 @@ def _slice_rows(sl: dict[str, Any] | None) -> list[tuple[str, str, str]]:
              ", ".join(f"{r:.1%}" for r in sl["ratios"]),
              f"median {sl['median_ratio']:.1%}, range {sl['min_ratio']:.1%}-{sl['max_ratio']:.1%} "
              f"(spread {sl['spread']:.1%})")]
+    if "cpu_ratios" in sl:
+        rows.append(("slices: CPU per window, bare beside it / daemon",
+                     ", ".join(f"{r:.1%}" for r in sl["cpu_ratios"]),
+                     f"median {sl['median_cpu_ratio']:.1%} (a core of its own; bare "
+                     + ", ".join(_fmt(v) for v in sl["bare_cpu_us_per_window"]) + " us)"))
     if "novelty_costs" in sl:
         rows.append(("slices: novelty cost per slice (1 - on / off)",
                      ", ".join(f"{c:.1%}" for c in sl["novelty_costs"]),

@@ -50,9 +50,14 @@ def run_sliced(n: int, bare: Callable[[str], PhaseResult],
 
 
 def slice_figures(bare: list[float], daemon: list[float], novelty: list[float] | None = None,
-                  daemon_cpu_us: list[float | None] | None = None) -> dict[str, Any]:
+                  daemon_cpu_us: list[float | None] | None = None,
+                  bare_cpu_us: list[float | None] | None = None) -> dict[str, Any]:
     """Per-slice windows/s -> each daemon slice over the mean of the bare slices either side, their
-    median, range and spread (max - min), for result.json; ``novelty``: the novelty-on slices."""
+    median, range and spread (max - min), for result.json; ``novelty``: the novelty-on slices.
+
+    With both CPU lists (process CPU per window of each slice) the same pairing of CPU per window,
+    bare over daemon: the ratio a core of its own would give, which other processes' share of the
+    core does not move (the machine's speed still does)."""
     if len(bare) != len(daemon) + 1 or not daemon:
         raise ValueError(f"slices need N daemon and N + 1 bare figures, got {len(daemon)} and {len(bare)}")
     ratios = [d / ((a + b) / 2) if a + b > 0 else 0.0
@@ -71,6 +76,13 @@ def slice_figures(bare: list[float], daemon: list[float], novelty: list[float] |
     }
     if daemon_cpu_us is not None:
         out["daemon_cpu_us_per_window"] = daemon_cpu_us
+    if daemon_cpu_us is not None and bare_cpu_us is not None:
+        out["bare_cpu_us_per_window"] = bare_cpu_us
+        cpu = [(a + b) / 2 / d for d, a, b in zip(daemon_cpu_us, bare_cpu_us, bare_cpu_us[1:], strict=False)
+               if d and a and b]
+        if cpu:
+            out["cpu_ratios"] = [round(r, 4) for r in cpu]
+            out["median_cpu_ratio"] = round(statistics.median(cpu), 4)
     if novelty:
         costs = [1.0 - on / off if off > 0 else 0.0 for on, off in zip(novelty, daemon, strict=True)]
         out["novelty_windows_per_s"] = [round(v, 1) for v in novelty]

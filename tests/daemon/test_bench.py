@@ -80,6 +80,7 @@ def test_bench_daemon_slices_prints_and_saves_every_slice_and_the_median_ratio(
     for k, r in enumerate(sl["ratios"]):
         assert r == pytest.approx(daemon[k] / ((bare[k] + bare[k + 1]) / 2), rel=2e-3)
     assert ratio["measured"] == sl["median_ratio"] == sorted(sl["ratios"])[1]
+    assert len(sl["cpu_ratios"]) == 3 and sl["median_cpu_ratio"] == sorted(sl["cpu_ratios"])[1]
     assert ratio["method"] == "median of 3 slice pairs"
     assert ratio["pooled"] == pytest.approx(result["fast"]["windows_per_s"] / result["bare"]["windows_per_s"],
                                             rel=1e-3)

@@ -17,6 +17,10 @@ def test_each_daemon_slice_is_compared_with_the_mean_of_its_two_bare_neighbours(
     assert fig["median_ratio"] == 0.9 and fig["min_ratio"] == 0.5 and fig["max_ratio"] == 0.9
     assert fig["spread"] == pytest.approx(0.4) and fig["bare_spread"] == pytest.approx(400 / 850, abs=1e-4)
     assert fig["daemon_cpu_us_per_window"] == [10.0, 11.0, 19.0] and "novelty_costs" not in fig
+    assert "cpu_ratios" not in fig  # only with the bare slices' CPU too
+    cpu = slice_figures(bare, daemon, daemon_cpu_us=[10.0, 12.0, None], bare_cpu_us=[9.0, 9.0, 9.0, 9.0])
+    # a slice without CPU figures is left out
+    assert cpu["cpu_ratios"] == [0.9, 0.75] and cpu["median_cpu_ratio"] == 0.825
     with_novelty = slice_figures(bare, daemon, [0.8 * d for d in daemon])
     assert with_novelty["novelty_costs"] == [0.2, 0.2, 0.2] and with_novelty["median_novelty_cost"] == 0.2
     with pytest.raises(ValueError, match="N \\+ 1 bare"):
