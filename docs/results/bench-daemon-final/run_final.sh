@@ -7,11 +7,13 @@ cd "$(dirname "$0")/../../.." || exit 1
 OUT=${OUT:-docs/results/bench-daemon-final}
 LOG=${LOG:-$OUT/final-runs.log}
 mkdir -p "$OUT"
-B=".venv/bin/drsn-edge bench daemon --pin-cpu 1 --seconds 8 --warmup 2"
+B=${B:-".venv/bin/drsn-edge bench daemon --pin-cpu 1 --seconds 8 --warmup 2"}
 for i in ${ROUNDS:-1 2 3}; do
-  for cfg in default qos1-batch null null-qos1-batch realtime-null; do
+  for cfg in default default-single qos1-batch null null-qos1-batch realtime-null; do
     case $cfg in
       default) args="--mode fast --prediction-qos off --ratio-target 0.9 --novelty both --slices 4";;
+      # the same as one bare, fast, bare sequence (the ratio as measured before --slices), for the spread
+      default-single) args="--mode fast --prediction-qos off --ratio-target 0.9 --novelty both";;
       qos1-batch) args="--prediction-qos 1 --predictions batch --ratio-target 0.75 --p99-target-ms 10 --slices 4";;
       null) args="--mode fast --backend null --prediction-qos off --novelty both";;
       null-qos1-batch) args="--mode fast --backend null --prediction-qos 1 --predictions batch";;
@@ -28,5 +30,5 @@ for i in ${ROUNDS:-1 2 3}; do
 done
 echo "=== $(date -u +%H:%M:%S) done load: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$LOG"
 .venv/bin/python -m runtime.bench.compare --out "$OUT/summary" \
-  "default=$OUT/default-*" "qos1 batch=$OUT/qos1-batch-*" "null=$OUT/null-[0-9]*" \
+  "default=$OUT/default-[0-9]*" "default, no slices=$OUT/default-single-*" "qos1 batch=$OUT/qos1-batch-*" "null=$OUT/null-[0-9]*" \
   "null qos1 batch=$OUT/null-qos1-batch-*" "realtime null=$OUT/realtime-null-*" >> "$LOG" 2>&1
