@@ -58,12 +58,15 @@ class ModelRuntime:
 
     def window_group(self, hop: int) -> WindowGroup:
         """The group of this model's sensors that use ``hop``; it normalises a block's windows in one
-        call right after cutting them (while they are in the cache), so batches need no second pass."""
+        call right after cutting them (while they are in the cache), so batches need no second pass;
+        a network sensor's lone chunk (the one-chunk path) leaves its one or two windows raw for the
+        batcher, which normalises them with the rest of the batch in one call."""
         group = self.groups.get(hop)
         if group is None:
             spec = signal_spec(self.metadata)
             group = WindowGroup(spec.window, hop, spec.channels, spec.sample_rate,
-                                self.metadata.normalization, True, time.monotonic, time.time)
+                                self.metadata.normalization, True, time.monotonic, time.time,
+                                rows_raw=True)  # the batcher normalises the one-chunk path's windows
             self.groups[hop] = group
         return group
 

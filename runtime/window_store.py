@@ -52,9 +52,15 @@ class WindowStore:
     one-chunk path; :class:`~runtime.window_group.WindowGroup` adds the block path on the same rows."""
 
     def __init__(self, window: int, hop: int, channels: int, model_rate: float, normalization: Normalization,
-                 normalize: bool, clock: Callable[[], float], wall_clock: Callable[[], float]) -> None:
+                 normalize: bool, clock: Callable[[], float], wall_clock: Callable[[], float], *,
+                 rows_raw: bool = False) -> None:
+        """``rows_raw``: the one-chunk path leaves its windows raw (``normalized`` False) even when
+        ``normalize`` is set, for a consumer that normalises a whole batch in one call (the daemon's
+        batcher): a network sensor's chunk brings one or two windows, and normalising them alone
+        costs about as much as the rest of its windowing (nine numpy calls of a few us each)."""
         self.window, self.hop, self.channels, self.model_rate = window, hop, channels, float(model_rate)
         self.normalization, self.normalize = normalization, normalize
+        self.rows_raw = rows_raw
         self.clock, self.wall_clock = clock, wall_clock
         self._lock = threading.Lock()  # sensors of one model may be fed by several source threads
         #: grows whenever a row restarts (a gap, a bad chunk, a reset): its counts then changed
@@ -187,7 +193,11 @@ class WindowStore:
 
     def _emit_row(self, row: int, y: np.ndarray, seq: int | None, t_mono: float,
                   t_end: float) -> WindowBlock | None:
-        """Append model-rate samples, cut every complete window, keep the tail for the next chunk."""
+        """Append model-rate samples, cut every complete window, keep the tail for the next chunk.
+
+        Runs once per chunk of a network sensor (one or two windows each), so it reads and writes
+        each row counter once and builds the window block's few numbers in Python, not numpy.
+        """
         skip = int(self._skip[row])
         if skip:
             k = min(skip, y.shape[1])
@@ -196,41 +206,45 @@ class WindowStore:
         need = length + y.shape[1]
         if need > self._buf.shape[2]:
             self._grow(need)
-        self._buf[row, :, length:need] = y
-        self._len[row] = need
-        if need < self.window:
+        buf = self._buf
+        line = buf[row]  # (channels, capacity): a view of the row
+        line[:, length:need] = y
+        W, hop = self.window, self.hop
+        if need < W:
+            self._len[row] = need
             return None
-        count = (need - self.window) // self.hop + 1
-        line = self._buf[row]
+        count = (need - W) // hop + 1
         c_stride, s_stride = line.strides
         # (count, channels, window) view into the row's linear buffer without copying
-        view = np.ndarray((count, self.channels, self.window), dtype=np.float32, buffer=self._buf,
-                          offset=row * self._buf.strides[0],
-                          strides=(s_stride * self.hop, c_stride, s_stride))
-        if self.normalize:
+        view = np.ndarray((count, self.channels, W), dtype=np.float32, buffer=buf,
+                          offset=row * buf.strides[0], strides=(s_stride * hop, c_stride, s_stride))
+        normalize = self.normalize and not self.rows_raw
+        if normalize:
             data = normalize_windows(view, self.normalization)
             if self.normalization.kind == "none":
                 data = data.copy()  # normalisation "none" returns the view; the buffer is about to move
         else:
             data = view.copy()  # raw: the batcher normalises the batch (the buffer is about to move)
-        # wall time of each window's last sample, counted back from the chunk's last sample
-        first_end = t_end - (need - self.window) / self.model_rate
-        steps = np.arange(count)
+        self._consume(row, need, count * hop)
         start = int(self._next[row])
         self._next[row] = start + count
         self.stats[row].windows += count
-        self._consume(row, count * self.hop)
-        return WindowBlock([self.sensor_ids[row]] * count, start + steps, [seq] * count,
-                           np.full(count, t_mono), first_end + steps * (self.hop / self.model_rate), data,
-                           self.normalize)
+        # wall time of each window's last sample, counted back from the chunk's last sample
+        first_end = t_end - (need - W) / self.model_rate
+        step = hop / self.model_rate
+        return WindowBlock([self.sensor_ids[row]] * count, np.arange(start, start + count, dtype=np.int64),
+                           [seq] * count, np.array([t_mono] * count, dtype=np.float64),
+                           np.array([first_end + k * step for k in range(count)], dtype=np.float64), data,
+                           normalize)
 
-    def _consume(self, row: int, consumed: int) -> None:
-        length = int(self._len[row])
+    def _consume(self, row: int, length: int, consumed: int) -> None:
+        """Drop the ``consumed`` leading samples of the row's ``length``; keep the tail at the front."""
         if consumed >= length:
             self._skip[row] = consumed - length
             self._len[row] = self._used[row] = 0
             return
         rest = length - consumed
-        self._buf[row, :, :rest] = self._buf[row, :, consumed:length]
+        line = self._buf[row]
+        line[:, :rest] = line[:, consumed:length]
         self._len[row] = rest
         self._used[row] = min(max(self.window - self.hop, 0), rest)

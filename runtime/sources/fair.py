@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -68,24 +69,32 @@ class FairQueue(Generic[T]):
 
     def put(self, key: Hashable, item: T) -> Hashable | None:
         """Queue ``item`` under ``key``; return the key whose oldest item was dropped to make room."""
-        victim: Hashable | None = None
+        victims = self.put_many([(key, item)])
+        return victims[0] if victims else None
+
+    def put_many(self, items: list[tuple[Hashable, T]]) -> list[Hashable]:
+        """Queue several items under one lock and one wake-up; return the keys that lost an item."""
+        victims: list[Hashable] = []
         with self._cond:
-            if self._size >= self.capacity:
-                victim = max(self._queues, key=lambda k: len(self._queues[k]))
-                self._queues[victim].popleft()
-                self._size -= 1
-                self.dropped[victim] += 1
-                if not self._queues[victim]:
-                    del self._queues[victim]
-                    self._turns.remove(victim)
-            q = self._queues.get(key)
-            if q is None:
-                q = self._queues[key] = collections.deque()
-                self._turns.append(key)
-            q.append(item)
-            self._size += 1
+            queues, turns = self._queues, self._turns
+            for key, item in items:
+                if self._size >= self.capacity:
+                    victim = max(queues, key=lambda k: len(queues[k]))
+                    queues[victim].popleft()
+                    self._size -= 1
+                    self.dropped[victim] += 1
+                    victims.append(victim)
+                    if not queues[victim]:
+                        del queues[victim]
+                        turns.remove(victim)
+                q = queues.get(key)
+                if q is None:
+                    q = queues[key] = collections.deque()
+                    turns.append(key)
+                q.append(item)
+                self._size += 1
             self._cond.notify()
-        return victim
+        return victims
 
     def get(self, timeout: float | None = None) -> tuple[Hashable, T] | None:
         """The next item in round-robin order over the keys; None on timeout or once closed and empty."""
@@ -128,18 +137,24 @@ class FairQueue(Generic[T]):
 
 
 class FairIntake:
-    """A :class:`FairQueue` in front of a :class:`~runtime.sources.intake.FrameIntake`, with its worker.
+    """A :class:`FairQueue` in front of a :class:`~runtime.sources.intake.FrameIntake`.
 
-    The receiving thread (a socket loop, paho's network thread) calls :meth:`put` and returns at
-    once; the worker thread decodes and emits in round-robin order. :attr:`dropped` counts the
-    payloads dropped for room, and ``on_drop`` is called for each (the sources count them in
-    :attr:`~runtime.sources.base.Source.frames_dropped`).
+    Threaded (the MQTT source: paho's network thread must return at once): the receiving thread
+    calls :meth:`put` and a worker thread decodes and emits in round-robin order. Inline
+    (``threaded=False``, the UDP source): the receiving thread itself alternates between queueing
+    every datagram waiting on its socket (:meth:`put_many`) and serving what is queued
+    (:meth:`serve_ready`), so a frame costs no hand-over between threads (two context switches
+    and a cold cache per frame, which cost more than decoding and windowing it), while serving
+    stays round robin over what was received and a flooder still loses its own oldest payloads.
+    :attr:`dropped` counts the payloads dropped for room, and ``on_drop`` is called for each (the
+    sources count them in :attr:`~runtime.sources.base.Source.frames_dropped`).
     """
 
     def __init__(self, intake: FrameIntake, *, name: str, capacity: int = DEFAULT_CAPACITY,
                  on_drop: Callable[[], None] | None = None,
-                 emit_block: Callable[[ChunkBlock], None] | None = None) -> None:
+                 emit_block: Callable[[ChunkBlock], None] | None = None, threaded: bool = True) -> None:
         self.intake = intake
+        self.threaded = threaded
         #: when set, every payload waiting is decoded and handed over as one block (see _serve)
         self._emit_block = emit_block
         self.dropped = 0
@@ -148,23 +163,69 @@ class FairIntake:
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._throttle = LogThrottle(log)
 
+    @property
+    def waiting(self) -> int:
+        """Payloads queued and not yet served."""
+        return len(self._queue)
+
+    @property
+    def capacity(self) -> int:
+        return self._queue.capacity
+
     def start(self) -> None:
-        self._thread.start()
+        """Start the worker thread (threaded intakes only; an inline one is served by its caller)."""
+        if self.threaded:
+            self._thread.start()
 
     def put(self, key: Hashable, data: bytes | bytearray, *, origin: str,
             sensor_id: str | None = None) -> None:
         victim = self._queue.put(key, (bytes(data), origin, sensor_id))
         if victim is not None:
-            self.dropped += 1
-            if self._on_drop is not None:
-                self._on_drop()
-            self._throttle.log(f"drop:{victim!r}", logging.WARNING, "intake queue full (%d payloads): "
-                               "dropped the oldest of the busiest sender %r (%d dropped so far)",
-                               self._queue.capacity, victim, self.dropped)
+            self._dropped(victim)
+
+    def put_many(self, items: list[tuple[Hashable, tuple[bytes, str, str | None]]]) -> None:
+        """Queue ``(key, (data, origin, sensor_id))`` payloads under one lock (a socket's drain)."""
+        for victim in self._queue.put_many(items):
+            self._dropped(victim)
+
+    def _dropped(self, victim: Hashable) -> None:
+        self.dropped += 1
+        if self._on_drop is not None:
+            self._on_drop()
+        self._throttle.log(f"drop:{victim!r}", logging.WARNING, "intake queue full (%d payloads): "
+                           "dropped the oldest of the busiest sender %r (%d dropped so far)",
+                           self._queue.capacity, victim, self.dropped)
+
+    def serve_ready(self, limit: int = _BLOCK_MAX, budget_s: float | None = None) -> int:
+        """Decode and emit up to ``limit`` payloads already queued (round robin); never waits.
+
+        With ``emit_block`` they leave as one block; else chunk by chunk, and with ``budget_s`` no
+        new one is started once that many seconds have passed (a slow consumer must not keep the
+        caller from its socket). Returns how many were taken.
+        """
+        if self._emit_block is not None:
+            ready = [item for _, item in self._queue.get_ready(limit)]
+            if ready:
+                self._handle_all(ready)
+            return len(ready)
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        served = 0
+        while served < limit and (deadline is None or time.monotonic() < deadline):
+            got = self._queue.get_ready(1)
+            if not got:
+                break
+            self._handle(got[0][1])
+            served += 1
+        return served
 
     def stop(self, timeout: float = 2.0) -> None:
         """Serve what is queued, then end the worker (bounded by ``timeout``)."""
         self._queue.close()
+        if not self.threaded:
+            deadline = time.monotonic() + timeout
+            while self.serve_ready() and time.monotonic() < deadline:
+                pass
+            return
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -178,7 +239,7 @@ class FairIntake:
             if self._emit_block is None:
                 self._handle(got[1])
             else:
-                self._handle_ready(got[1], self._emit_block)
+                self._handle_all([got[1], *(item for _, item in self._queue.get_ready(_BLOCK_MAX - 1))])
 
     def _handle(self, payload: tuple[bytes, str, str | None]) -> None:
         data, origin, sensor_id = payload
@@ -188,15 +249,19 @@ class FairIntake:
             self._throttle.log(f"handle:{type(exc).__name__}", logging.ERROR, "handling a payload from "
                                "%s failed: %s", origin, exc, exc_info=True)
 
-    def _handle_ready(self, first: tuple[bytes, str, str | None],
-                      emit_block: Callable[[ChunkBlock], None]) -> None:
-        """Decode ``first`` and every payload already waiting; hand their chunks over as one block.
+    def _handle_all(self, payloads: list[tuple[bytes, str, str | None]]) -> None:
+        """Decode ``payloads``; hand their chunks over as one block (one by one without ``emit_block``).
 
         Frames of many sensors arrive together (a gateway's burst, sensors in step), and one block
         lets the daemon window them in one numpy pass. Nothing waits for more frames to come.
         """
+        emit_block = self._emit_block
+        if emit_block is None:
+            for payload in payloads:
+                self._handle(payload)
+            return
         chunks: list[SampleChunk] = []
-        for data, origin, sensor_id in [first, *(item for _, item in self._queue.get_ready(_BLOCK_MAX - 1))]:
+        for data, origin, sensor_id in payloads:
             try:
                 chunk = self.intake.chunk_of(data, origin=origin, sensor_id=sensor_id)
             except Exception as exc:  # the intake is total; this guards the worker against the unforeseen

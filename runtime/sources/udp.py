@@ -10,7 +10,9 @@ in the frame, because all sensors share one port. A datagram holds at most 65,50
 from __future__ import annotations
 
 import logging
+import select
 import socket
+from collections.abc import Hashable
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -32,7 +34,11 @@ from runtime.sources.intake import (
 log = logging.getLogger(__name__)
 
 _MAX_DATAGRAM = 65507
-_POLL_S = 0.25
+_POLL_MS = 250
+#: a consumer that takes chunks one by one is served this long before the socket is drained again
+_SERVE_S = 0.005
+#: datagrams taken per drain, in fair-queue capacities: a flood beyond it waits in the kernel
+_DRAIN_CAPACITIES = 4
 
 
 class UdpSensor(StrictModel):
@@ -66,7 +72,8 @@ class UdpSourceConfig(SourceConfigBase):
 
 
 class UdpSource(Source[UdpSourceConfig]):
-    """Receives datagrams on one socket and emits a chunk per valid frame."""
+    """Receives datagrams on one socket and emits a chunk per valid frame, every frame that is waiting
+    after a wake as one block (see :class:`~runtime.sources.fair.FairIntake`, served inline here)."""
 
     type = "udp"
 
@@ -97,7 +104,7 @@ class UdpSource(Source[UdpSourceConfig]):
                 f"cannot bind UDP {self.config.host}:{self.config.port} ({exc}); choose a free port or "
                 "stop the other program listening there"
             ) from exc
-        sock.settimeout(_POLL_S)
+        sock.setblocking(False)  # drained until empty after each wake (see _run)
         self._sock = sock
         log.info("listening for UDP frames on %s:%d", *self.address)
 
@@ -107,20 +114,35 @@ class UdpSource(Source[UdpSourceConfig]):
         intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
                              report=self._report, max_clock_skew_s=self.config.max_clock_skew_s)
         fair = FairIntake(intake, name="source-udp-intake", capacity=self.config.backlog,
-                          on_drop=self._count_drop, emit_block=self._emit_block)
-        fair.start()
+                          on_drop=self._count_drop, emit_block=self._emit_block, threaded=False)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
         try:
             while not self._stopping.is_set():
-                try:
-                    data, addr = sock.recvfrom(_MAX_DATAGRAM)
-                except TimeoutError:
+                # wait only when nothing is left to serve; then take every datagram waiting (a few
+                # queue capacities at most) and serve one block of them, so a flooder's backlog is
+                # dropped at its own expense in the fair queue, not by the kernel, indiscriminately
+                if not fair.waiting and not poller.poll(_POLL_MS):
                     continue
-                except OSError:
-                    if self._stopping.is_set():
-                        break
-                    raise
-                fair.put(frame_key(data, addr[0]), data, origin=f"UDP datagram from {addr[0]}:{addr[1]}")
+                self._drain(sock, fair)
+                fair.serve_ready(budget_s=_SERVE_S)
         finally:
             sock.close()
             fair.stop()
 
+    def _drain(self, sock: socket.socket, fair: FairIntake) -> None:
+        """Queue every datagram waiting on the non-blocking socket (a bounded number of them)."""
+        items: list[tuple[Hashable, tuple[bytes, str, str | None]]] = []
+        recv = sock.recvfrom
+        for _ in range(_DRAIN_CAPACITIES * fair.capacity):
+            try:
+                data, addr = recv(_MAX_DATAGRAM)
+            except BlockingIOError:
+                break
+            except OSError:
+                if self._stopping.is_set():
+                    break
+                raise
+            items.append((frame_key(data, addr[0]), (data, f"UDP datagram from {addr[0]}:{addr[1]}", None)))
+        if items:
+            fair.put_many(items)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from runtime.errors import DataError
+from runtime.signals.normalize import normalize_windows
 from runtime.window_block import WindowBlock
-from runtime.window_group import WindowGroup
+from runtime.window_group import SMALL_BLOCK, WindowGroup
 from runtime.windowing import SensorWindower, Window
 from tests.runtime.tiny_models import make_metadata
 
@@ -164,3 +165,28 @@ def test_sequence_numbers_as_large_as_a_frames_uint64_counter() -> None:
         got += [w.seq for b in blocks for w in b.windows() if w.sensor_id == "s0"]
     assert got == [top - 3, top - 2, top]
     assert grouped[0].stats.gaps == 1 and grouped[1].stats.gaps == 0
+
+
+def test_rows_raw_leaves_the_one_chunk_paths_windows_for_the_batch_to_normalise() -> None:
+    """A group with ``rows_raw`` (the daemon's: its batcher normalises each batch) gives the same
+    windows from the one-chunk path, raw and marked so; normalised they equal a normalising group's,
+    and the block path still normalises in place."""
+    meta = make_metadata(WINDOW, hop=16, rate=RATE)
+    rng = np.random.default_rng(7)
+    plain = _group_of(meta, 16, [RATE] * 5, FakeClock(), normalize=True)[0].group
+    raw = _group_of(meta, 16, [RATE] * 5, FakeClock(), normalize=True)[0].group
+    raw.rows_raw = True
+    kinds = set()
+    for step in range(6):
+        rows = [1] if step % 2 else [0, 1, 2, 3, 4]  # a small block (row by row), then a large one
+        x = [(rng.standard_normal(40) * 5 + 3).astype(np.float32) for _ in rows]
+        want, _ = plain.push_block(rows, x, [step] * len(rows), [None] * len(rows))
+        got, _ = raw.push_block(rows, x, [step] * len(rows), [None] * len(rows))
+        assert [b.sensor_ids for b in got] == [b.sensor_ids for b in want]
+        for g, w in zip(got, want, strict=True):
+            assert w.normalized and g.normalized == (len(rows) >= SMALL_BLOCK)
+            kinds.add(g.normalized)
+            data = g.data if g.normalized else normalize_windows(g.data, meta.normalization)
+            np.testing.assert_allclose(data, w.data, rtol=0, atol=1e-6)
+            assert g.index.tolist() == w.index.tolist() and g.t_wall.tolist() == w.t_wall.tolist()
+    assert kinds == {True, False}, "both paths cut windows"

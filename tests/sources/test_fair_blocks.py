@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import numpy as np
 
@@ -75,3 +76,75 @@ def test_the_udp_source_delivers_blocks_to_a_block_consumer() -> None:
     for i in range(8):
         assert [q for b in blocks for sid, q in zip(b.sensor_ids, b.seqs, strict=True) if sid == f"s{i}"] == [
             0, 1, 2, 3, 4]
+
+
+def test_put_many_drops_the_longest_queues_oldest_and_names_it() -> None:
+    q: FairQueue[str] = FairQueue(capacity=4)
+    victims = q.put_many([("flood", "f0"), ("flood", "f1"), ("flood", "f2"), ("calm", "c0"),
+                          ("flood", "f3"), ("calm", "c1")])
+    assert victims == ["flood", "flood"] and q.dropped == {"flood": 2}
+    assert [item for _, item in q.get_ready(10)] == ["f2", "c0", "f3", "c1"]
+
+
+def test_an_inline_intake_is_served_by_its_caller_in_turn_and_within_its_limit() -> None:
+    blocks: list[ChunkBlock] = []
+    intake = FrameIntake({"s1": RATE, "s2": RATE}, payload_format="binary", emit=lambda c: None,
+                         report=lambda sid, exc: None)
+    fair = FairIntake(intake, name="unused", emit_block=blocks.append, threaded=False)
+    fair.start()  # no worker: nothing is served until the caller asks
+    fair.put_many([(frame_key(_frame(sid, seq), "gw"), (_frame(sid, seq), "gw", None))
+                   for sid in ("s1", "s2") for seq in range(3)])
+    assert fair.waiting == 6 and not blocks
+    assert fair.serve_ready(4) == 4
+    assert blocks[0].sensor_ids == ["s1", "s2", "s1", "s2"] and blocks[0].seqs == [0, 0, 1, 1]
+    fair.stop()  # serves the rest in the caller's thread
+    assert [b.seqs for b in blocks] == [[0, 0, 1, 1], [2, 2]] and fair.waiting == 0
+
+
+def test_an_inline_intake_without_a_block_consumer_stops_serving_at_its_budget() -> None:
+    served: list[int] = []
+
+    def slow(chunk: SampleChunk) -> None:
+        served.append(chunk.seq)
+        time.sleep(0.01)
+
+    intake = FrameIntake({"s1": RATE}, payload_format="binary", emit=slow, report=lambda sid, exc: None)
+    fair = FairIntake(intake, name="unused", threaded=False)
+    for seq in range(10):
+        fair.put(frame_key(_frame("s1", seq), "gw"), _frame("s1", seq), origin="gw")
+    assert fair.serve_ready(budget_s=0.025) == len(served) < 10  # the socket gets its turn again
+    assert served == list(range(len(served)))
+
+
+def test_datagrams_that_wait_while_the_consumer_is_busy_arrive_as_one_block() -> None:
+    """The UDP source drains its socket after each wake: frames that arrived meanwhile make one block,
+    not one hand-over each."""
+    source = UdpSource(UdpSourceConfig.model_validate({
+        "host": "127.0.0.1", "port": 0, "sensors": [{"id": f"s{i}", "sample_rate": RATE} for i in range(8)]}))
+    blocks: list[ChunkBlock] = []
+    busy, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def take(block: ChunkBlock) -> None:
+        blocks.append(block)
+        busy.set()
+        release.wait(10)
+        if sum(b.size for b in blocks) >= 1 + 8 * 4:
+            done.set()
+
+    source.start(lambda c: None, lambda sid, exc: None, take)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(_frame("s0", 0), source.address)
+            assert busy.wait(10)
+            for seq in range(1, 5):
+                for i in range(8):
+                    s.sendto(_frame(f"s{i}", seq), source.address)
+            time.sleep(0.2)  # every datagram is in the socket's buffer before the consumer returns
+            release.set()
+            assert done.wait(10), [b.size for b in blocks]
+    finally:
+        release.set()
+        source.stop()
+    assert [b.size for b in blocks] == [1, 32]
+    second = zip(blocks[1].sensor_ids, blocks[1].seqs, strict=True)
+    assert [q for sid, q in second if sid == "s3"] == [1, 2, 3, 4]
