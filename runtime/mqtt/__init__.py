@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 from runtime.mqtt.config import HomeAssistantConfig, MqttConfig, OutboxConfig, TlsConfig
-from runtime.mqtt.outbox import DropCounts, Message, NewMessage, Outbox
+from runtime.mqtt.outbox import DropCounts, NewMessage, Outbox
+from runtime.mqtt.outbox_recent import Message
 from runtime.mqtt.publisher import Ack, EventReceipt, MqttPublisher, PublisherStats
 from runtime.mqtt.topics import STATUS_OFFLINE, STATUS_ONLINE, STATUS_STOPPED, Topics
 

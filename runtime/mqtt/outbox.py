@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from runtime.errors import ConfigError
 from runtime.mqtt.outbox_file import MovedAside, open_or_replace
+from runtime.mqtt.outbox_recent import Message, RecentRows
 
 if TYPE_CHECKING:
     from runtime.mqtt.config import OutboxConfig
@@ -46,6 +47,9 @@ DropPolicy = Literal["drop_oldest", "drop_newest"]
 _DROPPED_FULL = "outbox.dropped.full"
 _DROPPED_EXPIRED = "outbox.dropped.expired"
 _EXPIRE_CHECK_S = 1.0
+__all__ = ["DropCounts", "DropPolicy", "Message", "NewMessage", "Outbox"]
+
+_RECENT_ROWS = 256  # newest rows kept in memory for the sender (runtime.mqtt.outbox_recent)
 
 
 
@@ -56,18 +60,6 @@ class NewMessage(NamedTuple):
     payload: bytes
     qos: int = 1
     retain: bool = False
-
-
-@dataclass(frozen=True)
-class Message:
-    """One stored message; ``id`` grows with insertion order and is never reused."""
-
-    id: int
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    created: float
 
 
 @dataclass(frozen=True)
@@ -115,6 +107,7 @@ class Outbox:
         self._synchronous = synchronous.upper()
         self._sync_now = self._synchronous
         self._next_expire_check = 0.0
+        self._recent = RecentRows(_RECENT_ROWS, 0)
         self._reload_counters()
         if self._count:
             log.info("outbox %s holds %d unsent messages from an earlier run", self.path, self._count)
@@ -154,26 +147,31 @@ class Outbox:
         """
         now = time.time()
         ids: list[int | None] = []
-        with self._lock, self._transaction(durable):
-            self._expire_if_due(now)
-            for m in messages:
-                ids.append(self._insert(m, now))
-            self._set_meta_locked(meta)
+        stored: list[Message] = []
+        with self._lock:
+            with self._transaction(durable):
+                self._expire_if_due(now)
+                for m in messages:
+                    ids.append(self._insert(m, now, stored))
+                self._set_meta_locked(meta)
+            self._recent.committed(stored)  # only now: the sender may read them from memory
         return ids
 
-    def _insert(self, m: NewMessage, now: float) -> int | None:
+    def _insert(self, m: NewMessage, now: float, stored: list[Message]) -> int | None:
         if self._count >= self.max_messages:
             if self.drop_policy == "drop_newest":
                 self._count_drops(full=1)
                 return None
             self._drop_oldest(self._count - self.max_messages + 1)
+        payload, qos, retain = bytes(m.payload), int(m.qos), bool(m.retain)
         cur = self._db.execute(
             "INSERT INTO messages (topic, payload, qos, retain, created) VALUES (?, ?, ?, ?, ?)",
-            (m.topic, bytes(m.payload), int(m.qos), int(bool(m.retain)), now),
+            (m.topic, payload, qos, int(retain), now),
         )
         self._count += 1
         row = int(cur.lastrowid or 0)
         self._last = max(self._last, row)
+        stored.append(Message(row, m.topic, payload, qos, retain, now))
         return row
 
     def ack(self, message_id: int) -> bool:
@@ -185,11 +183,13 @@ class Outbox:
         ids = [(int(i),) for i in message_ids]
         if not ids:
             return 0
-        with self._lock, self._transaction(durable=False):
-            before = self._db.total_changes
-            self._db.executemany("DELETE FROM messages WHERE id = ?", ids)
-            removed = self._db.total_changes - before
-            self._count -= removed
+        with self._lock:
+            with self._transaction(durable=False):
+                before = self._db.total_changes
+                self._db.executemany("DELETE FROM messages WHERE id = ?", ids)
+                removed = self._db.total_changes - before
+                self._count -= removed
+            self._recent.deleted(i for (i,) in ids)
             return removed
 
     def expire(self) -> int:
@@ -200,9 +200,15 @@ class Outbox:
     # -- reading -----------------------------------------------------------------------------
 
     def pending(self, limit: int = 100, after_id: int = 0) -> list[Message]:
-        """Up to ``limit`` stored messages with ``id > after_id``, oldest first."""
+        """Up to ``limit`` stored messages with ``id > after_id``, oldest first.
+
+        The newest rows come from memory (:mod:`runtime.mqtt.outbox_recent`), older ones from the file.
+        """
         with self._lock:
             self._check_open()
+            recent = self._recent.after(int(after_id), int(limit))
+            if recent is not None:
+                return recent
             rows = self._db.execute(
                 "SELECT id, topic, payload, qos, retain, created FROM messages "
                 "WHERE id > ? ORDER BY id LIMIT ?",
@@ -308,6 +314,7 @@ class Outbox:
         self._committed = self._count
         self._last = self._last_committed = int(
             self._db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
+        self._recent.reset(self._last + 1)  # the file is the truth again
         full, expired = self._meta(_DROPPED_FULL), self._meta(_DROPPED_EXPIRED)
         self._dropped = DropCounts(int(full or 0), int(expired or 0))
 
@@ -328,6 +335,7 @@ class Outbox:
             "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT ?)", (n,)
         )
         self._count -= cur.rowcount
+        self._recent.reset(self._last + 1)  # rows deleted without their ids
         self._count_drops(full=cur.rowcount)
 
     def _expire_if_due(self, now: float) -> None:
@@ -349,6 +357,7 @@ class Outbox:
             return 0
         cur = self._db.execute("DELETE FROM messages WHERE created < ?", (cutoff,))
         self._count -= cur.rowcount
+        self._recent.reset(self._last + 1)  # rows deleted without their ids
         self._count_drops(expired=cur.rowcount)
         return int(cur.rowcount)
 
