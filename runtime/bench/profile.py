@@ -68,8 +68,9 @@ STAGES = (
     ("  of which metrics (histograms, carried every 0.25 s)", "runtime/metrics.py", "flush_batches"),
     ("  of which result payloads (batch or window)", "runtime/results.py", "prediction_batch|prediction"),
     ("  of which outbox writes (events and results, one transaction)", "runtime/mqtt/outbox.py", "put_many"),
-    ("MQTT worker: sending, PUBACKs, outbox deletes", "runtime/mqtt/publisher.py", "_run"),
-    ("paho network thread", "paho/mqtt/client.py", "_thread_main"),
+    ("MQTT worker: sending, PUBACKs, outbox deletes", "runtime/mqtt/publisher_worker.py", "run"),
+    ("  of which paho's network loop (read, PUBACK callbacks)", "runtime/mqtt/link.py", "pump"),
+    ("paho network thread (none since the worker runs paho's loop)", "paho/mqtt/client.py", "_thread_main"),
 )
 
 

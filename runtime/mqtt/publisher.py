@@ -10,7 +10,8 @@ While the outbox cannot be written (disk full), events are held in memory in ord
 when it can be again (:mod:`runtime.mqtt.event_store`); states keep being published meanwhile.
 A connection that stops making progress is dropped and re-opened; after
 ``max_stalled_connections`` in a row, :attr:`MqttPublisher.failure` says so and the daemon exits
-so that systemd restarts it.
+so that systemd restarts it. The worker's loop lives in :mod:`runtime.mqtt.publisher_worker`;
+this module is what the daemon's threads call.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,16 +29,16 @@ from runtime.mqtt.commands import parse_command
 from runtime.mqtt.config import MqttConfig
 from runtime.mqtt.event_store import CommittedHook, EventStore
 from runtime.mqtt.homeassistant import package_version
-from runtime.mqtt.link import Link
 from runtime.mqtt.messages import Payload
 from runtime.mqtt.outbox import NewMessage, Outbox
 from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher_acks import AckHook, AckLedger
 from runtime.mqtt.publisher_states import EventNumbering, StateBoard
+from runtime.mqtt.publisher_worker import Worker
 from runtime.mqtt.receipts import Ack, EventReceipt, PublisherStats, check_durable
 from runtime.mqtt.supervisor import Supervisor
 from runtime.mqtt.throttle import LogThrottle, clip
-from runtime.mqtt.topics import STATUS_STOPPED, Topics
+from runtime.mqtt.topics import Topics
 from runtime.mqtt.waker import Waker
 
 __all__ = ["Ack", "AckHook", "CommandHandler", "EventReceipt", "MqttPublisher", "PublisherStats"]
@@ -46,11 +46,7 @@ __all__ = ["Ack", "AckHook", "CommandHandler", "EventReceipt", "MqttPublisher", 
 log = logging.getLogger(__name__)
 _throttle = LogThrottle(log)
 
-_TICK_S = 1.0  # worker wake-up without news: dead-link detection
-_EXPIRE_EVERY_S = 30.0
-_CATCH_UP_EVERY_S = 1.0
 _JOIN_MARGIN_S = 5.0
-_STALL_CHECK_S = 0.1
 _QOS0_QUEUE = 4096  # predictions/metrics waiting for the worker; beyond it they are dropped
 
 CommandHandler = Callable[[dict[str, Any]], None]
@@ -79,36 +75,28 @@ class MqttPublisher:
         self._thread: threading.Thread | None = None
         self._wake = Waker()
         self._sup = Supervisor(config, self.topics, self._wake, self._on_message, lambda: self.outbox.depth)
-        self._closing = threading.Event()
-        self._close_timeout = 0.0
         self._event_lock = threading.Lock()  # sequence numbers and their outbox rows stay in order
         #: retained states and event numbers per sensor (runtime.mqtt.publisher_states)
         self._states = StateBoard(config, self.topics, self._sw_version)
         self._numbers = EventNumbering(config, self.topics, outbox)
-        self._qos0: deque[tuple[str, bytes]] = deque()
-        self._next_expire = 0.0
-        self._qos0_dropped = 0
         self._store = EventStore(outbox, config.outbox.memory_max_messages, on_committed)
         #: accept times, PUBACKs, row deletion (runtime.mqtt.publisher_acks)
         self._acks = AckLedger(outbox, self._sup, config.max_inflight, lambda: self.on_acked)
         self._dropped_write_error = 0
         #: results without events commit with an fsync only if outbox.results_synchronous is full
         self._results_durable = config.outbox.results_synchronous == "full"
-        self._stalled_total = 0
-        self._step_failures = 0
-        self._next_catch_up = 0.0
-        self._next_stall_check = 0.0
-        #: why the publisher gave up (connections in a row made no progress); the daemon exits on it
-        self.failure: str | None = None
+        #: the worker thread's loop (runtime.mqtt.publisher_worker)
+        self._worker = Worker(config, outbox, self.topics, self._sup, self._wake, self._store, self._acks,
+                              self._states, self._event_lock)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the worker and return at once; the daemon runs even while the broker is down."""
-        if self._closing.is_set():
+        if self._worker.closing.is_set():
             raise RuntimeError("this MqttPublisher was closed; create a new one")
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+            self._thread = threading.Thread(target=self._worker.run, name="mqtt-publisher", daemon=True)
             self._thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
@@ -116,8 +104,8 @@ class MqttPublisher:
 
         Events not acknowledged in time stay in the outbox and are replayed by the next start.
         """
-        self._close_timeout = timeout
-        self._closing.set()
+        self._worker.close_timeout = timeout
+        self._worker.closing.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout + self.config.connect_timeout_s + _JOIN_MARGIN_S)
@@ -257,7 +245,7 @@ class MqttPublisher:
             events_rejected=self._acks.rejected,
             dropped_full=dropped.full,
             dropped_expired=dropped.expired,
-            qos0_dropped=self._qos0_dropped,
+            qos0_dropped=self._worker.qos0_dropped,
             last_error=self._sup.last_error,
             degraded=self._store.degraded,
             events_held=len(self._store.held),
@@ -265,8 +253,13 @@ class MqttPublisher:
             outbox_write_errors=self._store.write_errors,
             dropped_write_error=self._dropped_write_error,
             callback_errors=self._sup.callback_errors + self._store.hook_errors,
-            stalled_connections=self._stalled_total,
+            stalled_connections=self._worker.stalled_total,
         )
+
+    @property
+    def failure(self) -> str | None:
+        """Why the publisher gave up (connections in a row made no progress); the daemon exits on it."""
+        return self._worker.failure
 
     @property
     def alive(self) -> bool:
@@ -281,145 +274,12 @@ class MqttPublisher:
         The worker sends it, not this thread, so that it can note the message's mid before the
         write is reported (see :attr:`Link.qos0`).
         """
-        if self.connected and len(self._qos0) < _QOS0_QUEUE:
-            self._qos0.append((topic, data))
+        if self.connected and len(self._worker.qos0) < _QOS0_QUEUE:
+            self._worker.qos0.append((topic, data))
             self._wake.set()
             return True
-        self._qos0_dropped += 1
+        self._worker.qos0_dropped += 1
         return False
-
-    # -- worker thread ------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._closing.is_set():
-            try:
-                self._step()
-            except Exception as exc:  # keep serving: a failed step must not silence the daemon for good
-                self._step_failures += 1
-                if self._step_failures == 1:  # the traceback once; a failure that repeats every second
-                    log.exception("MQTT worker step failed; dropping the connection and retrying")
-                else:  # (e.g. an outbox page that went bad while running) must not flood the log
-                    _throttle.error("step", "MQTT worker step failed again (%s: %s); %d failures so far",
-                                    type(exc).__name__, clip(str(exc)), self._step_failures)
-                link = self._sup.link
-                if link is not None:
-                    self._sup.retire(link)
-                self._closing.wait(1.0)
-        try:
-            self._shutdown()
-        finally:
-            self._wake.close()
-
-    def _step(self) -> None:
-        self._catch_up()
-        link = self._sup.link
-        if link is None or link.dead(time.monotonic()):
-            if link is not None:
-                self._sup.retire(link)
-                self._acks.drain(link)
-            self._sup.connect_when_due(self._closing)
-            return
-        link.pump(self._wake, self._acks.wait_s(_TICK_S))  # PUBACKs and commands are read here
-        self._wake.clear()
-        self._service(link)
-        now = time.monotonic()
-        if now >= self._next_stall_check:  # not on every wake: a stall is judged in seconds
-            self._next_stall_check = now + _STALL_CHECK_S
-            why = link.stall(now, self.config.ack_timeout_s)
-            if why is not None:
-                self._stalled(link, why)
-
-    def _catch_up(self, force: bool = False) -> None:
-        """Write events held in memory and deletes that failed, once the outbox takes writes again."""
-        now = time.monotonic()
-        if (now < self._next_catch_up and not force) or not (self._store.held or self._acks.unconfirmed):
-            return
-        self._next_catch_up = now + _CATCH_UP_EVERY_S  # a failing disk is retried once a second
-        if self._store.held:
-            with self._event_lock:
-                self._store.flush()
-        if self._acks.unconfirmed:
-            self._acks.delete([])
-
-    def _stalled(self, link: Link, why: str) -> None:
-        """Drop a connection that makes no progress; give up after too many in a row."""
-        self._sup.stalls += 1
-        self._stalled_total += 1
-        n, limit = self._sup.stalls, self.config.max_stalled_connections
-        cfg = self.config
-        log.error("MQTT connection to %s:%d makes no progress (%s); reconnecting (%d of %d in a row "
-                  "before the daemon gives up)", cfg.host, cfg.port, why, n, limit)
-        self._sup.last_error = f"connection stalled: {why}"
-        link.drop(why)
-        if n >= limit and self.failure is None:
-            self.failure = f"{n} MQTT connections in a row made no progress (last: {why})"
-            log.critical("%s; exiting so that the service manager restarts the daemon", self.failure)
-
-    def _service(self, link: Link) -> None:
-        self._acks.drain(link)
-        if not link.ready:
-            return
-        self._states.send(link)
-        link.fill_window(self.outbox)
-        self._send_queued_qos0(link)
-        now = time.monotonic()
-        if now >= self._next_expire:
-            self._next_expire = now + _EXPIRE_EVERY_S
-            try:
-                self.outbox.expire()
-            except (sqlite3.Error, OSError) as exc:  # retried on the next round
-                _throttle.warning("expire", "outbox expiry failed: %s", clip(str(exc)))
-
-    def _send_queued_qos0(self, link: Link) -> None:
-        while self._qos0:
-            topic, data = self._qos0.popleft()
-            info = link.client.publish(topic, data, qos=0)
-            if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                link.qos0[info.mid] += 1
-            else:
-                self._qos0_dropped += 1
-
-    def _shutdown(self) -> None:
-        """Flush for the close timeout, say ``stopped``, disconnect cleanly so no will is sent; delete
-        every acknowledged row, so a restart re-sends none of them."""
-        try:
-            self._shutdown_link()
-        finally:
-            self._acks.delete_due(force=True)
-
-    def _shutdown_link(self) -> None:
-        self._sup.stopping = True
-        self._catch_up(force=True)
-        if self._store.held:
-            log.error("%d events held in memory could not be written to the outbox %s before the stop and "
-                      "are lost", len(self._store.held), self.outbox.path)
-            self._store.lost += len(self._store.held)
-            self._store.held.clear()
-        link = self._sup.link
-        if link is None:
-            return
-        if not link.ready or link.dead(time.monotonic()):
-            self._sup.retire(link)
-            self._acks.drain(link)
-            return
-        # a publisher that gave up has no link worth waiting for: say "stopped" and go
-        deadline = time.monotonic() + (0.0 if self.failure else self._close_timeout)
-        while time.monotonic() < deadline and not link.dead(time.monotonic()):
-            self._service(link)
-            if not self._states.pending and link.done(self.outbox):
-                break
-            link.pump(self._wake, min(0.1, max(0.0, deadline - time.monotonic())))
-            self._wake.clear()
-        info = link.client.publish(self.topics.status, STATUS_STOPPED, qos=1, retain=True)
-        if info.rc == mqtt.MQTT_ERR_SUCCESS:
-            acked_by = max(time.monotonic() + 0.5, deadline)
-            while not info.is_published() and not link.dead(time.monotonic()) and time.monotonic() < acked_by:
-                link.pump(self._wake, 0.05)
-        link.client.disconnect()
-        self._sup.link = None
-        self._acks.drain(link)
-        self._acks.delete_due(force=True)
-        log.info("MQTT publisher stopped; %d events left in the outbox", self.outbox.depth)
 
     # -- incoming messages (paho callbacks, on the worker) -------------------------------------
 
