@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                                "threads_s": cpu.seconds, "load_average": load, "argv": argv}
         if stages is not None:
             doc["stages_ms"] = {"names": ["total", *STAGE_NAMES],
-                                "windows": [[round(1e3 * v, 4) for v in s] for s in stages.samples]}
+                                "windows": [[round(1e3 * v, 4) for v in row] for row in stages.samples]}
         (args.out / "anatomy.json").write_text(json.dumps(doc))
     return 0
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,69 +31,88 @@ from runtime.publish_hooks import WindowRef
 
 #: the metrics' ``observe_batch(size, infer_s, latencies_s)``
 ObserveFn = Callable[[int, float, np.ndarray], None]
+_Acked = tuple[Sequence[WindowRef], float, float, float, float, float]
 STAGES = ("batch wait + inference", "results path", "outbox commit", "worker send", "broker and PUBACK")
 
 
 @dataclass
-class _Row:
-    t_mono: np.ndarray
-    t_done: float
-    t_enqueued: float
-
-
-@dataclass
 class StageRecorder:
-    """Collects, while :attr:`recording`, each acknowledged row's stage durations per window."""
+    """Collects, while :attr:`recording`, each acknowledged row's stage times; the inference thread
+    only keeps references (its CPU is what the benchmark measures), the arithmetic is done in
+    :meth:`table`."""
 
     recording: bool = False
-    #: per window: (total, *stage durations) in seconds
-    samples: list[tuple[float, ...]] = field(default_factory=list)
-    _rows: dict[int, _Row] = field(default_factory=dict)
-    _pending: np.ndarray | None = None
+    #: per acknowledged row: (its windows, t_done - t_mono of its newest, t_enqueued, t_put, t_send, t_ack)
+    acked_rows: list[_Acked] = field(default_factory=list)
+    _rows: dict[int, tuple[Sequence[WindowRef], float, float]] = field(default_factory=dict)
+    _early: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # PUBACK before enqueued
+    _pending: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def observe_batch(self, latencies_s: np.ndarray) -> None:
-        """Inference thread, before the batch's results: ``t_done - t_mono`` of its windows."""
-        self._pending = np.asarray(latencies_s, dtype=np.float64)
 
     def wrap(self, observe: ObserveFn) -> ObserveFn:
         """The metrics' ``observe_batch`` with this recorder listening (same arguments, same effect)."""
         def observed(size: int, infer_s: float, latencies_s: np.ndarray) -> None:
-            self.observe_batch(latencies_s)
+            # t_done - t_mono of the batch's windows: the smallest is the newest window's
+            self._pending = float(np.min(latencies_s)) if size else 0.0
             observe(size, infer_s, latencies_s)
         return observed
 
     def predictions_enqueued(self, rows: Sequence[int | None], windows: Sequence[WindowRef]) -> None:
-        now = time.monotonic()
-        pending = self._pending
-        if pending is None or not pending.size or not windows:
+        if not windows:
             return
-        t_mono = np.fromiter((w[2] for w in windows), dtype=np.float64, count=len(windows))
-        t_done = float(t_mono.max() + pending.min())  # the same t_done for every window of a batch
-        by_row: dict[int, list[int]] = {}
-        for i, row in enumerate(rows):
-            if row is not None:
-                by_row.setdefault(row, []).append(i)
+        now = time.monotonic()
+        first = rows[0]
+        by_row: Mapping[int, Sequence[WindowRef]]
+        if first is not None and rows.count(first) == len(rows):  # one row per batch (predictions: batch)
+            by_row = {first: windows}
+        else:
+            lists: dict[int, list[WindowRef]] = {}
+            for row, window in zip(rows, windows, strict=True):
+                if row is not None:
+                    lists.setdefault(row, []).append(window)
+            by_row = lists
         with self._lock:
-            for row, at in by_row.items():
-                self._rows[row] = _Row(t_mono[at], t_done, now)
+            for row, refs in by_row.items():
+                early = self._early.pop(row, None)
+                if early is None:
+                    self._rows[row] = (refs, self._pending, now)
+                else:  # the worker sent and the broker acknowledged before this hook ran
+                    self._done(refs, self._pending, now, *early)
 
     def acked(self, ack: Ack) -> None:
         now = time.monotonic()
+        if ack.latency_s is None or not ack.topic.endswith(("/prediction", "/predictions")):
+            return  # an event, or a row of an earlier run
+        t_put, t_send = now - ack.latency_s, now - ack.sent_to_ack_s
         with self._lock:
-            row = self._rows.pop(ack.row, None)
-        if row is None or ack.latency_s is None or not self.recording:
-            return
-        t_put = now - ack.latency_s
-        t_send = now - ack.sent_to_ack_s
-        tail = (t_put - row.t_done, row.t_enqueued - t_put, t_send - row.t_enqueued, ack.sent_to_ack_s)
-        self.samples.extend((now - t, row.t_done - t, *tail) for t in row.t_mono.tolist())
+            got = self._rows.pop(ack.row, None)
+            if got is None:
+                self._early[ack.row] = (t_put, t_send, now)
+            else:
+                self._done(*got, t_put, t_send, now)
+
+    def _done(self, windows: Sequence[WindowRef], newest: float, t_enqueued: float, t_put: float,
+              t_send: float, t_ack: float) -> None:
+        if self.recording:
+            self.acked_rows.append((windows, newest, t_enqueued, t_put, t_send, t_ack))
+
+    @property
+    def samples(self) -> list[tuple[float, ...]]:
+        """Per window: (total, *stage durations) in seconds."""
+        out: list[tuple[float, ...]] = []
+        for windows, newest, t_enq, t_put, t_send, t_ack in self.acked_rows:
+            t_mono = [w[2] for w in windows]
+            t_done = max(t_mono) + newest  # the same t_done for every window of a batch
+            tail = (t_put - t_done, t_enq - t_put, t_send - t_enq, t_ack - t_send)
+            out.extend((t_ack - t, t_done - t, *tail) for t in t_mono)
+        return out
 
     def table(self, quantiles: Sequence[float] = (0.5, 0.9, 0.99)) -> str:
         """Markdown: each stage's percentiles over windows, and the same stages for the slowest 1 %."""
-        if not self.samples:
+        samples = self.samples
+        if not samples:
             return "no acknowledged results recorded\n"
-        a = np.array(self.samples) * 1e3
+        a = np.array(samples) * 1e3
         tail = a[a[:, 0] >= np.quantile(a[:, 0], 0.99)]
         head = " | ".join(f"p{round(q * 100)}" for q in quantiles)
         lines = [f"| stage (ms, {len(a)} windows) | {head} | mean | mean of the slowest 1 % |",

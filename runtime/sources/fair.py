@@ -196,6 +196,16 @@ class FairIntake:
                            "dropped the oldest of the busiest sender %r (%d dropped so far)",
                            self._queue.capacity, victim, self.dropped)
 
+    def can_serve_now(self, n: int) -> bool:
+        """True when ``n`` payloads just received may skip the queue (:meth:`serve_now`): nothing is
+        queued before them, a block consumer takes them and they fit one block, so every one of them
+        is served at once and there is nothing to be fair between."""
+        return self._emit_block is not None and not self._queue and n <= _BLOCK_MAX
+
+    def serve_now(self, payloads: list[tuple[bytes, str, str | None]]) -> None:
+        """Decode and emit ``payloads`` as one block without queueing them (see :meth:`can_serve_now`)."""
+        self._handle_all(payloads)
+
     def serve_ready(self, limit: int = _BLOCK_MAX, budget_s: float | None = None) -> int:
         """Decode and emit up to ``limit`` payloads already queued (round robin); never waits.
 

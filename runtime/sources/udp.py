@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import select
 import socket
-from collections.abc import Hashable
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -113,8 +112,10 @@ class UdpSource(Source[UdpSourceConfig]):
         assert sock is not None, "_open() runs before _run()"
         intake = FrameIntake(self.sensors, payload_format=self.config.payload, emit=self._emit,
                              report=self._report, max_clock_skew_s=self.config.max_clock_skew_s)
+        # a consumer of single chunks gets them one by one, served within a time budget per wake
+        blocks = self._emit_block if self._block_fn is not None else None
         fair = FairIntake(intake, name="source-udp-intake", capacity=self.config.backlog,
-                          on_drop=self._count_drop, emit_block=self._emit_block, threaded=False)
+                          on_drop=self._count_drop, emit_block=blocks, threaded=False)
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         try:
@@ -124,25 +125,31 @@ class UdpSource(Source[UdpSourceConfig]):
                 # dropped at its own expense in the fair queue, not by the kernel, indiscriminately
                 if not fair.waiting and not poller.poll(_POLL_MS):
                     continue
-                self._drain(sock, fair)
-                fair.serve_ready(budget_s=_SERVE_S)
+                got = self._drain(sock, _DRAIN_CAPACITIES * fair.capacity)
+                if fair.can_serve_now(len(got)):  # the usual wake: a frame or a few, nothing queued
+                    fair.serve_now([(data, _origin(addr), None) for data, addr in got])
+                    continue
+                fair.put_many([(frame_key(data, addr[0]), (data, _origin(addr), None)) for data, addr in got])
+                fair.serve_ready(budget_s=_SERVE_S)  # round robin over what waits, flooders dropped
         finally:
             sock.close()
             fair.stop()
 
-    def _drain(self, sock: socket.socket, fair: FairIntake) -> None:
-        """Queue every datagram waiting on the non-blocking socket (a bounded number of them)."""
-        items: list[tuple[Hashable, tuple[bytes, str, str | None]]] = []
+    def _drain(self, sock: socket.socket, limit: int) -> list[tuple[bytes, tuple[str, int]]]:
+        """Every datagram waiting on the non-blocking socket (at most ``limit``), with its sender."""
+        got: list[tuple[bytes, tuple[str, int]]] = []
         recv = sock.recvfrom
-        for _ in range(_DRAIN_CAPACITIES * fair.capacity):
+        for _ in range(limit):
             try:
-                data, addr = recv(_MAX_DATAGRAM)
+                got.append(recv(_MAX_DATAGRAM))
             except BlockingIOError:
                 break
             except OSError:
                 if self._stopping.is_set():
                     break
                 raise
-            items.append((frame_key(data, addr[0]), (data, f"UDP datagram from {addr[0]}:{addr[1]}", None)))
-        if items:
-            fair.put_many(items)
+        return got
+
+
+def _origin(addr: tuple[str, int]) -> str:
+    return f"UDP datagram from {addr[0]}:{addr[1]}"

@@ -148,3 +148,17 @@ def test_datagrams_that_wait_while_the_consumer_is_busy_arrive_as_one_block() ->
     assert [b.size for b in blocks] == [1, 32]
     second = zip(blocks[1].sensor_ids, blocks[1].seqs, strict=True)
     assert [q for sid, q in second if sid == "s3"] == [1, 2, 3, 4]
+
+
+def test_received_payloads_skip_the_queue_only_when_none_wait_and_a_block_takes_them_all() -> None:
+    blocks: list[ChunkBlock] = []
+    intake = FrameIntake({"s1": RATE, "s2": RATE}, payload_format="binary", emit=lambda c: None,
+                         report=lambda sid, exc: None)
+    fair = FairIntake(intake, name="unused", emit_block=blocks.append, threaded=False)
+    assert fair.can_serve_now(2) and not fair.can_serve_now(10_000)  # more than one block: queued
+    fair.serve_now([(_frame("s1", 0), "gw", None), (_frame("s2", 0), "gw", None)])
+    assert [b.sensor_ids for b in blocks] == [["s1", "s2"]] and fair.waiting == 0
+    fair.put(frame_key(_frame("s1", 1), "gw"), _frame("s1", 1), origin="gw")
+    assert not fair.can_serve_now(1), "something waits: the newcomers queue behind it, in turn"
+    chunks_only = FairIntake(intake, name="unused", threaded=False)
+    assert not chunks_only.can_serve_now(1), "chunk by chunk is served within a time budget instead"

@@ -1,0 +1,67 @@
+"""The real-time anatomy tools: CPU per thread from the kernel's accounting, and each acknowledged
+result row split into its stages (batch wait + inference, results path, outbox commit, worker send,
+broker and PUBACK) from the daemon's own calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from runtime.bench.anatomy import ThreadCpu
+from runtime.bench.stages import STAGES, StageRecorder
+from runtime.mqtt.receipts import Ack
+
+
+def test_a_thread_that_burns_cpu_is_counted_under_its_name() -> None:
+    cpu = ThreadCpu()
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    worker = threading.Thread(target=burn, name="burner", daemon=True)
+    worker.start()
+    cpu.start()
+    time.sleep(0.3)
+    cpu.stop()
+    stop.set()
+    worker.join()
+    assert cpu.seconds.get("burner", 0.0) > 0.05
+    assert cpu.seconds["burner"] > cpu.seconds.get("MainThread", 0.0)
+    assert "| burner |" in cpu.table(1000)
+
+
+def test_each_window_of_an_acknowledged_row_gets_its_rows_stages() -> None:
+    observed: list[int] = []
+    rec = StageRecorder(recording=True)
+    observe = rec.wrap(lambda size, infer_s, lat: observed.append(size))
+    now = time.monotonic()
+    t_mono = [now - 0.010, now - 0.006]  # the batch's windows arrived 10 and 6 ms ago
+    t_done = now - 0.004
+    observe(2, 0.001, np.array([t_done - t for t in t_mono]))
+    rec.predictions_enqueued([7, 7], [("s1", 0, t_mono[0]), ("s2", 0, t_mono[1])])
+    time.sleep(0.002)
+    rec.acked(Ack(7, "edge/dev/predictions", None, latency_s=0.0015, sent_to_ack_s=0.0005))
+    rec.acked(Ack(8, "edge/dev/s1/event", "e1", latency_s=0.001, sent_to_ack_s=0.0005))  # an event: not timed
+    assert observed == [2]
+    got = np.array(rec.samples)
+    assert got.shape == (2, 1 + len(STAGES))
+    np.testing.assert_allclose(got[:, 0], got[:, 1:].sum(axis=1), atol=1e-9)  # the stages add up
+    np.testing.assert_allclose(got[:, 1], [0.006, 0.002], atol=1e-6)  # batch wait + inference
+    np.testing.assert_allclose(got[:, 5], [0.0005, 0.0005], atol=1e-9)  # broker and PUBACK
+    assert "| outbox commit |" in rec.table()
+
+
+def test_a_puback_seen_before_the_row_was_reported_enqueued_is_still_timed() -> None:
+    rec = StageRecorder(recording=True)
+    observe = rec.wrap(lambda size, infer_s, lat: None)
+    now = time.monotonic()
+    observe(1, 0.001, np.array([0.003]))
+    rec.acked(Ack(3, "edge/dev/predictions", None, latency_s=0.001, sent_to_ack_s=0.0004))
+    assert rec.samples == []
+    rec.predictions_enqueued([3], [("s1", 5, now - 0.004)])
+    (row,) = rec.samples
+    assert abs(row[1] - 0.003) < 1e-6 and row[0] > row[1]
