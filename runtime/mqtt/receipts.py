@@ -6,6 +6,7 @@ threads and their state.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,13 @@ def check_durable(m: NewMessage) -> None:
             f"enqueue takes QoS 1 or 2 messages, got QoS {m.qos} for {m.topic}; send QoS 0 directly"
         )
     try:
-        check_topic_segment(m.topic, "topic", allow_slash=True)
+        _checked_topic(m.topic)
     except ValueError as exc:
         raise DataError(f"{exc}; enqueue needs a concrete topic name") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_topic(topic: str) -> None:
+    """A topic checked once (the result path sends every batch to the same few topics); a bad one
+    raises every time, as exceptions are not cached."""
+    check_topic_segment(topic, "topic", allow_slash=True)
