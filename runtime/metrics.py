@@ -147,6 +147,8 @@ class Metrics:
         self._calls: list[float] = []
         self._latencies: list[np.ndarray] = []
         self._batches_due = 0.0
+        #: novelty scores of batches not yet in their histogram (observe_novelty, flush_novelty)
+        self._novelty: list[np.ndarray] = []
         self._server: Any = None
 
     def sensor(self, sensor_id: str) -> SensorMetrics:
@@ -194,6 +196,21 @@ class Metrics:
             flat = [np.asarray(v, dtype=np.float64).ravel() for v in lats]
             observe_many(self.e2e_latency, np.concatenate(flat))
 
+    def observe_novelty(self, scores: np.ndarray) -> None:
+        """Buffer one batch's novelty scores for the score histogram, carried in by
+        :meth:`flush_novelty` (the result router calls it with its periodic count flush, and
+        :meth:`snapshot` does): one histogram update per batch cost the inference thread more
+        than the score itself, and a scrape a quarter of a second behind shows the same distribution."""
+        with self._batch_lock:
+            self._novelty.append(scores)
+
+    def flush_novelty(self) -> None:
+        """Carry the buffered novelty scores into their histogram (same buckets and sum)."""
+        with self._batch_lock:
+            pending, self._novelty = self._novelty, []
+        if pending:
+            observe_many(self.novelty_score, np.concatenate(pending))
+
     def track_queue_depth(self, read: Callable[[], float]) -> None:
         """Read the queue depth at scrape/snapshot time instead of setting it on every change."""
         self.queue_depth.set_function(read)
@@ -221,6 +238,7 @@ class Metrics:
         """A JSON-ready summary: counters and gauges as numbers (per-sensor ones as dicts with a
         ``total``), histograms as count/sum/mean and bucket-interpolated quantiles."""
         self.flush_batches()
+        self.flush_novelty()
         out: dict[str, Any] = {}
         for family in self.registry.collect():
             name = family.name.removeprefix(NAMESPACE + "_")

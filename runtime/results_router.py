@@ -314,6 +314,9 @@ class ResultRouter:
         for sensor_id, n in pending.items():
             self.metrics.sensor(sensor_id).windows.inc(n)
         self.metrics.flush_batches()
+        t0 = time.thread_time()  # the novelty scores' histogram: part of the novelty path's CPU
+        self.metrics.flush_novelty()
+        self.novelty_cpu_s += time.thread_time() - t0
 
     def _publish_results(self, batch: BatchResult, rows: BatchRows, found: list[_Found]) -> None:
         """The batch's state changes and its results: at QoS 1 the events and the results in one

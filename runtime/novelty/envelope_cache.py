@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runtime.errors import DataError
+from runtime.novelty.scores import rectified_bands
 from runtime.novelty.stats import window_bands
 
 if TYPE_CHECKING:
@@ -118,12 +119,12 @@ class EnvelopeCache:
         self.reused += n - len(compute)
         try:
             if len(compute) == n:  # every row computes (a first batch, or every window configured)
-                out = window_bands(windows, n, width)
+                out = _fresh_bands(windows, None, n, width)
             else:
                 # one gather from the computed rows stacked on the cache: row r of the computed ones
                 # is r, sensor j's cached bands are len(compute) + j
                 m = len(compute)
-                fresh = window_bands(windows[compute], m, width) if m else self._bands[:0]
+                fresh = _fresh_bands(windows, compute, n, width) if m else self._bands[:0]
                 out = np.concatenate([fresh, self._bands])[[r if r >= 0 else m - r - 1 for r in take]]
         except DataError:
             for j in last:  # the plan moved these sensors on to bands that were never computed
@@ -164,3 +165,26 @@ class EnvelopeCache:
             computed += 1
             compute.append(p)
         return take, compute, last
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fresh_bands(windows: np.ndarray, rows: list[int] | None, n: int, width: int) -> np.ndarray:
+    """The envelope bands of the batch's ``rows`` (None: all ``n``), as :func:`window_bands` gives
+    them, with the finiteness check on the bands, not on every sample: NaN or inf in a window
+    reaches every bin of its spectrum, so its bands are not finite either. The rows are gathered
+    and rectified in place (one pass less over them than :func:`envelope_bands` of the gather)."""
+    w = np.asarray(windows)
+    if w.dtype not in _FLOATS or w.ndim < 2 or w.size < 8 * width * n:  # the checked way names it
+        return window_bands(w if rows is None else w[rows], n if rows is None else len(rows), width)
+    w = w.reshape(n, -1)
+    if rows is None:
+        g = np.abs(w, dtype=np.float32)
+    else:
+        g = w[rows] if w.dtype == np.float32 else w[rows].astype(np.float32)
+        np.abs(g, out=g)
+    out = rectified_bands(g, width)
+    if not math.isfinite(float(out.sum())):
+        raise DataError("windows contain NaN or infinite values; check the model input")
+    return out

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runtime.fault_state import ANOMALOUS, UNFAMILIAR, StateChange
-from runtime.metrics import observe_many
 from runtime.novelty.smoothing import FlagArray
 
 if TYPE_CHECKING:
@@ -66,7 +65,7 @@ def score_batch(batch: BatchResult, scorer: NoveltyScorer | None, metrics: Metri
         scores = scorer.score(batch.features, bands=bands)
     else:
         scores = scorer.score(batch.features, batch.inputs if stats.needs_windows else None)
-    observe_many(metrics.novelty_score, scores)  # one bucket update per batch, not per window
+    metrics.observe_novelty(scores)  # buffered: in the histogram with the router's periodic flush
     return scores
 
 
@@ -99,6 +98,8 @@ class NoveltyPlan:
     group: np.ndarray
     row: np.ndarray
     arrays: list[FlagArray]
+    #: every served sensor in the one flag array (group 0): a batch's sensors need no group check
+    uniform: bool = False
 
     def busy(self, sensor: np.ndarray) -> np.ndarray | None:
         """Per window (dense sensor indices ``sensor``): its sensor goes window by window or its flag
@@ -133,7 +134,9 @@ def plan_novelty(pipes: Sequence[SensorPipeline | None], distinct: Sequence[int]
         if g == len(arrays):
             arrays.append(flag.array)
         group[j], row[j] = g, flag.row
-    return NoveltyPlan(group, row, arrays)
+    served = [j for j in distinct if pipes[j] is not None]
+    uniform = len(arrays) == 1 and not group[served].any()
+    return NoveltyPlan(group, row, arrays, uniform)
 
 
 def quiet_rounds(plan: NoveltyPlan, pos: np.ndarray, sensor: np.ndarray, members: Sequence[np.ndarray],
@@ -150,13 +153,14 @@ def quiet_rounds(plan: NoveltyPlan, pos: np.ndarray, sensor: np.ndarray, members
     if len(plan.arrays) != 1:
         return False
     first = members[0]
-    if any(len(m) != len(first) for m in members):
+    n = len(first)
+    if any(len(m) != n for m in members):
         return False
-    grid = np.stack(members) if len(members) > 1 else first[None, :]  # (rounds, sensors) positions
-    who = sensor[grid]
-    if len(members) > 1 and not (who == who[0]).all():
+    grid = np.concatenate(members).reshape(len(members), n) if len(members) > 1 else first[None, :]
+    who = sensor[grid]  # (rounds, sensors): the same sensors in every round, or not this pass
+    if len(members) > 1 and not (who[1:] == who[0]).all():
         return False
-    if plan.group[who[0]].any():  # a sensor without novelty (NONE) or window by window (WINDOWED)
+    if not plan.uniform and plan.group[who[0]].any():  # a sensor without novelty, or window by window
         return False
     return plan.arrays[0].step_quiet(plan.row[who[0]], scores[pos[grid]])
 

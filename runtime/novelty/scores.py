@@ -32,6 +32,8 @@ FEATURE_SCORES: tuple[FeatureScore, ...] = ("mahalanobis", "relative_mahalanobis
 #: scores that also need the model's input windows (``windows=`` of the scorer)
 WINDOW_SCORES: tuple[FeatureScore, ...] = ("sqrt_envelope_mahalanobis",)
 NOVELTY_SCORES: tuple[FeatureScore, ...] = FEATURE_SCORES + WINDOW_SCORES
+#: scores measured on the signed square root of the features (:func:`transform`)
+ROOT_SCORES: tuple[FeatureScore, ...] = ("sqrt_mahalanobis", "sqrt_envelope_mahalanobis")
 #: envelope-spectrum bands of ``sqrt_envelope_mahalanobis``, equally wide from 0 to a quarter of Nyquist
 ENVELOPE_BANDS = 4
 #: what `drsn-edge calibrate` and the end of training fit unless told otherwise: the only score that
@@ -48,7 +50,7 @@ def transform(features: np.ndarray, score: str) -> np.ndarray:
     Signed, so that a network whose pooled features can be negative keeps their order and sign.
     """
     f = np.asarray(features, dtype=np.float64)
-    if score in ("sqrt_mahalanobis", "sqrt_envelope_mahalanobis"):
+    if score in ROOT_SCORES:
         out: np.ndarray = np.sign(f) * np.sqrt(np.abs(f))
         return out
     return f
@@ -73,17 +75,24 @@ def envelope_bands(windows: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.nda
     no removing; the bands split bins 1 .. W/8 into ``n_bands`` runs of equal width (bearing
     defect rates are slow). Defined for W >= 8 * n_bands.
     """
+    w = np.abs(np.asarray(windows, dtype=np.float32))  # a new float32 buffer the FFT may overwrite
+    return rectified_bands(w.reshape(len(w), -1), n_bands)
+
+
+def rectified_bands(w: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.ndarray:
+    """:func:`envelope_bands` of windows already rectified, (N, W) float32, which it may overwrite
+    (the daemon rectifies the rows it gathers in place: one pass over them less)."""
     from scipy.fft import rfft  # scipy is a core dependency; imported here like runtime/signals
 
-    w = np.abs(np.asarray(windows, dtype=np.float32))  # a new float32 buffer the FFT may overwrite
-    w = w.reshape(len(w), -1)
     n = w.shape[1]
     if n < 8 * n_bands:
         raise ValueError(f"windows of {n} samples are too short for {n_bands} envelope bands")
-    low = rfft(w, axis=1, overwrite_x=True)[:, : n // 8 + 1]
-    power = low.real**2 + low.imag**2  # float32, (N, W/8 + 1): small, summed in float64 below
-    starts, widths = _band_edges(power.shape[1], n_bands)
-    sums = np.add.reduceat(power, starts, axis=1, dtype=np.float64)
+    bins = n // 8 + 1
+    # the low bins' real and imaginary parts side by side (float32 pairs): their squares summed in
+    # float64 per band are the bands' power, one call for the squares where re² + im² took four
+    parts = rfft(w, axis=1, overwrite_x=True)[:, :bins].view(np.float32)
+    starts, widths = _band_edges(bins, n_bands)
+    sums = np.add.reduceat(np.square(parts), 2 * starts, axis=1, dtype=np.float64)
     out: np.ndarray = np.log(sums / widths + 1e-12)
     return out
 
@@ -127,6 +136,25 @@ class Mahalanobis:
         self.w = whitening_matrix(chol)
         self.wm = np.asarray(means, dtype=np.float64) @ self.w.T  # (K, F) whitened means
         self.wm_sq = (self.wm * self.wm).sum(axis=1)
+        # [x, 1] @ proj = [Wx, ||W mu_k||² - 2 (Wx).(W mu_k)]: the whitened row and every class's
+        # terms but ||Wx||² in one product (the trailing 1 of the row carries the constant)
+        f = self.w.shape[0]
+        proj = np.zeros((f + 1, f + len(self.wm)))
+        proj[:f, :f] = self.w.T
+        proj[:f, f:] = -2.0 * (self.w.T @ self.wm.T)
+        proj[f, f:] = self.wm_sq
+        self._proj = proj
+
+    def nearest_unclamped(self, x1: np.ndarray) -> np.ndarray:
+        """(N,) squared distance of each row of ``x1`` (N, F + 1), float64 rows ending in a 1, to its
+        nearest mean, as :meth:`squared` computes it (``||Wx||² - 2 (Wx).(W mu_k) + ||W mu_k||²``)
+        in four numpy calls: the daemon's per-batch score. Not clamped at 0: rounding can take a row
+        at a mean a hair below, which the caller sends to the checked way (a NaN root)."""
+        a = x1 @ self._proj
+        f = self.w.shape[0]
+        wf = a[:, :f]
+        out: np.ndarray = a[:, f:].min(axis=1) + _vecdot(wf, wf)
+        return out
 
     def squared(self, features: np.ndarray) -> np.ndarray:
         """(N, K) squared distances of the rows of ``features`` (N, F)."""
@@ -134,3 +162,12 @@ class Mahalanobis:
         d2 = (wf * wf).sum(axis=1)[:, None] - 2.0 * wf @ self.wm.T + self.wm_sq[None, :]
         out: np.ndarray = np.maximum(d2, 0.0)
         return out
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.einsum("...i,...i->...", a, b)
+    return out
+
+
+#: row-wise dot product: numpy's ``vecdot`` (2.0 and later), or the same by einsum
+_vecdot = getattr(np, "vecdot", _rowdot)

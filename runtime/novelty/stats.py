@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from runtime.novelty.scores import (
     DEFAULT_FEATURE_SCORE,
     ENVELOPE_BANDS,
     NOVELTY_SCORES,
+    ROOT_SCORES,
     WINDOW_SCORES,
     FeatureScore,
     Mahalanobis,
@@ -184,6 +186,7 @@ class NoveltyScorer:
 
     def __init__(self, stats: NoveltyStats, source: str = "model") -> None:
         self.stats = stats
+        self._local = threading.local()  # per thread: the reused row buffer of _fast_score
         try:
             chol, self.jitter = cholesky_factor(stats.covariance, f"{source}: the novelty covariance")
             self._classes = Mahalanobis(stats.means, chol)
@@ -211,6 +214,9 @@ class NoveltyScorer:
         (the daemon reuses a sensor's bands across its overlapping windows,
         :mod:`runtime.novelty.envelope_cache`); given, the windows are not read.
         """
+        fast = self._fast_score(features, windows, bands)
+        if fast is not None:
+            return fast
         f = _space(self.stats, features, windows, bands)
         nearest = self._classes.squared(f).min(axis=1)
         if self.stats.score != "relative_mahalanobis" or self._background is None:
@@ -218,6 +224,51 @@ class NoveltyScorer:
             return out
         rel: np.ndarray = nearest - self._background.squared(f)[:, 0]
         return rel
+
+
+    def _fast_score(self, features: np.ndarray, windows: np.ndarray | None,
+                    bands: np.ndarray | None) -> np.ndarray | None:
+        """:meth:`score` in about ten numpy calls (the daemon scores every batch): the features'
+        roots and the bands written into a reused buffer, one product for the distances to every
+        class (:meth:`Mahalanobis.nearest_unclamped`), no per-call validation. Shapes are checked
+        in Python; anything the numbers get wrong makes a NaN or infinite score (NaN and inf reach
+        every product, a negative feature's root is NaN), and a non-finite result sends the call to
+        the checked way, which names the problem or computes the signed root. None: the checked
+        way must run (that, a score with a background, or unusual inputs)."""
+        stats = self.stats
+        if self._background is not None or not isinstance(features, np.ndarray) or features.ndim != 2:
+            return None
+        n, dim = features.shape
+        if dim != stats.feature_dim or features.dtype not in _FLOATS:
+            return None
+        x = self._rows(n)
+        if stats.needs_windows:
+            if bands is None:
+                if windows is None:
+                    return None
+                bands = window_bands(windows, n, stats.envelope_bands)
+            if not isinstance(bands, np.ndarray) or bands.shape != (n, stats.envelope_bands):
+                return None
+            x[:, dim:-1] = bands
+        with np.errstate(invalid="ignore"):
+            if stats.score in ROOT_SCORES:  # transform(): sign(f) sqrt(|f|), as sqrt(f) where f >= 0
+                np.sqrt(features, out=x[:, :dim], dtype=np.float64)
+            else:
+                x[:, :dim] = features
+            out: np.ndarray = np.sqrt(self._classes.nearest_unclamped(x))
+        return out if math.isfinite(float(out.sum())) else None
+
+    def _rows(self, n: int) -> np.ndarray:
+        """This thread's (n, F + bands + 1) float64 buffer of :meth:`_fast_score`, last column 1."""
+        buf: np.ndarray | None = getattr(self._local, "rows", None)
+        if buf is None or len(buf) < n:
+            buf = np.empty((max(n, 64), self.stats.means.shape[1] + 1))
+            buf[:, -1] = 1.0
+            self._local.rows = buf
+        return buf[:n]
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _space(stats: NoveltyStats, features: np.ndarray, windows: np.ndarray | None,
