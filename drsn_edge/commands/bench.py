@@ -119,7 +119,8 @@ def add_daemon_arguments(p: argparse.ArgumentParser) -> None:
         "--outbox-sync",
         choices=["full", "normal"],
         default="full",
-        help="mqtt.outbox.synchronous (default full, the daemon's default)",
+        help="mqtt.outbox.synchronous (default full, the daemon's default), for events; results at QoS 1 "
+        "without events follow mqtt.outbox.results_synchronous (its default, normal)",
     )
     p.add_argument(
         "--pin-cpu",

@@ -214,7 +214,10 @@ def _result(opts: DaemonBenchOptions, command: str, meta: Any, hop: int,
 
     bare_runs = [summarise(phases[f"bare{k}"]) for k in range(1, len(phases) + 1) if f"bare{k}" in phases]
     bare_rate = sum(r["windows_per_s"] for r in bare_runs) / len(bare_runs)
-    work = asdict(opts.work) | {"model": str(opts.work.model), "novelty": opts.novelty}
+    # results at QoS 1 without events commit at the config's default results_synchronous (the events
+    # at outbox_sync): recorded, since results before that setting existed committed like events
+    work = asdict(opts.work) | {"model": str(opts.work.model), "novelty": opts.novelty,
+                                "results_sync": _results_sync_default()}
     result: dict[str, Any] = {
         "command": command,
         "workload": work,
@@ -253,6 +256,12 @@ def _result(opts: DaemonBenchOptions, command: str, meta: Any, hop: int,
             result["targets"]["p99_ack_latency_ms"] = {"target": opts.p99_target_ms, "measured": p99,
                                                        "met": p99 is not None and p99 <= opts.p99_target_ms}
     return result
+
+
+def _results_sync_default() -> str:
+    from runtime.mqtt.config import OutboxConfig
+
+    return str(OutboxConfig.model_fields["results_synchronous"].default)
 
 
 def _environment(broker: str, pinned: int | None, cpus: int) -> dict[str, Any]:

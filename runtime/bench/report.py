@@ -202,8 +202,10 @@ def _results_line(w: dict[str, Any]) -> str:
            else "one message per window")
     if qos == 0:
         return f"every window's result published at QoS 0, {per} (not stored, no PUBACK)"
-    return (f"every window's result published at QoS 1 through the outbox, {per} "
-            f"(synchronous={w['outbox_sync']})")
+    sync = (f"synchronous={w['outbox_sync']}" if "results_sync" not in w else
+            f"outbox synchronous={w['outbox_sync']} for events, results_synchronous={w['results_sync']} "
+            "for results without events")
+    return f"every window's result published at QoS 1 through the outbox, {per} ({sync})"
 
 
 def save(result: dict[str, Any], out: Path, realtime: PhaseResult | None) -> list[Path]:
