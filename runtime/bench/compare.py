@@ -29,6 +29,7 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("novelty cost (windows/s)", "targets.novelty_cost.measured"),
     ("novelty cost (CPU per window)", "novelty_cpu_cost"),
     ("novelty path's own CPU share", "fast_novelty_on.novelty_cpu_share"),
+    ("real-time CPU per window (us)", "realtime.cpu_us_per_window"),
     ("PUBACK p99 (ms)", "realtime.ack_latency_ms.p99"),
     ("classified p99 (ms)", "realtime.classify_latency_ms.p99"),
     ("load average at start", "environment.load_average_start"),
