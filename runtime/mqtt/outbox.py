@@ -8,8 +8,9 @@ nothing, and a restart replays the remaining rows in insertion order.
 Design choices:
 
 * WAL journal with one connection behind a lock: the daemon thread puts while the MQTT thread
-  acks, and a single connection keeps the file's lock for this process. ``locking_mode=EXCLUSIVE``
-  makes a second daemon pointed at the same file fail at start instead of double-publishing.
+  acks. A lock file (``<path>.lock``) makes a second daemon pointed at the same file fail at start
+  instead of double-publishing. Once a sender runs, a second connection checkpoints the WAL
+  from its own thread (:mod:`runtime.mqtt.outbox_checkpoint`), so no commit waits for one.
 * ``AUTOINCREMENT`` ids never repeat, even after the table empties, so "publish everything after
   id N" stays correct for the lifetime of the file.
 * Bounds (count and age) are enforced on write with a counted, persisted drop policy, so an
@@ -35,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from runtime.errors import ConfigError
-from runtime.mqtt.outbox_file import MovedAside, open_or_replace
+from runtime.mqtt.outbox_checkpoint import WalCheckpointer
+from runtime.mqtt.outbox_file import MovedAside, lock_outbox, open_or_replace, unlock_outbox
 from runtime.mqtt.outbox_recent import Message, RecentRows
 
 if TYPE_CHECKING:
@@ -103,7 +105,14 @@ class Outbox:
         #: it fails the write exactly as a full disk does (sqlite3.OperationalError)
         self.fault_injection: Callable[[str], None] | None = None
         self.moved_aside: MovedAside | None
-        self._db, self.moved_aside = open_or_replace(self.path, synchronous)
+        self._lockfile = lock_outbox(self.path)
+        try:
+            self._db, self.moved_aside = open_or_replace(self.path, synchronous)
+        except BaseException:
+            unlock_outbox(self._lockfile)
+            raise
+        #: WAL checkpoints off the commit path, once a sender runs (runtime.mqtt.outbox_checkpoint)
+        self._checkpointer = WalCheckpointer(self.path, self._db, self._lock)
         self._synchronous = synchronous.upper()
         self._sync_now = self._synchronous
         self._next_expire_check = 0.0
@@ -118,15 +127,8 @@ class Outbox:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def put(
-        self,
-        topic: str,
-        payload: bytes,
-        qos: int = 1,
-        retain: bool = False,
-        *,
-        meta: Mapping[str, str] | None = None,
-    ) -> int | None:
+    def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, *,
+            meta: Mapping[str, str] | None = None) -> int | None:
         """Store a message durably and return its id (``None``: refused by ``drop_newest``).
 
         The row and the optional ``meta`` updates are committed in one transaction before this
@@ -134,10 +136,8 @@ class Outbox:
         """
         return self.put_many([NewMessage(topic, payload, qos, retain)], meta=meta)[0]
 
-    def put_many(
-        self, messages: Sequence[NewMessage], *, meta: Mapping[str, str] | None = None,
-        durable: bool = True,
-    ) -> list[int | None]:
+    def put_many(self, messages: Sequence[NewMessage], *, meta: Mapping[str, str] | None = None,
+                 durable: bool = True) -> list[int | None]:
         """Store several messages in one transaction (one fsync), in order; ids as in :meth:`put`.
 
         Batching matters on eMMC storage, where each commit costs milliseconds: a daemon that
@@ -255,8 +255,17 @@ class Outbox:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def start_checkpoints(self) -> None:
+        """Checkpoint the WAL from a thread of its own from now on instead of inside commits (the
+        publisher calls this when it starts: commits on the inference thread then never stall on
+        a checkpoint's copy and syncs)."""
+        with self._lock:
+            self._check_open()
+            self._checkpointer.start()
+
     def close(self) -> None:
         """Checkpoint the WAL into the main file and close. Idempotent."""
+        self._checkpointer.stop()
         with self._lock:
             if self._closed:
                 return
@@ -266,6 +275,7 @@ class Outbox:
             except sqlite3.Error as exc:
                 log.debug("outbox checkpoint at close failed: %s", exc)
             self._db.close()
+            unlock_outbox(self._lockfile)
 
     def __enter__(self) -> Outbox:
         return self

@@ -11,11 +11,14 @@ outbox, so it is refused with a :class:`~runtime.errors.ConfigError` and left un
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from runtime.errors import ConfigError
 
@@ -103,8 +106,41 @@ def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
     return db
 
 
+def lock_outbox(path: Path) -> IO[bytes]:
+    """Hold ``<path>.lock`` exclusively for this process, so that a second daemon pointed at the same
+    outbox fails at start instead of double-publishing; the lock ends with the process (or
+    :func:`unlock_outbox`).
+
+    A lock file rather than SQLite's ``locking_mode=EXCLUSIVE``: the outbox's WAL is checkpointed
+    by a second connection of the same process (:mod:`runtime.mqtt.outbox_checkpoint`), which an
+    exclusive database lock would refuse.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock_path, "ab")  # noqa: SIM115 - held open for the outbox's lifetime
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot open the outbox lock file {lock_path} ({exc}); point mqtt.outbox.path at a writable "
+            "directory"
+        ) from exc
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        f.close()
+        raise ConfigError(
+            f"outbox {path} is in use by another process; give each daemon its own mqtt.outbox.path"
+        ) from exc
+    return f
+
+
+def unlock_outbox(lock: IO[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    lock.close()
+
+
 def _prepare(db: sqlite3.Connection, path: Path, synchronous: str) -> None:
-    db.execute("PRAGMA locking_mode=EXCLUSIVE")
     mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise ConfigError(

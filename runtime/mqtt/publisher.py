@@ -96,6 +96,7 @@ class MqttPublisher:
         if self._worker.closing.is_set():
             raise RuntimeError("this MqttPublisher was closed; create a new one")
         if self._thread is None:
+            self.outbox.start_checkpoints()  # no commit of the daemon's threads waits for a checkpoint
             self._thread = threading.Thread(target=self._worker.run, name="mqtt-publisher", daemon=True)
             self._thread.start()
 
