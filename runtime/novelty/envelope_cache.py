@@ -121,11 +121,10 @@ class EnvelopeCache:
             if len(compute) == n:  # every row computes (a first batch, or every window configured)
                 out = _fresh_bands(windows, None, n, width)
             else:
-                # one gather from the computed rows stacked on the cache: row r of the computed ones
-                # is r, sensor j's cached bands are len(compute) + j
-                m = len(compute)
-                fresh = _fresh_bands(windows, compute, n, width) if m else self._bands[:0]
-                out = np.concatenate([fresh, self._bands])[[r if r >= 0 else m - r - 1 for r in take]]
+                # one gather from the computed rows stacked on the cache upside down: row r of the
+                # computed ones is r, sensor j's cached bands are row -(j + 1), as the plan wrote them
+                fresh = _fresh_bands(windows, compute, n, width) if compute else self._bands[:0]
+                out = np.concatenate([fresh, self._bands[::-1]])[take]
         except DataError:
             for j in last:  # the plan moved these sensors on to bands that were never computed
                 self._index[j] = -1
@@ -179,6 +178,11 @@ def _fresh_bands(windows: np.ndarray, rows: list[int] | None, n: int, width: int
     if w.dtype not in _FLOATS or w.ndim < 2 or w.size < 8 * width * n:  # the checked way names it
         return window_bands(w if rows is None else w[rows], n if rows is None else len(rows), width)
     w = w.reshape(n, -1)
+    if rows is not None and len(rows) > 1:  # evenly spaced rows (every other one, ...): a view
+        step = rows[1] - rows[0]
+        if step > 0 and rows[-1] == rows[0] + step * (len(rows) - 1) and rows == list(
+                range(rows[0], rows[-1] + 1, step)):
+            w, rows = w[rows[0]: rows[-1] + 1: step], None
     if rows is None:
         g = np.abs(w, dtype=np.float32)
     else:

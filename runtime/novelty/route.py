@@ -162,7 +162,8 @@ def quiet_rounds(plan: NoveltyPlan, pos: np.ndarray, sensor: np.ndarray, members
         return False
     if not plan.uniform and plan.group[who[0]].any():  # a sensor without novelty, or window by window
         return False
-    return plan.arrays[0].step_quiet(plan.row[who[0]], scores[pos[grid]])
+    at = grid if len(pos) == len(scores) else pos[grid]  # every window served: pos is 0 .. n-1
+    return plan.arrays[0].step_quiet(plan.row[who[0]], scores[at])
 
 
 def round_novelty(batch: BatchResult, pos: np.ndarray, sensor: np.ndarray,

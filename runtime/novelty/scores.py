@@ -88,12 +88,16 @@ def rectified_bands(w: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.ndarray:
     if n < 8 * n_bands:
         raise ValueError(f"windows of {n} samples are too short for {n_bands} envelope bands")
     bins = n // 8 + 1
-    # the low bins' real and imaginary parts side by side (float32 pairs): their squares summed in
-    # float64 per band are the bands' power, one call for the squares where re² + im² took four
+    # the low bins' real and imaginary parts side by side (float32 pairs): a band's power is the
+    # sum of its pairs' squares, one call where re² + im² and the band sums took five
     parts = rfft(w, axis=1, overwrite_x=True)[:, :bins].view(np.float32)
     starts, widths = _band_edges(bins, n_bands)
-    sums = np.add.reduceat(np.square(parts), 2 * starts, axis=1, dtype=np.float64)
-    out: np.ndarray = np.log(sums / widths + 1e-12)
+    if _vecdot is not _rowdot and (bins - 1) % n_bands == 0:  # equal bands: one dot product per band
+        run = parts[:, 2:].reshape(len(parts), n_bands, -1)
+        sums = _vecdot(run, run)  # float32 sums of 128 squares: within 2e-7 of float64 ones
+    else:
+        sums = np.add.reduceat(np.square(parts), 2 * starts, axis=1, dtype=np.float64)
+    out: np.ndarray = np.log(sums / widths + 1e-12)  # float64 (the int64 widths promote)
     return out
 
 

@@ -129,3 +129,12 @@ def test_the_envelope_cache_computes_the_reference_bands_and_refuses_non_finite_
         fresh.configure(j, 4, 512 / 12000, W / 12000)
     with pytest.raises(DataError, match="windows contain NaN or infinite"):
         fresh.bands(sensor, index, t, bad, 4)
+
+
+def test_bands_of_unequal_width_take_the_general_sums() -> None:
+    # 2000 samples: bins 1 .. 250 in four bands of 62 or 63 (the equal-band shortcut does not apply)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 2000)).astype(np.float32)
+    from runtime.novelty.scores import envelope_bands
+
+    np.testing.assert_allclose(envelope_bands(x), _reference_bands(x), rtol=0, atol=1e-6)
