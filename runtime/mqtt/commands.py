@@ -5,7 +5,8 @@ action does is up to the daemon's handler. Anyone allowed to publish on the topi
 anything, so the parser is total: :func:`decode_command` returns a command or raises
 :class:`~runtime.errors.DataError`, whatever the bytes (deep nesting, huge numbers, NaN, bad
 UTF-8), and :func:`parse_command` turns every refusal into one rate-limited log line. A message
-that escaped as an exception once ended paho's network thread and with it all event delivery.
+that escaped as an exception once ended paho's network thread and with it all event delivery
+(paho's loop now runs on the MQTT worker, where an escape would end the worker's step).
 
 Retained commands are refused: a retained ``reload`` would be replayed by the broker on every
 reconnect.
@@ -84,7 +85,8 @@ def parse_command(
 ) -> dict[str, Any] | None:
     """The command, or None (logged, at most once per kind every 10 s) when it is not to be run.
 
-    Never raises: it runs on paho's network thread, where an exception stops all MQTT traffic.
+    Never raises: it runs inside paho's network loop (on the MQTT worker), where an exception
+    would cut the connection.
     """
     if not payload:
         return None  # an empty message clears a retained command; nothing to do

@@ -32,8 +32,9 @@ PAHO_LOGGER = "runtime.mqtt.paho"
 class AfterCloseFilter(logging.Filter):
     """Demote paho's "Client is not connected" from ERROR to DEBUG.
 
-    paho's network thread may run its loop once more after ``disconnect()`` closed the socket and
-    logs that at ERROR, so every clean stop printed an alarming line. The connection state itself
+    paho's network loop may run once more after ``disconnect()`` closed the socket (with paho's
+    own loop thread; other clients of the daemon still use it) and logs that at ERROR, so every
+    clean stop printed an alarming line. The connection state itself
     is reported by the publisher (``on_disconnect``, ``is_connected``), so nothing is hidden.
     """
 
