@@ -13,6 +13,7 @@ and counted, so the sensors that send at their normal rate lose nothing.
 from __future__ import annotations
 
 import collections
+import heapq
 import logging
 import threading
 import time
@@ -73,27 +74,42 @@ class FairQueue(Generic[T]):
         return victims[0] if victims else None
 
     def put_many(self, items: list[tuple[Hashable, T]]) -> list[Hashable]:
-        """Queue several items under one lock and one wake-up; return the keys that lost an item."""
-        victims: list[Hashable] = []
+        """Queue several items under one lock and one wake-up; return the keys that lost an item.
+
+        Beyond capacity, the oldest items of the longest queue go (the first such key on a tie), as
+        if each item were put alone; the longest queues are found with one heap for the whole call,
+        not a scan of every key per dropped item (a flood fills the queue on every wake).
+        """
         with self._cond:
             queues, turns = self._queues, self._turns
             for key, item in items:
-                if self._size >= self.capacity:
-                    victim = max(queues, key=lambda k: len(queues[k]))
-                    queues[victim].popleft()
-                    self._size -= 1
-                    self.dropped[victim] += 1
-                    victims.append(victim)
-                    if not queues[victim]:
-                        del queues[victim]
-                        turns.remove(victim)
                 q = queues.get(key)
                 if q is None:
                     q = queues[key] = collections.deque()
                     turns.append(key)
                 q.append(item)
-                self._size += 1
+            self._size += len(items)
+            victims = self._drop(self._size - self.capacity) if self._size > self.capacity else []
             self._cond.notify()
+        return victims
+
+    def _drop(self, n: int) -> list[Hashable]:
+        """Drop ``n`` items, each the oldest of the then longest queue. Lock held."""
+        queues, victims = self._queues, []
+        heap = [(-len(q), i, key) for i, (key, q) in enumerate(queues.items())]  # i: ties by key order
+        heapq.heapify(heap)
+        for _ in range(n):
+            negative, i, victim = heapq.heappop(heap)
+            q = queues[victim]
+            q.popleft()
+            victims.append(victim)
+            self.dropped[victim] += 1
+            if q:
+                heapq.heappush(heap, (negative + 1, i, victim))
+            else:
+                del queues[victim]
+                self._turns.remove(victim)
+        self._size -= n
         return victims
 
     def get(self, timeout: float | None = None) -> tuple[Hashable, T] | None:

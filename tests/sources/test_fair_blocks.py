@@ -162,3 +162,36 @@ def test_received_payloads_skip_the_queue_only_when_none_wait_and_a_block_takes_
     assert not fair.can_serve_now(1), "something waits: the newcomers queue behind it, in turn"
     chunks_only = FairIntake(intake, name="unused", threaded=False)
     assert not chunks_only.can_serve_now(1), "chunk by chunk is served within a time budget instead"
+
+
+def test_put_many_drops_exactly_what_putting_one_at_a_time_would() -> None:
+    """The heap over the longest queues gives the old rule's result: each item beyond capacity costs
+    the then longest queue its oldest (the first such key on a tie)."""
+    rng = np.random.default_rng(3)
+    q: FairQueue[int] = FairQueue(capacity=12)
+    ref: dict[str, list[int]] = {}  # the rule, item by item
+    dropped: list[str] = []
+    n = 0
+    for _ in range(60):
+        items = [(f"k{int(rng.integers(0, 4)) if rng.random() < 0.6 else 0}", n + j)
+                 for j in range(int(rng.integers(1, 9)))]
+        n += len(items)
+        for key, item in items:
+            ref.setdefault(key, []).append(item)
+            if sum(map(len, ref.values())) > q.capacity:
+                victim = max(ref, key=lambda k: len(ref[k]))
+                ref[victim].pop(0)
+                dropped.append(victim)
+                if not ref[victim]:
+                    del ref[victim]
+        got = q.put_many(list(items))
+        assert sorted(got) == sorted(dropped[len(dropped) - len(got):])
+        if rng.random() < 0.3:  # serve a few in turn, as the source does between drains
+            for key, item in q.get_ready(int(rng.integers(1, 5))):
+                assert ref[str(key)].pop(0) == item
+                if not ref[str(key)]:
+                    del ref[str(key)]
+    rest: dict[str, list[int]] = {}
+    for key, item in q.get_ready(1000):
+        rest.setdefault(str(key), []).append(item)
+    assert rest == ref and len(q) == 0
