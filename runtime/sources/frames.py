@@ -191,7 +191,7 @@ def _to_float32(raw: np.ndarray, dt: np.dtype[Any], scale: float) -> np.ndarray:
         samples: np.ndarray = raw.astype(np.float32) * np.float32(scale)
     else:
         samples = raw.astype(np.float32)
-    if not np.all(np.isfinite(samples)):
+    if not np.isfinite(samples).all():  # the method: np.all's Python wrapper costs twice the check
         bad = int(np.count_nonzero(~np.isfinite(samples)))
         raise PayloadError(f"frame has {bad} NaN/inf samples of {samples.size}; the sender must send "
                            "finite values (drop or repair the chunk at the source)")
