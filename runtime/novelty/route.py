@@ -153,17 +153,26 @@ def quiet_rounds(plan: NoveltyPlan, pos: np.ndarray, sensor: np.ndarray, members
     if len(plan.arrays) != 1:
         return False
     first = members[0]
-    n = len(first)
-    if any(len(m) != n for m in members):
+    n, m = len(first), len(members)
+    if any(len(r) != n for r in members):
         return False
-    grid = np.concatenate(members).reshape(len(members), n) if len(members) > 1 else first[None, :]
-    who = sensor[grid]  # (rounds, sensors): the same sensors in every round, or not this pass
-    if len(members) > 1 and not (who[1:] == who[0]).all():
+    who: np.ndarray | None = None
+    if len(pos) == len(scores):  # every window served: pos is 0 .. n m - 1, scores need no gather
+        if m == 1:
+            who, windows = sensor, scores[None, :]
+        else:
+            blocks = sensor.reshape(n, m)
+            if (blocks[:, 1:] == blocks[:, :1]).all():  # each sensor's windows side by side
+                who, windows = blocks[:, 0], scores.reshape(n, m).T
+    if who is None:
+        grid = np.concatenate(members).reshape(m, n) if m > 1 else first[None, :]
+        on = sensor[grid]  # (rounds, sensors): the same sensors in every round, or not this pass
+        if m > 1 and not (on[1:] == on[0]).all():
+            return False
+        who, windows = on[0], scores[pos[grid]]
+    if not plan.uniform and plan.group[who].any():  # a sensor without novelty, or window by window
         return False
-    if not plan.uniform and plan.group[who[0]].any():  # a sensor without novelty, or window by window
-        return False
-    at = grid if len(pos) == len(scores) else pos[grid]  # every window served: pos is 0 .. n-1
-    return plan.arrays[0].step_quiet(plan.row[who[0]], scores[at])
+    return plan.arrays[0].step_quiet(plan.row[who], windows)
 
 
 def round_novelty(batch: BatchResult, pos: np.ndarray, sensor: np.ndarray,

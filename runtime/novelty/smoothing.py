@@ -51,27 +51,26 @@ class FlagArray(RowArrays):
     _COLUMNS = ("ring", "pos", "count", "pending", "flagged", "smoothed", "calm")
 
     def _alloc(self, n: int) -> None:
-        self.ring = np.zeros((n, self.spec.history), dtype=np.float64)  # the last scores (zeros unused)
-        self.pos = np.zeros(n, dtype=np.int64)
+        # the last scores, oldest first (a shift register: a new score goes in at the end; zeros
+        # until the history is full, so the mean divides by ``count``)
+        self.ring = np.zeros((n, self.spec.history), dtype=np.float64)
+        self.pos = np.zeros(n, dtype=np.int64)  # unused since the ring shifts; RowArrays sizes by it
         self.count = np.zeros(n, dtype=np.int64)
         self.pending = np.zeros(n, dtype=np.int64)
         self.flagged = np.zeros(n, dtype=bool)
         self.smoothed = np.full(n, np.nan, dtype=np.float64)
         # a full history, nothing pending, no flag: set by step_quiet, cleared by step
         self.calm = np.zeros(n, dtype=bool)
-        self._at = np.arange(n)  # step_quiet's row numbers, and each ring slot's next
-        self._next = (np.arange(self.spec.history) + 1) % self.spec.history
 
     def step(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Add one score to each of ``rows`` (distinct); return whether each is flagged after it."""
         spec = self.spec
         self.calm[rows] = False  # a flag or what is pending may move: step_quiet looks again
-        pos = self.pos[rows]
-        self.ring[rows, pos] = scores
-        self.pos[rows] = (pos + 1) % spec.history
+        ring = np.concatenate([self.ring[rows][:, 1:], scores[:, None]], axis=1)
+        self.ring[rows] = ring
         count = np.minimum(self.count[rows] + 1, spec.history)
         self.count[rows] = count
-        smoothed = self.ring[rows].sum(axis=1) / count
+        smoothed = ring.sum(axis=1) / count
         self.smoothed[rows] = smoothed
         flagged = self.flagged[rows]
         full = count >= spec.history  # until the history is full the flag holds and nothing is pending
@@ -92,33 +91,27 @@ class FlagArray(RowArrays):
 
         True: no row was flagged, no smoothed mean reached ``enter`` after any of the windows, and
         the arrays now hold what m calls of :meth:`step` would have left (the same means, summed the
-        same way). False: something would move (or m exceeds the history), and nothing was changed:
-        step window by window. Why: a batch holds two or more windows per sensor, and the rounds of
-        :meth:`step` cost a few dozen numpy calls each where a flag almost never moves. Rows that are
-        ``calm`` (a full history, nothing pending, no flag: what a pass leaves) need their scores,
-        slots and means only: about a dozen calls for the batch.
+        same way: each window's history is a contiguous run of the rows' ring followed by the new
+        scores). False: something would move, and nothing was changed: step window by window.
+        Why: a batch holds two or more windows per sensor, and the rounds of :meth:`step` cost a
+        few dozen numpy calls each where a flag almost never moves. Rows that are ``calm`` (a full
+        history, nothing pending, no flag: what a pass leaves) need their ring and means only:
+        about ten calls for the batch.
         """
         spec = self.spec
         h, m = spec.history, scores.shape[0]
-        if m > h:
-            return False
         calm = bool(self.calm[rows].all())
         if not calm and self.flagged[rows].any():
             return False
-        ring, slot = self.ring[rows], self.pos[rows]
+        run = np.concatenate([self.ring[rows], scores.T], axis=1)  # (n, h + m): ring, then the windows
         count = None if calm else self.count[rows]
-        at = self._at[: len(rows)]
         smoothed = self.smoothed[:0]
-        for r in range(m):
-            if r:
-                slot = self._next[slot]
-            ring[at, slot] = scores[r]
-            # a calm row's count is h: the same division as step's by the int64 count
-            smoothed = ring.sum(axis=1) / (h if count is None else np.minimum(count + (r + 1), h))
+        for r in range(1, m + 1):
+            # the history after the r-th window; a calm row's count is h (step divides by the same)
+            smoothed = run[:, r: r + h].sum(axis=1) / (h if count is None else np.minimum(count + r, h))
             if not smoothed.max() < spec.enter:  # a flag may start to rise (or NaN): the rounds decide
                 return False
-        self.ring[rows] = ring
-        self.pos[rows] = self._next[slot]
+        self.ring[rows] = run[:, m:]
         self.smoothed[rows] = smoothed
         if count is not None:
             count = np.minimum(count + m, h)

@@ -79,7 +79,7 @@ def test_several_windows_in_one_quiet_pass_leave_what_the_steps_leave(spec: Smoo
     rows = np.arange(sensors)
     taken = refused = flips = calm_taken = 0
     for b in range(batches):
-        m = int(rng.integers(1, spec.history + 2))  # sometimes more windows than the history
+        m = int(rng.integers(1, spec.history + 3))  # sometimes more windows than the history
         scores = level[:, b] + rng.normal(0, 1.0, size=(m, sensors))
         before = _state(quiet)
         calm = bool(quiet.calm[rows].all())  # the short way: full histories, nothing pending

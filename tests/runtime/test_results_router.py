@@ -153,11 +153,13 @@ def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_w
         assert mine.confidence == pytest.approx(theirs.confidence, abs=1e-9)
 
 
-@pytest.mark.parametrize("even", [False, True])
-def test_novelty_flags_and_the_one_pass_give_the_per_window_events(even: bool) -> None:
+@pytest.mark.parametrize("layout", ["shuffled", "rounds", "blocks"])
+def test_novelty_flags_and_the_one_pass_give_the_per_window_events(layout: str) -> None:
     # sensors flagged before a batch go round by round, the others take the one pass; familiar and
-    # unfamiliar stretches of features, one to three windows per sensor and batch (even: as many for
-    # every sensor, in sensor order, the shape whose novelty flags step in one pass while none moves)
+    # unfamiliar stretches of features, one to three windows per sensor and batch (rounds, blocks: as
+    # many for every sensor, in sensor order or each sensor's side by side, the shapes whose novelty
+    # flags step in one pass while none moves)
+    even = layout != "shuffled"
     from runtime.novelty.route import window_novelty
     from runtime.novelty.sensor import NoveltyConfig, SensorNovelty
     from runtime.novelty.stats import NoveltyScorer, fit_novelty
@@ -187,8 +189,11 @@ def test_novelty_flags_and_the_one_pass_give_the_per_window_events(even: bool) -
     expected: list[tuple[str, int, str, float]] = []
     t = 50.0
     for b in range(250):
-        if even:
+        if layout == "rounds":
             order = [sid for _ in range(int(rng.integers(1, 4))) for sid in sensors]
+        elif layout == "blocks":
+            k = int(rng.integers(1, 4))
+            order = [sid for sid in sensors for _ in range(k)]
         else:
             order = [sid for sid in sensors for _ in range(int(rng.integers(1, 4)))]
             rng.shuffle(order)
