@@ -4,7 +4,9 @@ predictions on the publisher.
 Runs on each model's inference thread (:meth:`ResultRouter.on_batch`) and on the supervisor
 (no-data changes, reloads). Kept apart from :mod:`runtime.daemon`, which owns the lifecycle
 (start, supervise, reload, stop), so the per-batch path can be read, measured and changed on
-its own; the payloads themselves are built in :mod:`runtime.results`.
+its own. This module steps the fault states and novelty flags of a batch; the arrays they live in
+are kept by :mod:`runtime.results_arrays`, what leaves goes through :mod:`runtime.results_output`,
+and the payloads themselves are built in :mod:`runtime.results`.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from runtime.config import DaemonConfig
 from runtime.diagnostics.monitor import EnvelopeMonitor
 from runtime.fault_state import StateChange
 from runtime.metrics import Metrics
-from runtime.mqtt.outbox import NewMessage
-from runtime.mqtt.payload import encode_payload
 from runtime.mqtt.publisher import Ack, MqttPublisher
 from runtime.novelty.envelope_cache import EnvelopeCache
 from runtime.novelty.route import (
@@ -34,12 +34,12 @@ from runtime.novelty.route import (
     window_novelty,
 )
 from runtime.novelty.sensor import SensorNovelty
-from runtime.novelty.smoothing import FlagArray, SmoothingSpec
 from runtime.pipeline import SensorPipeline
-from runtime.publish_hooks import PublishHook, WindowRef
-from runtime.results import ResultPayloads
+from runtime.publish_hooks import PublishHook
+from runtime.results_arrays import SharedArrays
+from runtime.results_output import ResultOutput, batch_sensor_ids, batch_times
 from runtime.results_table import BatchRows, SensorTable
-from runtime.state_array import StateArray, StepOutcome
+from runtime.state_array import StepOutcome
 
 #: how often the inference thread carries its window counts into Prometheus (flush_counts)
 _COUNT_EVERY_S = 0.25
@@ -57,17 +57,11 @@ class ResultRouter:
         self.metrics = metrics
         self.sensors = sensors
         self.state_lock = state_lock
-        self.publisher = publisher
-        self.hooks = hooks
-        self.payloads = ResultPayloads(config.mqtt.device_id)
-        mode = config.mqtt.predictions if config.mqtt.publish_predictions else None
-        self.per_window = mode in ("window", "both")
-        self.per_batch = mode in ("batch", "both")
-        #: envelope diagnostics (runtime.diagnostics.monitor), set by the daemon when a sensor has them
-        self.diagnostics: EnvelopeMonitor | None = None
-        #: the fault-state arrays shared by the sensors of one model and config (a reload builds new
-        #: trackers: SensorTable.visit notices, and they move into their array on first sight)
-        self._arrays: dict[tuple[int, str, int], tuple[Any, StateArray]] = {}
+        #: events, states and results on the publisher, and the publisher's reports back
+        self.output = ResultOutput(config, metrics, publisher, hooks)
+        #: the fault-state and flag arrays shared by the sensors of one model and config (a reload
+        #: builds new trackers: SensorTable.visit notices, and they move into their array on first sight)
+        self.arrays = SharedArrays()
         self._table = SensorTable()
         #: each sensor's last envelope bands, by the table's dense index (runtime.novelty.envelope_cache)
         self.envelopes = EnvelopeCache()
@@ -77,12 +71,16 @@ class ResultRouter:
         #: (several models' threads add to it unlocked; a lost update only makes it read low)
         self.novelty_cpu_s = 0.0
         self._plan_changes = -1
-        #: group number (SensorTable.group) -> its StateArray, and StateArray id -> group number
-        self._group_arrays: dict[int, StateArray] = {}
-        self._groups: dict[int, int] = {}
-        self._next_group = 0  # group numbers are never reused (forgotten groups leave gaps)
-        self._flags: dict[tuple[int, SmoothingSpec], tuple[Any, FlagArray]] = {}
         self._counts_due = 0.0
+
+    @property
+    def diagnostics(self) -> EnvelopeMonitor | None:
+        """Envelope diagnostics (runtime.diagnostics.monitor), set by the daemon when a sensor has them."""
+        return self.output.diagnostics
+
+    @diagnostics.setter
+    def diagnostics(self, monitor: EnvelopeMonitor | None) -> None:
+        self.output.diagnostics = monitor
 
     # -- inference thread -----------------------------------------------------------------------
 
@@ -96,11 +94,11 @@ class ResultRouter:
         the shared arrays come from :class:`~runtime.results_table.SensorTable` as arrays; events
         and QoS 1 results leave in one outbox transaction.
         """
-        t_wall, t_mono = _times(batch)
+        t_wall, t_mono = batch_times(batch)
         self.metrics.observe_batch(batch.size, batch.infer_s, batch.t_done - t_mono)
         table = self._table
         with self.state_lock:
-            idx = table.lookup(_sensor_ids(batch))
+            idx = table.lookup(batch_sensor_ids(batch))
             rows = table.rows_of(idx, self.sensors, batch.t_done, lambda j: self._refresh(j, batch.t_done))
             table.count(rows.sensor)
             scores = self._scores(batch, rows, idx)  # None: no novelty for this batch
@@ -112,10 +110,11 @@ class ResultRouter:
             self.flush_counts()
         if found:
             found.sort(key=lambda c: (c[0], c[1]))  # window order, each class change before its novelty
-        if (self.per_window or self.per_batch) and rows.rounds:
-            self._publish_results(batch, rows, found)
-        elif found:
-            self.publish_changes([(sp, ch) for _, _, sp, ch in found])
+        changes = [(sp, ch) for _, _, sp, ch in found]
+        if self.output.results and rows.rounds:
+            self.output.publish_results(batch, rows, changes, table.pipes)
+        elif changes:
+            self.output.publish_changes(changes)
 
     def _refresh(self, j: int, t_done: float) -> None:
         """Sensor ``j`` is new, was rebuilt (reload) or is no longer served: move its tracker into
@@ -127,49 +126,16 @@ class ResultRouter:
             self.envelopes.record(j, None)
             table.record(j, None, 0)
             return
-        array = self._attach(sp)  # before the envelope record: a reload's attach forgets old records
+        group, forgot = self.arrays.attach(sp, self.sensors)  # before the envelope record below
+        if forgot:  # a reload: the old pipelines go too (recorded afresh at their next window)
+            self._forget_replaced()
         self.envelopes.record(j, sp)
-        group = self._groups.get(id(array))
-        if group is None:
-            group = self._groups[id(array)] = self._next_group
-            self._next_group += 1
-        self._group_arrays[group] = array
         table.record(j, sp, group)
         sp.last_window = t_done
 
-    def _attach(self, sp: SensorPipeline) -> StateArray:
-        """Move a sensor's tracker into the array of its model and config (once per tracker)."""
-        tracker = sp.tracker
-        key = (id(sp.model), *tracker.array_key)
-        found = self._arrays.get(key)
-        if found is None or found[0] is not sp.model:
-            self._forget_unused()  # a new model (a reload): let the one it replaced go
-            found = (sp.model, tracker.new_array(capacity=len(self.sensors)))
-            self._arrays[key] = found
-        if tracker.array is not found[1]:
-            tracker.move_to(found[1])
-        flag = sp.novelty.flag if sp.novelty is not None else None
-        if flag is not None:  # the novelty flags of a model's sensors step together too
-            fkey = (id(sp.model), flag.spec)
-            flags = self._flags.get(fkey)
-            if flags is None or flags[0] is not sp.model:
-                flags = self._flags[fkey] = (sp.model, FlagArray(flag.spec, len(self.sensors)))
-            if flag.array is not flags[1]:
-                flag.move_to(flags[1])
-        return found[1]
-
-    def _forget_unused(self) -> None:
-        """Drop the arrays of models no served sensor uses (a reload replaced them), and the table's
-        record of sensors whose pipeline changed or left: held here, they would keep the old model
-        (its backend, scorer and metadata) and its arrays alive for the daemon's lifetime. A sensor
-        forgotten in the table is recorded afresh when its next window arrives."""
-        live = {id(sp.model) for sp in self.sensors.values()}
-        for key in [k for k, (model, _) in self._arrays.items() if id(model) not in live]:
-            group = self._groups.pop(id(self._arrays.pop(key)[1]), None)
-            if group is not None:
-                del self._group_arrays[group]
-        for fkey in [k for k, (model, _) in self._flags.items() if id(model) not in live]:
-            del self._flags[fkey]
+    def _forget_replaced(self) -> None:
+        """Forget the table's record of sensors whose pipeline changed or left: held here, they
+        would keep the model a reload replaced (its backend, scorer and metadata) alive."""
         table = self._table
         for j, sp in enumerate(table.pipes):
             if sp is not None and self.sensors.get(table.ids[j]) is not sp:
@@ -196,7 +162,8 @@ class ResultRouter:
         if probs.ndim != 2 or not np.isfinite(probs).all():
             return False
         k, group = probs.shape[1], self._table.group
-        return all(self._group_arrays[g].k == k for g in set(group[rows.distinct].tolist()))
+        arrays = self.arrays.by_group
+        return all(arrays[g].k == k for g in set(group[rows.distinct].tolist()))
 
     def _step_rounds(self, batch: BatchResult, rows: BatchRows, t_wall: np.ndarray, t_mono: np.ndarray,
                      scores: np.ndarray | None) -> list[_Found]:
@@ -231,8 +198,8 @@ class ResultRouter:
             rank = np.empty(len(pos), dtype=np.int64)
             for r, m in enumerate(rows.members):
                 rank[m] = r
-            left = self._group_arrays[int(groups[0])].advance_quiet(state_rows, probs_at, rank, rows.members,
-                                                                     busy)
+            left = self.arrays.by_group[int(groups[0])].advance_quiet(state_rows, probs_at, rank,
+                                                                       rows.members, busy)
         for members in rows.members:
             todo = members if left is None else members[left[members]]
             parts = ((groups[0], todo),) if single else [
@@ -240,7 +207,7 @@ class ResultRouter:
             for g, sel in parts:
                 if not len(sel):
                     continue
-                outcome = self._group_arrays[int(g)].step(state_rows[sel], probs_at[sel], now[sel])
+                outcome = self.arrays.by_group[int(g)].step(state_rows[sel], probs_at[sel], now[sel])
                 if outcome.resumed.size or outcome.fired.size:
                     self._fired(outcome, sel, rows, wall, found)
             if plan is not None and scores is not None:
@@ -283,7 +250,7 @@ class ResultRouter:
         """Window by window (a batch with non-finite or mis-shaped probabilities: raises DataError)."""
         found: list[_Found] = []
         pipes = self._table.pipes
-        t_wall, t_mono = _times(batch)
+        t_wall, t_mono = batch_times(batch)
         for i, j in zip(rows.pos.tolist(), rows.sensor.tolist(), strict=True):
             sp = pipes[j]
             assert sp is not None
@@ -318,134 +285,20 @@ class ResultRouter:
         self.metrics.flush_novelty()
         self.novelty_cpu_s += time.thread_time() - t0
 
-    def _publish_results(self, batch: BatchResult, rows: BatchRows, found: list[_Found]) -> None:
-        """The batch's state changes and its results: at QoS 1 the events and the results in one
-        outbox transaction (:meth:`MqttPublisher.publish_batch`), then the changed sensors' states."""
-        pub = self.publisher()
-        if pub is None:
-            return
-        changes = [(sp, ch) for _, _, sp, ch in found]
-        events = self._events(changes)
-        t_wall, t_mono = _times(batch)
-        refs = self._refs(batch, rows, t_mono)
-        per_window = self._window_predictions(batch, rows, refs, t_wall) if self.per_window else []
-        whole = self._batch_payload(batch, rows, refs, t_wall) if self.per_batch else None
-        if self.config.prediction_qos == 0:
-            if events:
-                pub.publish_events(events)
-            for (sensor, _, _), payload in zip(refs, per_window, strict=False):
-                pub.publish_prediction(sensor, payload)
-            if whole is not None:
-                pub.publish_prediction_batch(whole)
-        else:
-            topic = pub.topics.prediction
-            messages = [NewMessage(topic(ref[0]), encode_payload(payload, "prediction"), 1, False)
-                        for ref, payload in zip(refs, per_window, strict=False)]
-            if whole is not None:
-                messages.append(NewMessage(pub.topics.predictions, encode_payload(whole, "prediction batch"),
-                                           1, False))
-            _, stored = pub.publish_batch(events, messages)
-            if self.per_window:
-                self._enqueued(stored[: len(refs)], refs)
-            if whole is not None:
-                self._enqueued(stored[-1:] * len(refs), refs)
-        for sp, _ in changes:
-            self.publish_state(sp)
-
-    def _enqueued(self, stored: list[int | None], refs: list[WindowRef]) -> None:
-        for hook in self.hooks:
-            hook.predictions_enqueued(stored, refs)
-
-    @staticmethod
-    def _refs(batch: BatchResult, rows: BatchRows, t_mono: np.ndarray) -> list[WindowRef]:
-        """(sensor, window index, t_mono) of every served window, in batch order."""
-        ids, index = _sensor_ids(batch), _indices(batch)
-        at = rows.pos.tolist()
-        return [(ids[i], index[i], t) for i, t in zip(at, t_mono[rows.pos].tolist(), strict=True)]
-
-    def _window_predictions(self, batch: BatchResult, rows: BatchRows, refs: list[WindowRef],
-                            t_wall: np.ndarray) -> list[Any]:
-        """One payload per served window (``mqtt.predictions: window``); rounded with one numpy call."""
-        rounded = np.round(batch.probs, 6).tolist()
-        build = self.payloads.prediction
-        pipes = self._table.pipes
-        out: list[Any] = []
-        for i, j, (sensor, index, _), ts in zip(rows.pos.tolist(), rows.sensor.tolist(), refs,
-                                                t_wall[rows.pos].tolist(), strict=True):
-            sp = pipes[j]
-            assert sp is not None
-            out.append(build(sensor, index, ts, sp.model.metadata.classes, rounded[i]))
-        return out
-
-    def _batch_payload(self, batch: BatchResult, rows: BatchRows, refs: list[WindowRef],
-                       t_wall: np.ndarray) -> Any:
-        """One message for the whole batch (``mqtt.predictions: batch``)."""
-        sp = self._table.pipes[int(rows.sensor[0])]
-        assert sp is not None
-        model = sp.model.metadata  # a batch holds one model's windows
-        whole = len(rows.pos) == batch.size
-        return self.payloads.prediction_batch(
-            model.model.name, model.classes, [r[0] for r in refs], [r[1] for r in refs],
-            (t_wall if whole else t_wall[rows.pos]).tolist(), batch.probs if whole else batch.probs[rows.pos])
-
-    # -- any thread --------------------------------------------------------------------------------
-
-    def _events(self, changes: Sequence[tuple[SensorPipeline, StateChange]]) -> list[tuple[str, Any]]:
-        """The event payloads of ``changes`` (diagnosed sensors' events may wait for their evidence)."""
-        if not changes:
-            return []
-        events = [(sp.sensor_id, self.payloads.event(ch, sp.model.identity).to_json_dict())
-                  for sp, ch in changes]
-        if self.diagnostics is not None:  # diagnosed sensors' events leave with their evidence, in order
-            events = self.diagnostics.route(events, [ch for _, ch in changes])
-        return events
+    # -- any thread: what leaves goes through the output ------------------------------------------
 
     def publish_changes(self, changes: Sequence[tuple[SensorPipeline, StateChange]]) -> None:
         """Events for the changes (one outbox transaction), then the changed sensors' states."""
-        pub = self.publisher()
-        if pub is None:
-            return
-        events = self._events(changes)
-        if events:
-            pub.publish_events(events)  # counted in on_committed once on disk
-        for sp, _ in changes:
-            self.publish_state(sp)
+        self.output.publish_changes(changes)
 
     def publish_state(self, sp: SensorPipeline, extra: Mapping[str, Any] | None = None) -> None:
         """Set the sensor's retained state; ``extra``: optional fields (envelope evidence)."""
-        pub = self.publisher()
-        if pub is None:
-            return
-        if extra is None and self.diagnostics is not None:
-            extra = self.diagnostics.state_fields(sp.sensor_id)
-        pub.publish_state(sp.sensor_id, self.payloads.state(sp.tracker.snapshot(), sp.model.identity, extra))
+        self.output.publish_state(sp, extra)
 
     def on_committed(self, sensors: list[str]) -> None:
         """Publisher (daemon or MQTT worker thread): count events once they are in the outbox."""
-        for sensor_id in sensors:
-            self.metrics.sensor(sensor_id).events.inc()
+        self.output.on_committed(sensors)
 
     def on_acked(self, ack: Ack) -> None:
         """MQTT worker thread: pass each PUBACK on to the publish hooks."""
-        for hook in self.hooks:
-            hook.acked(ack)
-
-
-def _times(batch: BatchResult) -> tuple[np.ndarray, np.ndarray]:
-    """Every window's wall-clock and monotonic time, as two arrays (the batch's own when it has them)."""
-    wall, mono = getattr(batch, "t_wall", None), getattr(batch, "t_mono", None)
-    if wall is not None and mono is not None:
-        return wall, mono
-    ws, n = batch.windows, batch.size
-    return (np.fromiter((w.t_wall for w in ws), dtype=np.float64, count=n),
-            np.fromiter((w.t_mono for w in ws), dtype=np.float64, count=n))
-
-
-def _sensor_ids(batch: BatchResult) -> list[str]:
-    ids: list[str] | None = getattr(batch, "sensor_ids", None)
-    return ids if ids is not None else [w.sensor_id for w in batch.windows]
-
-
-def _indices(batch: BatchResult) -> list[int]:
-    index = getattr(batch, "index", None)
-    return index.tolist() if index is not None else [w.index for w in batch.windows]
+        self.output.on_acked(ack)

@@ -303,7 +303,7 @@ def test_after_a_reload_the_new_models_arrays_are_used_and_the_old_model_is_let_
     arrays = {id(sp.tracker.array) for sp in sensors.values()}
     assert len(arrays) == 1 and sensors["a"].tracker.array is not old_array()  # the new model's array
     assert [sp.tracker.snapshot().windows for sp in sensors.values()] == [2, 1]  # c's window skipped
-    assert [model for model, _ in router._arrays.values()] == [new_model]
+    assert router.arrays.models() == [new_model]
     gc.collect()
     assert gone() is None and old_array() is None  # nothing in the router holds the old model
     router.on_batch(batch("b", "a"))  # and the router keeps stepping the new array
