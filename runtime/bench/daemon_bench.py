@@ -21,6 +21,7 @@ bare neighbours: the bare backend alone drifts by a third within one run on a sh
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import sys
@@ -184,7 +185,7 @@ def _novelty_pair(opts: DaemonBenchOptions, w: Workload, recordings: list[Path],
 def _sliced(opts: DaemonBenchOptions, w: Workload, recordings: list[Path], broker: Any, tmp: Path,
             windows: Any) -> SlicedFast:
     """The fast phase as ``opts.slices`` daemon slices between bare ones, ``seconds / slices`` each."""
-    each, null, count = opts.seconds / opts.slices, w.backend == "null", iter(range(1_000_000))
+    each, null, count = opts.seconds / opts.slices, w.backend == "null", itertools.count()
 
     def bare(label: str) -> PhaseResult:
         return run_bare(w.model, w.batch, w.threads, each, windows, label, null)
