@@ -4,12 +4,15 @@ broker and PUBACK) from the daemon's own calls."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from runtime.bench.anatomy import ThreadCpu
+from runtime.bench.anatomy_compare import main
 from runtime.bench.stages import STAGES, StageRecorder
 from runtime.mqtt.receipts import Ack
 
@@ -65,3 +68,29 @@ def test_a_puback_seen_before_the_row_was_reported_enqueued_is_still_timed() -> 
     rec.predictions_enqueued([3], [("s1", 5, now - 0.004)])
     (row,) = rec.samples
     assert abs(row[1] - 0.003) < 1e-6 and row[0] > row[1]
+
+
+def test_runs_compare_by_thread_role_with_their_medians_and_stages(tmp_path: Path) -> None:
+    def run(folder: str, source: float, intake: float, infer: float, stages: bool) -> None:
+        doc: dict[str, object] = {"windows": 1000, "seconds": 1.0, "load_average": 1.5,
+                                  "cpu_us_per_window": source + intake + infer + 50.0,
+                                  "threads_s": {"source-udp": source * 1e-3, "infer-m": infer * 1e-3,
+                                                "mqtt-publisher": 0.05}}
+        if intake:
+            doc["threads_s"]["source-udp-intake"] = intake * 1e-3  # type: ignore[index]
+        if stages:
+            doc["stages_ms"] = {"names": ["total", *STAGES], "windows": [[6.0, 4.0, 1.0, 0.5, 0.3, 0.2]] * 10}
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "anatomy.json").write_text(json.dumps(doc))
+
+    run("old-1", 40.0, 90.0, 150.0, False)
+    run("old-2", 44.0, 80.0, 140.0, False)
+    run("new-1", 110.0, 0.0, 125.0, True)
+    out = tmp_path / "summary"
+    assert main(["--out", str(out), f"old={tmp_path}/old-*", f"new={tmp_path}/new-*"]) == 0
+    text = (out / "summary.md").read_text()
+    # the source's two threads of the old runs count as one role
+    assert "| old (2) | **127.0** (130.0, 124.0) | **145.0** (150.0, 140.0) |" in text
+    assert "| new (1) | **110.0** (110.0) |" in text
+    assert "| new (10 windows) | 6.00 / 6.00 | 4.00 / 4.00 |" in text
+    assert (out / "summary.png").stat().st_size > 0
