@@ -118,12 +118,15 @@ class EnvelopeCache:
         self.computed += len(compute)
         self.reused += n - len(compute)
         try:
+            fresh = None
             if len(compute) == n:  # every row computes (a first batch, or every window configured)
-                out = _fresh_bands(windows, None, n, width)
+                out = fresh = _fresh_bands(windows, None, n, width)
+            elif not compute:  # every row reuses: the cache upside down, sensor j's bands at -(j + 1)
+                out = self._bands[::-1][take]
             else:
                 # one gather from the computed rows stacked on the cache upside down: row r of the
                 # computed ones is r, sensor j's cached bands are row -(j + 1), as the plan wrote them
-                fresh = _fresh_bands(windows, compute, n, width) if compute else self._bands[:0]
+                fresh = _fresh_bands(windows, compute, n, width)
                 out = np.concatenate([fresh, self._bands[::-1]])[take]
         except DataError:
             for j in last:  # the plan moved these sensors on to bands that were never computed
@@ -131,7 +134,10 @@ class EnvelopeCache:
             raise
         if last:
             js = list(last)
-            self._bands[js] = out[[last[j] for j in js]]
+            if len(js) == len(compute) and fresh is not None:  # one computed row per sensor, in order
+                self._bands[js] = fresh
+            else:
+                self._bands[js] = out[[last[j] for j in js]]
         return out
 
     def _plan(self, sensor: list[int], index: list[int], t_wall: list[float]

@@ -152,8 +152,8 @@ class Mahalanobis:
     def nearest_unclamped(self, x1: np.ndarray) -> np.ndarray:
         """(N,) squared distance of each row of ``x1`` (N, F + 1), float64 rows ending in a 1, to its
         nearest mean, as :meth:`squared` computes it (``||Wx||² - 2 (Wx).(W mu_k) + ||W mu_k||²``)
-        in four numpy calls: the daemon's per-batch score. Not clamped at 0: rounding can take a row
-        at a mean a hair below, which the caller sends to the checked way (a NaN root)."""
+        in four numpy calls: the daemon's per-batch score. Not clamped at 0 (rounding can take a
+        row at a mean a hair below): the caller clamps."""
         a = x1 @ self._proj
         f = self.w.shape[0]
         wf = a[:, :f]

@@ -231,10 +231,11 @@ class NoveltyScorer:
         """:meth:`score` in about ten numpy calls (the daemon scores every batch): the features'
         roots and the bands written into a reused buffer, one product for the distances to every
         class (:meth:`Mahalanobis.nearest_unclamped`), no per-call validation. Shapes are checked
-        in Python; anything the numbers get wrong makes a NaN or infinite score (NaN and inf reach
-        every product, a negative feature's root is NaN), and a non-finite result sends the call to
-        the checked way, which names the problem or computes the signed root. None: the checked
-        way must run (that, a score with a background, or unusual inputs)."""
+        in Python; NaN or inf anywhere reaches every product and makes a non-finite score, which
+        sends the call to the checked way, which names the problem. None: the checked way must run
+        (that, a negative feature, whose signed root it takes, a score with a background, or
+        unusual inputs). Why not a ``np.errstate`` around a root that may be NaN: entering and
+        leaving it cost more than the rest of the score on the daemon's inference thread."""
         stats = self.stats
         if self._background is not None or not isinstance(features, np.ndarray) or features.ndim != 2:
             return None
@@ -250,12 +251,14 @@ class NoveltyScorer:
             if not isinstance(bands, np.ndarray) or bands.shape != (n, stats.envelope_bands):
                 return None
             x[:, dim:-1] = bands
-        with np.errstate(invalid="ignore"):
-            if stats.score in ROOT_SCORES:  # transform(): sign(f) sqrt(|f|), as sqrt(f) where f >= 0
-                np.sqrt(features, out=x[:, :dim], dtype=np.float64)
-            else:
-                x[:, :dim] = features
-            out: np.ndarray = np.sqrt(self._classes.nearest_unclamped(x))
+        if stats.score in ROOT_SCORES:  # transform(): sign(f) sqrt(|f|), which is sqrt(f) for f >= 0
+            if features.min() < 0:  # (NaN passes, and makes a NaN score)
+                return None
+            np.sqrt(features, out=x[:, :dim], dtype=np.float64)
+        else:
+            x[:, :dim] = features
+        d2 = self._classes.nearest_unclamped(x)
+        out: np.ndarray = np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
         return out if math.isfinite(float(out.sum())) else None
 
     def _rows(self, n: int) -> np.ndarray:
