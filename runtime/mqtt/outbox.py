@@ -112,7 +112,8 @@ class Outbox:
             unlock_outbox(self._lockfile)
             raise
         #: WAL checkpoints off the commit path, once a sender runs (runtime.mqtt.outbox_checkpoint)
-        self._checkpointer = WalCheckpointer(self.path, self._db, self._lock)
+        self._commits = 0  # transactions committed (the checkpoint thread's clock)
+        self._checkpointer = WalCheckpointer(self.path, self._db, self._lock, lambda: self._commits)
         self._synchronous = synchronous.upper()
         self._sync_now = self._synchronous
         self._next_expire_check = 0.0
@@ -308,6 +309,7 @@ class Outbox:
             if self.fault_injection is not None:
                 self.fault_injection("commit")
             self._db.execute("COMMIT")
+            self._commits += 1
             self._committed = self._count
             self._last_committed = self._last
         except BaseException:

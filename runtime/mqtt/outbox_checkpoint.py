@@ -7,12 +7,17 @@ files, which on the inference thread (where the result path commits every batch)
 1-2 ms with the checkpoint moved off the commit (interleaved runs of a write every millisecond).
 
 While a :class:`WalCheckpointer` runs, the outbox's connection has automatic checkpoints off and
-this thread runs ``PRAGMA wal_checkpoint(PASSIVE)`` every :data:`EVERY_S` on a connection of its
-own: PASSIVE never blocks a writer. A writer restarts the WAL from its start only when every
-frame has been copied, which a checkpoint running beside steady writes never sees; so once the
-WAL passes :data:`RESTART_PAGES` the remaining few frames are copied under the outbox's lock
-(no commit in between), and the next commit starts the WAL anew. Stopping restores automatic
-checkpoints. Failures are logged (throttled) and retried; the thread never ends on its own.
+this thread runs ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of its own once
+:data:`COMMITS` commits were made since the last one (looked at every :data:`EVERY_S`), or
+:data:`IDLE_S` after the last one: PASSIVE never blocks a writer. Not after every commit: a WAL
+copied completely is written again from its start, in place, so a young outbox would never need
+new disk space and a full disk would be noticed (and events held in memory) only later.
+
+A writer restarts the WAL from its start only when every frame has been copied, which a
+checkpoint running beside steady writes never sees; so once the WAL passes
+:data:`RESTART_PAGES` the remaining few frames are copied under the outbox's lock (no commit in
+between), and the next commit starts the WAL anew. Stopping restores automatic checkpoints.
+Failures are logged (throttled) and retried; the thread never ends on its own.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from runtime.mqtt.throttle import LogThrottle, clip
@@ -28,17 +35,22 @@ log = logging.getLogger(__name__)
 _throttle = LogThrottle(log, interval_s=60.0)
 
 EVERY_S = 0.1
+COMMITS = 250  # about SQLite's own 1,000 pages for the result path's commits of 3-4 pages
+IDLE_S = 60.0
 RESTART_PAGES = 1000  # SQLite's own wal_autocheckpoint default
 AUTOCHECKPOINT = 1000
 
 
 class WalCheckpointer:
-    """A thread that checkpoints the WAL of ``path``; ``db`` and ``lock`` are the outbox's own."""
+    """A thread that checkpoints the WAL of ``path``; ``db`` and ``lock`` are the outbox's own,
+    ``commits()`` counts the outbox's commits so far."""
 
-    def __init__(self, path: Path, db: sqlite3.Connection, lock: threading.Lock) -> None:
+    def __init__(self, path: Path, db: sqlite3.Connection, lock: threading.Lock,
+                 commits: Callable[[], int]) -> None:
         self.path = path
         self._db = db
         self._lock = lock
+        self._commits = commits
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: checkpoints that failed (each retried on the next round)
@@ -76,8 +88,12 @@ class WalCheckpointer:
                 self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT}")
             return
         try:
+            done, at = self._commits(), time.monotonic()
             while not self._stop.wait(EVERY_S):
-                self.checkpoint(own)
+                n = self._commits()
+                if n - done >= COMMITS or (n > done and time.monotonic() - at >= IDLE_S):
+                    done, at = n, time.monotonic()
+                    self.checkpoint(own)
         finally:
             own.close()
 
