@@ -2,9 +2,10 @@
 
 SQLite checkpoints a WAL inside the commit that crosses ``wal_autocheckpoint`` pages: with
 ``synchronous=NORMAL`` that commit copies about 1,000 pages into the database and syncs both
-files, which on the inference thread (where the result path commits every batch) was the slowest
-1 % of commits: 3 ms at p99 and 15 ms for the slowest 1 % on this VM's disk, against 0.3 ms and
-1-2 ms with the checkpoint moved off the commit (interleaved runs of a write every millisecond).
+files, which on the inference thread (where the result path commits every batch) made the slowest
+commits: p99 0.7-3.8 ms and 8-15 ms for the slowest 1 % on this VM's disk, against 0.2-0.4 ms and
+1.1-2.5 ms with the checkpoint moved off the commit (an 8 KB write every millisecond, alternating
+runs: docs/results/bench-daemon-qos1/wal_checkpoint_bench.py).
 
 While a :class:`WalCheckpointer` runs, the outbox's connection has automatic checkpoints off and
 this thread runs ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of its own once
