@@ -20,7 +20,7 @@ of the raw window does. It needs the model's input windows beside the features.
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -82,15 +82,13 @@ def envelope_bands(windows: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.nda
 def rectified_bands(w: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.ndarray:
     """:func:`envelope_bands` of windows already rectified, (N, W) float32, which it may overwrite
     (the daemon rectifies the rows it gathers in place: one pass over them less)."""
-    from scipy.fft import rfft  # scipy is a core dependency; imported here like runtime/signals
-
     n = w.shape[1]
     if n < 8 * n_bands:
         raise ValueError(f"windows of {n} samples are too short for {n_bands} envelope bands")
     bins = n // 8 + 1
     # the low bins' real and imaginary parts side by side (float32 pairs): a band's power is the
     # sum of its pairs' squares, one call where re² + im² and the band sums took five
-    parts = rfft(w, axis=1, overwrite_x=True)[:, :bins].view(np.float32)
+    parts = _rfft()(w, axis=1, overwrite_x=True)[:, :bins].view(np.float32)
     starts, widths = _band_edges(bins, n_bands)
     if _vecdot is not _rowdot and (bins - 1) % n_bands == 0:  # equal bands: one dot product per band
         run = parts[:, 2:].reshape(len(parts), n_bands, -1)
@@ -99,6 +97,15 @@ def rectified_bands(w: np.ndarray, n_bands: int = ENVELOPE_BANDS) -> np.ndarray:
         sums = np.add.reduceat(np.square(parts), 2 * starts, axis=1, dtype=np.float64)
     out: np.ndarray = np.log(sums / widths + 1e-12)  # float64 (the int64 widths promote)
     return out
+
+
+@functools.cache
+def _rfft() -> Any:
+    """scipy's real FFT, imported on first use (scipy is a core dependency; imported late like
+    runtime/signals does, and once: an import statement per batch showed on the inference thread)."""
+    from scipy.fft import rfft
+
+    return rfft
 
 
 @functools.lru_cache(maxsize=16)

@@ -105,12 +105,18 @@ class FlagArray(RowArrays):
             return False
         run = np.concatenate([self.ring[rows], scores.T], axis=1)  # (n, h + m): ring, then the windows
         count = None if calm else self.count[rows]
-        smoothed = self.smoothed[:0]
-        for r in range(1, m + 1):
-            # the history after the r-th window; a calm row's count is h (step divides by the same)
-            smoothed = run[:, r: r + h].sum(axis=1) / (h if count is None else np.minimum(count + r, h))
-            if not smoothed.max() < spec.enter:  # a flag may start to rise (or NaN): the rounds decide
-                return False
+        if calm and run.max() < spec.enter - (abs(spec.enter) * 1e-9 + 1e-300):
+            # every score in every history below enter by more than a mean's rounding can add (a
+            # history of up to millions of windows rounds by far less than 1e-9 of the sum): no mean
+            # reaches it, and only the last one is kept (NaN fails the test and takes the rounds)
+            smoothed = run[:, m:].sum(axis=1) / h
+        else:
+            smoothed = self.smoothed[:0]
+            for r in range(1, m + 1):
+                # the history after the r-th window; a calm row's count is h (step divides by the same)
+                smoothed = run[:, r: r + h].sum(axis=1) / (h if count is None else np.minimum(count + r, h))
+                if not smoothed.max() < spec.enter:  # a flag may start to rise (or NaN): the rounds decide
+                    return False
         self.ring[rows] = run[:, m:]
         self.smoothed[rows] = smoothed
         if count is not None:

@@ -64,15 +64,18 @@ def _state(a: FlagArray) -> list[np.ndarray]:
     return [getattr(a, name)[: a.rows].copy() for name in a._COLUMNS if name != "calm"]
 
 
-@pytest.mark.parametrize("spec", [SmoothingSpec(10.0, 9.0, history=5, min_windows=3),
-                                  SmoothingSpec(10.0, 6.0, history=2, min_windows=1)])
-def test_several_windows_in_one_quiet_pass_leave_what_the_steps_leave(spec: SmoothingSpec) -> None:
+@pytest.mark.parametrize(("spec", "offset"), [(SmoothingSpec(10.0, 9.0, history=5, min_windows=3), 0.0),
+                                              (SmoothingSpec(10.0, 6.0, history=2, min_windows=1), 0.0),
+                                              (SmoothingSpec(-1.0, -2.0, history=4, min_windows=2), -11.0)])
+def test_several_windows_in_one_quiet_pass_leave_what_the_steps_leave(spec: SmoothingSpec,
+                                                                      offset: float) -> None:
     """step_quiet either leaves exactly the arrays of one step per window (and no flag moved),
     or refuses and leaves them untouched; both happen on scores that cross the thresholds."""
     rng = np.random.default_rng(11)
     sensors, batches = 5, 300
     # familiar spells (no flag can move) between unfamiliar ones, the same for every sensor
-    level = np.repeat(rng.choice([4.0, 9.5, 14.0], p=[0.6, 0.2, 0.2], size=batches // 15), 15)[None, :]
+    spells = rng.choice([4.0, 9.5, 14.0], p=[0.6, 0.2, 0.2], size=batches // 15)
+    level = offset + np.repeat(spells, 15)[None, :]
     one, quiet = FlagArray(spec), FlagArray(spec)
     for _ in range(sensors):
         one.add_row(), quiet.add_row()
