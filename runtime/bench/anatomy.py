@@ -28,8 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-STAGE_NAMES = ("batch wait + inference", "results path", "outbox commit", "worker send", "broker and PUBACK")
-
 _PACKAGED = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn_cw_sim.onnx"
 _TICK_S = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
 
@@ -225,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                                "cpu_us_per_window": 1e6 * result.cpu_s / max(result.windows, 1),
                                "threads_s": cpu.seconds, "load_average": load, "argv": argv}
         if stages is not None:
-            doc["stages_ms"] = {"names": ["total", *STAGE_NAMES],
-                                "windows": [[round(1e3 * v, 4) for v in row] for row in stages.samples]}
+            doc["stages_ms"] = stages.summary()
         (args.out / "anatomy.json").write_text(json.dumps(doc))
     return 0
 

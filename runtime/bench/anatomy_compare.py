@@ -3,7 +3,7 @@
 ``python -m runtime.bench.anatomy_compare --out summary before=results/before-* after=results/after-*``
 reads each folder's ``anatomy.json``, groups the runs by the label before ``=`` and writes
 ``summary.md`` (per group: the median of each thread's CPU per window with every run beside it,
-the process's, and each latency stage's p50 / p99 over all the group's windows) and
+the process's, and the median of each run's p50 / p99 of each latency stage) and
 ``summary.png`` (stacked bars of the median CPU per thread, one bar per group). Threads are
 grouped by role (the source's threads, inference, MQTT), since a change may add or remove one.
 """
@@ -60,17 +60,18 @@ def table(runs: dict[str, list[dict[str, Any]]]) -> str:
         cells.append(f"**{statistics.median(proc):.1f}** ({', '.join(f'{v:.1f}' for v in proc)})")
         cells.append(", ".join(f"{r['load_average']:.2f}" for r in group))
         lines.append(f"| {name} ({len(group)}) | " + " | ".join(cells) + " |")
-    lines += ["", "Latency stages over all windows of a group (ms, p50 / p99):", ""]
-    names = next((r["stages_ms"]["names"] for g in runs.values() for r in g if "stages_ms" in r), None)
+    lines += ["", "Latency stages (ms): the median over a group's runs of each run's p50 / p99:", ""]
+    timed = {name: [r["stages_ms"] for r in group if "p50" in r.get("stages_ms", {})]
+             for name, group in runs.items()}
+    names = next((t[0]["names"] for t in timed.values() if t), None)
     if names:
         lines += ["| group | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for name, group in runs.items():
-            rows = [w for r in group if "stages_ms" in r for w in r["stages_ms"]["windows"]]
-            if rows:
-                a = np.array(rows)
-                lines.append(f"| {name} ({len(a)} windows) | " + " | ".join(
-                    f"{np.quantile(a[:, j], 0.5):.2f} / {np.quantile(a[:, j], 0.99):.2f}"
-                    for j in range(a.shape[1])) + " |")
+        for name, stages in timed.items():
+            if stages:
+                cells = [f"{statistics.median(t['p50'][j] for t in stages):.2f} / "
+                         f"{statistics.median(t['p99'][j] for t in stages):.2f}" for j in range(len(names))]
+                windows = sum(t["windows"] for t in stages)
+                lines.append(f"| {name} ({windows} windows) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

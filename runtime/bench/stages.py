@@ -107,6 +107,19 @@ class StageRecorder:
             out.extend((t_ack - t, t_done - t, *tail) for t in t_mono)
         return out
 
+    def summary(self) -> dict[str, object]:
+        """Each stage's (and the total's) percentiles and means in ms, as ``anatomy.json`` keeps them."""
+        a = np.array(self.samples) * 1e3
+        if not a.size:
+            return {"names": ["total", *STAGES], "windows": 0}
+        tail = a[a[:, 0] >= np.quantile(a[:, 0], 0.99)]
+        out: dict[str, object] = {"names": ["total", *STAGES], "windows": len(a)}
+        for key, values in (("p50", np.quantile(a, 0.5, axis=0)), ("p90", np.quantile(a, 0.9, axis=0)),
+                            ("p99", np.quantile(a, 0.99, axis=0)), ("max", a.max(axis=0)),
+                            ("mean", a.mean(axis=0)), ("mean_slowest_1pct", tail.mean(axis=0))):
+            out[key] = [round(float(v), 4) for v in values]
+        return out
+
     def table(self, quantiles: Sequence[float] = (0.5, 0.9, 0.99)) -> str:
         """Markdown: each stage's percentiles over windows, and the same stages for the slowest 1 %."""
         samples = self.samples

@@ -56,6 +56,8 @@ def test_each_window_of_an_acknowledged_row_gets_its_rows_stages() -> None:
     np.testing.assert_allclose(got[:, 1], [0.006, 0.002], atol=1e-6)  # batch wait + inference
     np.testing.assert_allclose(got[:, 5], [0.0005, 0.0005], atol=1e-9)  # broker and PUBACK
     assert "| outbox commit |" in rec.table()
+    summary = rec.summary()
+    assert summary["windows"] == 2 and len(summary["p99"]) == 1 + len(STAGES)  # type: ignore[arg-type]
 
 
 def test_a_puback_seen_before_the_row_was_reported_enqueued_is_still_timed() -> None:
@@ -79,7 +81,8 @@ def test_runs_compare_by_thread_role_with_their_medians_and_stages(tmp_path: Pat
         if intake:
             doc["threads_s"]["source-udp-intake"] = intake * 1e-3  # type: ignore[index]
         if stages:
-            doc["stages_ms"] = {"names": ["total", *STAGES], "windows": [[6.0, 4.0, 1.0, 0.5, 0.3, 0.2]] * 10}
+            doc["stages_ms"] = {"names": ["total", *STAGES], "windows": 10,
+                                "p50": [6.0, 4.0, 1.0, 0.5, 0.3, 0.2], "p99": [9.0, 6.0, 1.5, 0.8, 0.4, 0.3]}
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "anatomy.json").write_text(json.dumps(doc))
 
@@ -92,5 +95,5 @@ def test_runs_compare_by_thread_role_with_their_medians_and_stages(tmp_path: Pat
     # the source's two threads of the old runs count as one role
     assert "| old (2) | **127.0** (130.0, 124.0) | **145.0** (150.0, 140.0) |" in text
     assert "| new (1) | **110.0** (110.0) |" in text
-    assert "| new (10 windows) | 6.00 / 6.00 | 4.00 / 4.00 |" in text
+    assert "| new (10 windows) | 6.00 / 9.00 | 4.00 / 6.00 |" in text
     assert (out / "summary.png").stat().st_size > 0
