@@ -222,11 +222,8 @@ class Outbox:
 
     @property
     def depth(self) -> int:
-        """Messages waiting for acknowledgement (for metrics): committed rows only.
-
-        Read without the lock by other threads; a transaction in progress (or one that fails and
-        rolls back, as on a full disk) must not show its rows, so this is updated at COMMIT.
-        """
+        """Messages waiting for acknowledgement (for metrics): committed rows only, updated at COMMIT
+        (read without the lock: a transaction in progress or rolled back must not show its rows)."""
         return self._committed
 
     @property
@@ -263,6 +260,9 @@ class Outbox:
         with self._lock:
             self._check_open()
             self._checkpointer.start()
+
+    def stop_checkpoints(self) -> None:  # the publisher's close; idempotent
+        self._checkpointer.stop()
 
     def close(self) -> None:
         """Checkpoint the WAL into the main file and close. Idempotent."""

@@ -113,6 +113,7 @@ class MqttPublisher:
             if self._thread.is_alive():
                 log.warning("MQTT worker did not stop within %.1f s; continuing shutdown", timeout)
             self._thread = None
+        self.outbox.stop_checkpoints()
 
     def __enter__(self) -> MqttPublisher:
         self.start()

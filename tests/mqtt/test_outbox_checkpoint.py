@@ -3,6 +3,7 @@ and stays bounded under steady writes (the writer restarts it once every frame w
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -34,8 +35,9 @@ def test_commits_leave_checkpoints_to_the_thread_and_the_wal_stays_bounded(tmp_p
     written = 3000 * 2 * page  # what the WAL would hold had it never restarted (at least)
     assert wal_bytes < 5 * RESTART_PAGES * page < written, (wal_bytes, written)  # 99 MB without restarts
     assert ob._checkpointer.failures == 0
-    ob._checkpointer.stop()
+    ob.stop_checkpoints()
     assert _autocheckpoint(ob) == AUTOCHECKPOINT  # stopped: the commits checkpoint again
+    assert "outbox-checkpoint" not in [t.name for t in threading.enumerate()]
     last = ob.put_many([NewMessage("drsn-edge/d/predictions", b"last")], durable=False)[0]
     ob.close()
     with Outbox(path) as again:  # what was committed and not acknowledged is there after the close
