@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runtime.errors import DataError
-from runtime.novelty.scores import rectified_bands
-from runtime.novelty.stats import window_bands
+from runtime.novelty.scores import rectified_bands, window_bands
 
 if TYPE_CHECKING:
     from runtime.pipeline import SensorPipeline
@@ -178,8 +177,10 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def _fresh_bands(windows: np.ndarray, rows: list[int] | None, n: int, width: int) -> np.ndarray:
     """The envelope bands of the batch's ``rows`` (None: all ``n``), as :func:`window_bands` gives
     them, with the finiteness check on the bands, not on every sample: NaN or inf in a window
-    reaches every bin of its spectrum, so its bands are not finite either. The rows are gathered
-    and rectified in place (one pass less over them than :func:`envelope_bands` of the gather)."""
+    reaches every bin of its spectrum, so its bands are not finite either. Evenly spaced rows
+    (the first window of each sensor's pair, ...) are rectified straight from a view of the batch,
+    others gathered and rectified in place: one pass over them, or two, where :func:`envelope_bands`
+    of a gather makes three."""
     w = np.asarray(windows)
     if w.dtype not in _FLOATS or w.ndim < 2 or w.size < 8 * width * n:  # the checked way names it
         return window_bands(w if rows is None else w[rows], n if rows is None else len(rows), width)

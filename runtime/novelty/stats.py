@@ -28,8 +28,8 @@ from runtime.novelty.scores import (
     WINDOW_SCORES,
     FeatureScore,
     Mahalanobis,
-    envelope_bands,
     transform,
+    window_bands,
 )
 
 log = logging.getLogger(__name__)
@@ -293,29 +293,6 @@ def _given_bands(bands: np.ndarray, n: int, width: int) -> np.ndarray:
     if not np.isfinite(b).all():
         raise DataError("envelope bands contain NaN or infinite values; compute them from finite windows")
     return b
-
-
-def window_bands(windows: np.ndarray | None, n: int, bands: int) -> np.ndarray:
-    """:func:`envelope_bands` of ``n`` model input windows, or a DataError saying what does not fit."""
-    if windows is None:
-        raise DataError(
-            "the novelty score sqrt_envelope_mahalanobis needs the model's input windows beside the "
-            "features; pass windows= to the scorer, or calibrate with another --score"
-        )
-    w = np.asarray(windows)  # the model's float32 input as it is: no float64 copy per batch
-    if (
-        not np.issubdtype(w.dtype, np.number)
-        or w.ndim < 2
-        or len(w) != n
-        or w.reshape(n, -1).shape[1] < 8 * bands
-    ):
-        raise DataError(
-            f"windows of shape {w.shape} do not fit {n} feature rows; pass one input window "
-            f"(at least {8 * bands} samples) per feature row"
-        )
-    if not np.isfinite(w).all():
-        raise DataError("windows contain NaN or infinite values; check the model input")
-    return envelope_bands(w, bands)
 
 
 def _features(features: np.ndarray, dim: int) -> np.ndarray:
