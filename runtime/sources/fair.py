@@ -176,7 +176,7 @@ class FairIntake:
         self.dropped = 0
         self._on_drop = on_drop
         self._queue: FairQueue[tuple[bytes, str, str | None]] = FairQueue(capacity)
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True) if threaded else None
         self._throttle = LogThrottle(log)
 
     @property
@@ -190,7 +190,7 @@ class FairIntake:
 
     def start(self) -> None:
         """Start the worker thread (threaded intakes only; an inline one is served by its caller)."""
-        if self.threaded:
+        if self._thread is not None:
             self._thread.start()
 
     def put(self, key: Hashable, data: bytes | bytearray, *, origin: str,
@@ -247,7 +247,7 @@ class FairIntake:
     def stop(self, timeout: float = 2.0) -> None:
         """Serve what is queued, then end the worker (bounded by ``timeout``)."""
         self._queue.close()
-        if not self.threaded:
+        if self._thread is None:
             deadline = time.monotonic() + timeout
             while self.serve_ready() and time.monotonic() < deadline:
                 pass
