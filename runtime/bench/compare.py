@@ -78,8 +78,12 @@ def plot(data: dict[str, dict[str, list[float]]], path: Path) -> bool:
         log.warning("matplotlib is not installed; no plot (pip install matplotlib)")
         return False
     shown = [label for label, _ in FIGURES if any(data[g][label] for g in data)]
-    fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(4 * max(len(shown), 1), 3.6), squeeze=False)
-    for ax, label in zip(axes[0], shown, strict=False):
+    cols = min(max(len(shown), 1), 4)  # rows of four panels: a dozen figures stay readable
+    rows = -(-max(len(shown), 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.set_visible(False)
+    for ax, label in zip(axes.flat, shown, strict=False):
         groups = [g for g in data if data[g][label]]
         for x, g in enumerate(groups):
             values = data[g][label]
