@@ -152,10 +152,9 @@ class EnvelopeCache:
         compute: list[int] = []
         last: dict[int, int] = {}
         computed = 0
-        for p, j in enumerate(sensor):
+        for p, (j, i, t) in enumerate(zip(sensor, index, t_wall, strict=True)):
             k = every[j] if j >= 0 else 0
             if k:
-                i, t = index[p], t_wall[p]
                 ai = cached[j]
                 d = i - ai
                 if ai >= 0 and 0 < d < k:

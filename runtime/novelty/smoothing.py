@@ -59,13 +59,16 @@ class FlagArray(RowArrays):
         self.pending = np.zeros(n, dtype=np.int64)
         self.flagged = np.zeros(n, dtype=bool)
         self.smoothed = np.full(n, np.nan, dtype=np.float64)
-        # a full history, nothing pending, no flag: set by step_quiet, cleared by step
+        # a full history, nothing pending, no flag: set by step_quiet, cleared by step; and whether
+        # every row in use is (so a pass need not look; cleared by step, add_row and copy_row)
         self.calm = np.zeros(n, dtype=bool)
+        self._all_calm = False
 
     def step(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Add one score to each of ``rows`` (distinct); return whether each is flagged after it."""
         spec = self.spec
         self.calm[rows] = False  # a flag or what is pending may move: step_quiet looks again
+        self._all_calm = False
         ring = np.concatenate([self.ring[rows][:, 1:], scores[:, None]], axis=1)
         self.ring[rows] = ring
         count = np.minimum(self.count[rows] + 1, spec.history)
@@ -100,7 +103,7 @@ class FlagArray(RowArrays):
         """
         spec = self.spec
         h, m = spec.history, scores.shape[0]
-        calm = bool(self.calm[rows].all())
+        calm = self._all_calm or bool(self.calm[rows].all())
         if not calm and self.flagged[rows].any():
             return False
         run = np.concatenate([self.ring[rows], scores.T], axis=1)  # (n, h + m): ring, then the windows
@@ -125,7 +128,16 @@ class FlagArray(RowArrays):
             full = count >= h
             self.pending[rows[full]] = 0  # a full history not wanting the flag clears what was pending
             self.calm[rows] = full
+            self._all_calm = bool(self.calm[: self.rows].all())
         return True
+
+    def add_row(self) -> int:
+        self._all_calm = False  # a fresh row has no history
+        return super().add_row()
+
+    def copy_row(self, src: RowArrays, src_row: int, row: int) -> None:
+        self._all_calm = False
+        super().copy_row(src, src_row, row)
 
 
 class NoveltyFlag:
