@@ -43,7 +43,7 @@ _PUSH_BACK_STOP_S = 2.0
 class _GroupInput:
     """The chunks of one block that go to one window group, as the lists it takes."""
 
-    __slots__ = ("batcher", "pipelines", "rows", "samples", "seqs", "t0s")
+    __slots__ = ("arrivals", "batcher", "pipelines", "rows", "samples", "seqs", "t0s")
 
     def __init__(self, batcher: MicroBatcher) -> None:
         self.batcher = batcher
@@ -52,8 +52,12 @@ class _GroupInput:
         self.samples: list[np.ndarray] = []
         self.seqs: list[int | None] = []
         self.t0s: list[float | None] = []
+        self.arrivals: list[float] = []
 
-    def add(self, sp: SensorPipeline, row: int, x: np.ndarray, seq: int, t0: float) -> None:
+    def add(self, sp: SensorPipeline, row: int, x: np.ndarray, seq: int, t0: float,
+            arrival: float | None) -> None:
+        if arrival is not None:
+            self.arrivals.append(arrival)
         self.pipelines.append(sp)
         self.rows.append(row)
         self.samples.append(x)
@@ -123,16 +127,17 @@ class ChunkRouter:
 
         A sensor's bad chunk is counted and reported for it alone; the other sensors' windows go on.
         """
-        ids = block.sensor_ids
+        ids, arrivals = block.sensor_ids, block.arrivals
         if len(set(ids)) == len(ids):
-            self._route(ids, block.samples, block.seqs, block.t0s, push_back)
+            self._route(ids, block.samples, block.seqs, block.t0s, push_back, arrivals)
             return
         for part in _rounds(ids):  # a sensor twice in one block: its chunks in order, a round each
             self._route([ids[i] for i in part], [block.samples[i] for i in part],
-                        [block.seqs[i] for i in part], [block.t0s[i] for i in part], push_back)
+                        [block.seqs[i] for i in part], [block.t0s[i] for i in part], push_back,
+                        None if arrivals is None else [arrivals[i] for i in part])
 
     def _route(self, ids: list[str], samples: list[np.ndarray], seqs: list[int], t0s: list[float],
-               push_back: bool) -> None:
+               push_back: bool, arrivals: list[float] | None = None) -> None:
         """Distinct sensors' chunks -> their window groups (one numpy pass each) -> batcher queues."""
         diagnostics = self.diagnostics
         found = [self.sensors.get(sid) for sid in ids]
@@ -145,10 +150,10 @@ class ChunkRouter:
                     for sid, x in zip(ids, samples, strict=True):
                         diagnostics.feed(sid, x)
                 self._push(group, sps[0].model.batcher, sps, [w.row for w in windowers], samples, seqs, t0s,
-                           push_back)
+                           push_back, arrivals)
                 return
         pending: dict[WindowGroup, _GroupInput] = {}
-        for sid, x, seq, t0 in zip(ids, samples, seqs, t0s, strict=True):
+        for k, (sid, x, seq, t0) in enumerate(zip(ids, samples, seqs, t0s, strict=True)):
             sp = self._pipeline(sid)
             if sp is None:
                 continue
@@ -158,17 +163,17 @@ class ChunkRouter:
             entry = pending.get(windower.group)
             if entry is None:
                 entry = pending[windower.group] = _GroupInput(sp.model.batcher)
-            entry.add(sp, windower.row, x, seq, t0)
+            entry.add(sp, windower.row, x, seq, t0, None if arrivals is None else arrivals[k])
         for group, entry in pending.items():
             self._push(group, entry.batcher, entry.pipelines, entry.rows, entry.samples, entry.seqs,
-                       entry.t0s, push_back)
+                       entry.t0s, push_back, entry.arrivals if arrivals is not None else None)
 
     def _push(self, group: WindowGroup, batcher: MicroBatcher, pipelines: list[SensorPipeline],
               rows: list[int], samples: list[np.ndarray], seqs: Sequence[int | None],
-              t0s: Sequence[float | None], push_back: bool) -> None:
+              t0s: Sequence[float | None], push_back: bool, arrivals: Sequence[float] | None = None) -> None:
         """One group's chunks -> windows (bad chunks counted per sensor) -> the batcher's queue."""
         incidents = group.incidents
-        blocks, errors = group.push_block(rows, samples, seqs, t0s)
+        blocks, errors = group.push_block(rows, samples, seqs, t0s, arrivals)
         for row, exc in errors:
             self.count_error(group.sensor_ids[row], exc)
         if group.incidents != incidents:

@@ -40,22 +40,28 @@ class WindowGroup(WindowStore):
     a block of sensors at a time."""
 
     def push_block(self, rows: Sequence[int], samples: Sequence[np.ndarray], seqs: Sequence[int | None],
-                   t0s: Sequence[float | None]) -> tuple[list[WindowBlock], list[tuple[int, DataError]]]:
+                   t0s: Sequence[float | None], arrivals: Sequence[float] | None = None
+                   ) -> tuple[list[WindowBlock], list[tuple[int, DataError]]]:
         """One chunk per row (rows distinct): the windows they completed, and each row's DataError.
 
         A row's bad chunk is counted and reported for that row; the other rows are windowed.
+        ``arrivals``: each chunk's monotonic receipt time (a network source's socket stamp), which
+        becomes its windows' ``t_mono``; without them every window gets the time of this call.
         """
-        t_mono, t_wall_now = self.clock(), self.wall_clock()
+        now, t_wall_now = self.clock(), self.wall_clock()
+        times = None if arrivals is None else np.asarray(arrivals, dtype=np.float64)
         blocks: list[WindowBlock] = []
         errors: list[tuple[int, DataError]] = []
         with self._lock:
             fast, slow = self._split(rows, samples, seqs)
             for n, members in fast.items():
-                rest = self._push_many(n, members, rows, samples, seqs, t0s, t_mono, t_wall_now, blocks)
+                rest = self._push_many(n, members, rows, samples, seqs, t0s,
+                                       now if times is None else times[members], t_wall_now, blocks)
                 slow.extend(rest)
             for i in slow:
                 try:
-                    block = self._push_row(rows[i], samples[i], seqs[i], t0s[i], t_mono, t_wall_now)
+                    block = self._push_row(rows[i], samples[i], seqs[i], t0s[i],
+                                           now if arrivals is None else float(arrivals[i]), t_wall_now)
                 except DataError as exc:
                     errors.append((rows[i], exc))
                     continue
@@ -90,9 +96,11 @@ class WindowGroup(WindowStore):
         return fast, slow
 
     def _push_many(self, n: int, members: list[int], rows: Sequence[int], samples: Sequence[np.ndarray],
-                   seqs: Sequence[int | None], t0s: Sequence[float | None], t_mono: float, t_wall_now: float,
-                   out: list[WindowBlock]) -> list[int]:
-        """The block path for chunks of ``n`` samples; returns the positions with NaN/inf (one-chunk path)."""
+                   seqs: Sequence[int | None], t0s: Sequence[float | None], t_mono: float | np.ndarray,
+                   t_wall_now: float, out: list[WindowBlock]) -> list[int]:
+        """The block path for chunks of ``n`` samples; returns the positions with NaN/inf (one-chunk path).
+
+        ``t_mono``: one receipt time for all, or one per member."""
         r = np.array([rows[i] for i in members], dtype=np.intp)
         old = self._len[r]
         top = int(old.max()) + n
@@ -118,6 +126,8 @@ class WindowGroup(WindowStore):
             if not members:
                 return bad
             r, old, x = r[finite], old[finite], x[finite]
+            if isinstance(t_mono, np.ndarray):
+                t_mono = t_mono[finite]
         seq = [seqs[i] for i in members]
         last = self._last_seq
         for row, s in zip(r.tolist(), seq, strict=True):
@@ -142,7 +152,7 @@ class WindowGroup(WindowStore):
             for level in np.unique(cutting).tolist():
                 at = need == level
                 out.append(self._cut(r[at], level, [seq[j] for j in np.flatnonzero(at).tolist()], ends[at],
-                                     t_mono))
+                                     t_mono[at] if isinstance(t_mono, np.ndarray) else t_mono))
         return bad
 
     def _ends(self, members: list[int], r: np.ndarray, n: int, t0s: Sequence[float | None],
@@ -156,7 +166,7 @@ class WindowGroup(WindowStore):
         return ends
 
     def _cut(self, r: np.ndarray, level: int, seq: list[int | None], t_end: np.ndarray,
-             t_mono: float) -> WindowBlock:
+             t_mono: float | np.ndarray) -> WindowBlock:
         """Every complete window of rows ``r`` (all holding ``level`` samples), then the tails moved."""
         W, hop, k = self.window, self.hop, r.size
         count = (level - W) // hop + 1
@@ -192,7 +202,8 @@ class WindowGroup(WindowStore):
             self._len[r] = rest
             self._used[r] = min(max(W - hop, 0), rest)
         seqs = seq if count == 1 else [s for s in seq for _ in range(count)]
-        return WindowBlock(ids, index, seqs, np.full(k * count, t_mono), t_wall, data, self.normalize)
+        t_monos = np.repeat(t_mono, count) if isinstance(t_mono, np.ndarray) else np.full(k * count, t_mono)
+        return WindowBlock(ids, index, seqs, t_monos, t_wall, data, self.normalize)
 
 def _rows(r: np.ndarray) -> slice | np.ndarray:
     """Rows ``r`` as a slice when they are consecutive and in order (views instead of copies)."""

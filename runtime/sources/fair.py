@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 #: payloads queued per source before the flooder's oldest are dropped
 DEFAULT_CAPACITY = 2048
+#: (data, origin for messages, sensor id known from the channel or None, monotonic arrival time)
+Payload = tuple[bytes, str, str | None, float]
 #: most payloads decoded into one block of chunks
 _BLOCK_MAX = 256
 
@@ -175,7 +177,7 @@ class FairIntake:
         self._emit_block = emit_block
         self.dropped = 0
         self._on_drop = on_drop
-        self._queue: FairQueue[tuple[bytes, str, str | None]] = FairQueue(capacity)
+        self._queue: FairQueue[Payload] = FairQueue(capacity)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True) if threaded else None
         self._throttle = LogThrottle(log)
 
@@ -195,12 +197,13 @@ class FairIntake:
 
     def put(self, key: Hashable, data: bytes | bytearray, *, origin: str,
             sensor_id: str | None = None) -> None:
-        victim = self._queue.put(key, (bytes(data), origin, sensor_id))
+        """Queue one payload, stamped with its arrival now (the channel's thread handed it over)."""
+        victim = self._queue.put(key, (bytes(data), origin, sensor_id, time.monotonic()))
         if victim is not None:
             self._dropped(victim)
 
-    def put_many(self, items: list[tuple[Hashable, tuple[bytes, str, str | None]]]) -> None:
-        """Queue ``(key, (data, origin, sensor_id))`` payloads under one lock (a socket's drain)."""
+    def put_many(self, items: list[tuple[Hashable, Payload]]) -> None:
+        """Queue ``(key, (data, origin, sensor_id, arrival))`` payloads under one lock (a socket's drain)."""
         for victim in self._queue.put_many(items):
             self._dropped(victim)
 
@@ -218,7 +221,7 @@ class FairIntake:
         is served at once and there is nothing to be fair between."""
         return self._emit_block is not None and not self._queue and n <= _BLOCK_MAX
 
-    def serve_now(self, payloads: list[tuple[bytes, str, str | None]]) -> None:
+    def serve_now(self, payloads: list[Payload]) -> None:
         """Decode and emit ``payloads`` as one block without queueing them (see :meth:`can_serve_now`)."""
         self._handle_all(payloads)
 
@@ -267,15 +270,15 @@ class FairIntake:
             else:
                 self._handle_all([got[1], *(item for _, item in self._queue.get_ready(_BLOCK_MAX - 1))])
 
-    def _handle(self, payload: tuple[bytes, str, str | None]) -> None:
-        data, origin, sensor_id = payload
+    def _handle(self, payload: Payload) -> None:
+        data, origin, sensor_id, _ = payload
         try:
             self.intake.handle(data, origin=origin, sensor_id=sensor_id)
         except Exception as exc:  # the intake is total; this guards the worker against the unforeseen
             self._throttle.log(f"handle:{type(exc).__name__}", logging.ERROR, "handling a payload from "
                                "%s failed: %s", origin, exc, exc_info=True)
 
-    def _handle_all(self, payloads: list[tuple[bytes, str, str | None]]) -> None:
+    def _handle_all(self, payloads: list[Payload]) -> None:
         """Decode ``payloads``; hand their chunks over as one block (one by one without ``emit_block``).
 
         Frames of many sensors arrive together (a gateway's burst, sensors in step), and one block
@@ -287,7 +290,8 @@ class FairIntake:
                 self._handle(payload)
             return
         chunks: list[SampleChunk] = []
-        for data, origin, sensor_id in payloads:
+        arrivals: list[float] = []
+        for data, origin, sensor_id, arrival in payloads:
             try:
                 chunk = self.intake.chunk_of(data, origin=origin, sensor_id=sensor_id)
             except Exception as exc:  # the intake is total; this guards the worker against the unforeseen
@@ -296,10 +300,11 @@ class FairIntake:
                 continue
             if chunk is not None:
                 chunks.append(chunk)
+                arrivals.append(arrival)
         if chunks:
             emit_block(ChunkBlock([c.sensor_id for c in chunks], [c.samples for c in chunks],
                                   [c.sample_rate for c in chunks], [c.seq for c in chunks],
-                                  [c.t0 for c in chunks]))
+                                  [c.t0 for c in chunks], arrivals))
 
 
 FAIR_DESCRIPTION = (

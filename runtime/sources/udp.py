@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import struct
+import sys
+import time
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -33,6 +36,10 @@ from runtime.sources.intake import (
 log = logging.getLogger(__name__)
 
 _MAX_DATAGRAM = 65507
+#: the kernel's receive stamp of each datagram (Linux; Python 3.11 has no name for it)
+_SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+_TIMESPEC = struct.Struct("@ll")  # struct timespec: seconds, nanoseconds (C longs)
+_CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
 _POLL_MS = 250
 #: a consumer that takes chunks one by one is served this long before the socket is drained again
 _SERVE_S = 0.005
@@ -79,6 +86,7 @@ class UdpSource(Source[UdpSourceConfig]):
     def __init__(self, config: UdpSourceConfig) -> None:
         super().__init__(config)
         self._sock: socket.socket | None = None
+        self._stamped = False  # the kernel stamps each datagram's arrival (SO_TIMESTAMPNS)
 
     @property
     def sensors(self) -> dict[str, float]:
@@ -104,6 +112,7 @@ class UdpSource(Source[UdpSourceConfig]):
                 "stop the other program listening there"
             ) from exc
         sock.setblocking(False)  # drained until empty after each wake (see _run)
+        self._stamped = _stamp_arrivals(sock)
         self._sock = sock
         log.info("listening for UDP frames on %s:%d", *self.address)
 
@@ -127,28 +136,59 @@ class UdpSource(Source[UdpSourceConfig]):
                     continue
                 got = self._drain(sock, _DRAIN_CAPACITIES * fair.capacity)
                 if fair.can_serve_now(len(got)):  # the usual wake: a frame or a few, nothing queued
-                    fair.serve_now([(data, _origin(addr), None) for data, addr in got])
+                    fair.serve_now([(data, _origin(addr), None, t) for data, addr, t in got])
                     continue
-                fair.put_many([(frame_key(data, addr[0]), (data, _origin(addr), None)) for data, addr in got])
+                fair.put_many([(frame_key(data, addr[0]), (data, _origin(addr), None, t))
+                               for data, addr, t in got])
                 fair.serve_ready(budget_s=_SERVE_S)  # round robin over what waits, flooders dropped
         finally:
             sock.close()
             fair.stop()
 
-    def _drain(self, sock: socket.socket, limit: int) -> list[tuple[bytes, tuple[str, int]]]:
-        """Every datagram waiting on the non-blocking socket (at most ``limit``), with its sender."""
-        got: list[tuple[bytes, tuple[str, int]]] = []
-        recv = sock.recvfrom
+    def _drain(self, sock: socket.socket, limit: int) -> list[tuple[bytes, tuple[str, int], float]]:
+        """Every datagram waiting on the non-blocking socket (at most ``limit``), with its sender and
+        its arrival (``time.monotonic()``): the kernel's receive stamp where the socket gives one, so
+        the time a datagram waited for a busy daemon counts in its windows' latency."""
+        got: list[tuple[bytes, tuple[str, int], float]] = []
+        offset = time.monotonic() - time.time()  # kernel stamps are wall time
+        stamped = self._stamped
         for _ in range(limit):
             try:
-                got.append(recv(_MAX_DATAGRAM))
+                if stamped:
+                    data, ancillary, _, addr = sock.recvmsg(_MAX_DATAGRAM, _CMSG_SPACE)
+                    arrival = _kernel_stamp(ancillary, offset)
+                else:
+                    data, addr = sock.recvfrom(_MAX_DATAGRAM)
+                    arrival = None
             except BlockingIOError:
                 break
             except OSError:
                 if self._stopping.is_set():
                     break
                 raise
+            got.append((data, addr, time.monotonic() if arrival is None else arrival))
         return got
+
+
+def _kernel_stamp(ancillary: list[tuple[int, int, bytes]], offset: float) -> float | None:
+    """The datagram's receive time from its SO_TIMESTAMPNS message, on the monotonic clock."""
+    for level, kind, raw in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(raw) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(raw)
+            return min(float(sec + nsec * 1e-9 + offset), time.monotonic())  # never after now (clock step)
+    return None
+
+
+def _stamp_arrivals(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each datagram's arrival; False where it cannot (then the arrival is
+    when the datagram is read)."""
+    if _SO_TIMESTAMPNS is None or not _CMSG_SPACE or not hasattr(sock, "recvmsg"):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
 
 
 def _origin(addr: tuple[str, int]) -> str:

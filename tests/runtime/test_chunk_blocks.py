@@ -117,3 +117,18 @@ def test_a_fast_block_larger_than_the_queue_waits_for_room_in_parts_and_loses_no
     # chunks of one window length at hop window/2: 1 window, then 2 per chunk
     assert spec.hop * 2 == spec.window
     assert batcher.stats.inferred == sum(b.size for b in batches) == 40 * 5
+
+
+def test_a_blocks_arrivals_reach_the_windows_also_past_an_unknown_sensor() -> None:
+    batches: list[BatchResult] = []
+    sensors, batcher = _pipelines(["s0", "s1"], batches)
+    router = ChunkRouter(Metrics(), sensors, {}, threading.Event())
+    spec = META.signal
+    assert spec is not None
+    ok = np.ones(spec.window, dtype=np.float32)
+    router.on_block(ChunkBlock(["s0", "ghost", "s1"], [ok] * 3, [spec.sample_rate] * 3, [0] * 3,
+                               [time.time()] * 3, arrivals=[3.0, 4.0, 5.0]))
+    batcher.start()
+    batcher.close()
+    got = {(s, float(t)) for b in batches for s, t in zip(b.sensor_ids, b.t_mono, strict=True)}
+    assert got == {("s0", 3.0), ("s1", 5.0)}

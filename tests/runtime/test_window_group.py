@@ -190,3 +190,18 @@ def test_rows_raw_leaves_the_one_chunk_paths_windows_for_the_batch_to_normalise(
             np.testing.assert_allclose(data, w.data, rtol=0, atol=1e-6)
             assert g.index.tolist() == w.index.tolist() and g.t_wall.tolist() == w.t_wall.tolist()
     assert kinds == {True, False}, "both paths cut windows"
+
+
+def test_each_chunks_arrival_becomes_its_windows_t_mono_on_both_paths() -> None:
+    meta = make_metadata(WINDOW, hop=32, rate=RATE)
+    clock = FakeClock()
+    group = _group_of(meta, 32, [RATE] * 5, clock)[0].group
+    x = [np.ones(WINDOW, np.float32)] * 5
+    blocks, _ = group.push_block([0, 1, 2, 3, 4], x, [0] * 5, [None] * 5, [1.0, 2.0, 3.0, 4.0, 5.0])
+    got = {w.sensor_id: w.t_mono for b in blocks for w in b.windows()}  # the block path
+    assert got == {"s0": 1.0, "s1": 2.0, "s2": 3.0, "s3": 4.0, "s4": 5.0}
+    blocks, _ = group.push_block([1, 3], x[:2], [1, 1], [None, None], [7.0, 8.0])  # row by row
+    assert sorted((w.sensor_id, w.t_mono) for b in blocks for w in b.windows()) == [
+        ("s1", 7.0), ("s1", 7.0), ("s3", 8.0), ("s3", 8.0)]
+    blocks, _ = group.push_block([0], x[:1], [1], [None])  # no arrivals: stamped on windowing
+    assert {w.t_mono for b in blocks for w in b.windows()} == {clock.t}

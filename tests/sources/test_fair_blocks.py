@@ -92,11 +92,12 @@ def test_an_inline_intake_is_served_by_its_caller_in_turn_and_within_its_limit()
                          report=lambda sid, exc: None)
     fair = FairIntake(intake, name="unused", emit_block=blocks.append, threaded=False)
     fair.start()  # no worker: nothing is served until the caller asks
-    fair.put_many([(frame_key(_frame(sid, seq), "gw"), (_frame(sid, seq), "gw", None))
+    fair.put_many([(frame_key(_frame(sid, seq), "gw"), (_frame(sid, seq), "gw", None, 10.0 + seq))
                    for sid in ("s1", "s2") for seq in range(3)])
     assert fair.waiting == 6 and not blocks
     assert fair.serve_ready(4) == 4
     assert blocks[0].sensor_ids == ["s1", "s2", "s1", "s2"] and blocks[0].seqs == [0, 0, 1, 1]
+    assert blocks[0].arrivals == [10.0, 10.0, 11.0, 11.0], "each chunk keeps its payload's arrival"
     fair.stop()  # serves the rest in the caller's thread
     assert [b.seqs for b in blocks] == [[0, 0, 1, 1], [2, 2]] and fair.waiting == 0
 
@@ -156,7 +157,7 @@ def test_received_payloads_skip_the_queue_only_when_none_wait_and_a_block_takes_
                          report=lambda sid, exc: None)
     fair = FairIntake(intake, name="unused", emit_block=blocks.append, threaded=False)
     assert fair.can_serve_now(2) and not fair.can_serve_now(10_000)  # more than one block: queued
-    fair.serve_now([(_frame("s1", 0), "gw", None), (_frame("s2", 0), "gw", None)])
+    fair.serve_now([(_frame("s1", 0), "gw", None, 1.0), (_frame("s2", 0), "gw", None, 2.0)])
     assert [b.sensor_ids for b in blocks] == [["s1", "s2"]] and fair.waiting == 0
     fair.put(frame_key(_frame("s1", 1), "gw"), _frame("s1", 1), origin="gw")
     assert not fair.can_serve_now(1), "something waits: the newcomers queue behind it, in turn"
@@ -195,3 +196,38 @@ def test_put_many_drops_exactly_what_putting_one_at_a_time_would() -> None:
     for key, item in q.get_ready(1000):
         rest.setdefault(str(key), []).append(item)
     assert rest == ref and len(q) == 0
+
+
+def test_udp_blocks_carry_each_datagrams_arrival_from_the_kernel() -> None:
+    """The arrival is when the datagram reached the socket, not when the busy source read it: a
+    datagram that waited while the consumer was busy keeps its earlier stamp."""
+    source = UdpSource(UdpSourceConfig.model_validate({
+        "host": "127.0.0.1", "port": 0, "sensors": [{"id": "s0", "sample_rate": RATE}]}))
+    seen: list[tuple[ChunkBlock, float]] = []
+    busy, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def take(block: ChunkBlock) -> None:
+        seen.append((block, time.monotonic()))
+        busy.set()
+        release.wait(10)
+        if sum(b.size for b, _ in seen) >= 2:
+            done.set()
+
+    source.start(lambda c: None, lambda sid, exc: None, take)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(_frame("s0", 0), source.address)
+            assert busy.wait(10)
+            sent = time.monotonic()
+            s.sendto(_frame("s0", 1), source.address)
+            time.sleep(0.3)  # the second datagram waits in the socket while the consumer is busy
+            release.set()
+            assert done.wait(10)
+    finally:
+        release.set()
+        source.stop()
+    (first, _), (second, read) = seen
+    assert first.arrivals is not None and second.arrivals is not None
+    (arrival,) = second.arrivals
+    assert sent - 0.05 <= arrival <= read
+    assert read - arrival >= 0.25, "the wait in the socket counts"
