@@ -113,6 +113,8 @@ class MqttPublisher:
             if self._thread.is_alive():
                 log.warning("MQTT worker did not stop within %.1f s; continuing shutdown", timeout)
             self._thread = None
+        else:  # never started: no worker will close the wake-up sockets
+            self._wake.close()
         self.outbox.stop_checkpoints()
 
     def __enter__(self) -> MqttPublisher:
