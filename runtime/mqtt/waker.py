@@ -37,11 +37,14 @@ class Waker:
         return self._set
 
     def clear(self) -> None:
-        """Lower the flag and drop the wake-up bytes (the waiting thread, before it looks for news)."""
+        """Lower the flag and drop the wake-up bytes (the waiting thread, before it looks for news).
+
+        One ``recv``: a raised flag has sent one byte (a few when setters raced); bytes left over
+        only make the next ``select`` return at once, and that wake drains them.
+        """
         self._set = False
-        with contextlib.suppress(OSError):  # BlockingIOError: drained
-            while self._r.recv(4096):
-                pass
+        with contextlib.suppress(OSError):  # BlockingIOError: nothing was sent
+            self._r.recv(4096)
 
     def wait(self, timeout: float) -> bool:
         """Sleep until :meth:`set` or ``timeout`` seconds; whether the flag is raised."""
