@@ -204,12 +204,15 @@ class Metrics:
         with self._batch_lock:
             self._novelty.append(scores)
 
-    def flush_novelty(self) -> None:
-        """Carry the buffered novelty scores into their histogram (same buckets and sum)."""
+    def flush_novelty(self) -> bool:
+        """Carry the buffered novelty scores into their histogram (same buckets and sum); False
+        when there were none."""
         with self._batch_lock:
             pending, self._novelty = self._novelty, []
-        if pending:
-            observe_many(self.novelty_score, np.concatenate(pending))
+        if not pending:
+            return False
+        observe_many(self.novelty_score, np.concatenate(pending))
+        return True
 
     def track_queue_depth(self, read: Callable[[], float]) -> None:
         """Read the queue depth at scrape/snapshot time instead of setting it on every change."""

@@ -281,9 +281,9 @@ class ResultRouter:
         for sensor_id, n in pending.items():
             self.metrics.sensor(sensor_id).windows.inc(n)
         self.metrics.flush_batches()
-        t0 = time.thread_time()  # the novelty scores' histogram: part of the novelty path's CPU
-        self.metrics.flush_novelty()
-        self.novelty_cpu_s += time.thread_time() - t0
+        t0 = time.thread_time()
+        if self.metrics.flush_novelty():  # the novelty scores' histogram: part of the novelty path's CPU
+            self.novelty_cpu_s += time.thread_time() - t0
 
     # -- any thread: what leaves goes through the output ------------------------------------------
 

@@ -42,3 +42,23 @@ def test_a_window_reading_score_gets_the_normalised_inputs_not_the_raw_windows()
     without = BatchResult(raw, probs, probs, 0.001, time.monotonic(), features[rows].astype(np.float32))
     with pytest.raises(DataError):
         batch_scores(without, {"s": sensor}, metrics)  # type: ignore[dict-item]
+
+
+def test_batch_scores_reach_the_histogram_when_flushed_and_the_buffer_empties() -> None:
+    # the scores wait in a buffer (one histogram update per flush, not per batch): a scrape sees
+    # them once the router's periodic flush ran, and nothing piles up behind it
+    metrics = Metrics()
+
+    def count() -> float:
+        return metrics.registry.get_sample_value("drsn_edge_novelty_score_count") or 0.0
+
+    metrics.observe_novelty(np.array([1.0, 2.0, 50.0]))
+    metrics.observe_novelty(np.array([3.0]))
+    assert count() == 0.0
+    metrics.flush_novelty()
+    assert count() == 4.0
+    assert metrics.registry.get_sample_value("drsn_edge_novelty_score_sum") == pytest.approx(56.0)
+    metrics.flush_novelty()  # nothing buffered: nothing added
+    assert count() == 4.0
+    metrics.observe_novelty(np.array([4.0, 5.0]))
+    assert metrics.snapshot()["novelty_score"]["count"] == 6  # a snapshot flushes too

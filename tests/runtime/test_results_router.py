@@ -183,7 +183,9 @@ def test_novelty_flags_and_the_one_pass_give_the_per_window_events(layout: str) 
     sensors = {f"s{i}": pipeline(f"s{i}") for i in range(5)}
     alone = {sid: pipeline(sid) for sid in sensors}
     pub = FakePublisher()
-    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    metrics = Metrics()
+    router = ResultRouter(config, metrics, sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    scored = 0
     cls = {sid: 0 for sid in sensors}
     strange = {sid: False for sid in sensors}
     expected: list[tuple[str, int, str, float]] = []
@@ -218,9 +220,13 @@ def test_novelty_flags_and_the_one_pass_give_the_per_window_events(layout: str) 
         probs = np.stack(rows)
         router.on_batch(BatchResult(windows, np.log(probs), probs, 0.001, time.monotonic(),
                                     np.stack(feats).astype(np.float32)))
+        scored += len(windows)
     got = [(sid, e["seq"], e["to"], e["confidence"]) for sid, e in pub.events]
     assert sum(to == "unfamiliar" for _, _, to, _ in expected) >= 5
     assert got == expected
+    # every window's score is in the histogram once the router's periodic flush has run
+    router.flush_counts()
+    assert metrics.registry.get_sample_value("drsn_edge_novelty_score_count") == scored
     # the benchmark's account of the novelty path's CPU saw it run; a router without novelty adds none
     assert router.novelty_cpu_s > 0
     for sp in sensors.values():
