@@ -119,7 +119,7 @@ class Metrics:
         )
         self.stalled_connections = Counter(
             "mqtt_stalled_connections", "Broker connections dropped for making no progress (no PUBACK "
-            "within mqtt.ack_timeout_s, or paho's network thread gone).", namespace=ns, registry=r,
+            "within mqtt.ack_timeout_s).", namespace=ns, registry=r,
         )
         self.sensor_stale = Gauge(
             "sensor_stale", "1 while a sensor is in the no_data state (no windows for "
