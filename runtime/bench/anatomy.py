@@ -115,28 +115,14 @@ def measuring(cpu: ThreadCpu, warmup_s: float, seconds: float, stages: Any = Non
 @contextlib.contextmanager
 def profiling(prefix: str | None, profiles: list[cProfile.Profile]) -> Iterator[None]:
     """cProfile every thread started inside the block whose name starts with ``prefix`` (None: none)."""
+    from runtime.bench.profile import profile_threads
+
     if prefix is None:
         yield
         return
-    original = threading.Thread.run
-
-    def run(self: threading.Thread) -> None:
-        if not self.name.startswith(prefix):
-            original(self)
-            return
-        prof = cProfile.Profile(time.thread_time)
-        profiles.append(prof)
-        prof.enable()
-        try:
-            original(self)
-        finally:
-            prof.disable()
-
-    threading.Thread.run = run  # type: ignore[method-assign]
-    try:
+    with profile_threads(prefix) as found:
         yield
-    finally:
-        threading.Thread.run = original  # type: ignore[method-assign]
+    profiles.extend(found)
 
 
 def main(argv: list[str] | None = None) -> int:

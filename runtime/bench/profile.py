@@ -32,12 +32,18 @@ _PACKAGED = Path(__file__).resolve().parents[2] / "drsn_edge" / "assets" / "drsn
 
 
 @contextlib.contextmanager
-def profile_threads() -> Iterator[list[cProfile.Profile]]:
-    """Profile every thread started inside the block (and the calling one); yields the profiles."""
+def profile_threads(prefix: str = "") -> Iterator[list[cProfile.Profile]]:
+    """Profile every thread started inside the block whose name starts with ``prefix``; yields the profiles.
+
+    The list fills as the threads start; read it after the block.
+    """
     profiles: list[cProfile.Profile] = []
     original: Callable[[threading.Thread], None] = threading.Thread.run
 
     def run(self: threading.Thread) -> None:
+        if not self.name.startswith(prefix):
+            original(self)
+            return
         prof = cProfile.Profile(time.thread_time)  # CPU time: a thread waiting on a lock costs nothing
         profiles.append(prof)
         prof.enable()

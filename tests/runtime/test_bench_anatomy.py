@@ -4,6 +4,7 @@ broker and PUBACK) from the daemon's own calls."""
 
 from __future__ import annotations
 
+import cProfile
 import json
 import threading
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.bench.anatomy import ThreadCpu
+from runtime.bench.anatomy import ThreadCpu, profiling
 from runtime.bench.anatomy_compare import main
 from runtime.bench.stages import STAGES, StageRecorder
 from runtime.mqtt.receipts import Ack
@@ -97,3 +98,22 @@ def test_runs_compare_by_thread_role_with_their_medians_and_stages(tmp_path: Pat
     assert "| new (1) | **110.0** (110.0) |" in text
     assert "| new (10 windows) | 6.00 / 9.00 | 4.00 / 6.00 |" in text
     assert (out / "summary.png").stat().st_size > 0
+
+
+def test_profiling_covers_only_the_threads_named_by_the_prefix() -> None:
+    def busy() -> None:
+        sum(i * i for i in range(20_000))
+
+    profiles: list[cProfile.Profile] = []
+    with profiling("wanted-", profiles):
+        threads = [threading.Thread(target=busy, name=n) for n in ("wanted-1", "other", "wanted-2")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(profiles) == 2
+    with profiling(None, profiles):
+        t = threading.Thread(target=busy, name="wanted-3")
+        t.start()
+        t.join()
+    assert len(profiles) == 2
