@@ -1,5 +1,5 @@
 """Wall and thread CPU of the outbox commit, the worker's wake and the whole publish_batch per
-batch, inside P5's real-time anatomy run: ``python realtime_calls.py --mode realtime --backend
+batch, inside the real-time anatomy run: ``python realtime_calls.py --mode realtime --backend
 null --prediction-qos 1 --predictions batch --pin-cpu 1`` from the repository (the arguments are
 ``python -m runtime.bench.anatomy``'s). Wall far above CPU means the thread waited for the CPU.
 """
