@@ -10,22 +10,22 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 
 class RowArrays:
-    """Columns named in ``_COLUMNS``, allocated by the subclass's ``_alloc(n)``, ``rows`` in use."""
+    """Columns named in ``_COLUMNS``, allocated by the subclass's ``_alloc(n)``, ``rows`` in use.
+
+    The capacity is the length of the first named column (every column has one row per sensor).
+    """
 
     _COLUMNS: ClassVar[tuple[str, ...]] = ()
     rows: int
-    pos: np.ndarray
 
     def _alloc(self, n: int) -> None:
         raise NotImplementedError
 
     def add_row(self) -> int:
         """A fresh row (warm-up, no state); the columns double when full."""
-        if self.rows == len(self.pos):
+        if self.rows == len(getattr(self, self._COLUMNS[0])):
             old = {name: getattr(self, name) for name in self._COLUMNS}
             self._alloc(2 * self.rows)
             for name, values in old.items():

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runtime.errors import DataError
-from runtime.novelty.scores import rectified_bands, window_bands
+from runtime.novelty.scores import FLOAT_DTYPES, rectified_bands, window_bands
 
 if TYPE_CHECKING:
     from runtime.pipeline import SensorPipeline
@@ -170,9 +170,6 @@ class EnvelopeCache:
         return take, compute, last
 
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _fresh_bands(windows: np.ndarray, rows: list[int] | None, n: int, width: int) -> np.ndarray:
     """The envelope bands of the batch's ``rows`` (None: all ``n``), as :func:`window_bands` gives
     them, with the finiteness check on the bands, not on every sample: NaN or inf in a window
@@ -181,7 +178,7 @@ def _fresh_bands(windows: np.ndarray, rows: list[int] | None, n: int, width: int
     others gathered and rectified in place: one pass over them, or two, where :func:`envelope_bands`
     of a gather makes three."""
     w = np.asarray(windows)
-    if w.dtype not in _FLOATS or w.ndim < 2 or w.size < 8 * width * n:  # the checked way names it
+    if w.dtype not in FLOAT_DTYPES or w.ndim < 2 or w.size < 8 * width * n:  # the checked way names it
         return window_bands(w if rows is None else w[rows], n if rows is None else len(rows), width)
     w = w.reshape(n, -1)
     if rows is not None and len(rows) > 1:  # evenly spaced rows (every other one, ...): a view

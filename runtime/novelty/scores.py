@@ -35,6 +35,8 @@ WINDOW_SCORES: tuple[FeatureScore, ...] = ("sqrt_envelope_mahalanobis",)
 NOVELTY_SCORES: tuple[FeatureScore, ...] = FEATURE_SCORES + WINDOW_SCORES
 #: scores measured on the signed square root of the features (:func:`transform`)
 ROOT_SCORES: tuple[FeatureScore, ...] = ("sqrt_mahalanobis", "sqrt_envelope_mahalanobis")
+#: the float dtypes the daemon's fast paths take as they are (others go the checked way)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: envelope-spectrum bands of ``sqrt_envelope_mahalanobis``, equally wide from 0 to a quarter of Nyquist
 ENVELOPE_BANDS = 4
 #: what `drsn-edge calibrate` and the end of training fit unless told otherwise: the only score that

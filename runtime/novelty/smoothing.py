@@ -48,13 +48,12 @@ class FlagArray(RowArrays):
         self.rows = 0
         self._alloc(max(int(capacity), 1))
 
-    _COLUMNS = ("ring", "pos", "count", "pending", "flagged", "smoothed", "calm")
+    _COLUMNS = ("ring", "count", "pending", "flagged", "smoothed", "calm")
 
     def _alloc(self, n: int) -> None:
         # the last scores, oldest first (a shift register: a new score goes in at the end; zeros
         # until the history is full, so the mean divides by ``count``)
         self.ring = np.zeros((n, self.spec.history), dtype=np.float64)
-        self.pos = np.zeros(n, dtype=np.int64)  # unused since the ring shifts; RowArrays sizes by it
         self.count = np.zeros(n, dtype=np.int64)
         self.pending = np.zeros(n, dtype=np.int64)
         self.flagged = np.zeros(n, dtype=bool)

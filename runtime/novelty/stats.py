@@ -23,6 +23,7 @@ from runtime.novelty.covariance import SingularCovarianceError, cholesky_factor,
 from runtime.novelty.scores import (
     DEFAULT_FEATURE_SCORE,
     ENVELOPE_BANDS,
+    FLOAT_DTYPES,
     NOVELTY_SCORES,
     ROOT_SCORES,
     WINDOW_SCORES,
@@ -225,7 +226,6 @@ class NoveltyScorer:
         rel: np.ndarray = nearest - self._background.squared(f)[:, 0]
         return rel
 
-
     def _fast_score(self, features: np.ndarray, windows: np.ndarray | None,
                     bands: np.ndarray | None) -> np.ndarray | None:
         """:meth:`score` in about ten numpy calls (the daemon scores every batch): the features'
@@ -240,7 +240,7 @@ class NoveltyScorer:
         if self._background is not None or not isinstance(features, np.ndarray) or features.ndim != 2:
             return None
         n, dim = features.shape
-        if dim != stats.feature_dim or features.dtype not in _FLOATS:
+        if dim != stats.feature_dim or features.dtype not in FLOAT_DTYPES:
             return None
         x = self._rows(n)
         if stats.needs_windows:
@@ -269,9 +269,6 @@ class NoveltyScorer:
             buf[:, -1] = 1.0
             self._local.rows = buf
         return buf[:n]
-
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _space(stats: NoveltyStats, features: np.ndarray, windows: np.ndarray | None,
