@@ -98,9 +98,8 @@ class ResultRouter:
         self.metrics.observe_batch(batch.size, batch.infer_s, batch.t_done - t_mono)
         table = self._table
         with self.state_lock:
-            idx = table.lookup(batch_sensor_ids(batch))
-            rows = table.rows_of(idx, self.sensors, batch.t_done, lambda j: self._refresh(j, batch.t_done))
-            table.count(rows.sensor)
+            idx, rows = table.rows_of(batch_sensor_ids(batch), self.sensors, batch.t_done,
+                                      lambda j: self._refresh(j, batch.t_done))
             scores = self._scores(batch, rows, idx)  # None: no novelty for this batch
             if rows.rounds and self._usable(batch.probs, rows):
                 found = self._step_rounds(batch, rows, t_wall, t_mono, scores)
@@ -161,9 +160,8 @@ class ResultRouter:
         """Every row finite and as wide as the trackers' class lists (else the per-window path)."""
         if probs.ndim != 2 or not np.isfinite(probs).all():
             return False
-        k, group = probs.shape[1], self._table.group
-        arrays = self.arrays.by_group
-        return all(arrays[g].k == k for g in set(group[rows.distinct].tolist()))
+        k, arrays = probs.shape[1], self.arrays.by_group
+        return all(arrays[g].k == k for g in rows.groups)
 
     def _step_rounds(self, batch: BatchResult, rows: BatchRows, t_wall: np.ndarray, t_mono: np.ndarray,
                      scores: np.ndarray | None) -> list[_Found]:
@@ -176,13 +174,10 @@ class ResultRouter:
         found: list[_Found] = []
         table = self._table
         probs = np.asarray(batch.probs, dtype=np.float32)
-        pos, sensor = rows.pos, rows.sensor
-        probs_at = probs if rows.rounds == 1 and len(pos) == len(probs) else probs[pos]
-        wall = t_wall[pos]
-        now = np.where(table.local[sensor], t_mono[pos], wall)
-        state_rows = table.row[sensor]
-        groups = table.group[sensor]
-        single = bool((groups == groups[0]).all())  # the usual case: one model, one config
+        pos, sensor, grid = rows.pos, rows.sensor, rows.grid
+        whole = len(pos) == len(probs)  # every window served: pos is 0 .. n - 1
+        state_rows, groups = rows.row, rows.group
+        single = len(rows.groups) == 1  # the usual case: one model, one config
         plan: NoveltyPlan | None = None
         busy: np.ndarray | None = None
         if scores is not None:  # novelty flags in one pass when none moves (the rounds then skip them)
@@ -194,12 +189,21 @@ class ResultRouter:
                 busy = plan.busy(sensor)
             self.novelty_cpu_s += time.thread_time() - t0
         left = None  # windows the rounds must still step (None: all)
+        probs_at = probs if whole else probs[pos]
         if single and rows.rounds > 1:
-            rank = np.empty(len(pos), dtype=np.int64)
-            for r, m in enumerate(rows.members):
-                rank[m] = r
-            left = self.arrays.by_group[int(groups[0])].advance_quiet(state_rows, probs_at, rank,
-                                                                       rows.members, busy)
+            array = self.arrays.by_group[int(groups[0])]
+            if grid is not None:  # the usual shape: every sensor as many windows, one pass over a grid
+                noisy = array.advance_quiet_grid(state_rows[grid[0]], probs[grid if whole else pos[grid]],
+                                                 None if busy is None else busy[grid])
+                if noisy is None and plan is None:
+                    return found  # every window quiet: nothing to step, no event
+                left = np.zeros(len(pos), dtype=bool)
+                if noisy is not None:
+                    left[grid[:, noisy]] = True
+            else:
+                left = array.advance_quiet(state_rows, probs_at, rows.rank, rows.members, busy)
+        wall = t_wall[pos]
+        now = np.where(rows.local, t_mono[pos], wall) if rows.local.any() else wall
         for members in rows.members:
             todo = members if left is None else members[left[members]]
             parts = ((groups[0], todo),) if single else [

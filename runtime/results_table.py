@@ -16,11 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from runtime.fault_state import FaultStateTracker
 from runtime.pipeline import SensorPipeline
+
+_EMPTY = np.empty(0, dtype=np.int64)
+_EMPTY.flags.writeable = False
+#: batch shapes kept (SensorTable._shapes) before the oldest are forgotten: the fast replay repeats a
+#: few shapes; real-time batches may never repeat, and must not grow the cache without bound
+_SHAPES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,34 +36,58 @@ class BatchRows:
 
     ``pos``: the window's row in the batch; ``sensor``: its dense sensor index; ``members[r]``: the
     positions (into ``pos``) of round ``r``, a sensor's r-th window of the batch, at most one per
-    sensor; ``distinct``: the batch's sensors, once each.
+    sensor; ``distinct``: the batch's sensors, once each. The rest is derived once per batch shape
+    (:meth:`SensorTable.rows_of` keeps them while the shape repeats): ``rank``, each window's round;
+    ``grid`` (rounds, sensors), when every sensor of the batch has the same number of windows,
+    ``grid[r, s]`` the position of sensor ``distinct[s]``'s r-th window (else None); ``row``,
+    ``group``, ``local``: the table's columns at ``sensor``; ``groups``: the distinct groups;
+    ``counts``: windows per dense index (the window counters' share of one batch).
     """
 
     pos: np.ndarray
     sensor: np.ndarray
     members: list[np.ndarray]
     distinct: list[int]
+    rank: np.ndarray
+    grid: np.ndarray | None
+    row: np.ndarray
+    group: np.ndarray
+    local: np.ndarray
+    groups: tuple[int, ...]
+    counts: np.ndarray
 
     @property
     def rounds(self) -> int:
         return len(self.members)
 
 
-def _rounds(idx: list[int]) -> tuple[list[list[int]], list[int]]:
-    """Per round the positions of ``idx`` that are a sensor's r-th occurrence; the distinct values.
+def _distinct(idx: list[int]) -> list[int]:
+    """The values of ``idx`` once each, in order of first appearance."""
+    return list(dict.fromkeys(idx))
+
+
+def _rounds(idx: list[int]) -> tuple[list[list[int]], list[int], np.ndarray | None]:
+    """Per round the positions of ``idx`` that are a sensor's r-th occurrence; the distinct values;
+    the grid of every sensor's positions (rounds, sensors) when all have as many (else None).
 
     A dict pass: for a batch of tens of windows it costs a third of the numpy way (argsort,
     searchsorted, scatter), whose per-call overhead dominates at this size.
     """
-    seen: dict[int, int] = {}
+    seen: dict[int, list[int]] = {}
     rounds: list[list[int]] = [[]]
     for p, j in enumerate(idx):
-        k = seen.get(j, 0)
-        seen[j] = k + 1
+        at = seen.get(j)
+        if at is None:
+            at = seen[j] = []
+        k = len(at)
+        at.append(p)
         if k == len(rounds):
             rounds.append([])
         rounds[k].append(p)
-    return rounds, list(seen)
+    per = list(seen.values())
+    n = len(rounds)
+    grid = np.array(per, dtype=np.intp).T if per and all(len(a) == n for a in per) else None
+    return rounds, list(seen), grid
 
 
 class SensorTable:
@@ -68,8 +99,11 @@ class SensorTable:
         self.pipes: list[SensorPipeline | None] = []
         self.trackers: list[FaultStateTracker | None] = []
         self._alloc(16)
-        #: windows per sensor not yet carried into the Prometheus counters
+        #: windows per sensor not yet carried into the Prometheus counters (plus each kept shape's
+        #: counts times its hits, folded in by take_counts)
         self.counts = np.zeros(16, dtype=np.int64)
+        #: batch shapes seen: sensor ids -> [dense indices, served rows, hits not yet counted]
+        self._shapes: dict[tuple[str, ...], list[Any]] = {}
 
     def _alloc(self, n: int) -> None:
         old = {name: getattr(self, name, None) for name in ("row", "group", "local", "served")}
@@ -103,35 +137,83 @@ class SensorTable:
         self.pipes.append(None)
         self.trackers.append(None)
 
-    def rows_of(self, idx: np.ndarray, sensors: Mapping[str, SensorPipeline], t_done: float,
-                refresh: Callable[[int], None]) -> BatchRows:
-        """The batch's windows (dense sensor indices ``idx``) whose sensor is served, with their rounds.
+    def rows_of(self, ids: Sequence[str], sensors: Mapping[str, SensorPipeline], t_done: float,
+                refresh: Callable[[int], None]) -> tuple[np.ndarray, BatchRows]:
+        """The dense index of every window of a batch (sensor ``ids``), and the windows whose sensor
+        is served, with their rounds; counts the served windows (:meth:`take_counts`).
 
         Every sensor of the batch is visited first (:meth:`visit`); ``refresh(j)`` is called for
-        those that must be (re)recorded, before anything reads their numbers.
+        those that must be (re)recorded, before anything reads their numbers. Why the cache: a
+        batch's shape (which sensors, in which order) repeats batch after batch (a fast replay
+        cycles through a few), and its rounds, grid and columns are the same each time until a
+        sensor is (re)recorded, which forgets every shape (:meth:`record`).
         """
-        listed = idx.tolist()
-        rounds, distinct = _rounds(listed)
-        for j in self.visit(distinct, sensors, t_done):
+        key = tuple(ids)
+        hit = self._shapes.get(key)
+        if hit is not None:
+            idx, rows, _ = hit
+            stale = self.visit(rows.distinct, sensors, t_done)
+            if not stale:
+                hit[2] += 1
+                return idx, rows
+            for j in stale:
+                refresh(j)  # records, which forgets the kept shapes
+            self._forget_shapes()
+            return idx, self._shape(key, idx)
+        idx = self.lookup(ids)
+        for j in self.visit(_distinct(idx.tolist()), sensors, t_done):
             refresh(j)
-        if self.served[distinct].all():
-            pos = np.arange(len(listed))
-            if len(rounds) == 1:
-                return BatchRows(pos, idx, [pos], distinct)
-            return BatchRows(pos, idx, [np.array(r) for r in rounds], distinct)
-        keep = np.flatnonzero(self.served[idx])  # windows of sensors no longer served are skipped
-        if not len(keep):
-            return BatchRows(keep, keep, [], [])
-        sensor = idx[keep]
-        rounds, distinct = _rounds(sensor.tolist())
-        return BatchRows(keep, sensor, [np.array(r) for r in rounds], distinct)
+        return idx, self._shape(key, idx)
 
-    def count(self, sensor: np.ndarray) -> None:
-        """Add one window per entry of ``sensor`` to the pending window counters."""
-        self.counts[: len(self.ids)] += np.bincount(sensor, minlength=len(self.ids))
+    def _shape(self, key: tuple[str, ...], idx: np.ndarray) -> BatchRows:
+        """The served windows of a batch shape (its sensors visited and refreshed), counted once and
+        kept for the next batch of the same shape."""
+        if len(self._shapes) >= _SHAPES:
+            self._forget_shapes()
+        keep = np.flatnonzero(self.served[idx])  # windows of sensors no longer served are skipped
+        if len(keep) == len(idx):
+            keep, sensor = np.arange(len(idx)), idx
+        else:
+            sensor = idx[keep]
+        rows = self._rows(keep, sensor)
+        self.counts[: len(rows.counts)] += rows.counts
+        idx.flags.writeable = False
+        self._shapes[key] = [idx, rows, 0]
+        return rows
+
+    def _rows(self, pos: np.ndarray, sensor: np.ndarray) -> BatchRows:
+        if not len(pos):
+            return BatchRows(pos, sensor, [], [], _EMPTY, None, _EMPTY, _EMPTY, _EMPTY, (), _EMPTY)
+        rounds, distinct, grid = _rounds(sensor.tolist())
+        members = [pos] if len(rounds) == 1 else [np.array(r, dtype=np.intp) for r in rounds]
+        rank = np.empty(len(pos), dtype=np.int64)
+        for r, m in enumerate(members):
+            rank[m] = r
+        group = self.group[sensor]
+        out = BatchRows(pos, sensor, members, distinct, rank, grid, self.row[sensor], group,
+                        self.local[sensor], tuple(sorted(set(group.tolist()))),
+                        np.bincount(sensor, minlength=len(self.ids)))
+        for name in ("pos", "sensor", "rank", "grid", "row", "group", "local", "counts"):
+            values = getattr(out, name)
+            if values is not None:
+                values.flags.writeable = False
+        for m in members:
+            m.flags.writeable = False
+        return out
+
+    def _forget_shapes(self) -> None:
+        """Carry the kept shapes' window counts into :attr:`counts` and forget the shapes."""
+        for _, rows, hits in self._shapes.values():
+            if hits:
+                self.counts[: len(rows.counts)] += hits * rows.counts
+        self._shapes.clear()
 
     def take_counts(self) -> dict[str, int]:
         """The pending window counts per sensor id (non-zero only), reset to zero."""
+        for entry in self._shapes.values():
+            if entry[2]:
+                self.counts[: len(entry[1].counts)] += entry[2] * entry[1].counts
+                entry[2] = 0
         nz = np.flatnonzero(self.counts).tolist()
         out = {self.ids[j]: int(self.counts[j]) for j in nz}
         self.counts[nz] = 0
@@ -152,7 +234,10 @@ class SensorTable:
         return stale
 
     def record(self, j: int, sp: SensorPipeline | None, group: int) -> None:
-        """Remember sensor ``j``'s pipeline (None: no longer served) and where its state row lives."""
+        """Remember sensor ``j``'s pipeline (None: no longer served) and where its state row lives
+        (every kept batch shape is forgotten: their columns and served windows may change)."""
+        if self._shapes:
+            self._forget_shapes()
         self.pipes[j] = sp
         self.trackers[j] = None if sp is None else sp.tracker
         self.served[j] = sp is not None

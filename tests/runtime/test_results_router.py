@@ -110,9 +110,11 @@ def test_changes_leave_in_window_order_not_in_round_order() -> None:
         ("a", "normal"), ("b", "normal"), ("a", "ball"), ("b", "ball")]
 
 
-def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_window() -> None:
+@pytest.mark.parametrize("counts", ["mixed", "equal"])
+def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_window(counts: str) -> None:
     # one config (the one-pass path applies): several windows per sensor and batch, mostly quiet
-    # stretches with jumps between them, against each sensor's own per-window state machine
+    # stretches with jumps between them, against each sensor's own per-window state machine;
+    # "equal": every sensor as many windows in a batch (the grid pass, StateArray.advance_quiet_grid)
     config = validate_config_dict({"model": str(MODEL), "sources": [
         {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
     identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
@@ -128,8 +130,9 @@ def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_w
     expected: list[tuple[str, int, str, float]] = []
     t = 100.0
     for b in range(300):
-        order = [sid for sid in sensors for _ in range(int(rng.integers(1, 4)))]  # 1 to 3 windows each
-        rng.shuffle(order)
+        each = int(rng.integers(1, 4))
+        order = [sid for sid in sensors for _ in range(each if counts == "equal" else int(rng.integers(1, 4)))]
+        rng.shuffle(order)  # 1 to 3 windows each
         windows, rows = [], []
         for k, sid in enumerate(order):
             if rng.random() < 0.03:
@@ -317,3 +320,43 @@ def test_after_a_reload_the_new_models_arrays_are_used_and_the_old_model_is_let_
     # the new trackers start from unknown (the daemon's reload leaves the old state with an event)
     assert [(sid, e["to"]) for sid, e in pub.events] == [("a", "ball"), ("b", "ball"), ("c", "ball"),
                                                          ("a", "ball"), ("b", "ball")]
+
+
+def test_a_repeated_batch_shape_still_notices_rebuilt_and_departed_sensors_and_counts_every_window() -> None:
+    # the router keeps a batch shape's rounds and columns while the same sensors arrive in the same
+    # order (SensorTable.rows_of); a rebuilt or departed sensor between two such batches must still
+    # be picked up, and the window counters must count every batch of a kept shape
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
+    model = SimpleNamespace(identity=identity, scorer=None, metadata=SimpleNamespace(classes=CLASSES))
+    cfg = FaultStateConfig(history=3, min_windows=1, enter_threshold=0.5, exit_threshold=0.4)
+    sensors = {sid: _sensor(sid, model, cfg) for sid in ("a", "b", "c")}
+    pub = FakePublisher()
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: pub)  # type: ignore[arg-type,return-value]
+    normal = np.array([0.97, 0.01, 0.01, 0.01], np.float32)
+    ball = np.array([0.01, 0.97, 0.01, 0.01], np.float32)
+
+    def batch(p: np.ndarray) -> BatchResult:
+        ids = ("a", "a", "b", "b", "c", "c")  # the same shape every time
+        ws = [Window(sid, i, np.zeros((1, 8), np.float32), None, time.monotonic(), 10.0 + i)
+              for i, sid in enumerate(ids)]
+        probs = np.stack([p] * len(ids))
+        return BatchResult(ws, np.log(probs), probs, 0.001, time.monotonic())
+
+    for _ in range(3):
+        router.on_batch(batch(normal))
+    router.flush_counts()  # in the middle of a kept shape's run
+    old = sensors["b"]
+    sensors["b"] = _sensor("b", model, cfg)  # a reload between two batches of the same shape
+    router.on_batch(batch(normal))
+    del sensors["c"]
+    for _ in range(2):
+        router.on_batch(batch(ball))
+    assert old.tracker.snapshot().windows == 6
+    assert [sp.tracker.snapshot().windows for sp in sensors.values()] == [12, 6]
+    assert [(sid, e["to"]) for sid, e in pub.events] == [("a", "normal"), ("b", "normal"), ("c", "normal"),
+                                                         ("b", "normal"), ("a", "ball"), ("b", "ball")]
+    router.flush_counts()
+    by_sensor = router.metrics.snapshot()["windows"]["by_sensor"]
+    assert by_sensor == {"a": 12.0, "b": 12.0, "c": 8.0}  # c's windows after it left are not counted
