@@ -192,9 +192,14 @@ class ResultRouter:
         probs_at = probs if whole else probs[pos]
         if single and rows.rounds > 1:
             array = self.arrays.by_group[int(groups[0])]
-            if grid is not None:  # the usual shape: every sensor as many windows, one pass over a grid
-                noisy = array.advance_quiet_grid(state_rows[grid[0]], probs[grid if whole else pos[grid]],
-                                                 None if busy is None else busy[grid])
+            if grid is not None and rows.grid_at is not None:  # the usual shape: every sensor as many
+                # windows, one pass over a grid; most batches are steady (StateArray.advance_steady)
+                grid_probs = probs[grid if whole else pos[grid]]
+                if busy is None and array.advance_steady(rows.grid_at, grid_probs):
+                    noisy = None
+                else:
+                    noisy = array.advance_quiet_grid(rows.grid_rows, grid_probs,
+                                                     None if busy is None else busy[grid])
                 if noisy is None and plan is None:
                     return found  # every window quiet: nothing to step, no event
                 left = np.zeros(len(pos), dtype=bool)

@@ -42,6 +42,7 @@ class BatchRows:
     ``grid[r, s]`` the position of sensor ``distinct[s]``'s r-th window (else None); ``row``,
     ``group``, ``local``: the table's columns at ``sensor``; ``groups``: the distinct groups;
     ``counts``: windows per dense index (the window counters' share of one batch).
+    The grid's columns are ordered by state row, not by first appearance.
     """
 
     pos: np.ndarray
@@ -55,6 +56,10 @@ class BatchRows:
     local: np.ndarray
     groups: tuple[int, ...]
     counts: np.ndarray
+    #: the state rows of the grid's sensors (``row[grid[0]]``, ascending: the grid's columns are in
+    #: state-row order), and the same as a slice when they are consecutive (a view, no gather)
+    grid_rows: np.ndarray
+    grid_at: slice | np.ndarray | None
 
     @property
     def rounds(self) -> int:
@@ -183,17 +188,25 @@ class SensorTable:
 
     def _rows(self, pos: np.ndarray, sensor: np.ndarray) -> BatchRows:
         if not len(pos):
-            return BatchRows(pos, sensor, [], [], _EMPTY, None, _EMPTY, _EMPTY, _EMPTY, (), _EMPTY)
+            return BatchRows(pos, sensor, [], [], _EMPTY, None, _EMPTY, _EMPTY, _EMPTY, (), _EMPTY, _EMPTY,
+                             None)
         rounds, distinct, grid = _rounds(sensor.tolist())
         members = [pos] if len(rounds) == 1 else [np.array(r, dtype=np.intp) for r in rounds]
         rank = np.empty(len(pos), dtype=np.int64)
         for r, m in enumerate(members):
             rank[m] = r
-        group = self.group[sensor]
-        out = BatchRows(pos, sensor, members, distinct, rank, grid, self.row[sensor], group,
-                        self.local[sensor], tuple(sorted(set(group.tolist()))),
-                        np.bincount(sensor, minlength=len(self.ids)))
-        for name in ("pos", "sensor", "rank", "grid", "row", "group", "local", "counts"):
+        group, row = self.group[sensor], self.row[sensor]
+        grid_rows, grid_at = _EMPTY, None
+        if grid is not None:  # columns in state-row order: consecutive rows make a slice
+            order = np.argsort(row[grid[0]], kind="stable")
+            grid = grid[:, order]
+            grid_rows = row[grid[0]]
+            first, last = int(grid_rows[0]), int(grid_rows[-1])
+            grid_at = slice(first, last + 1) if last - first == len(grid_rows) - 1 else grid_rows
+        out = BatchRows(pos, sensor, members, distinct, rank, grid, row, group, self.local[sensor],
+                        tuple(sorted(set(group.tolist()))), np.bincount(sensor, minlength=len(self.ids)),
+                        grid_rows, grid_at)
+        for name in ("pos", "sensor", "rank", "grid", "row", "group", "local", "counts", "grid_rows"):
             values = getattr(out, name)
             if values is not None:
                 values.flags.writeable = False

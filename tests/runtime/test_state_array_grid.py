@@ -1,6 +1,7 @@
 """The one pass over a grid of windows (:meth:`StateArray.advance_quiet_grid`, the usual batch
 shape) leaves every number exactly as the general one pass (:meth:`StateArray.advance_quiet`)
-does: same rows left for the step, same rings, sums and columns to the bit."""
+does: same rows left for the step, same rings, sums and columns to the bit; and the steady pass
+(:meth:`StateArray.advance_steady`) either does exactly what the grid pass does or nothing."""
 
 from __future__ import annotations
 
@@ -95,3 +96,48 @@ def test_the_grid_pass_takes_quiet_rows_and_leaves_the_others_untouched() -> Non
     np.testing.assert_array_equal(array.num[1], before[1])  # the noisy row is the step's to take
     assert [t.snapshot().windows for t in trackers] == [8, 4, 8]
     assert array.advance_quiet_grid(np.array([0, 2]), grid[:, [0, 2]]) is None  # all quiet: None
+
+
+def _steady_array(rng: np.random.Generator, cfg: FaultStateConfig,
+                  sensors: int) -> tuple[StateArray, np.ndarray]:
+    """Like :func:`_warm_array`, but mostly long runs of one class per row (the rows are then
+    steady, the case the steady pass takes), with now and then a jump, a pending change or a
+    silence in a few rows."""
+    trackers = [FaultStateTracker(f"s{s}", CLASSES, "normal", cfg) for s in range(sensors)]
+    array = trackers[0].new_array()
+    for t in trackers:
+        t.move_to(array)
+    cls = rng.integers(0, len(CLASSES), sensors)
+    ts = 100.0
+    for _ in range(int(rng.integers(0, 16))):
+        ts += 0.1
+        step_rows(trackers, _probs(rng, (sensors,), cls, 0.02), [ts] * sensors, [ts] * sensors)
+    if rng.random() < 0.2:
+        trackers[int(rng.integers(sensors))].mark_no_data(ts)
+    return array, cls
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), cfg=st.sampled_from(CONFIGS), sensors=st.integers(1, 9),
+       rounds=st.integers(1, 6), jump=st.sampled_from([0.0, 0.02, 0.3]), consecutive=st.booleans())
+def test_the_steady_pass_equals_the_grid_pass_or_changes_nothing(seed: int, cfg: FaultStateConfig,
+                                                                 sensors: int, rounds: int, jump: float,
+                                                                 consecutive: bool) -> None:
+    rng = np.random.default_rng(seed)
+    array, cls = _steady_array(rng, cfg, sensors + 2)
+    if consecutive:  # rows 1 .. sensors as a slice (a view), else in any order as an index array
+        rows = np.arange(1, sensors + 1)
+        at: slice | np.ndarray = slice(1, sensors + 1)
+    else:
+        rows = rng.permutation(sensors + 2)[:sensors].astype(np.intp)
+        at = rows
+    probs = _probs(rng, (rounds, sensors), cls[rows][None, :], jump)
+    before = copy.deepcopy(array)
+    other = copy.deepcopy(array)
+    took = array.advance_steady(at, probs)
+    if took:
+        assert other.advance_quiet_grid(rows, probs) is None  # steady rows are quiet rows
+    else:
+        other = before  # nothing may have moved
+    for name in ("hist", "sums", "num"):
+        np.testing.assert_array_equal(getattr(array, name), getattr(other, name), err_msg=name)
