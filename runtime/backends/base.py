@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
@@ -48,6 +49,12 @@ class Backend(abc.ABC):
         self._loaded = False
         #: set by ``_load`` when the model's graph has the ``features`` output and the backend returns it
         self.has_features = False
+        #: CPU seconds of the calling thread inside :meth:`infer` / :meth:`infer_outputs`, and the windows
+        #: they classified: the model's own cost per window, which ``bench daemon`` compares between the
+        #: bare loop and the daemon (the same call can cost more where other threads share its core and
+        #: cache). Thread time, so a call preempted by another thread is not charged for it.
+        self.call_cpu_s = 0.0
+        self.call_windows = 0
 
     #: largest batch the backend accepts in one call (None: unbounded)
     max_batch: int | None = None
@@ -83,7 +90,10 @@ class Backend(abc.ABC):
         if not self._loaded:
             self.load()
         x = self.check_input(batch)
+        t0 = time.thread_time()
         logits = self._infer(x)
+        self.call_cpu_s += time.thread_time() - t0
+        self.call_windows += x.shape[0]
         return np.asarray(logits, dtype=np.float32).reshape(x.shape[0], self.num_classes)
 
     def infer_outputs(self, batch: np.ndarray) -> Outputs:
@@ -92,7 +102,10 @@ class Backend(abc.ABC):
             self.load()
         x = self.check_input(batch)
         n = x.shape[0]
+        t0 = time.thread_time()
         logits, features = self._infer_outputs(x) if self.has_features else (self._infer(x), None)
+        self.call_cpu_s += time.thread_time() - t0
+        self.call_windows += n
         logits = np.asarray(logits, dtype=np.float32).reshape(n, self.num_classes)
         if features is not None:
             features = np.asarray(features, dtype=np.float32).reshape(n, -1)

@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--predictions", choices=["window", "batch"], default="batch")
     p.add_argument("--backend", choices=["onnxruntime", "null"], default="null")
     p.add_argument("--pin-cpu", type=int, default=None)
+    p.add_argument("--recordings", choices=["all", "healthy"], default=None,
+                   help="which simulated recordings the sensors replay (default: healthy with the null "
+                        "backend, whose stand-in answers healthy; all four conditions with a model)")
     p.add_argument("--profile", metavar="THREAD", default=None,
                    help="also run cProfile (thread CPU clock) in the threads whose name starts with THREAD "
                         "and print their functions by own time (slows them about 2x: shares, not figures)")
@@ -160,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pin_cpu is not None:
             os.sched_setaffinity(0, {args.pin_cpu})
         recordings = make_recordings(Path(tmp) / "rec", 12000.0, 10.0)
-        if args.backend == "null":  # as bench daemon: the stand-in answers healthy, a healthy machine
+        healthy = args.recordings == "healthy" if args.recordings else args.backend == "null"
+        if healthy:  # as bench daemon with null: the stand-in answers healthy, a healthy machine
             recordings = [r for r in recordings if r.name.startswith("normal")] or recordings
         network = mode == "realtime"
         cfg = daemon_config(work, recordings, mode, broker.host, broker.port, Path(tmp) / "outbox.sqlite3",
@@ -191,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     head = (f"{result.windows} windows in {result.seconds:.1f} s ({result.windows_per_s:.0f} windows/s), "
             f"mode {mode}, {args.sensors} sensors, chunk {args.chunk}, backend {args.backend}, predictions "
             f"{args.prediction_qos}/{args.predictions}, process CPU per window "
-            f"{1e6 * result.cpu_s / max(result.windows, 1):.1f} us, load average {load:.2f}\n\n")
+            f"{1e6 * result.cpu_s / max(result.windows, 1):.1f} us{_model_note(result.extra)}, load average "
+            f"{load:.2f}\n\n")
     text = head + cpu.table(result.windows)
     if stages is not None and qos == 1:
         text += "\n" + stages.table()
@@ -207,11 +212,21 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "anatomy.md").write_text(text)
         doc: dict[str, Any] = {"windows": result.windows, "seconds": result.seconds,
                                "cpu_us_per_window": 1e6 * result.cpu_s / max(result.windows, 1),
+                               "model_cpu_s": result.extra.get("model_cpu_s"),
+                               "model_windows": result.extra.get("model_windows"),
                                "threads_s": cpu.seconds, "load_average": load, "argv": argv}
         if stages is not None:
             doc["stages_ms"] = stages.summary()
         (args.out / "anatomy.json").write_text(json.dumps(doc))
     return 0
+
+
+def _model_note(extra: dict[str, Any]) -> str:
+    """The backend call's own thread CPU per window, part of the inference thread's row below."""
+    windows = extra.get("model_windows")
+    if not windows:
+        return ""
+    return f" (of which the model call {1e6 * extra['model_cpu_s'] / windows:.1f} us, inference thread)"
 
 
 def _stage_recorder() -> Any:

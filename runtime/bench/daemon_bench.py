@@ -143,7 +143,10 @@ def run_daemon_bench(opts: DaemonBenchOptions, command: str) -> DaemonBenchRun:
             [summarise(b)["cpu_us_per_window"] for b in sliced.bare]) | {
             "seconds_each": round(opts.seconds / opts.slices, 3),
             # the process's RSS after each daemon slice: every slice starts a daemon in this process
-            "rss_mb": [d.extra.get("rss_mb") for d in sliced.daemon]}
+            "rss_mb": [d.extra.get("rss_mb") for d in sliced.daemon],
+            # the model call's own thread CPU per window in each slice (runtime.bench.report.summarise)
+            "bare_model_us_per_window": [summarise(b)["model_cpu_us_per_window"] for b in sliced.bare],
+            "daemon_model_us_per_window": [summarise(d)["model_cpu_us_per_window"] for d in sliced.daemon]}
         if "throughput_ratio" in result["targets"]:  # neighbours in time, not the pooled phases
             t = result["targets"]["throughput_ratio"]
             t |= {"pooled": t["measured"], "measured": result["slices"]["median_ratio"],

@@ -50,6 +50,10 @@ def summarise(phase: PhaseResult) -> dict[str, Any]:
         # daemon's throughput on a saturated core, from one run, without differencing two runs' noise
         "novelty_cpu_share": (round(phase.extra.get("novelty_cpu_s", 0.0) / phase.cpu_s, 4)
                               if phase.cpu_s else None),
+        # the backend call's own thread CPU per window (Backend.call_cpu_s): the same model call in the
+        # bare loop and inside the daemon, where other threads share its core and cache
+        "model_cpu_us_per_window": (round(phase.extra["model_cpu_s"] / phase.extra["model_windows"] * 1e6, 1)
+                                    if phase.extra.get("model_windows") else None),
     }
 
 
@@ -75,6 +79,13 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("process CPU per window, bare / daemon (us)",
                      f"{_fmt(bare['runs'][0]['cpu_us_per_window'])} / {_fmt(fast['cpu_us_per_window'])}",
                      "all threads; the broker runs in its own process"))
+        if fast.get("model_cpu_us_per_window") is not None and bare["runs"][0].get("model_cpu_us_per_window"):
+            bare_model = [r["model_cpu_us_per_window"] for r in bare["runs"]]
+            mean_bare = sum(bare_model) / len(bare_model)
+            rows.append(("model call's thread CPU per window, bare / daemon (us)",
+                         f"{_fmt(mean_bare)} / {_fmt(fast['model_cpu_us_per_window'])}",
+                         "inside the backend call only; bare runs: "
+                         + ", ".join(_fmt(v) for v in bare_model)))
         if t is not None:
             rows.append(("daemon / bare", f"{t['measured']:.1%}",
                          f">= {t['target']:.0%}: {'met' if t['met'] else 'MISSED'}"

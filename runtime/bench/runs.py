@@ -60,7 +60,8 @@ def merge_phases(name: str, parts: list[PhaseResult]) -> PhaseResult:
                        [x for p in parts for x in p.classify_latency_s],
                        [x for p in parts for x in p.ack_latency_s], sum(p.cpu_s for p in parts),
                        dict(parts[-1].extra) | {"parts": len(parts)}
-                       | {"novelty_cpu_s": sum(p.extra.get("novelty_cpu_s", 0.0) for p in parts)})
+                       | {key: sum(p.extra.get(key, 0) for p in parts)
+                          for key in ("novelty_cpu_s", "model_cpu_s", "model_windows")})
 
 
 class RecordingMetrics(Metrics):
@@ -119,6 +120,7 @@ def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.
         for _ in range(3):  # warm-up: first calls allocate and pick kernels
             backend.infer(x)
         calls: list[float] = []
+        model0, windows0 = backend.call_cpu_s, backend.call_windows
         cpu0 = time.process_time()
         with progress_bar(round(seconds, 1), label, unit="s", leave=False, disable=None) as bar:
             start = last = time.perf_counter()
@@ -132,10 +134,11 @@ def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.
                     last = done
             elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu0
+        model = {"model_cpu_s": backend.call_cpu_s - model0, "model_windows": backend.call_windows - windows0}
     finally:
         backend.close()
     n = len(calls) * batch
-    return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls, cpu_s=cpu)
+    return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls, cpu_s=cpu, extra=model)
 
 
 Feeder = Callable[[Daemon], AbstractContextManager[None]]
@@ -177,13 +180,20 @@ def _record(daemon: Daemon, metrics: RecordingMetrics, acks: AckRecorder, label:
     def inferred() -> int:
         return sum(m.batcher.stats.inferred for m in list(daemon.models.values()))
 
+    def model() -> tuple[float, int]:  # the backends' own thread CPU inside their calls, and windows
+        backends = [m.batcher.backend for m in list(daemon.models.values())]
+        return sum(b.call_cpu_s for b in backends), sum(b.call_windows for b in backends)
+
+    model0 = model()
     n0, t0, cpu0 = inferred(), time.perf_counter(), time.process_time()
     nov0 = daemon.results.novelty_cpu_s
     metrics.recording = acks.recording = True
     _wait_with_progress(label, seconds, lambda: (inferred() - n0) / max(time.perf_counter() - t0, 1e-9))
     metrics.recording = acks.recording = False
     n1, t1, cpu1 = inferred(), time.perf_counter(), time.process_time()
+    model1 = model()
     state = _daemon_state(daemon)
+    state["model_cpu_s"], state["model_windows"] = model1[0] - model0[0], model1[1] - model0[1]
     # CPU the inference threads spent inside the novelty path (see report.summarise)
     state["novelty_cpu_s"] = daemon.results.novelty_cpu_s - nov0
     return PhaseResult(label, t1 - t0, n1 - n0, (n1 - n0) / (t1 - t0), metrics.batch_sizes, metrics.infer_s,
