@@ -65,21 +65,23 @@ class ResultOutput:
         t_wall, t_mono = batch_times(batch)
         refs = _refs(batch, rows, t_mono)
         per_window = self._window_predictions(batch, rows, refs, t_wall, pipes) if self.per_window else []
-        whole = self._batch_payload(batch, rows, refs, t_wall, pipes) if self.per_batch else None
-        if self.config.prediction_qos == 0:
+        qos0 = self.config.prediction_qos == 0
+        whole = self._batch_payload(batch, rows, refs, t_wall, pipes, qos0) if self.per_batch else None
+        if qos0:
             if events:
                 pub.publish_events(events)
             for (sensor, _, _), payload in zip(refs, per_window, strict=False):
                 pub.publish_prediction(sensor, payload)
             if whole is not None:
+                assert not isinstance(whole, bytes)
                 pub.publish_prediction_batch(whole)
         else:
             topic = pub.topics.prediction
             messages = [NewMessage(topic(ref[0]), encode_payload(payload, "prediction"), 1, False)
                         for ref, payload in zip(refs, per_window, strict=False)]
             if whole is not None:
-                messages.append(NewMessage(pub.topics.predictions, encode_payload(whole, "prediction batch"),
-                                           1, False))
+                assert isinstance(whole, bytes)
+                messages.append(NewMessage(pub.topics.predictions, whole, 1, False))
             _, stored = pub.publish_batch(events, messages)
             if self.per_window:
                 self._enqueued(stored[: len(refs)], refs)
@@ -106,15 +108,18 @@ class ResultOutput:
         return out
 
     def _batch_payload(self, batch: BatchResult, rows: BatchRows, refs: list[WindowRef],
-                       t_wall: np.ndarray, pipes: Sequence[SensorPipeline | None]) -> Any:
-        """One message for the whole batch (``mqtt.predictions: batch``)."""
+                       t_wall: np.ndarray, pipes: Sequence[SensorPipeline | None], model_object: bool) -> Any:
+        """One message for the whole batch (``mqtt.predictions: batch``): its encoded bytes (the
+        outbox stores bytes; :meth:`ResultPayloads.prediction_batch_json`), or with ``model_object``
+        the payload model (the QoS 0 publisher encodes it)."""
         sp = pipes[int(rows.sensor[0])]
         assert sp is not None
         model = sp.model.metadata  # a batch holds one model's windows
         whole = len(rows.pos) == batch.size
-        return self.payloads.prediction_batch(
-            model.model.name, model.classes, [r[0] for r in refs], [r[1] for r in refs],
-            (t_wall if whole else t_wall[rows.pos]).tolist(), batch.probs if whole else batch.probs[rows.pos])
+        build = self.payloads.prediction_batch if model_object else self.payloads.prediction_batch_json
+        return build(model.model.name, model.classes, [r[0] for r in refs], [r[1] for r in refs],
+                     (t_wall if whole else t_wall[rows.pos]).tolist(),
+                     batch.probs if whole else batch.probs[rows.pos])
 
     # -- any thread --------------------------------------------------------------------------------
 

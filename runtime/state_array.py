@@ -196,8 +196,9 @@ class StateArray(RowArrays):
         """
         r_n = probs.shape[0]
         num = self.num[at]  # a view for a slice: written only once every row is known steady
-        if (not self.mean or r_n > self.h or num[:, _STATE].min() < 0 or num[:, _PENDING].max() >= 0
-                or num[:, _NO_DATA].any()):
+        # ufunc reductions, not the methods: .min() and .any() add a Python layer each
+        if (not self.mean or r_n > self.h or _MIN(num[:, _STATE]) < 0 or _MAX(num[:, _PENDING]) >= 0
+                or _MAX(num[:, _NO_DATA]) > 0):
             return False
         view = isinstance(at, slice)
         hist = self.hist[at] if view else self.hist
@@ -207,10 +208,11 @@ class StateArray(RowArrays):
         slot = (pos + rank) % self.h  # (R, S)
         sums = np.subtract(probs, hist[index, slot], dtype=np.float64)
         sums[0] += self.sums[at]
-        sums = np.cumsum(sums, axis=0)  # sequential in round order, as advance_quiet adds them
+        for r in range(1, r_n):  # sequential in round order, as advance_quiet adds them
+            sums[r] += sums[r - 1]
         filled = np.minimum(num[:, _FILLED] + after, self.h)
         current = sums[:, _columns(len(num)), num[:, _STATE].astype(np.intp)] / filled  # (R, S)
-        if not (current >= self.exit).all():
+        if _MIN(current, axis=None) < self.exit:
             return False
         hist[index, slot] = probs
         end = pos + r_n
@@ -221,8 +223,8 @@ class StateArray(RowArrays):
         if not view:
             self.num[at] = num
         row_sums = sums[-1]
-        lap = end >= self.h
-        if lap.any():  # the ring wrapped: recompute exactly, as step() does once per lap
+        if _MAX(end) >= self.h:  # the ring wrapped: recompute exactly, as step() does once per lap
+            lap = end >= self.h
             lapped = self.hist[at[lap]] if isinstance(at, np.ndarray) else hist[lap]
             row_sums[lap] = lapped.sum(axis=1, dtype=np.float64)
         self.sums[at] = row_sums
@@ -319,6 +321,9 @@ def _rounds(n: int) -> tuple[np.ndarray, np.ndarray]:
     after = (rank + 1).astype(np.float64)
     rank.flags.writeable = after.flags.writeable = False
     return rank, after
+
+
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 @functools.lru_cache(maxsize=64)
