@@ -11,6 +11,7 @@ and the payloads themselves are built in :mod:`runtime.results`.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -158,7 +159,9 @@ class ResultRouter:
 
     def _usable(self, probs: np.ndarray, rows: BatchRows) -> bool:
         """Every row finite and as wide as the trackers' class lists (else the per-window path)."""
-        if probs.ndim != 2 or not np.isfinite(probs).all():
+        # one reduction: a sum is finite only when every value is (a sum that overflows sends a
+        # finite batch the per-window way, which decides the same)
+        if probs.ndim != 2 or not math.isfinite(np.add.reduce(probs, axis=None)):
             return False
         k, arrays = probs.shape[1], self.arrays.by_group
         return all(arrays[g].k == k for g in rows.groups)

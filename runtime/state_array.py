@@ -210,14 +210,17 @@ class StateArray(RowArrays):
         sums[0] += self.sums[at]
         for r in range(1, r_n):  # sequential in round order, as advance_quiet adds them
             sums[r] += sums[r - 1]
-        filled = np.minimum(num[:, _FILLED] + after, self.h)
-        current = sums[:, _columns(len(num)), num[:, _STATE].astype(np.intp)] / filled  # (R, S)
+        # every ring full (the usual case): no fill to count, the mean divides by the ring's length
+        fills = None if _MIN(num[:, _FILLED]) >= self.h else np.minimum(num[:, _FILLED] + after, self.h)
+        current = sums[:, _columns(len(num)), num[:, _STATE].astype(np.intp)] / (
+            float(self.h) if fills is None else fills)  # (R, S)
         if _MIN(current, axis=None) < self.exit:
             return False
         hist[index, slot] = probs
         end = pos + r_n
         num[:, _POS] = end % self.h
-        num[:, _FILLED] = filled[-1]
+        if fills is not None:
+            num[:, _FILLED] = fills[-1]
         num[:, _WINDOWS] += r_n
         np.copyto(num[:, _CONFIDENCE], current[-1], where=num[:, _WINDOWS] >= self.min_windows)
         if not view:

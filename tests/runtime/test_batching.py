@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from runtime.backends import create_backend
 from runtime.backends.base import Backend
@@ -222,3 +225,13 @@ def test_a_batch_carries_the_inputs_the_model_saw() -> None:
     batcher.close()
     assert len(got) == 1 and got[0].inputs is not None
     np.testing.assert_array_equal(got[0].inputs, np.stack([w.data for w in windows]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(logits=hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=40),
+                         elements=st.floats(-1e4, 1e4, width=32)))
+def test_softmax_gives_the_plain_formulas_numbers_to_the_bit(logits: np.ndarray) -> None:
+    # the plain formula (what the daemon published before softmax used the ufuncs' reductions)
+    plain = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    plain = plain / plain.sum(axis=-1, keepdims=True)
+    np.testing.assert_array_equal(softmax(logits), plain)
