@@ -90,14 +90,16 @@ class ChunkBlock:
 
     Sources that can (a replay of many files, the simulator, a network source that drains every
     frame waiting) hand the daemon a block per call, so that it windows every sensor of the block
-    in one set of numpy operations instead of one chunk at a time. ``samples`` are 1-D float32.
+    in one set of numpy operations instead of one chunk at a time. ``samples`` are 1-D float32: a
+    list of them, or (chunks of one length read together, as a replay of stacked recordings reads
+    them) one 2-D float32 array whose rows are the chunks, which the windowing copies in one go.
     ``arrivals``: when each chunk reached this host (``time.monotonic()``; a UDP source reads the
     kernel's receive stamp), so latency counts the time a datagram waited in the socket for a busy
     daemon; None: the daemon stamps the block when it windows it.
     """
 
     sensor_ids: list[str]
-    samples: list[np.ndarray]
+    samples: list[np.ndarray] | np.ndarray
     sample_rates: list[float]
     seqs: list[int]
     t0s: list[float]

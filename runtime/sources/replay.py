@@ -13,7 +13,7 @@ sensor; when every sensor has ended, :attr:`~runtime.sources.base.Source.finishe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -26,7 +26,7 @@ from runtime.signals.readers import read_signal
 from runtime.sources.base import Source
 from runtime.sources.config import SourceConfigBase
 from runtime.sources.fields import PACING_DESCRIPTION, Pacing, SensorId, require_unique
-from runtime.sources.pacing import run_paced
+from runtime.sources.pacing import ChunkStream, RowsReader, run_paced
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +70,89 @@ class ReplaySourceConfig(SourceConfigBase):
 
 
 class _Recording:
-    """One loaded file, read in order (and around again when looping)."""
+    """One loaded file, read in order (and around again when looping): a row of its bank."""
 
-    def __init__(self, sensor_id: str, samples: np.ndarray, sample_rate: float, loop: bool) -> None:
+    def __init__(self, sensor_id: str, bank: _Bank, row: int, sample_rate: float, loop: bool) -> None:
         self.sensor_id = sensor_id
         self.sample_rate = sample_rate
-        self._samples = samples
+        self.bank, self.row = bank, row
+        self._samples: np.ndarray = bank.samples[row]
         self._loop = loop
-        self._pos = 0
+        self.pos = 0
 
     def read(self, n: int) -> np.ndarray | None:
         """Next ``n`` samples; a looping read wraps around the end within one chunk."""
         total = self._samples.size
         if not self._loop:
-            out = self._samples[self._pos : self._pos + n]
-            self._pos += out.size
+            out = self._samples[self.pos : self.pos + n]
+            self.pos += out.size
             return out if out.size else None
-        start = self._pos
-        self._pos = (start + n) % total
+        start = self.pos
+        self.pos = (start + n) % total
         if start + n <= total:  # the usual case: one slice (a view; the windower copies what it keeps)
             return self._samples[start : start + n]
         return self._samples[(start + np.arange(n)) % total]
+
+
+class _Bank:
+    """Recordings of one length and rate stacked as the rows of one array, so that sensors replayed in
+    lockstep are read as one 2-D slice (a view) instead of one slice per sensor."""
+
+    def __init__(self, samples: np.ndarray, loop: bool) -> None:
+        self.samples = samples  # (recordings, samples) float32
+        self.loop = loop
+
+
+class _BankReader:
+    """Reads rows of one bank, all at one position, together (a cohort of :func:`run_paced`)."""
+
+    def __init__(self, recordings: list[_Recording], rows: slice | np.ndarray) -> None:
+        self.recordings, self.rows = recordings, rows
+        self.first, self.bank = recordings[0], recordings[0].bank
+
+    def read(self, n: int) -> np.ndarray | None:
+        """The rows' next ``n`` samples as a ``(rows, n)`` array; None where a read would come out short."""
+        samples = self.bank.samples
+        total = samples.shape[1]
+        start = self.first.pos
+        if start + n <= total:
+            out = samples[self.rows, start:start + n]
+        elif self.bank.loop and n <= total:  # around the end: a copy, once per pass through the file
+            out = samples[self.rows][:, (start + np.arange(n)) % total]
+        else:  # the end of a file played once: the stream-by-stream reads say how it ends
+            return None
+        end = (start + n) % total if self.bank.loop else start + n
+        for rec in self.recordings:
+            rec.pos = end
+        return out
+
+
+def read_together(streams: Sequence[ChunkStream]) -> RowsReader | None:
+    """A reader of recordings that are rows of one bank at one position (a replay's usual cohort)."""
+    recs = [s for s in streams if isinstance(s, _Recording)]
+    if not recs or len(recs) != len(streams):
+        return None
+    bank, pos = recs[0].bank, recs[0].pos
+    if any(r.bank is not bank or r.pos != pos for r in recs):
+        return None
+    rows = np.array([r.row for r in recs], dtype=np.intp)
+    first = int(rows[0])
+    consecutive = bool((rows == np.arange(first, first + rows.size)).all())
+    return _BankReader(recs, slice(first, first + rows.size) if consecutive else rows).read
+
+
+def _banks(loaded: list[tuple[str, np.ndarray, float]], loop: bool) -> list[_Recording]:
+    """Stack the recordings of each (length, rate) into one bank; the recordings in config order."""
+    groups: dict[tuple[int, float], list[int]] = {}
+    for i, (_, samples, rate) in enumerate(loaded):
+        groups.setdefault((samples.size, rate), []).append(i)
+    out: list[_Recording | None] = [None] * len(loaded)
+    for members in groups.values():
+        bank = _Bank(np.stack([loaded[i][1] for i in members]).astype(np.float32, copy=False), loop)
+        for row, i in enumerate(members):
+            sensor_id, _, rate = loaded[i]
+            out[i] = _Recording(sensor_id, bank, row, rate, loop)
+    return [r for r in out if r is not None]
 
 
 def load_recording(entry: ReplayFile) -> tuple[np.ndarray, float]:
@@ -131,12 +193,13 @@ class ReplaySource(Source[ReplaySourceConfig]):
 
     def __init__(self, config: ReplaySourceConfig) -> None:
         super().__init__(config)
-        self._recordings: list[_Recording] = []
+        loaded: list[tuple[str, np.ndarray, float]] = []
         for entry in config.files:
             samples, rate = load_recording(entry)
             log.info("replay sensor %s: %s, %d samples at %g Hz (%.1f s)", entry.id, entry.path,
                      samples.size, rate, samples.size / rate)
-            self._recordings.append(_Recording(entry.id, samples, rate, config.loop))
+            loaded.append((entry.id, samples, rate))
+        self._recordings = _banks(loaded, config.loop)
 
     @property
     def sensors(self) -> dict[str, float]:
@@ -145,6 +208,6 @@ class ReplaySource(Source[ReplaySourceConfig]):
     def _run(self) -> None:
         speed = self.config.speed if self.config.pacing == "realtime" else None
         ended = run_paced(self._recordings, chunk=self.config.chunk, speed=speed, stopping=self._stopping,
-                          emit_block=self._emit_block, report=self._report)
+                          emit_block=self._emit_block, report=self._report, together=read_together)
         if ended:
             self.finished.set()
