@@ -117,7 +117,8 @@ class ResultOutput:
         model = sp.model.metadata  # a batch holds one model's windows
         whole = len(rows.pos) == batch.size
         build = self.payloads.prediction_batch if model_object else self.payloads.prediction_batch_json
-        return build(model.model.name, model.classes, [r[0] for r in refs], [r[1] for r in refs],
+        sensors, windows, _ = zip(*refs, strict=True)  # tuples: the payload takes any sequence
+        return build(model.model.name, model.classes, sensors, windows,
                      (t_wall if whole else t_wall[rows.pos]).tolist(),
                      batch.probs if whole else batch.probs[rows.pos])
 
@@ -165,8 +166,11 @@ class ResultOutput:
 
 
 def _refs(batch: BatchResult, rows: BatchRows, t_mono: np.ndarray) -> list[WindowRef]:
-    """(sensor, window index, t_mono) of every served window, in batch order."""
+    """(sensor, window index, t_mono) of every served window, in batch order (zipped in C: the
+    hooks and the batch payload read them once per window)."""
     ids, index = batch_sensor_ids(batch), _indices(batch)
+    if len(rows.pos) == len(ids):  # every window served
+        return list(zip(ids, index, t_mono.tolist(), strict=True))
     at = rows.pos.tolist()
     return [(ids[i], index[i], t) for i, t in zip(at, t_mono[rows.pos].tolist(), strict=True)]
 
