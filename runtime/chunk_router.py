@@ -129,16 +129,19 @@ class ChunkRouter:
         """
         ids, arrivals = block.sensor_ids, block.arrivals
         if len(set(ids)) == len(ids):
-            self._route(ids, block.samples, block.seqs, block.t0s, push_back, arrivals)
+            self._route(ids, block.samples, block.seqs, block.t0s, push_back, arrivals, block.finite)
             return
         for part in _rounds(ids):  # a sensor twice in one block: its chunks in order, a round each
             self._route([ids[i] for i in part], [block.samples[i] for i in part],
                         [block.seqs[i] for i in part], [block.t0s[i] for i in part], push_back,
-                        None if arrivals is None else [arrivals[i] for i in part])
+                        None if arrivals is None else [arrivals[i] for i in part], block.finite)
 
-    def _route(self, ids: list[str], samples: list[np.ndarray], seqs: list[int], t0s: list[float],
-               push_back: bool, arrivals: list[float] | None = None) -> None:
-        """Distinct sensors' chunks -> their window groups (one numpy pass each) -> batcher queues."""
+    def _route(self, ids: list[str], samples: list[np.ndarray] | np.ndarray, seqs: list[int],
+               t0s: list[float], push_back: bool, arrivals: list[float] | None = None,
+               finite: bool = False) -> None:
+        """Distinct sensors' chunks -> their window groups (one numpy pass each) -> batcher queues.
+
+        ``samples``: one 1-D array per chunk, or a 2-D array of them (:class:`ChunkBlock`)."""
         diagnostics = self.diagnostics
         found = [self.sensors.get(sid) for sid in ids]
         if all(found):  # every sensor known (``None in`` would compare each pipeline by value)
@@ -150,7 +153,7 @@ class ChunkRouter:
                     for sid, x in zip(ids, samples, strict=True):
                         diagnostics.feed(sid, x)
                 self._push(group, sps[0].model.batcher, sps, [w.row for w in windowers], samples, seqs, t0s,
-                           push_back, arrivals)
+                           push_back, arrivals, finite)
                 return
         pending: dict[WindowGroup, _GroupInput] = {}
         for k, (sid, x, seq, t0) in enumerate(zip(ids, samples, seqs, t0s, strict=True)):
@@ -166,14 +169,15 @@ class ChunkRouter:
             entry.add(sp, windower.row, x, seq, t0, None if arrivals is None else arrivals[k])
         for group, entry in pending.items():
             self._push(group, entry.batcher, entry.pipelines, entry.rows, entry.samples, entry.seqs,
-                       entry.t0s, push_back, entry.arrivals if arrivals is not None else None)
+                       entry.t0s, push_back, entry.arrivals if arrivals is not None else None, finite)
 
     def _push(self, group: WindowGroup, batcher: MicroBatcher, pipelines: list[SensorPipeline],
-              rows: list[int], samples: list[np.ndarray], seqs: Sequence[int | None],
-              t0s: Sequence[float | None], push_back: bool, arrivals: Sequence[float] | None = None) -> None:
+              rows: list[int], samples: list[np.ndarray] | np.ndarray, seqs: Sequence[int | None],
+              t0s: Sequence[float | None], push_back: bool, arrivals: Sequence[float] | None = None,
+              finite: bool = False) -> None:
         """One group's chunks -> windows (bad chunks counted per sensor) -> the batcher's queue."""
         incidents = group.incidents
-        blocks, errors = group.push_block(rows, samples, seqs, t0s, arrivals)
+        blocks, errors = group.push_block(rows, samples, seqs, t0s, arrivals, finite=finite)
         for row, exc in errors:
             self.count_error(group.sensor_ids[row], exc)
         if group.incidents != incidents:

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
+from typing import TypeVar
 
 import numpy as np
 
@@ -28,6 +31,8 @@ from runtime.window_block import WindowBlock
 from runtime.window_store import WindowerStats, WindowStore
 
 __all__ = ["SMALL_BLOCK", "WindowGroup", "WindowerStats"]
+
+T = TypeVar("T")
 
 #: blocks of fewer chunks than this take the one-chunk path row by row: a block of one or two
 #: chunks (sensors that arrive staggered, as independent gateways do) cost 2-3x more per chunk on
@@ -39,14 +44,18 @@ class WindowGroup(WindowStore):
     """Per-sensor window state of sensors sharing (window, hop, channels, normalisation), windowed
     a block of sensors at a time."""
 
-    def push_block(self, rows: Sequence[int], samples: Sequence[np.ndarray], seqs: Sequence[int | None],
-                   t0s: Sequence[float | None], arrivals: Sequence[float] | None = None
+    def push_block(self, rows: Sequence[int], samples: Sequence[np.ndarray] | np.ndarray,
+                   seqs: Sequence[int | None], t0s: Sequence[float | None],
+                   arrivals: Sequence[float] | None = None, *, finite: bool = False
                    ) -> tuple[list[WindowBlock], list[tuple[int, DataError]]]:
         """One chunk per row (rows distinct): the windows they completed, and each row's DataError.
 
-        A row's bad chunk is counted and reported for that row; the other rows are windowed.
-        ``arrivals``: each chunk's monotonic receipt time (a network source's socket stamp), which
-        becomes its windows' ``t_mono``; without them every window gets the time of this call.
+        ``samples``: one 1-D array per row, or one 2-D array whose rows are the chunks (copied into
+        the buffer in one go). A row's bad chunk is counted and reported for that row; the other
+        rows are windowed. ``arrivals``: each chunk's monotonic receipt time (a network source's
+        socket stamp), which becomes its windows' ``t_mono``; without them every window gets the
+        time of this call. ``finite``: the caller vouches that no sample is NaN or inf (a replay
+        checked its recordings once when it loaded them), so the block path skips its check.
         """
         now, t_wall_now = self.clock(), self.wall_clock()
         times = None if arrivals is None else np.asarray(arrivals, dtype=np.float64)
@@ -56,7 +65,7 @@ class WindowGroup(WindowStore):
             fast, slow = self._split(rows, samples, seqs)
             for n, members in fast.items():
                 rest = self._push_many(n, members, rows, samples, seqs, t0s,
-                                       now if times is None else times[members], t_wall_now, blocks)
+                                       now if times is None else times[members], t_wall_now, blocks, finite)
                 slow.extend(rest)
             for i in slow:
                 try:
@@ -69,38 +78,56 @@ class WindowGroup(WindowStore):
                     blocks.append(block)
         return blocks, errors
 
-    def _split(self, rows: Sequence[int], samples: Sequence[np.ndarray],
+    def _split(self, rows: Sequence[int], samples: Sequence[np.ndarray] | np.ndarray,
                seqs: Sequence[int | None]) -> tuple[dict[int, list[int]], list[int]]:
         """Positions the block path takes, by chunk length, and those that need the one-chunk path
         (every position of a block smaller than :data:`SMALL_BLOCK`)."""
-        if len(rows) < SMALL_BLOCK:
-            return {}, list(range(len(rows)))
-        r = np.fromiter(rows, dtype=np.intp, count=len(rows))
+        k = len(rows)
+        if k < SMALL_BLOCK:
+            return {}, list(range(k))
+        r = np.fromiter(rows, dtype=np.intp, count=k)
         ok = self._plain[r] & (self._skip[r] == 0)
-        last = self._last_seq  # a sequence jump restarts the window: the one-chunk path
-        in_step = [s is None or (prev := last[row]) is None or s == prev + 1
-                   for row, s in zip(rows, seqs, strict=True)]
+        in_step = self._in_step_each(rows, seqs)
         nd, f32 = np.ndarray, np.dtype(np.float32)  # builtin dtypes are singletons: ``is`` compares them
-        lengths = [x.size if type(x) is nd and x.ndim == 1 and x.dtype is f32 else 0 for x in samples]
+        if type(samples) is nd:  # one 2-D array: every chunk of one length
+            n = samples.shape[1] if samples.ndim == 2 and samples.dtype is f32 else 0
+            lengths = [n] * k
+        else:
+            lengths = [x.size if type(x) is nd and x.ndim == 1 and x.dtype is f32 else 0 for x in samples]
         fast: dict[int, list[int]] = {}
         slow: list[int] = []
         first = lengths[0]
-        if first and ok.all() and all(in_step) and lengths.count(first) == len(lengths):  # the usual block
-            fast[first] = list(range(len(lengths)))
+        if first and ok.all() and in_step is None and lengths.count(first) == k:  # the usual block
+            fast[first] = list(range(k))
             return fast, slow
-        for i, (good, step, n) in enumerate(zip(ok.tolist(), in_step, lengths, strict=True)):
+        steps = [True] * k if in_step is None else in_step
+        for i, (good, step, n) in enumerate(zip(ok.tolist(), steps, lengths, strict=True)):
             if good and step and n:
                 fast.setdefault(n, []).append(i)
             else:
                 slow.append(i)
         return fast, slow
 
-    def _push_many(self, n: int, members: list[int], rows: Sequence[int], samples: Sequence[np.ndarray],
-                   seqs: Sequence[int | None], t0s: Sequence[float | None], t_mono: float | np.ndarray,
-                   t_wall_now: float, out: list[WindowBlock]) -> list[int]:
+    def _in_step_each(self, rows: Sequence[int], seqs: Sequence[int | None]) -> list[bool] | None:
+        """None when every chunk follows its row's last one (or its row has no sequence number yet),
+        else whether each does; a sequence jump restarts the window, on the one-chunk path."""
+        last, k = self._last_seq, len(rows)
+        s0 = seqs[0]
+        if s0 is not None and seqs.count(s0) == k:  # one cohort's block: every chunk has one number
+            prev = itemgetter(*rows)(last) if k > 1 else (last[rows[0]],)
+            if prev.count(s0 - 1) + prev.count(None) == k:
+                return None
+        return [s is None or (p := last[row]) is None or s == p + 1
+                for row, s in zip(rows, seqs, strict=True)]
+
+    def _push_many(self, n: int, members: list[int], rows: Sequence[int],
+                   samples: Sequence[np.ndarray] | np.ndarray, seqs: Sequence[int | None],
+                   t0s: Sequence[float | None], t_mono: float | np.ndarray, t_wall_now: float,
+                   out: list[WindowBlock], finite: bool = False) -> list[int]:
         """The block path for chunks of ``n`` samples; returns the positions with NaN/inf (one-chunk path).
 
-        ``t_mono``: one receipt time for all, or one per member."""
+        ``t_mono``: one receipt time for all, or one per member. ``finite``: no sample is NaN/inf
+        (the caller checked), so the check is skipped."""
         r = np.array([rows[i] for i in members], dtype=np.intp)
         old = self._len[r]
         top = int(old.max()) + n
@@ -110,29 +137,38 @@ class WindowGroup(WindowStore):
         # steady state (every sensor in row order, all at one fill level): the chunks are copied
         # straight into the buffer; otherwise stacked first and appended per fill level below
         direct = isinstance(rows_sel, slice) and int(old.min()) == int(old.max())
+        whole = type(samples) is np.ndarray and len(members) == len(samples)  # a 2-D block, every row
         if direct:
             x = self._buf[rows_sel, 0, level:level + n]
-            np.stack([samples[i] for i in members], out=x)
+            if whole:
+                np.copyto(x, samples)
+            else:
+                np.stack([samples[i] for i in members], out=x)
+        elif whole:
+            x = np.array(samples, dtype=np.float32)
         else:
             x = np.concatenate([samples[i] for i in members]).reshape(len(members), n)
         bad: list[int] = []
         # one sum is finite only when every sample is (NaN and inf propagate); when it is not (a
         # bad sample, or a sum beyond float32), each row is checked exactly. A bad row's samples,
         # already in its buffer beyond what it holds, are overwritten by its next chunk
-        if not math.isfinite(float(np.add.reduce(x, axis=None))) and not (
-                finite := np.isfinite(x).all(axis=1)).all():
-            bad = [members[j] for j in np.flatnonzero(~finite).tolist()]
-            members = [members[j] for j in np.flatnonzero(finite).tolist()]
+        if not finite and not math.isfinite(float(np.add.reduce(x, axis=None))) and not (
+                good := np.isfinite(x).all(axis=1)).all():
+            bad = [members[j] for j in np.flatnonzero(~good).tolist()]
+            members = [members[j] for j in np.flatnonzero(good).tolist()]
             if not members:
                 return bad
-            r, old, x = r[finite], old[finite], x[finite]
+            r, old, x = r[good], old[good], x[good]
             if isinstance(t_mono, np.ndarray):
-                t_mono = t_mono[finite]
-        seq = [seqs[i] for i in members]
+                t_mono = t_mono[good]
+        seq = list(seqs) if len(members) == len(seqs) else [seqs[i] for i in members]
         last = self._last_seq
-        for row, s in zip(r.tolist(), seq, strict=True):
-            if s is not None:
-                last[row] = s
+        if isinstance(sel := _rows(r), slice) and None not in seq:
+            last[sel] = seq
+        else:
+            for row, s in zip(r.tolist(), seq, strict=True):
+                if s is not None:
+                    last[row] = s
         need = old + n
         if not direct:
             for fill in np.unique(old).tolist():
@@ -158,8 +194,8 @@ class WindowGroup(WindowStore):
     def _ends(self, members: list[int], r: np.ndarray, n: int, t0s: Sequence[float | None],
               t_wall_now: float) -> np.ndarray:
         """Wall time of each chunk's last sample: from the sensor's own stamp, else the arrival."""
-        t0 = [t0s[i] for i in members]
-        if any(t is None for t in t0):
+        t0 = list(t0s) if len(members) == len(t0s) else [t0s[i] for i in members]
+        if None in t0:
             return np.array([t_wall_now if t is None else t + (n - 1) / self._rate[ri]
                              for t, ri in zip(t0, r.tolist(), strict=True)], dtype=np.float64)
         ends: np.ndarray = np.array(t0, dtype=np.float64) + (n - 1) / self._rate[r]
@@ -191,7 +227,8 @@ class WindowGroup(WindowStore):
         first_end = t_end - (level - W) / self.model_rate
         t_wall = (first_end[:, None] + steps * (hop / self.model_rate)).ravel()
         names = self.sensor_ids
-        ids = [names[i] for i in r.tolist() for _ in range(count)]
+        part = names[rows] if isinstance(rows, slice) else [names[i] for i in r.tolist()]
+        ids = part if count == 1 else _repeat_each(part, count)
         consumed = count * hop
         rest = level - consumed
         if rest <= 0:
@@ -201,9 +238,19 @@ class WindowGroup(WindowStore):
             self._buf[rows, :, :rest] = self._buf[rows, :, consumed:level]
             self._len[r] = rest
             self._used[r] = min(max(W - hop, 0), rest)
-        seqs = seq if count == 1 else [s for s in seq for _ in range(count)]
+        if count == 1:
+            seqs = seq
+        elif seq.count(seq[0]) == k:  # one cohort's block: one sequence number
+            seqs = [seq[0]] * (k * count)
+        else:
+            seqs = _repeat_each(seq, count)
         t_monos = np.repeat(t_mono, count) if isinstance(t_mono, np.ndarray) else np.full(k * count, t_mono)
         return WindowBlock(ids, index, seqs, t_monos, t_wall, data, self.normalize)
+
+def _repeat_each(items: list[T], count: int) -> list[T]:
+    """Each item ``count`` times in a row (a, a, b, b, ...), without a Python loop per item."""
+    return list(chain.from_iterable(zip(*([items] * count), strict=True)))
+
 
 def _rows(r: np.ndarray) -> slice | np.ndarray:
     """Rows ``r`` as a slice when they are consecutive and in order (views instead of copies)."""

@@ -95,7 +95,9 @@ class ChunkBlock:
     them) one 2-D float32 array whose rows are the chunks, which the windowing copies in one go.
     ``arrivals``: when each chunk reached this host (``time.monotonic()``; a UDP source reads the
     kernel's receive stamp), so latency counts the time a datagram waited in the socket for a busy
-    daemon; None: the daemon stamps the block when it windows it.
+    daemon; None: the daemon stamps the block when it windows it. ``finite``: the source vouches
+    that no sample is NaN or inf (a replay checks its recordings once when it loads them), so the
+    windowing skips its own check.
     """
 
     sensor_ids: list[str]
@@ -104,6 +106,7 @@ class ChunkBlock:
     seqs: list[int]
     t0s: list[float]
     arrivals: list[float] | None = None
+    finite: bool = False
 
     @property
     def size(self) -> int:

@@ -46,12 +46,21 @@ class ChunkStream(Protocol):
         ...
 
 
-#: reads the next ``n`` samples of every stream of a cohort as one ``(streams, n)`` float32 array
-#: and advances them all; None when they cannot be read together this time (nothing read then,
-#: the scheduler reads them one by one: an end of a file, a read that would come out short)
-RowsReader = Callable[[int], "np.ndarray | None"]
+class RowsReader(Protocol):
+    """Reads the chunks of every stream of a cohort at once."""
+
+    #: every sample it returns is finite (the source checked its data once, when it loaded it)
+    finite: bool
+
+    def read(self, n: int) -> np.ndarray | None:
+        """The next ``n`` samples of every stream as one ``(streams, n)`` float32 array, all
+        advanced; None when they cannot be read together this time (nothing read then, the
+        scheduler reads them one by one: the end of a file, a read that would come out short)."""
+        ...
+
+
 #: given the streams of a cohort (same rate, same position, in stream order): their
-#: :data:`RowsReader`, or None when they cannot be read together
+#: :class:`RowsReader`, or None when they cannot be read together
 Together = Callable[[Sequence[ChunkStream]], "RowsReader | None"]
 
 Report = Callable[[str, Exception], None]
@@ -81,7 +90,8 @@ class _Cohort:
                 ) -> tuple[ChunkBlock | None, float]:
         """Read the cohort's next chunk as a block, put what goes on back in line; (block, due time)."""
         start = self.position
-        x = self.reader(chunk) if self.reader is not None else None
+        reader = self.reader
+        x = reader.read(chunk) if reader is not None else None
         if x is None:
             rows = [_read(s, start, chunk, report) for s in self.streams]
             block_rows = [(self.ids[j], x, self.rates[j]) for j, x in enumerate(rows) if x is not None]
@@ -94,7 +104,7 @@ class _Cohort:
                               [r[2] for r in block_rows], [seq] * k, [t0] * k), due
         k = len(self.streams)
         block = ChunkBlock(list(self.ids), x, list(self.rates), [self.seq] * k,
-                           [wall0 + start / self.rate] * k)
+                           [wall0 + start / self.rate] * k, finite=reader is not None and reader.finite)
         self.position = start + x.shape[1]
         self.seq += 1
         end = self.position / self.rate
@@ -192,7 +202,7 @@ def _advance_many(picked: list[_Cohort], chunk: int, wall0: float, report: Repor
     Cohorts with a reader are read first (a reader neither fails nor ends a stream), the others
     stream by stream in row order, so errors are reported in the order a stream-by-stream
     scheduler reports them."""
-    together = [c.reader(chunk) if c.reader is not None else None for c in picked]
+    together = [c.reader.read(chunk) if c.reader is not None else None for c in picked]
     rows: list[list[np.ndarray | None]] = [[] if x is None else list(x) for x in together]
     starts = [(c.clock, c.position) for c in picked]
     order = sorted((starts[c][0], c_order, c, j) for c, cohort in enumerate(picked)

@@ -101,6 +101,8 @@ class _Bank:
     def __init__(self, samples: np.ndarray, loop: bool) -> None:
         self.samples = samples  # (recordings, samples) float32
         self.loop = loop
+        #: no NaN or inf anywhere (checked once here, so the windowing need not check every chunk)
+        self.finite = bool(np.isfinite(samples).all())
 
 
 class _BankReader:
@@ -109,6 +111,7 @@ class _BankReader:
     def __init__(self, recordings: list[_Recording], rows: slice | np.ndarray) -> None:
         self.recordings, self.rows = recordings, rows
         self.first, self.bank = recordings[0], recordings[0].bank
+        self.finite = self.bank.finite
 
     def read(self, n: int) -> np.ndarray | None:
         """The rows' next ``n`` samples as a ``(rows, n)`` array; None where a read would come out short."""
@@ -138,7 +141,7 @@ def read_together(streams: Sequence[ChunkStream]) -> RowsReader | None:
     rows = np.array([r.row for r in recs], dtype=np.intp)
     first = int(rows[0])
     consecutive = bool((rows == np.arange(first, first + rows.size)).all())
-    return _BankReader(recs, slice(first, first + rows.size) if consecutive else rows).read
+    return _BankReader(recs, slice(first, first + rows.size) if consecutive else rows)
 
 
 def _banks(loaded: list[tuple[str, np.ndarray, float]], loop: bool) -> list[_Recording]:
