@@ -41,7 +41,8 @@ class BatchRows:
     ``grid`` (rounds, sensors), when every sensor of the batch has the same number of windows,
     ``grid[r, s]`` the position of sensor ``distinct[s]``'s r-th window (else None); ``row``,
     ``group``, ``local``: the table's columns at ``sensor``; ``groups``: the distinct groups;
-    ``counts``: windows per dense index (the window counters' share of one batch).
+    ``counts``: windows per dense index (the window counters' share of one batch). Kept and
+    handed out again for every batch of the same shape: read them, never write into them.
     The grid's columns are ordered by state row, not by first appearance.
     """
 
@@ -73,25 +74,26 @@ def _distinct(idx: list[int]) -> list[int]:
 
 def _rounds(idx: list[int]) -> tuple[list[list[int]], list[int], np.ndarray | None]:
     """Per round the positions of ``idx`` that are a sensor's r-th occurrence; the distinct values;
-    the grid of every sensor's positions (rounds, sensors) when all have as many (else None).
+    when every sensor has as many, the grid (rounds, sensors) of their positions, each round in
+    the order of its sensors' values (else None).
 
     A dict pass: for a batch of tens of windows it costs a third of the numpy way (argsort,
     searchsorted, scatter), whose per-call overhead dominates at this size.
     """
-    seen: dict[int, list[int]] = {}
+    seen: dict[int, int] = {}
     rounds: list[list[int]] = [[]]
     for p, j in enumerate(idx):
-        at = seen.get(j)
-        if at is None:
-            at = seen[j] = []
-        k = len(at)
-        at.append(p)
+        k = seen.get(j, 0)
+        seen[j] = k + 1
         if k == len(rounds):
             rounds.append([])
         rounds[k].append(p)
-    per = list(seen.values())
-    n = len(rounds)
-    grid = np.array(per, dtype=np.intp).T if per and all(len(a) == n for a in per) else None
+    grid = None
+    if len(rounds[-1]) == len(seen):  # the last round holds every sensor: all have as many windows
+        grid = np.array(rounds, dtype=np.intp)
+        if len(rounds) > 1:  # the same sensor in the same column of every round
+            values = np.asarray(idx)[grid]
+            grid = np.take_along_axis(grid, np.argsort(values, axis=1, kind="stable"), axis=1)
     return rounds, list(seen), grid
 
 
@@ -182,7 +184,6 @@ class SensorTable:
             sensor = idx[keep]
         rows = self._rows(keep, sensor)
         self.counts[: len(rows.counts)] += rows.counts
-        idx.flags.writeable = False
         self._shapes[key] = [idx, rows, 0]
         return rows
 
@@ -206,12 +207,6 @@ class SensorTable:
         out = BatchRows(pos, sensor, members, distinct, rank, grid, row, group, self.local[sensor],
                         tuple(sorted(set(group.tolist()))), np.bincount(sensor, minlength=len(self.ids)),
                         grid_rows, grid_at)
-        for name in ("pos", "sensor", "rank", "grid", "row", "group", "local", "counts", "grid_rows"):
-            values = getattr(out, name)
-            if values is not None:
-                values.flags.writeable = False
-        for m in members:
-            m.flags.writeable = False
         return out
 
     def _forget_shapes(self) -> None:
