@@ -3,9 +3,10 @@
 Sixty-four sensors each produce a window every few tens of milliseconds; running them one by one
 wastes the accelerator, and waiting too long to fill a batch adds latency. The
 :class:`MicroBatcher` collects windows until ``max_batch`` are waiting or the oldest has waited
-``max_wait_ms`` and makes one backend call. Windows travel as blocks
-(:class:`~runtime.window_block.WindowBlock`: one array per field, many sensors' windows), so a
-batch is a slice of one block or the concatenation of a few, never one object per window.
+``max_wait_ms`` since its last sample arrived (``t_mono``) and makes one backend call. Windows
+travel as blocks (:class:`~runtime.window_block.WindowBlock`: one array per field, many sensors'
+windows), so a batch is a slice of one block or the concatenation of a few, never one object per
+window.
 
 Every backend call happens on the batcher's single thread, including ``backend.load()`` and
 ``backend.close()``: TensorRT execution contexts and CUDA streams belong to the thread that made
@@ -244,7 +245,13 @@ class MicroBatcher:
                 if self._closing:
                     return None
                 self._cond.wait()
-            deadline = q[0][1] + self.max_wait_s
+            head, queued = q[0]
+            # the head's wait counts from its oldest window's arrival (t_mono: the socket's receive stamp
+            # for network sources), not from when it reached this queue: a frame that already waited
+            # in the socket while the daemon's threads were busy is not held for a full max_wait again
+            # (real time: a shorter PUBACK tail for slightly smaller batches; docs/results/bench-daemon-ort)
+            oldest = float(head.t_mono.min()) if head.size else queued
+            deadline = min(queued, oldest) + self.max_wait_s
             while self._depth < self.max_batch and not self._closing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
