@@ -109,7 +109,8 @@ class SensorTable:
         #: windows per sensor not yet carried into the Prometheus counters (plus each kept shape's
         #: counts times its hits, folded in by take_counts)
         self.counts = np.zeros(16, dtype=np.int64)
-        #: batch shapes seen: sensor ids -> [dense indices, served rows, hits not yet counted]
+        #: batch shapes seen: sensor ids -> [dense indices, served rows, hits not yet counted, the
+        #: batch's distinct sensors, served or not]
         self._shapes: dict[tuple[str, ...], list[Any]] = {}
 
     def _alloc(self, n: int) -> None:
@@ -158,21 +159,22 @@ class SensorTable:
         key = tuple(ids)
         hit = self._shapes.get(key)
         if hit is not None:
-            idx, rows, _ = hit
-            stale = self.visit(rows.distinct, sensors, t_done)
+            idx, rows, _, everyone = hit
+            stale = self.visit(everyone, sensors, t_done)  # served or not: one may be served now
             if not stale:
                 hit[2] += 1
                 return idx, rows
             for j in stale:
                 refresh(j)  # records, which forgets the kept shapes
             self._forget_shapes()
-            return idx, self._shape(key, idx)
+            return idx, self._shape(key, idx, everyone)
         idx = self.lookup(ids)
-        for j in self.visit(_distinct(idx.tolist()), sensors, t_done):
+        everyone = _distinct(idx.tolist())
+        for j in self.visit(everyone, sensors, t_done):
             refresh(j)
-        return idx, self._shape(key, idx)
+        return idx, self._shape(key, idx, everyone)
 
-    def _shape(self, key: tuple[str, ...], idx: np.ndarray) -> BatchRows:
+    def _shape(self, key: tuple[str, ...], idx: np.ndarray, everyone: list[int]) -> BatchRows:
         """The served windows of a batch shape (its sensors visited and refreshed), counted once and
         kept for the next batch of the same shape."""
         if len(self._shapes) >= _SHAPES:
@@ -184,7 +186,7 @@ class SensorTable:
             sensor = idx[keep]
         rows = self._rows(keep, sensor)
         self.counts[: len(rows.counts)] += rows.counts
-        self._shapes[key] = [idx, rows, 0]
+        self._shapes[key] = [idx, rows, 0, everyone]
         return rows
 
     def _rows(self, pos: np.ndarray, sensor: np.ndarray) -> BatchRows:
@@ -211,7 +213,7 @@ class SensorTable:
 
     def _forget_shapes(self) -> None:
         """Carry the kept shapes' window counts into :attr:`counts` and forget the shapes."""
-        for _, rows, hits in self._shapes.values():
+        for _, rows, hits, _ in self._shapes.values():
             if hits:
                 self.counts[: len(rows.counts)] += hits * rows.counts
         self._shapes.clear()

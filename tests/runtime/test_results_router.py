@@ -130,9 +130,10 @@ def test_sensors_whose_windows_change_nothing_advance_in_one_pass_as_window_by_w
     expected: list[tuple[str, int, str, float]] = []
     t = 100.0
     for b in range(300):
-        each = int(rng.integers(1, 4))
-        order = [sid for sid in sensors for _ in range(each if counts == "equal" else int(rng.integers(1, 4)))]
-        rng.shuffle(order)  # 1 to 3 windows each
+        each = int(rng.integers(1, 4))  # 1 to 3 windows each
+        order = [sid for sid in sensors
+                 for _ in range(each if counts == "equal" else int(rng.integers(1, 4)))]
+        rng.shuffle(order)
         windows, rows = [], []
         for k, sid in enumerate(order):
             if rng.random() < 0.03:
@@ -360,3 +361,31 @@ def test_a_repeated_batch_shape_still_notices_rebuilt_and_departed_sensors_and_c
     router.flush_counts()
     by_sensor = router.metrics.snapshot()["windows"]["by_sensor"]
     assert by_sensor == {"a": 12.0, "b": 12.0, "c": 8.0}  # c's windows after it left are not counted
+
+
+def test_a_sensor_served_after_its_batch_shape_was_kept_gets_its_windows() -> None:
+    # a kept shape holds a sensor that is not served (yet): once a pipeline serves it, the next
+    # batch of the same shape must step and count it, not replay the kept shape that skipped it
+    config = validate_config_dict({"model": str(MODEL), "sources": [
+        {"type": "replay", "files": [{"id": "x", "path": str(MODEL)}]}]})
+    identity = {"name": "m", "version": "1", "sha256": "0" * 64, "precision": "fp32", "backend": "null"}
+    model = SimpleNamespace(identity=identity, scorer=None, metadata=SimpleNamespace(classes=CLASSES))
+    cfg = FaultStateConfig(history=3, min_windows=1, enter_threshold=0.5, exit_threshold=0.4)
+    sensors = {"a": _sensor("a", model, cfg)}
+    router = ResultRouter(config, Metrics(), sensors, threading.Lock(), lambda: FakePublisher())  # type: ignore[arg-type,return-value]
+    normal = np.array([0.97, 0.01, 0.01, 0.01], np.float32)
+
+    def batch() -> BatchResult:
+        ws = [Window(sid, i, np.zeros((1, 8), np.float32), None, time.monotonic(), 10.0 + i)
+              for i, sid in enumerate(("a", "a", "x", "x"))]
+        probs = np.stack([normal] * 4)
+        return BatchResult(ws, np.log(probs), probs, 0.001, time.monotonic())
+
+    for _ in range(3):
+        router.on_batch(batch())
+    sensors["x"] = _sensor("x", model, cfg)
+    for _ in range(2):
+        router.on_batch(batch())
+    assert [sp.tracker.snapshot().windows for sp in sensors.values()] == [10, 4]
+    router.flush_counts()
+    assert router.metrics.snapshot()["windows"]["by_sensor"] == {"a": 10.0, "x": 4.0}
