@@ -32,13 +32,24 @@ def normalize_windows(x: np.ndarray, norm: Normalization, *, out: np.ndarray | N
     window = x.shape[-1]
     n = np.float32(window)
     mean = np.add.reduce(x, axis=-1, keepdims=True) / n
-    with _rows_unbuffered(window):
+    if x.size < _UNBUFFERED_FROM * window:  # a few windows: setting the buffer costs more than it saves
         centred: np.ndarray = np.subtract(x, mean, out=out)
+        var = np.einsum("...i,...i->...", centred, centred)[..., None] / n
+        centred *= np.float32(1.0) / (np.sqrt(var) + np.float32(norm.eps))
+        return centred
+    with _rows_unbuffered(window):
+        centred = np.subtract(x, mean, out=out)
     var = np.einsum("...i,...i->...", centred, centred)[..., None] / n
     scale = np.float32(1.0) / (np.sqrt(var) + np.float32(norm.eps))
     with _rows_unbuffered(window):
         centred *= scale
     return centred
+
+
+#: windows from which the element-wise steps run unbuffered: setting and resetting the buffer size
+#: twice costs about 48,000 instructions per call (cachegrind), and avoiding the copy saves about
+#: 4,000 per window of 2,048 samples, so one or two windows lose and eight about break even
+_UNBUFFERED_FROM = 16
 
 
 class _rows_unbuffered:  # noqa: N801 (used like a function: ``with _rows_unbuffered(window)``)
