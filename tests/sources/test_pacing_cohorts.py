@@ -80,8 +80,8 @@ def cohort_run_paced(streams: Sequence[ChunkStream], *, chunk: int, report: Call
                      together: Any = None) -> list[ChunkBlock]:
     blocks: list[ChunkBlock] = []
     with patch.object(time, "time", return_value=WALL0):
-        ended = run_paced(streams, chunk=chunk, speed=None, stopping=threading.Event(), emit_block=blocks.append,
-                          report=report, together=together)
+        ended = run_paced(streams, chunk=chunk, speed=None, stopping=threading.Event(),
+                          emit_block=blocks.append, report=report, together=together)
     assert ended
     return blocks
 
