@@ -129,17 +129,20 @@ class WindowGroup(WindowStore):
         ``t_mono``: one receipt time for all, or one per member. ``finite``: no sample is NaN/inf
         (the caller checked), so the check is skipped."""
         r = np.array([rows[i] for i in members], dtype=np.intp)
-        old = self._len[r]
-        top = int(old.max()) + n
-        if top > self._buf.shape[2]:
-            self._grow(top)
-        rows_sel, level = _rows(r), int(old[0])
-        # steady state (every sensor in row order, all at one fill level): the chunks are copied
-        # straight into the buffer; otherwise stacked first and appended per fill level below
-        direct = isinstance(rows_sel, slice) and int(old.min()) == int(old.max())
+        rows_sel = _rows(r)
+        old, start = self._len[r], self._start[r]
+        if int((start + old).max()) + n > self._buf.shape[2]:
+            self._make_room(r, rows_sel, n)
+            start = self._start[r]
+        level = int(old[0])
+        # steady state (every sensor in row order, all at one fill level and start): the chunks are
+        # copied straight into the buffer; otherwise stacked first and appended per fill level below
+        direct = (isinstance(rows_sel, slice) and int(old.min()) == int(old.max())
+                  and int(start.min()) == int(start.max()))
         whole = type(samples) is np.ndarray and len(members) == len(samples)  # a 2-D block, every row
         if direct:
-            x = self._buf[rows_sel, 0, level:level + n]
+            at = int(start[0]) + level
+            x = self._buf[rows_sel, 0, at:at + n]
             if whole:
                 np.copyto(x, samples)
             else:
@@ -158,7 +161,7 @@ class WindowGroup(WindowStore):
             members = [members[j] for j in np.flatnonzero(good).tolist()]
             if not members:
                 return bad
-            r, old, x = r[good], old[good], x[good]
+            r, old, start, x = r[good], old[good], start[good], x[good]
             if isinstance(t_mono, np.ndarray):
                 t_mono = t_mono[good]
         seq = list(seqs) if len(members) == len(seqs) else [seqs[i] for i in members]
@@ -171,8 +174,9 @@ class WindowGroup(WindowStore):
                     last[row] = s
         need = old + n
         if not direct:
-            for fill in np.unique(old).tolist():
-                at = old == fill
+            tails = start + old
+            for fill in np.unique(tails).tolist():
+                at = tails == fill
                 self._buf[r[at], 0, fill:fill + n] = x[at]
         self._len[r] = need
         ends = self._ends(members, r, n, t0s, t_wall_now)
@@ -181,15 +185,31 @@ class WindowGroup(WindowStore):
         for st, c in zip([self.stats[i] for i in r.tolist()], counts.tolist(), strict=True):
             st.samples += n
             st.windows += c
-        cutting = need[counts > 0]
-        if cutting.size == need.size and need.min() == need.max():
-            out.append(self._cut(r, int(need[0]), seq, ends, t_mono))
-        else:
-            for level in np.unique(cutting).tolist():
-                at = need == level
-                out.append(self._cut(r[at], level, [seq[j] for j in np.flatnonzero(at).tolist()], ends[at],
+        cutting = counts > 0
+        if cutting.all() and need.min() == need.max() and start.min() == start.max():
+            out.append(self._cut(r, int(need[0]), int(start[0]), seq, ends, t_mono))
+        else:  # a cut per (start, fill level): each is one strided view
+            key = start * (self._buf.shape[2] + 1) + need
+            for k in np.unique(key[cutting]).tolist():
+                at = key == k
+                first = int(np.flatnonzero(at)[0])
+                out.append(self._cut(r[at], int(need[first]), int(start[first]),
+                                     [seq[j] for j in np.flatnonzero(at).tolist()], ends[at],
                                      t_mono[at] if isinstance(t_mono, np.ndarray) else t_mono))
         return bad
+
+    def _make_room(self, r: np.ndarray, rows_sel: slice | np.ndarray, n: int) -> None:
+        """Move the held samples of rows ``r`` to the front (about once every few chunks), so that
+        ``n`` more fit behind them; widen the buffer if even that is not enough."""
+        start, length = self._start[r], self._len[r]
+        if int(start.min()) == int(start.max()) and int(length.min()) == int(length.max()):
+            self._to_front(rows_sel, int(start[0]), int(length[0]))  # rows in lockstep: one copy
+        else:
+            for row, s, held in zip(r.tolist(), start.tolist(), length.tolist(), strict=True):
+                self._to_front(row, s, held)
+        top = int(length.max()) + n
+        if top > self._buf.shape[2]:
+            self._grow(top)
 
     def _ends(self, members: list[int], r: np.ndarray, n: int, t0s: Sequence[float | None],
               t_wall_now: float) -> np.ndarray:
@@ -201,9 +221,10 @@ class WindowGroup(WindowStore):
         ends: np.ndarray = np.array(t0, dtype=np.float64) + (n - 1) / self._rate[r]
         return ends
 
-    def _cut(self, r: np.ndarray, level: int, seq: list[int | None], t_end: np.ndarray,
+    def _cut(self, r: np.ndarray, level: int, start: int, seq: list[int | None], t_end: np.ndarray,
              t_mono: float | np.ndarray) -> WindowBlock:
-        """Every complete window of rows ``r`` (all holding ``level`` samples), then the tails moved."""
+        """Every complete window of rows ``r`` (all holding ``level`` samples from ``start``), then
+        what the next windows need kept (from where it is)."""
         W, hop, k = self.window, self.hop, r.size
         count = (level - W) // hop + 1
         steps = np.arange(count)
@@ -211,7 +232,7 @@ class WindowGroup(WindowStore):
         # every row's windows as a (sensors, count, channels, W) view; taking rows r copies them once
         s_row, s_chan, s_sample = buf.strides
         view = np.ndarray((buf.shape[0], count, self.channels, W), dtype=np.float32, buffer=buf,
-                          strides=(s_row, s_sample * hop, s_chan, s_sample))
+                          offset=start * s_sample, strides=(s_row, s_sample * hop, s_chan, s_sample))
         rows = _rows(r)
         if isinstance(rows, slice):  # the usual block (every sensor, in order): a view, copied once below
             picked = view[rows]
@@ -233,9 +254,9 @@ class WindowGroup(WindowStore):
         rest = level - consumed
         if rest <= 0:
             self._skip[r] = -rest
-            self._len[r] = self._used[r] = 0
-        else:
-            self._buf[rows, :, :rest] = self._buf[rows, :, consumed:level]
+            self._len[r] = self._used[r] = self._start[r] = 0
+        else:  # the rest stays where it is, now the start of what the rows hold
+            self._start[r] = start + consumed
             self._len[r] = rest
             self._used[r] = min(max(W - hop, 0), rest)
         if count == 1:

@@ -2,8 +2,12 @@
 
 Each sensor's samples wait in its row of one ``(sensors, channels, capacity)`` float32 array (a
 linear buffer per row: a window is never stitched from two pieces), beside per-row numpy
-counters (samples held, samples already in an emitted window, samples to skip, next window
-index) that the block path (:mod:`runtime.window_group`) reads and writes for many rows at once.
+counters (where the held samples start, how many, how many are already in an emitted window,
+samples to skip, next window index) that the block path (:mod:`runtime.window_group`) reads and
+writes for many rows at once. The held samples move forward through the row as windows are cut
+and only go back to the front when the next chunk would not fit behind them: with room for a few
+windows, once every few chunks instead of after every chunk (the overlap of the windows, three
+quarters of a window at the usual hop, is what moves).
 
 The one-chunk path here (:meth:`WindowStore.push_row`) applies the full policy (see
 :mod:`runtime.windowing`) to one sensor's chunk: a sensor that is resampled, a multi-channel
@@ -30,6 +34,10 @@ from runtime.signals.resample import StreamResampler
 from runtime.window_block import WindowBlock
 
 log = logging.getLogger("runtime.windowing")
+
+#: a row's room, in windows (plus a hop): the held samples move back to the front about once every
+#: (room - held) / chunk chunks (64 sensors, window 2048, hop 512, chunks of 1024: every 6th block)
+_CAPACITY_WINDOWS = 4
 
 
 @dataclass
@@ -68,8 +76,9 @@ class WindowStore:
         self.sensor_ids: list[str] = []
         self.stats: list[WindowerStats] = []
         self._resamplers: list[StreamResampler | None] = []
-        self._buf = np.empty((0, channels, 2 * window + hop), dtype=np.float32)
+        self._buf = np.empty((0, channels, _CAPACITY_WINDOWS * window + hop), dtype=np.float32)
         self._rate = np.empty(0, dtype=np.float64)
+        self._start = np.empty(0, dtype=np.int64)  # where the row's held samples start
         self._len = np.empty(0, dtype=np.int64)  # samples held in the row's buffer
         self._used = np.empty(0, dtype=np.int64)  # leading samples already part of an emitted window
         self._skip = np.empty(0, dtype=np.int64)  # samples still to discard when hop > window
@@ -94,7 +103,7 @@ class WindowStore:
             grown[:row] = self._buf
             self._buf = grown
             self._rate = np.append(self._rate, float(sensor_rate))
-            for name in ("_len", "_used", "_skip", "_next"):
+            for name in ("_start", "_len", "_used", "_skip", "_next"):
                 setattr(self, name, np.append(getattr(self, name), np.int64(0)))
             self._last_seq.append(None)
             self._plain = np.append(self._plain, resampler is None and self.channels == 1)
@@ -106,6 +115,22 @@ class WindowStore:
         grown = np.empty((self._buf.shape[0], self.channels, max(need, 2 * cap)), dtype=np.float32)
         grown[:, :, :cap] = self._buf
         self._buf = grown
+
+    def _to_front(self, rows: int | slice | np.ndarray, start: int, length: int) -> None:
+        """Move the held samples of ``rows`` (all at ``start``, ``length`` long) to the front."""
+        if start:
+            self._buf[rows, :, :length] = self._buf[rows, :, start:start + length]
+            self._start[rows] = 0
+
+    def _room_for(self, row: int, n: int) -> int:
+        """Make room for ``n`` more samples behind the row's held ones; returns where they go."""
+        start, length = int(self._start[row]), int(self._len[row])
+        if start + length + n <= self._buf.shape[2]:
+            return start + length
+        self._to_front(row, start, length)
+        if length + n > self._buf.shape[2]:
+            self._grow(length + n)
+        return length
 
     # -- one sensor -------------------------------------------------------------------------
 
@@ -180,7 +205,7 @@ class WindowStore:
         unused = max(int(self._len[row]) - int(self._used[row]), 0)
         self.stats[row].dropped_samples += round(unused * float(self._rate[row]) / self.model_rate)
         self.stats[row].restarts += 1
-        self._len[row] = self._used[row] = self._skip[row] = 0
+        self._len[row] = self._used[row] = self._skip[row] = self._start[row] = 0
         resampler = self._resamplers[row]
         if resampler is not None:
             resampler.reset()
@@ -204,11 +229,11 @@ class WindowStore:
             y, self._skip[row] = y[:, k:], skip - k
         length = int(self._len[row])
         need = length + y.shape[1]
-        if need > self._buf.shape[2]:
-            self._grow(need)
+        at = self._room_for(row, y.shape[1])
+        start = at - length
         buf = self._buf
         line = buf[row]  # (channels, capacity): a view of the row
-        line[:, length:need] = y
+        line[:, at:at + y.shape[1]] = y
         W, hop = self.window, self.hop
         if need < W:
             self._len[row] = need
@@ -217,7 +242,8 @@ class WindowStore:
         c_stride, s_stride = line.strides
         # (count, channels, window) view into the row's linear buffer without copying
         view = np.ndarray((count, self.channels, W), dtype=np.float32, buffer=buf,
-                          offset=row * buf.strides[0], strides=(s_stride * hop, c_stride, s_stride))
+                          offset=row * buf.strides[0] + start * s_stride,
+                          strides=(s_stride * hop, c_stride, s_stride))
         normalize = self.normalize and not self.rows_raw
         if normalize:
             data = normalize_windows(view, self.normalization)
@@ -238,13 +264,12 @@ class WindowStore:
                            normalize)
 
     def _consume(self, row: int, length: int, consumed: int) -> None:
-        """Drop the ``consumed`` leading samples of the row's ``length``; keep the tail at the front."""
+        """Drop the ``consumed`` leading samples of the row's ``length``: the rest now starts there."""
         if consumed >= length:
             self._skip[row] = consumed - length
-            self._len[row] = self._used[row] = 0
+            self._len[row] = self._used[row] = self._start[row] = 0
             return
         rest = length - consumed
-        line = self._buf[row]
-        line[:, :rest] = line[:, consumed:length]
+        self._start[row] += consumed
         self._len[row] = rest
         self._used[row] = min(max(self.window - self.hop, 0), rest)
