@@ -5,7 +5,8 @@
 # Usage: sh docs/results/bench-daemon-infer/run.sh <new commit> <out folder> <pairs> <config>
 #   config: off (null backend, no results published), qos1 (every result at QoS 1, one message per
 #   batch): python -m runtime.bench.anatomy (CPU per thread); own: drsn-edge bench daemon's own CPU
-#   per window with the null backend (the 20 us goal), results off, novelty off
+#   per window with the null backend (the 20 us goal), results off, novelty off; rt: anatomy
+#   in real time (UDP sensors at 12 kHz), every result at QoS 1 per batch (irregular batches)
 set -e
 NEW=${1:-HEAD}; OUT=${2:-/tmp/bench-daemon-infer}; PAIRS=${3:-3}; CONF=${4:-off}
 REPO=$(git rev-parse --show-toplevel)
@@ -16,11 +17,13 @@ mkdir -p "$OUT/trees/start" "$OUT/trees/new"
 git -C "$REPO" archive 494f34d runtime drsn_edge export | tar -x -C "$OUT/trees/start"
 git -C "$REPO" archive 494f34d runtime drsn_edge export | tar -x -C "$OUT/trees/new"
 for f in $FILES; do git -C "$REPO" show "$NEW:$f" > "$OUT/trees/new/$f"; done
+MODE=fast
 case $CONF in
   off) ARGS="--prediction-qos off";;
   qos1) ARGS="--prediction-qos 1 --predictions batch";;
+  rt) ARGS="--prediction-qos 1 --predictions batch"; MODE=realtime;;
   own) ARGS="";;
-  *) echo "config: off, qos1 or own" >&2; exit 2;;
+  *) echo "config: off, qos1, rt or own" >&2; exit 2;;
 esac
 for i in $(seq 1 "$PAIRS"); do
   for side in start new; do
@@ -30,7 +33,7 @@ for i in $(seq 1 "$PAIRS"); do
         --seconds 6 --warmup 2 --mode fast --backend null --prediction-qos off --novelty off \
         --out "$OUT/$CONF-$side-$i" >> "$OUT/runs.log" 2>&1)
     else
-      (cd "$OUT/trees/$side" && PYTHONPATH=. "$REPO/.venv/bin/python" -m runtime.bench.anatomy --mode fast \
+      (cd "$OUT/trees/$side" && PYTHONPATH=. "$REPO/.venv/bin/python" -m runtime.bench.anatomy --mode $MODE \
         --backend null $ARGS --seconds 6 --warmup 2 --pin-cpu 1 --out "$OUT/$CONF-$side-$i" >> "$OUT/runs.log" 2>&1)
     fi
   done
