@@ -10,8 +10,9 @@
 set -e
 NEW=${1:-HEAD}; OUT=${2:-/tmp/bench-daemon-infer}; PAIRS=${3:-3}; CONF=${4:-off}
 REPO=$(git rev-parse --show-toplevel)
+# the files this change touched, and only those (others' work since 494f34d stays out of the A/B)
 FILES="runtime/state_array.py runtime/results_table.py runtime/results_router.py runtime/results.py
-runtime/results_output.py runtime/batch_result.py runtime/batching.py runtime/metrics.py"
+runtime/results_output.py runtime/batch_result.py"
 rm -rf "$OUT/trees"
 mkdir -p "$OUT/trees/start" "$OUT/trees/new"
 git -C "$REPO" archive 494f34d runtime drsn_edge export | tar -x -C "$OUT/trees/start"
