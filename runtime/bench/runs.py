@@ -134,11 +134,11 @@ def run_bare(model: Path, batch: int, threads: int, seconds: float, windows: np.
                     last = done
             elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu0
-        model = {"model_cpu_s": backend.call_cpu_s - model0, "model_windows": backend.call_windows - windows0}
+        spent = {"model_cpu_s": backend.call_cpu_s - model0, "model_windows": backend.call_windows - windows0}
     finally:
         backend.close()
     n = len(calls) * batch
-    return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls, cpu_s=cpu, extra=model)
+    return PhaseResult(label, elapsed, n, n / elapsed, [batch] * len(calls), calls, cpu_s=cpu, extra=spent)
 
 
 Feeder = Callable[[Daemon], AbstractContextManager[None]]
