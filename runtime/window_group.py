@@ -21,12 +21,12 @@ import math
 from collections.abc import Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
 from runtime.errors import DataError
-from runtime.signals.normalize import normalize_windows
+from runtime.signals.normalize import normalize_windows, overlapping_sums
 from runtime.window_block import WindowBlock
 from runtime.window_store import WindowerStats, WindowStore
 
@@ -234,14 +234,15 @@ class WindowGroup(WindowStore):
         view = np.ndarray((buf.shape[0], count, self.channels, W), dtype=np.float32, buffer=buf,
                           offset=start * s_sample, strides=(s_row, s_sample * hop, s_chan, s_sample))
         rows = _rows(r)
+        sums = self._sums(rows, start, count) if self.normalize and count > 1 and self._sum_block else None
         if isinstance(rows, slice):  # the usual block (every sensor, in order): a view, copied once below
             picked = view[rows]
-            data = (normalize_windows(picked, self.normalization, out=np.empty(picked.shape, np.float32))
-                    if self.normalize else picked.copy())
+            data = (normalize_windows(picked, self.normalization, out=np.empty(picked.shape, np.float32),
+                                      sums=sums) if self.normalize else picked.copy())
         else:
             data = view[r]  # a copy: normalised where it is
             if self.normalize:
-                data = normalize_windows(data, self.normalization, out=data)
+                data = normalize_windows(data, self.normalization, out=data, sums=sums)
         data = data.reshape(k * count, self.channels, W)
         index = (self._next[r][:, None] + steps).ravel()
         self._next[r] += count
@@ -267,6 +268,18 @@ class WindowGroup(WindowStore):
             seqs = _repeat_each(seq, count)
         t_monos = np.repeat(t_mono, count) if isinstance(t_mono, np.ndarray) else np.full(k * count, t_mono)
         return WindowBlock(ids, index, seqs, t_monos, t_wall, data, self.normalize)
+
+    def _sums(self, rows: slice | np.ndarray, start: int, count: int) -> np.ndarray:
+        """The sums of ``count`` overlapping windows of ``rows`` from ``start``, each sample summed once
+        (:func:`~runtime.signals.normalize.sum_block`: the bits ``np.add.reduce`` gives per window)."""
+        b, W, hop = cast(int, self._sum_block), self.window, self.hop
+        buf = self._buf
+        s_row, s_chan, s_sample = buf.strides
+        shape = (buf.shape[0], (W + (count - 1) * hop) // b, self.channels, b)
+        blocks = np.ndarray(shape, dtype=np.float32, buffer=buf, offset=start * s_sample,
+                            strides=(s_row, s_sample * b, s_chan, s_sample))
+        return overlapping_sums(np.add.reduce(blocks[rows], axis=-1), count, W // b, hop // b)
+
 
 def _repeat_each(items: list[T], count: int) -> list[T]:
     """Each item ``count`` times in a row (a, a, b, b, ...), without a Python loop per item."""

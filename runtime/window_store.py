@@ -29,7 +29,7 @@ import numpy as np
 
 from runtime.artifact import Normalization
 from runtime.errors import DataError
-from runtime.signals.normalize import normalize_windows
+from runtime.signals.normalize import normalize_windows, sum_block
 from runtime.signals.resample import StreamResampler
 from runtime.window_block import WindowBlock
 
@@ -68,6 +68,8 @@ class WindowStore:
         costs about as much as the rest of its windowing (nine numpy calls of a few us each)."""
         self.window, self.hop, self.channels, self.model_rate = window, hop, channels, float(model_rate)
         self.normalization, self.normalize = normalization, normalize
+        #: overlapping windows' sums built from shared block sums (None: this window and hop cannot)
+        self._sum_block = sum_block(window, hop) if normalization.kind == "zscore" else None
         self.rows_raw = rows_raw
         self.clock, self.wall_clock = clock, wall_clock
         self._lock = threading.Lock()  # sensors of one model may be fed by several source threads

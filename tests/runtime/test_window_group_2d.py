@@ -33,8 +33,23 @@ def test_a_2d_block_and_a_vouched_block_window_as_a_list_block_and_each_sensor_a
     """Chunks of odd lengths, hops that do not divide them, a NaN chunk, a sequence jump, a ragged
     chunk (another length: the list and one-chunk paths), a chunk without a sequence number, and
     blocks smaller than the block path takes (row by row)."""
+    _windows_alike(WINDOW, sensors, hop, normalize, plan, seed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(sensors=st.integers(4, 6), hop=st.sampled_from([128, 256, 100]), plan=steps_plan,
+       seed=st.integers(0, 2**16))
+def test_windows_of_a_length_whose_sums_share_blocks_are_normalised_as_each_sensor_alone(
+        sensors: int, hop: int, plan: list[tuple[int, str, int]], seed: int) -> None:
+    """Windows of 512 at hops of 128 or 256: the block path sums overlapping windows from shared
+    blocks (sum_block); the normalised windows keep each sensor's own windower's bits."""
+    _windows_alike(512, sensors, hop, True, [(8 * n, event, who) for n, event, who in plan], seed)
+
+
+def _windows_alike(window: int, sensors: int, hop: int, normalize: bool, plan: list[tuple[int, str, int]],
+                   seed: int) -> None:
     rng = np.random.default_rng(seed)
-    meta = make_metadata(WINDOW, hop=hop, rate=RATE)
+    meta = make_metadata(window, hop=hop, rate=RATE)
     feeds: dict[str, Any] = {
         "2d": _group_of(meta, hop, [RATE] * sensors, FakeClock(), normalize),
         "list": _group_of(meta, hop, [RATE] * sensors, FakeClock(), normalize),
