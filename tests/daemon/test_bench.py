@@ -43,6 +43,10 @@ def test_bench_daemon_writes_json_markdown_and_plot(
     assert rt["classify_latency_ms"]["p50"] < rt["ack_latency_ms"]["p50"]  # the PUBACK comes after
     assert "| daemon / bare |" in (out / "result.md").read_text()
     assert (out / "latency.png").stat().st_size > 10_000
+    # the model call's own thread CPU, in the bare loop and in the daemon: part of each side's process CPU
+    for phase in (*result["bare"]["runs"], fast):
+        assert 0 < phase["model_cpu_us_per_window"] <= phase["cpu_us_per_window"] * 1.05
+    assert "model call's thread CPU per window, bare / daemon" in printed
 
 
 def test_bench_daemon_with_the_null_backend_reports_the_daemons_own_cost_and_rss(
@@ -85,6 +89,8 @@ def test_bench_daemon_slices_prints_and_saves_every_slice_and_the_median_ratio(
     assert ratio["pooled"] == pytest.approx(result["fast"]["windows_per_s"] / result["bare"]["windows_per_s"],
                                             rel=1e-3)
     assert "slices: bare windows/s (4 x 0.4 s)" in (out / "result.md").read_text()
+    assert len(sl["bare_model_us_per_window"]) == 4 and len(sl["daemon_model_us_per_window"]) == 3
+    assert all(v > 0 for v in sl["bare_model_us_per_window"] + sl["daemon_model_us_per_window"])
     assert main(["bench", "daemon", "--model", str(MODEL), "--mode", "realtime", "--slices", "2"]) == 2
     assert "--slices must be 1 or more and slices the fast phase" in capsys.readouterr().err
 
