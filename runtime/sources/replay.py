@@ -8,6 +8,11 @@ rate fails before the daemon starts, and :attr:`ReplaySource.sensors` knows ever
 Each entry is one sensor. At the end of a file the source either starts over (``loop``; the
 stream stays continuous in ``seq`` and the seam is an ordinary sample boundary) or ends that
 sensor; when every sensor has ended, :attr:`~runtime.sources.base.Source.finished` is set.
+
+Recordings of one length and rate are stacked as the rows of one array (a bank), so the sensors
+that the scheduler moves in lockstep (:mod:`runtime.sources.pacing`) are read as one 2-D slice, a
+view, which the windowing copies in one go; a bank checks once that its samples are finite, so
+the windowing need not check every block of them.
 """
 
 from __future__ import annotations
