@@ -3,7 +3,8 @@
 # tree with this change's files (runtime/sources/{pacing,replay,base}.py, runtime/chunk_router.py,
 # runtime/window_group.py, runtime/window_store.py, runtime/signals/normalize.py at NEW), pinned to
 # CPU 1, pairs in alternating order, each run started when no other benchmark runs (waiting up to
-# 5 minutes), the load average and other benchmark processes noted before every run. Usage:
+# WAIT_S seconds, 60 by default), the load average and other benchmark processes noted before every
+# run. Usage:
 #   docs/results/bench-daemon-source/run_ab.sh NEW_COMMIT OUT_DIR [PAIRS] [MODE]
 set -u
 NEW=$1; OUT=$2; PAIRS=${3:-3}; MODE=${4:-fast}
@@ -26,9 +27,9 @@ echo "A/B $MODE: old = 494f34d, new = 494f34d + source files of $NEW; $ARGS" >> 
 for i in $(seq 1 "$PAIRS"); do
   if [ $((i % 2)) = 1 ]; then ORDER="old new"; else ORDER="new old"; fi
   for side in $ORDER; do
-    for _ in $(seq 1 60); do  # another benchmark on the machine: wait for it (up to 5 minutes)
+    for _ in $(seq 1 "${WAIT_S:-60}"); do  # another benchmark on the machine: wait for it (a while)
       [ "$(pgrep -f 'bench daemon|runtime.bench' | wc -l)" = 0 ] && break
-      sleep 5
+      sleep 1
     done
     echo "=== $MODE $side-$i load $(cut -d' ' -f1-3 /proc/loadavg) $(date -u +%H:%M:%S)" \
          "other benchmark processes: $(pgrep -f 'bench daemon|runtime.bench' | wc -l)" >> "$LOG"
