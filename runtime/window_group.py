@@ -32,6 +32,11 @@ from runtime.window_store import WindowerStats, WindowStore
 
 __all__ = ["SMALL_BLOCK", "WindowGroup", "WindowerStats"]
 
+#: windows in a cut from which their sums are built from shared blocks: below, the few extra numpy
+#: calls (about 10 us) cost more than summing each window whole (a block of two or three network
+#: sensors' chunks in real time)
+SHARED_SUMS_FROM = 32
+
 T = TypeVar("T")
 
 #: blocks of fewer chunks than this take the one-chunk path row by row: a block of one or two
@@ -234,7 +239,8 @@ class WindowGroup(WindowStore):
         view = np.ndarray((buf.shape[0], count, self.channels, W), dtype=np.float32, buffer=buf,
                           offset=start * s_sample, strides=(s_row, s_sample * hop, s_chan, s_sample))
         rows = _rows(r)
-        sums = self._sums(rows, start, count) if self.normalize and count > 1 and self._sum_block else None
+        shared = self.normalize and count > 1 and k * count >= SHARED_SUMS_FROM and self._sum_block
+        sums = self._sums(rows, start, count) if shared else None
         if isinstance(rows, slice):  # the usual block (every sensor, in order): a view, copied once below
             picked = view[rows]
             data = (normalize_windows(picked, self.normalization, out=np.empty(picked.shape, np.float32),

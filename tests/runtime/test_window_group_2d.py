@@ -37,13 +37,14 @@ def test_a_2d_block_and_a_vouched_block_window_as_a_list_block_and_each_sensor_a
 
 
 @settings(max_examples=30, deadline=None)
-@given(sensors=st.integers(4, 6), hop=st.sampled_from([128, 256, 100]), plan=steps_plan,
+@given(sensors=st.integers(8, 12), hop=st.sampled_from([128, 256, 100]), plan=steps_plan,
        seed=st.integers(0, 2**16))
 def test_windows_of_a_length_whose_sums_share_blocks_are_normalised_as_each_sensor_alone(
         sensors: int, hop: int, plan: list[tuple[int, str, int]], seed: int) -> None:
     """Windows of 512 at hops of 128 or 256: the block path sums overlapping windows from shared
-    blocks (sum_block); the normalised windows keep each sensor's own windower's bits."""
-    _windows_alike(512, sensors, hop, True, [(8 * n, event, who) for n, event, who in plan], seed)
+    blocks (sum_block, in cuts of SHARED_SUMS_FROM windows or more); the normalised windows keep
+    each sensor's own windower's bits."""
+    _windows_alike(512, sensors, hop, True, [(16 * n, event, who) for n, event, who in plan], seed)
 
 
 def _windows_alike(window: int, sensors: int, hop: int, normalize: bool, plan: list[tuple[int, str, int]],
