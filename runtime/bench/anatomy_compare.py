@@ -75,7 +75,8 @@ def table(runs: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
+def plot(runs: dict[str, list[dict[str, Any]]], path: Path,
+         title: str = "real time, 64 UDP sensors, null backend: CPU per window by thread") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +93,7 @@ def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
         ys = [r["cpu_us_per_window"] for r in runs[name]]
         ax.plot([i] * len(ys), ys, "k.", ms=5)
     ax.set_ylabel("CPU per window (us), median by thread role")
-    ax.set_title("real time, 64 UDP sensors, null backend: CPU per window by thread")
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -102,6 +103,8 @@ def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m runtime.bench.anatomy_compare", description=__doc__)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--title", default="real time, 64 UDP sensors, null backend: CPU per window by thread",
+                   help="the PNG's title (say which runs it shows)")
     p.add_argument("groups", nargs="+", metavar="NAME=GLOB")
     args = p.parse_args(argv)
     groups: dict[str, list[Path]] = {}
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     text = table(runs)
     (args.out / "summary.md").write_text(text)
-    plot(runs, args.out / "summary.png")
+    plot(runs, args.out / "summary.png", args.title)
     print(text)
     print(f"wrote {args.out / 'summary.md'} and {args.out / 'summary.png'}")
     return 0
