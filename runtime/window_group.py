@@ -136,14 +136,16 @@ class WindowGroup(WindowStore):
         r = np.array([rows[i] for i in members], dtype=np.intp)
         rows_sel = _rows(r)
         old, start = self._len[r], self._start[r]
-        if int((start + old).max()) + n > self._buf.shape[2]:
+        held_lo, held_hi, at_lo, at_hi = int(old.min()), int(old.max()), int(start.min()), int(start.max())
+        if at_hi + held_hi + n > self._buf.shape[2]:  # (maybe early for some rows: a move they need soon)
             self._make_room(r, rows_sel, n)
             start = self._start[r]
+            at_lo, at_hi = int(start.min()), int(start.max())
         level = int(old[0])
         # steady state (every sensor in row order, all at one fill level and start): the chunks are
         # copied straight into the buffer; otherwise stacked first and appended per fill level below
-        direct = (isinstance(rows_sel, slice) and int(old.min()) == int(old.max())
-                  and int(start.min()) == int(start.max()))
+        alike = held_lo == held_hi and at_lo == at_hi
+        direct = alike and isinstance(rows_sel, slice)
         whole = type(samples) is np.ndarray and len(members) == len(samples)  # a 2-D block, every row
         if direct:
             at = int(start[0]) + level
@@ -191,7 +193,7 @@ class WindowGroup(WindowStore):
             st.samples += n
             st.windows += c
         cutting = counts > 0
-        if cutting.all() and need.min() == need.max() and start.min() == start.max():
+        if alike and cutting.all():  # (rows dropped for NaN leave the others alike)
             out.append(self._cut(r, int(need[0]), int(start[0]), seq, ends, t_mono))
         else:  # a cut per (start, fill level): each is one strided view
             key = start * (self._buf.shape[2] + 1) + need
