@@ -34,7 +34,8 @@ class BatchingConfig(StrictModel):
 
     max_batch: int = Field(32, ge=1, le=4096, description="Most windows per backend call.")
     max_wait_ms: float = Field(
-        5.0, ge=0, description="Longest a window waits for others to fill a batch; bounds the added latency."
+        5.0, ge=0, description="Longest a window waits for others to fill a batch, counted from the "
+        "arrival of its last sample (for UDP the socket's receive time); bounds the latency batching adds."
     )
     max_queue: int = Field(
         4096, ge=1, description="Windows queued for inference; when full the oldest window of the sensor "
