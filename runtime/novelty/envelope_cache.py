@@ -123,9 +123,15 @@ class EnvelopeCache:
             elif not compute:  # every row reuses: the cache upside down, sensor j's bands at -(j + 1)
                 out = self._bands[::-1][take]
             else:
+                fresh = _fresh_bands(windows, compute, n, width)
+                if len(last) == len(compute):
+                    # one computed row per sensor (the daemon's usual batch): into the cache first,
+                    # then one gather from it, the computed row r read back as its sensor's
+                    self._bands[list(last)] = fresh
+                    back = [-(rows[p] + 1) for p in compute]
+                    return self._bands[::-1][[t if t < 0 else back[t] for t in take]]
                 # one gather from the computed rows stacked on the cache upside down: row r of the
                 # computed ones is r, sensor j's cached bands are row -(j + 1), as the plan wrote them
-                fresh = _fresh_bands(windows, compute, n, width)
                 out = np.concatenate([fresh, self._bands[::-1]])[take]
         except DataError:
             for j in last:  # the plan moved these sensors on to bands that were never computed

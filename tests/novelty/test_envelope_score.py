@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
+import scipy.fft
 
 from runtime.errors import DataError
 from runtime.novelty import NoveltyScorer, NoveltyStats, NoveltyStatsError, calibrate, fit_novelty
-from runtime.novelty.scores import envelope_bands
+from runtime.novelty.scores import _rfft, envelope_bands
 
 W = 2048
 CLASSES = ["normal", "inner", "outer"]
@@ -67,6 +68,15 @@ def test_the_float32_fft_gives_the_float64_bands(dtype: type) -> None:
     np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)
     # the input is left as it was (the FFT overwrites a rectified copy, not the caller's batch)
     assert (x < 0).any()
+
+
+def test_the_transform_the_bands_call_is_scipys_real_fft_exactly() -> None:
+    # the bands call scipy's transform without its public wrapper where it can; the same array
+    x = np.abs(np.random.default_rng(3).normal(size=(5, W))).astype(np.float32)
+    got = _rfft()(x.copy())
+    want = scipy.fft.rfft(x, axis=1)
+    assert got.dtype == want.dtype == np.complex64
+    np.testing.assert_array_equal(got, want)
 
 
 def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
