@@ -154,24 +154,25 @@ class EnvelopeCache:
         Written with as few calls per row as it can (no ``abs``, ``len``, ``append`` or ``get`` for
         a reused row): a call per row is what a profiler inflates, and what costs most here."""
         every, hop, slack, cached, cached_t = self._every, self._hop_s, self._slack_s, self._index, self._t
-        take = [0] * len(sensor)
+        take = [-j - 1 for j in sensor]  # reused: the cache, unless its sensor computed earlier here
         compute: list[int] = []
         last: dict[int, int] = {}
-        computed = 0
-        for p, (j, i, t) in enumerate(zip(sensor, index, t_wall, strict=True)):
-            k = every[j] if j >= 0 else 0
-            if k:
-                ai = cached[j]
-                d = i - ai
-                if ai >= 0 and 0 < d < k:
-                    late, s = t - cached_t[j] - d * hop[j], slack[j]
-                    if -s <= late <= s:
-                        take[p] = take[last[j]] if j in last else -(j + 1)
-                        continue
-                cached[j], cached_t[j] = i, t  # this row's bands become the sensor's
-                last[j] = p
-            take[p] = computed
-            computed += 1
+        p = -1
+        for j, i, t in zip(sensor, index, t_wall, strict=True):
+            p += 1
+            if j >= 0:
+                k = every[j]
+                if k:
+                    d = i - cached[j]
+                    if 0 < d < k and cached[j] >= 0:
+                        s = slack[j]
+                        if -s <= t - cached_t[j] - d * hop[j] <= s:
+                            if j in last:
+                                take[p] = take[last[j]]
+                            continue
+                    cached[j], cached_t[j] = i, t  # this row's bands become the sensor's
+                    last[j] = p
+            take[p] = len(compute)
             compute.append(p)
         return take, compute, last
 
