@@ -24,6 +24,7 @@ the router (re)records a sensor. No locks: the daemon's state lock covers every 
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -177,6 +178,9 @@ class EnvelopeCache:
         return take, compute, last
 
 
+_local = threading.local()
+
+
 def _fresh_bands(windows: np.ndarray, rows: list[int] | None, n: int, width: int) -> np.ndarray:
     """The envelope bands of the batch's ``rows`` (None: all ``n``), as :func:`window_bands` gives
     them, with the finiteness check on the bands, not on every sample: NaN or inf in a window
@@ -193,8 +197,11 @@ def _fresh_bands(windows: np.ndarray, rows: list[int] | None, n: int, width: int
         if step > 0 and rows[-1] == rows[0] + step * (len(rows) - 1) and rows == list(
                 range(rows[0], rows[-1] + 1, step)):
             w, rows = w[rows[0]: rows[-1] + 1: step], None
-    if rows is None:
-        g = np.abs(w, dtype=np.float32)
+    if rows is None:  # rectified into this thread's buffer (the transform reads it, nothing keeps it)
+        g = getattr(_local, "rectified", None)
+        if g is None or g.shape != w.shape:
+            g = _local.rectified = np.empty(w.shape, dtype=np.float32)
+        np.abs(w, out=g)
     else:
         g = w[rows] if w.dtype == np.float32 else w[rows].astype(np.float32)
         np.abs(g, out=g)

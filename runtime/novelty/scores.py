@@ -20,6 +20,7 @@ of the raw window does. It needs the model's input windows beside the features.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Literal
 
@@ -156,8 +157,15 @@ def _rfft() -> Callable[[np.ndarray], np.ndarray]:
     except Exception:  # any failure of the private module means: the public function
         return public
 
+    local = threading.local()
+
     def direct(w: np.ndarray) -> np.ndarray:
-        out: np.ndarray = r2c(w, (1,), True, 0, None, 1)
+        # into this thread's buffer (the caller reads it before its next call): no new 130 kB per batch
+        shape, dtype = (len(w), w.shape[1] // 2 + 1), np.result_type(w.dtype, np.complex64)
+        out: np.ndarray | None = getattr(local, "out", None)
+        if out is None or out.shape != shape or out.dtype != dtype:
+            out = local.out = np.empty(shape, dtype=dtype)
+        r2c(w, (1,), True, 0, out, 1)
         return out
 
     return direct
