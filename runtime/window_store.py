@@ -36,8 +36,10 @@ from runtime.window_block import WindowBlock
 log = logging.getLogger("runtime.windowing")
 
 #: a row's room, in windows (plus a hop): the held samples move back to the front about once every
-#: (room - held) / chunk chunks (64 sensors, window 2048, hop 512, chunks of 1024: every 6th block)
-_CAPACITY_WINDOWS = 4
+#: (room - held) / chunk chunks (window 2048, hop 512, chunks of 1024: every 5th block). Four
+#: windows moved them every 6th block but cost the replay RSS benchmark (python -m runtime.bench.rss,
+#: 64 sensors) 140.3 MiB against 137.4 with two; three: 139.0 MiB (one run each; 135.7 at 494f34d)
+_CAPACITY_WINDOWS = 3
 
 
 @dataclass
