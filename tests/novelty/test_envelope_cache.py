@@ -123,6 +123,23 @@ def test_a_gap_a_dropped_window_or_a_re_recorded_sensor_computes_afresh() -> Non
     np.testing.assert_array_equal(rows_of(x[:2], cache, [0, 0], [20, 21]), want[:2])
 
 
+def test_the_daemons_pairs_alternate_computing_and_reusing_and_a_repeated_gather_stays_right() -> None:
+    # two sensors, two windows each per batch (the daemon's fast replay at k = 4): batch A computes
+    # each sensor's first window, batch B reuses; B takes the rows A gathered, and the next A must
+    # not hand them out again (the cache was written in between)
+    x = windows(16, seed=5)
+    want = envelope_bands(x)
+    cache = cache_of(sensor(4), sensor(4))
+    for b in range(4):
+        start = 2 * b  # window counter of each sensor's first window in this batch
+        rows = x[[4 * b, 4 * b + 1, 4 * b + 2, 4 * b + 3]]
+        got = rows_of(rows, cache, [0, 0, 1, 1], [start, start + 1, start, start + 1])
+        first = 4 * (b - b % 2)  # the batch that computed these bands: this one or the one before
+        np.testing.assert_array_equal(got, want[[first, first, first + 2, first + 2]])
+        assert not got.flags.writeable  # handed out again: the caller cannot change what B reads
+    assert (cache.computed, cache.reused) == (4, 12)
+
+
 def test_rows_of_no_sensor_compute_and_windows_that_do_not_fit_are_named() -> None:
     x = windows(3)
     cache = cache_of(sensor(4))
