@@ -102,11 +102,17 @@ class FlagArray(RowArrays):
         """
         spec = self.spec
         h, m = spec.history, scores.shape[0]
-        calm = self._all_calm or bool(self.calm[rows].all())
-        if not calm and self.flagged[rows].any():
+        # rows r0 .. r0 + n - 1 in order (sensors recorded in turn, the usual batch): read and
+        # written as a slice, a view where the row numbers took a gather and two scatters
+        first = rows.tolist()
+        at: np.ndarray | slice = rows
+        if first and first == list(range(first[0], first[0] + len(first))):
+            at = slice(first[0], first[0] + len(first))
+        calm = self._all_calm or bool(self.calm[at].all())
+        if not calm and self.flagged[at].any():
             return False
-        run = np.concatenate([self.ring[rows], scores.T], axis=1)  # (n, h + m): ring, then the windows
-        count = None if calm else self.count[rows]
+        run = np.concatenate([self.ring[at], scores.T], axis=1)  # (n, h + m): ring, then the windows
+        count = None if calm else self.count[at]
         if calm and run.max() < spec.enter - (abs(spec.enter) * 1e-9 + 1e-300):
             # every score in every history below enter by more than a mean's rounding can add (a
             # history of up to millions of windows rounds by far less than 1e-9 of the sum): no mean
@@ -119,14 +125,14 @@ class FlagArray(RowArrays):
                 smoothed = run[:, r: r + h].sum(axis=1) / (h if count is None else np.minimum(count + r, h))
                 if not smoothed.max() < spec.enter:  # a flag may start to rise (or NaN): the rounds decide
                     return False
-        self.ring[rows] = run[:, m:]
-        self.smoothed[rows] = smoothed
+        self.ring[at] = run[:, m:]
+        self.smoothed[at] = smoothed
         if count is not None:
             count = np.minimum(count + m, h)
-            self.count[rows] = count
+            self.count[at] = count
             full = count >= h
             self.pending[rows[full]] = 0  # a full history not wanting the flag clears what was pending
-            self.calm[rows] = full
+            self.calm[at] = full
             self._all_calm = bool(self.calm[: self.rows].all())
         return True
 

@@ -67,8 +67,9 @@ def _state(a: FlagArray) -> list[np.ndarray]:
 @pytest.mark.parametrize(("spec", "offset"), [(SmoothingSpec(10.0, 9.0, history=5, min_windows=3), 0.0),
                                               (SmoothingSpec(10.0, 6.0, history=2, min_windows=1), 0.0),
                                               (SmoothingSpec(-1.0, -2.0, history=4, min_windows=2), -11.0)])
-def test_several_windows_in_one_quiet_pass_leave_what_the_steps_leave(spec: SmoothingSpec,
-                                                                      offset: float) -> None:
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4], [3, 0, 4, 1, 2]])  # rows as a slice, and gathered
+def test_several_windows_in_one_quiet_pass_leave_what_the_steps_leave(
+        spec: SmoothingSpec, offset: float, order: list[int]) -> None:
     """step_quiet either leaves exactly the arrays of one step per window (and no flag moved),
     or refuses and leaves them untouched; both happen on scores that cross the thresholds."""
     rng = np.random.default_rng(11)
@@ -79,7 +80,7 @@ def test_several_windows_in_one_quiet_pass_leave_what_the_steps_leave(spec: Smoo
     one, quiet = FlagArray(spec), FlagArray(spec)
     for _ in range(sensors):
         one.add_row(), quiet.add_row()
-    rows = np.arange(sensors)
+    rows = np.array(order)
     taken = refused = flips = calm_taken = 0
     for b in range(batches):
         m = int(rng.integers(1, spec.history + 3))  # sometimes more windows than the history
