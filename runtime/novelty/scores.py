@@ -139,9 +139,11 @@ def _rfft() -> Callable[[np.ndarray], np.ndarray]:
 
     Why the transform scipy.fft.rfft calls itself, where scipy has it (``pypocketfft.r2c``, no
     normalisation, one thread): the public function's backend dispatch and argument handling cost
-    about 5 us per call before the transform starts, a twelfth of the transform of 16 windows, on
-    the daemon's inference thread; the result is the same array (tests/novelty/test_envelope_score.py).
-    A scipy without it, or with another signature, gets the public function."""
+    about 5 us per call in a tight loop, and far more on the daemon's inference thread right after
+    the model call, where every first step is cold: the transform's thread time per batch fell from
+    80-90 to 50-65 us there (docs/results/novelty/daemon_cost/share-2026-11-28). The result is the
+    same array (tests/novelty/test_envelope_score.py). A scipy without it, or with another
+    signature, gets the public function."""
     from scipy.fft import rfft
 
     def public(w: np.ndarray) -> np.ndarray:
