@@ -61,11 +61,6 @@ class EnvelopeCache:
         self._index: list[int] = []  # window counter of the cached bands, -1: none
         self._t: list[float] = []  # wall time of the cached window
         self._bands = np.zeros((0, 0), dtype=np.float64)
-        # the last batch's gather (its sources, as the plan writes them, and the read-only result),
-        # handed out again while the cache is unwritten and a batch takes the same rows: a batch
-        # that reuses every row usually takes what the batch before computed and gathered
-        self._last_take: list[int] | None = None
-        self._last_out = self._bands
         self._grow(capacity)
         #: windows whose bands were computed, and reused from an earlier window (for the benchmark)
         self.computed = 0
@@ -82,7 +77,6 @@ class EnvelopeCache:
         self._index += [-1] * more
         self._t += [0.0] * more
         self._bands = np.concatenate([self._bands, np.zeros((more, self._bands.shape[1]))])
-        self._last_take = None
 
     def record(self, j: int, sp: SensorPipeline | None) -> None:
         """Sensor ``j`` is (re)recorded (None: no longer served): forget its bands, take its settings."""
@@ -111,15 +105,13 @@ class EnvelopeCache:
               width: int) -> np.ndarray:
         """(N, ``width``) envelope bands of a batch's rows: computed for the rows that must be (one
         call), the others their sensor's latest. ``sensor``: each row's dense sensor index (-1: none,
-        computed); ``index``, ``t_wall``: each row's window counter and wall time (the batch's).
-        The result may be read-only and handed out again for the next batch: read it, copy to change."""
+        computed); ``index``, ``t_wall``: each row's window counter and wall time (the batch's)."""
         n = len(sensor)
         rows = sensor.tolist()
         self._grow(max(rows, default=-1) + 1)
         if self._bands.shape[1] != width:  # first use, or a model with other bands: nothing cached fits
             self._bands = np.zeros((len(self._index), width))
             self._index = [-1] * len(self._index)
-            self._last_take = None
         if windows is None or len(windows) != n:  # the DataError naming what does not fit
             return window_bands(windows, n, width)
         take, compute, last = self._plan(rows, index.tolist(), t_wall.tolist())
@@ -130,20 +122,19 @@ class EnvelopeCache:
             if len(compute) == n:  # every row computes (a first batch, or every window configured)
                 out = fresh = _fresh_bands(windows, None, n, width)
             elif not compute:  # every row reuses: the cache upside down, sensor j's bands at -(j + 1)
-                return self._gather(take)
+                out = self._bands[::-1][take]
             else:
                 fresh = _fresh_bands(windows, compute, n, width)
                 if len(last) == len(compute):
                     # one computed row per sensor (the daemon's usual batch): into the cache first,
                     # then one gather from it, the computed row r read back as its sensor's
                     js = list(last)
-                    if js[0] == 0 and js == list(range(len(js))):  # sensors 0 .. m - 1 in order
-                        self._bands[: len(js)] = fresh
+                    if js == list(range(js[0], js[0] + len(js))):  # sensors j .. j + m - 1 in order
+                        self._bands[js[0]: js[0] + len(js)] = fresh
                     else:
                         self._bands[js] = fresh
-                    self._last_take = None
                     back = [-(rows[p] + 1) for p in compute]
-                    return self._gather([t if t < 0 else back[t] for t in take])
+                    return self._bands[::-1][[t if t < 0 else back[t] for t in take]]
                 # one gather from the computed rows stacked on the cache upside down: row r of the
                 # computed ones is r, sensor j's cached bands are row -(j + 1), as the plan wrote them
                 out = np.concatenate([fresh, self._bands[::-1]])[take]
@@ -152,22 +143,11 @@ class EnvelopeCache:
                 self._index[j] = -1
             raise
         if last:
-            self._last_take = None
             js = list(last)
             if len(js) == len(compute) and fresh is not None:  # one computed row per sensor, in order
                 self._bands[js] = fresh
             else:
                 self._bands[js] = out[[last[j] for j in js]]
-        return out
-
-    def _gather(self, take: list[int]) -> np.ndarray:
-        """The cached bands of sensors ``-(t + 1)`` for ``t`` in ``take``, read-only: the last
-        gather again when it took the same rows and the cache was not written since."""
-        if take == self._last_take:
-            return self._last_out
-        out = self._bands[::-1][take]
-        out.flags.writeable = False
-        self._last_take, self._last_out = take, out
         return out
 
     def _plan(self, sensor: list[int], index: list[int], t_wall: list[float]
