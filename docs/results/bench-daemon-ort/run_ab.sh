@@ -8,14 +8,14 @@
 #   anat-fast-null: python -m runtime.bench.anatomy --mode fast --backend null --prediction-qos off
 #   fast:    drsn-edge bench daemon --mode fast --prediction-qos off --novelty off --slices 4
 cd /work/main
-OUT=${OUT:-/tmp/m8/ab}
-LOG=${LOG:-/tmp/m8/ab.log}
+OUT=${OUT:-/tmp/trees-ort/ab}
+LOG=${LOG:-/tmp/trees-ort/ab.log}
 ABS=$(mkdir -p $OUT && cd $OUT && pwd)
 for i in ${ROUNDS:-1 2 3}; do
   for entry in $TREES; do
-    # "name" or "name@--option=value": the tree /tmp/m8/<name>, run with that extra option
+    # "name" or "name@--option=value": the tree /tmp/trees-ort/<name>, run with that extra option
     name=${entry%%@*}; extra=""; [ "$entry" != "$name" ] && extra=${entry#*@}
-    tree=/tmp/m8/$name
+    tree=/tmp/trees-ort/$name
     others=$(pgrep -f "bench daemon|runtime.bench" | wc -l)
     echo "=== $(date -u +%H:%M:%S) $KIND $name $extra-$i load: $(cut -d' ' -f1-3 /proc/loadavg) benchmark processes: $others" >> $LOG
     case $KIND in

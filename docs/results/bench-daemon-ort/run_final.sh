@@ -1,12 +1,12 @@
 #!/bin/bash
 # The issue's configurations on one tree (`git archive <commit> runtime drsn_edge` unpacked in
-# /tmp/m8/head, first on PYTHONPATH), ROUNDS rounds, each run's load logged before it:
+# /tmp/trees-ort/head, first on PYTHONPATH), ROUNDS rounds, each run's load logged before it:
 # ROUNDS="1 2 3" OUT=docs/results/bench-daemon-ort/final LOG=... bash run_final.sh
 cd /work/main
 OUT=${OUT:-docs/results/bench-daemon-ort/final}
 ABS=$(mkdir -p $OUT && cd $OUT && pwd)
 LOG=$(realpath -m ${LOG:-$ABS/runs.log})
-TREE=/tmp/m8/head
+TREE=/tmp/trees-ort/head
 run() {
   echo "=== $(date -u +%H:%M:%S) $1 tree $(cat $TREE/COMMIT) load: $(cut -d' ' -f1-3 /proc/loadavg)" >> $LOG
   (cd $TREE && PYTHONPATH=$TREE /work/main/.venv/bin/python -m drsn_edge bench daemon --pin-cpu 1 --seconds 6 \
