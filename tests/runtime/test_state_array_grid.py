@@ -32,19 +32,27 @@ def _probs(rng: np.random.Generator, shape: tuple[int, ...], cls: np.ndarray, ju
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def _warm_array(rng: np.random.Generator, cfg: FaultStateConfig,
-                sensors: int) -> tuple[StateArray, np.ndarray]:
-    """A state array of ``sensors`` rows after a random history each: some in a state, some pending,
-    some in no_data, rings at every position; returns it and each row's usual class."""
+def _history(rng: np.random.Generator, cfg: FaultStateConfig, sensors: int, most: int, jump: float
+             ) -> tuple[list[FaultStateTracker], StateArray, np.ndarray, float]:
+    """Trackers of ``sensors`` rows in one state array after up to ``most`` random windows each
+    (each row's usual class, left with probability ``jump`` per window); the last window's time."""
     trackers = [FaultStateTracker(f"s{s}", CLASSES, "normal", cfg) for s in range(sensors)]
     array = trackers[0].new_array()
     for t in trackers:
         t.move_to(array)
     cls = rng.integers(0, len(CLASSES), sensors)
     ts = 100.0
-    for _ in range(int(rng.integers(0, 12))):
+    for _ in range(int(rng.integers(0, most))):
         ts += 0.1
-        step_rows(trackers, _probs(rng, (sensors,), cls, 0.3), [ts] * sensors, [ts] * sensors)
+        step_rows(trackers, _probs(rng, (sensors,), cls, jump), [ts] * sensors, [ts] * sensors)
+    return trackers, array, cls, ts
+
+
+def _warm_array(rng: np.random.Generator, cfg: FaultStateConfig,
+                sensors: int) -> tuple[StateArray, np.ndarray]:
+    """A state array of ``sensors`` rows after a random history each: some in a state, some pending,
+    some in no_data, rings at every position; returns it and each row's usual class."""
+    trackers, array, cls, ts = _history(rng, cfg, sensors, 12, 0.3)
     for s in np.flatnonzero(rng.random(sensors) < 0.15):
         trackers[int(s)].mark_no_data(ts)
     return array, cls
@@ -103,15 +111,7 @@ def _steady_array(rng: np.random.Generator, cfg: FaultStateConfig,
     """Like :func:`_warm_array`, but mostly long runs of one class per row (the rows are then
     steady, the case the steady pass takes), with now and then a jump, a pending change or a
     silence in a few rows."""
-    trackers = [FaultStateTracker(f"s{s}", CLASSES, "normal", cfg) for s in range(sensors)]
-    array = trackers[0].new_array()
-    for t in trackers:
-        t.move_to(array)
-    cls = rng.integers(0, len(CLASSES), sensors)
-    ts = 100.0
-    for _ in range(int(rng.integers(0, 16))):
-        ts += 0.1
-        step_rows(trackers, _probs(rng, (sensors,), cls, 0.02), [ts] * sensors, [ts] * sensors)
+    trackers, array, cls, ts = _history(rng, cfg, sensors, 16, 0.02)
     if rng.random() < 0.2:
         trackers[int(rng.integers(sensors))].mark_no_data(ts)
     return array, cls
